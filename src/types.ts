@@ -1,0 +1,143 @@
+// Cross-module contracts: what channels, the router, the group queue and agent runners promise each other.
+
+/** A chat as the host addresses it: the channel's name plus that channel's own id for the chat. */
+export interface ChatAddress {
+  channel: string;
+  chatId: string;
+}
+
+/** One message as a channel adapter hands it to the host. */
+export interface InboundMessage {
+  channel: string;
+  chatId: string;
+  /** The channel's own id for this message. (channel, chatId, externalId) is unique: a redelivery is ignored. */
+  externalId: string;
+  senderId: string;
+  senderName: string;
+  text: string;
+  /** When the channel says the message was sent, in ms since the epoch. */
+  sentAt: number;
+  /** A one-to-one chat with the bot (as opposed to a group chat). */
+  isDirect: boolean;
+  /** The channel itself says the bot was mentioned (e.g. an @username entity); name matching is the router's job. */
+  isMention?: boolean;
+  /** Human name of the chat, when the channel knows it. */
+  chatName?: string;
+}
+
+/** One reply for a channel to deliver. */
+export interface OutboundMessage {
+  chatId: string;
+  text: string;
+  /**
+   * Stable for one logical reply across retries. An adapter whose service can deduplicate uses it, so a send
+   * that is retried after an ambiguous failure never shows twice.
+   */
+  idempotencyKey: string;
+}
+
+export type SendResult =
+  | { status: 'sent'; externalId?: string }
+  /** isRetryable false means retrying can never succeed (chat gone, bot blocked): the outbox gives up at once. */
+  | { status: 'failed'; reason: string; isRetryable: boolean };
+
+export interface ChannelHandlers {
+  /** Called once per inbound message. Must not throw; the host stores the message before it returns. */
+  onMessage(message: InboundMessage): void;
+  /** A connection state change worth showing in `warren status` (connected, reconnecting, logged out …). */
+  onStateChange?(state: ChannelState): void;
+}
+
+export type ChannelState =
+  | { status: 'connected' }
+  | { status: 'reconnecting'; reason: string }
+  | { status: 'disconnected'; reason: string };
+
+/**
+ * A chat service adapter. Built by a factory that returns null when the channel is not configured.
+ * connect() resolves once messages can flow; send() never throws for service errors (it returns 'failed').
+ */
+export interface Channel {
+  readonly name: string;
+  connect(handlers: ChannelHandlers): Promise<void>;
+  send(message: OutboundMessage): Promise<SendResult>;
+  /** Stops receiving; resolves when the adapter holds no more connections or timers. */
+  disconnect(): Promise<void>;
+  setTyping?(chatId: string, isTyping: boolean): Promise<void>;
+}
+
+/** A registered group: one agent, one folder, one set of rules. */
+export interface Group {
+  id: number;
+  /** Folder name under the data directory's groups/; validated (no path tricks). */
+  folder: string;
+  name: string;
+  /** 'mention': answer in group chats only when the assistant is named; 'always': every message triggers. */
+  trigger: 'mention' | 'always';
+  /** The name that triggers the agent in this group; null means the configured assistant name. */
+  triggerWord: string | null;
+  isAdmin: boolean;
+  createdAt: number;
+}
+
+/** A message as the agent sees it in a prompt. */
+export interface PromptMessage {
+  senderName: string;
+  text: string;
+  sentAt: number;
+}
+
+/** Everything an agent runner needs to start one agent for one group. */
+export interface AgentStartRequest {
+  runId: string;
+  group: Group;
+  /** Where the run's replies go by default. */
+  chat: ChatAddress;
+  prompt: string;
+  /** The batch the first prompt carries; turn-end reports it back. */
+  batchId: string;
+  /** The group's stored agent session to resume, or null for a fresh one. */
+  sessionId: string | null;
+  /** Receives what the agent does. Must not throw. */
+  onEvent(event: AgentEvent): void;
+}
+
+export type AgentEvent =
+  /** A message the agent sends before its turn ends (send_message tool). chat is already authorized. */
+  | { type: 'agent-message'; id: string; chat: ChatAddress; text: string }
+  /**
+   * The agent finished answering. batchIds are the prompts it had taken in by then; result is the final
+   * answer to deliver (null when the agent chose to stay silent or already answered with send_message).
+   */
+  | {
+      type: 'turn-end';
+      id: string;
+      batchIds: string[];
+      result: string | null;
+      sessionId: string | null;
+      isError: boolean;
+      error?: string;
+    }
+  /** Something the chat should hear about that is not an answer (budget exhausted, …). */
+  | { type: 'agent-notice'; id: string; text: string };
+
+export type AgentExit = { status: 'exited'; reason: string } | { status: 'crashed'; reason: string };
+
+/** A running agent for one group. */
+export interface AgentSession {
+  /**
+   * Hands a follow-up prompt to the running agent. Returns false when the agent can take no more input
+   * (it is shutting down); the caller then waits for exit and starts a new run.
+   */
+  sendFollowUp(prompt: string, batchId: string): boolean;
+  /** Asks the agent to stop and resolves once it has exited. Safe to call more than once. */
+  stop(reason: string): Promise<void>;
+  /** Resolves (never rejects) when the agent has exited, by itself or otherwise. */
+  readonly exited: Promise<AgentExit>;
+}
+
+/** Starts agents. The real one runs containers; tests use a fake. */
+export interface AgentRunner {
+  /** Rejects only when the agent could not be started at all (engine down, image missing). */
+  start(request: AgentStartRequest): Promise<AgentSession>;
+}
