@@ -1,0 +1,162 @@
+// Builds and wires one Warren host: store, router, group queue, delivery and channels. No global state.
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from './config.js';
+import { createDelivery } from './delivery.js';
+import { createGroupQueue } from './group-queue.js';
+import { registerGroup } from './groups.js';
+import type { Logger } from './log.js';
+import { createRouter } from './router.js';
+import { openStore, type Store } from './store.js';
+import type { AgentRunner, Channel, ChatAddress, InboundMessage } from './types.js';
+
+export const ADMIN_CHAT: ChatAddress = { channel: 'local', chatId: 'main' };
+
+export interface WarrenOptions {
+  config: Config;
+  log: Logger;
+  runner: AgentRunner;
+  channels: Channel[];
+  now?: () => number;
+  newId?: () => string;
+}
+
+export function databasePath(dataDir: string): string {
+  return join(dataDir, 'warren.db');
+}
+
+/** Creates the data directory layout (private to this user) and the global memory file. */
+export function prepareDataDir(dataDir: string): void {
+  for (const dir of [dataDir, join(dataDir, 'groups'), join(dataDir, 'global'), join(dataDir, 'logs')]) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+  const globalMemory = join(dataDir, 'global', 'CLAUDE.md');
+  if (!existsSync(globalMemory)) {
+    writeFileSync(
+      globalMemory,
+      '# Shared memory\n\nEvery group can read this file; only the admin group can edit it.\n',
+    );
+  }
+}
+
+/** The first start registers the owner's admin chat (the local chat) so there is always one place with privilege. */
+export function ensureAdminGroup(store: Store, dataDir: string, now: number): void {
+  if (store.groups.admin()) return;
+  registerGroup(
+    store,
+    dataDir,
+    {
+      folder: 'main',
+      name: 'Main (admin)',
+      chat: ADMIN_CHAT,
+      isDirect: true,
+      trigger: 'always',
+      isAdmin: true,
+    },
+    now,
+  );
+}
+
+export async function startWarren(options: WarrenOptions) {
+  const { config } = options;
+  const log = options.log;
+  const now = options.now ?? Date.now;
+  const newId = options.newId ?? randomUUID;
+  prepareDataDir(config.dataDir);
+  const store = openStore(databasePath(config.dataDir));
+  ensureAdminGroup(store, config.dataDir, now());
+
+  const channels = new Map(options.channels.map((channel) => [channel.name, channel]));
+  const delivery = createDelivery({
+    store,
+    channels,
+    log,
+    now,
+    maxAttempts: 8,
+    baseDelayMs: config.retryBaseMs,
+    maxDelayMs: 10 * 60_000,
+  });
+  const queue = createGroupQueue({
+    store,
+    runner: options.runner,
+    log,
+    now,
+    newId,
+    maxConcurrent: config.maxConcurrentAgents,
+    maxAttempts: config.maxAttempts,
+    retryBaseMs: config.retryBaseMs,
+    contextLimit: config.contextMessages,
+    timezone: config.timezone,
+    onOutbox: () => delivery.kick(),
+    onBusy: (chat, isBusy) => {
+      channels
+        .get(chat.channel)
+        ?.setTyping?.(chat.chatId, isBusy)
+        .catch((error: unknown) => log.debug({ err: error }, 'typing indicator failed'));
+    },
+  });
+  const router = createRouter({
+    store,
+    assistantName: config.assistantName,
+    log,
+    now,
+    onTrigger: (groupId) => queue.enqueue(groupId),
+    onUnregistered: (message) =>
+      store.audit.record(
+        {
+          groupFolder: null,
+          actor: `${message.channel}:${message.senderId}`,
+          action: 'inbound-message',
+          decision: 'deny',
+          detail: { reason: 'chat is not registered', chat: `${message.channel}:${message.chatId}` },
+        },
+        now(),
+      ),
+  });
+
+  let isStopped = false;
+  const onMessage = (message: InboundMessage) => {
+    if (isStopped) return;
+    try {
+      router.handleInbound(message);
+    } catch (error) {
+      log.error({ err: error, channel: message.channel }, 'failed to store an inbound message');
+    }
+  };
+
+  delivery.start();
+  queue.resume();
+  for (const channel of channels.values()) {
+    await channel.connect({
+      onMessage,
+      onStateChange: (state) => log.info({ channel: channel.name, ...state }, 'channel state'),
+    });
+    log.info({ channel: channel.name }, 'channel connected');
+  }
+
+  return {
+    store,
+    queue,
+    delivery,
+    router,
+    channels,
+    /** Stops intake and agents, lets a send under way finish, leaves everything else pending, closes the store. */
+    async stop(): Promise<void> {
+      if (isStopped) return;
+      await Promise.all([queue.shutdown(), delivery.stop()]);
+      isStopped = true;
+      await Promise.all(
+        [...channels.values()].map((channel) =>
+          channel
+            .disconnect()
+            .catch((error: unknown) => log.warn({ err: error, channel: channel.name }, 'disconnect failed')),
+        ),
+      );
+      store.close();
+      log.info('warren stopped');
+    },
+  };
+}
+
+export type Warren = Awaited<ReturnType<typeof startWarren>>;

@@ -1,0 +1,71 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../test/harness.js';
+import { ConfigError, loadConfig } from './config.js';
+
+describe('config', () => {
+  it('uses defaults when nothing is set', () => {
+    const cwd = tempDir();
+    const config = loadConfig({ env: { HOME: cwd }, cwd });
+    expect(config).toMatchObject({
+      dataDir: join(cwd, '.warren'),
+      assistantName: 'Warren',
+      maxConcurrentAgents: 5,
+      localPort: 7777,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('names the bad key and how to fix it', () => {
+    const cwd = tempDir();
+    const error = (() => {
+      try {
+        loadConfig({ env: { HOME: cwd, WARREN_MAX_AGENTS: 'lots' }, cwd });
+      } catch (caught) {
+        return caught as ConfigError;
+      }
+      return null;
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error?.key).toBe('WARREN_MAX_AGENTS');
+    expect(error?.message).toMatch(
+      /invalid WARREN_MAX_AGENTS="lots".*Set WARREN_MAX_AGENTS to agents that may run at once/,
+    );
+  });
+
+  it('rejects an unknown timezone', () => {
+    const cwd = tempDir();
+    expect(() => loadConfig({ env: { HOME: cwd, WARREN_TIMEZONE: 'Mars/Olympus' }, cwd })).toThrow(
+      /WARREN_TIMEZONE.*IANA/,
+    );
+  });
+
+  it('reads .env, then the config file, with the environment winning', () => {
+    const cwd = tempDir();
+    const dataDir = join(cwd, 'data');
+    writeFileSync(join(cwd, '.env'), `WARREN_DATA_DIR=${dataDir}\nWARREN_ASSISTANT_NAME=Jeeves\n`);
+    loadConfig({ env: { HOME: cwd }, cwd }); // data dir need not exist for loading
+    mkdirSync(dataDir);
+    writeFileSync(
+      join(dataDir, 'config.json'),
+      JSON.stringify({ maxConcurrentAgents: 3, assistantName: 'FromFile' }),
+    );
+    const config = loadConfig({ env: { HOME: cwd, WARREN_MAX_AGENTS: '7' }, cwd });
+    expect(config).toMatchObject({ dataDir, assistantName: 'Jeeves', maxConcurrentAgents: 7 });
+  });
+
+  it('rejects an unknown setting in the config file', () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, 'config.json'), JSON.stringify({ maxAgents: 3 }));
+    expect(() => loadConfig({ env: { HOME: cwd, WARREN_DATA_DIR: cwd }, cwd })).toThrow(
+      /unknown setting 'maxAgents'/,
+    );
+  });
+
+  it('rejects a config file that is not JSON', () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, 'config.json'), '{ nope');
+    expect(() => loadConfig({ env: { HOME: cwd, WARREN_DATA_DIR: cwd }, cwd })).toThrow(/not valid JSON/);
+  });
+});

@@ -1,0 +1,165 @@
+// Configuration: read once from the environment, a .env file and <dataDir>/config.json; validated; frozen.
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+import { z } from 'zod';
+
+/** Every setting, its environment key, and what it means. The README's configuration table mirrors this. */
+const settings = {
+  dataDir: { env: 'WARREN_DATA_DIR', help: 'where the database, group folders and logs live' },
+  assistantName: { env: 'WARREN_ASSISTANT_NAME', help: 'the name that triggers the agent in group chats' },
+  timezone: { env: 'WARREN_TIMEZONE', help: "IANA timezone for prompts and schedules, e.g. 'Europe/Berlin'" },
+  logLevel: { env: 'WARREN_LOG_LEVEL', help: 'trace, debug, info, warn, error or silent' },
+  maxConcurrentAgents: { env: 'WARREN_MAX_AGENTS', help: 'agents that may run at once' },
+  localPort: { env: 'WARREN_LOCAL_PORT', help: 'port of the local web chat on 127.0.0.1' },
+  isLocalChatEnabled: { env: 'WARREN_LOCAL_CHAT', help: "'true' or 'false': serve the local web chat" },
+  maxAttempts: { env: 'WARREN_MAX_ATTEMPTS', help: 'tries per message before a failure notice' },
+  retryBaseMs: { env: 'WARREN_RETRY_BASE_MS', help: 'first retry delay; doubles each time' },
+  contextMessages: {
+    env: 'WARREN_CONTEXT_MESSAGES',
+    help: 'untriggered messages given to the agent as context',
+  },
+} as const;
+
+export type SettingName = keyof typeof settings;
+
+const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
+
+const isValidTimezone = (zone: string): boolean => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const configSchema = z.object({
+  dataDir: z.string().min(1),
+  assistantName: z
+    .string()
+    .min(1)
+    .max(40)
+    .regex(/^[\p{L}\p{N}][\p{L}\p{N} _.-]*$/u, 'letters, digits, spaces, _ . - only'),
+  timezone: z.string().refine(isValidTimezone, 'not a known IANA timezone'),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+  maxConcurrentAgents: positiveInt(100),
+  localPort: z.coerce.number().int().min(0).max(65535),
+  isLocalChatEnabled: z.enum(['true', 'false']).transform((value) => value === 'true'),
+  maxAttempts: positiveInt(20),
+  retryBaseMs: positiveInt(3_600_000),
+  contextMessages: positiveInt(1000),
+});
+
+export type Config = Readonly<z.infer<typeof configSchema>>;
+
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly key: string,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ConfigSources {
+  env: Record<string, string | undefined>;
+  /** The directory whose .env file is read (the current directory for the CLI). */
+  cwd: string;
+}
+
+const defaults = (env: Record<string, string | undefined>): Record<SettingName, string> => ({
+  dataDir: join(env.HOME ?? homedir(), '.warren'),
+  assistantName: 'Warren',
+  timezone: Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC',
+  logLevel: 'info',
+  maxConcurrentAgents: '5',
+  localPort: '7777',
+  isLocalChatEnabled: 'true',
+  maxAttempts: '3',
+  retryBaseMs: '2000',
+  contextMessages: '50',
+});
+
+function readDotEnv(cwd: string): Record<string, string> {
+  const path = join(cwd, '.env');
+  if (!existsSync(path)) return {};
+  return parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;
+}
+
+const fileSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+
+function readConfigFile(dataDir: string): Partial<Record<SettingName, string>> {
+  const path = join(dataDir, 'config.json');
+  if (!existsSync(path)) return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`${path} is not valid JSON (${(error as Error).message}); fix or delete it`, path);
+  }
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(`${path} must be a JSON object of settings`, path);
+  const result: Partial<Record<SettingName, string>> = {};
+  for (const [key, value] of Object.entries(parsed.data)) {
+    if (!(key in settings)) {
+      const known = Object.keys(settings).join(', ');
+      throw new ConfigError(`${path}: unknown setting '${key}'; known settings: ${known}`, key);
+    }
+    if (key === 'dataDir')
+      throw new ConfigError(`${path}: dataDir cannot be set inside the data directory`, key);
+    result[key as SettingName] = String(value);
+  }
+  return result;
+}
+
+/**
+ * Builds the configuration. Precedence: process environment, then .env, then <dataDir>/config.json, then
+ * defaults. Throws ConfigError naming the bad key and how to fix it.
+ */
+export function loadConfig(sources: ConfigSources): Config {
+  const env = { ...readDotEnv(sources.cwd), ...definedOnly(sources.env) };
+  const fromEnv: Partial<Record<SettingName, string>> = {};
+  for (const [name, setting] of Object.entries(settings) as Array<[SettingName, { env: string }]>) {
+    const value = env[setting.env];
+    if (value !== undefined && value !== '') fromEnv[name] = value;
+  }
+  const base = defaults(env);
+  const dataDir = resolve(sources.cwd, fromEnv.dataDir ?? base.dataDir);
+  const merged = { ...base, ...readConfigFile(dataDir), ...fromEnv, dataDir };
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue?.path[0] ?? 'config') as SettingName;
+    const setting = settings[name];
+    const key = setting?.env ?? name;
+    const shown = JSON.stringify(merged[name]);
+    throw new ConfigError(
+      `invalid ${key}=${shown}: ${issue?.message ?? 'invalid'}. Set ${key} to ${setting?.help ?? 'a valid value'} ` +
+        `(in the environment, .env, or "${name}" in ${join(dataDir, 'config.json')})`,
+      key,
+    );
+  }
+  return Object.freeze(parsed.data);
+}
+
+function definedOnly(env: Record<string, string | undefined>): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) result[key] = value;
+  return result;
+}
+
+/** The settings table for help text and docs. */
+export function describeSettings(): Array<{ name: string; env: string; help: string; default: string }> {
+  const base = defaults({ HOME: '~' });
+  return (Object.entries(settings) as Array<[SettingName, { env: string; help: string }]>).map(
+    ([name, s]) => ({
+      name,
+      env: s.env,
+      help: s.help,
+      default: base[name],
+    }),
+  );
+}

@@ -1,0 +1,60 @@
+// Registering and removing groups: the database row, the chat binding and the folder on disk, together.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkGroupFolder, type Store, StoreError } from './store.js';
+import type { ChatAddress, Group } from './types.js';
+
+export interface RegisterGroupInput {
+  folder: string;
+  name: string;
+  chat: ChatAddress;
+  isDirect: boolean;
+  trigger: Group['trigger'];
+  triggerWord?: string | null;
+  isAdmin?: boolean;
+}
+
+const memoryTemplate = (name: string) =>
+  `# ${name}\n\nThis file is this group's memory. The agent reads it at the start of every run and may edit it.\n`;
+
+export function groupDir(dataDir: string, folder: string): string {
+  const problem = checkGroupFolder(folder);
+  if (problem) throw new StoreError(problem);
+  return join(dataDir, 'groups', folder);
+}
+
+/** Creates the group's folder with a starter memory file; never overwrites an existing one. */
+export function ensureGroupFolder(dataDir: string, folder: string, name: string): string {
+  const dir = groupDir(dataDir, folder);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const memory = join(dir, 'CLAUDE.md');
+  if (!existsSync(memory)) writeFileSync(memory, memoryTemplate(name), { mode: 0o600 });
+  return dir;
+}
+
+/** Registers a group and binds a chat to it. Throws StoreError with a clear message on a bad or taken folder. */
+export function registerGroup(store: Store, dataDir: string, input: RegisterGroupInput, now: number): Group {
+  const existingChat = store.chats.get(input.chat.channel, input.chat.chatId);
+  if (existingChat?.groupId != null) {
+    const owner = store.groups.byId(existingChat.groupId);
+    throw new StoreError(
+      `chat ${input.chat.channel}:${input.chat.chatId} already belongs to group '${owner?.folder}'`,
+    );
+  }
+  const group = store.transaction(() => {
+    const created = store.groups.create({ ...input, now });
+    store.chats.attach({ ...input.chat, groupId: created.id, isDirect: input.isDirect, now });
+    return created;
+  });
+  ensureGroupFolder(dataDir, group.folder, group.name);
+  return group;
+}
+
+/** Parses "channel:chatId" (the chat id may itself contain ':'). */
+export function parseChatAddress(text: string): ChatAddress | null {
+  const index = text.indexOf(':');
+  if (index <= 0 || index === text.length - 1) return null;
+  return { channel: text.slice(0, index), chatId: text.slice(index + 1) };
+}
+
+export const formatChatAddress = (chat: ChatAddress) => `${chat.channel}:${chat.chatId}`;

@@ -1,0 +1,141 @@
+// The database schema as an ordered list of migrations, applied against PRAGMA user_version.
+
+/** Never edit a shipped migration: append a new one. Index + 1 is the user_version it leads to. */
+export const migrations: readonly string[] = [
+  `
+  CREATE TABLE groups (
+    id INTEGER PRIMARY KEY,
+    folder TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    trigger TEXT NOT NULL CHECK (trigger IN ('mention', 'always')),
+    trigger_word TEXT,
+    is_admin INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+  );
+  -- At most one admin group: privilege belongs to one place.
+  CREATE UNIQUE INDEX groups_one_admin ON groups (is_admin) WHERE is_admin = 1;
+
+  CREATE TABLE chats (
+    id INTEGER PRIMARY KEY,
+    channel TEXT NOT NULL,
+    chat_id TEXT NOT NULL,
+    name TEXT,
+    is_direct INTEGER NOT NULL DEFAULT 0,
+    group_id INTEGER REFERENCES groups (id) ON DELETE SET NULL,
+    first_seen_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    UNIQUE (channel, chat_id)
+  );
+
+  -- The inbox. Each message carries its own status, so nothing depends on a timestamp cursor.
+  -- status: pending (waiting for the agent), processing (in a batch handed to an agent),
+  -- done (answered, or given as context), failed (gave up; the chat was told).
+  CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    chat_ref INTEGER NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
+    external_id TEXT NOT NULL,
+    sender_id TEXT NOT NULL,
+    sender_name TEXT NOT NULL,
+    text TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    is_trigger INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'processing', 'done', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    batch_id TEXT,
+    last_error TEXT,
+    UNIQUE (chat_ref, external_id)
+  );
+  CREATE INDEX messages_work ON messages (status, chat_ref, id);
+  CREATE INDEX messages_batch ON messages (batch_id) WHERE batch_id IS NOT NULL;
+
+  -- The durable outbox: every reply is written here first, then delivered, retried, and never duplicated.
+  CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    channel TEXT NOT NULL,
+    chat_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('reply', 'notice')),
+    status TEXT NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    sent_at INTEGER
+  );
+  CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+  CREATE INDEX outbox_chat ON outbox (channel, chat_id, status);
+
+  CREATE TABLE sessions (
+    group_id INTEGER PRIMARY KEY REFERENCES groups (id) ON DELETE CASCADE,
+    session_id TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE agent_runs (
+    id TEXT PRIMARY KEY,
+    group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    end_reason TEXT
+  );
+  CREATE INDEX agent_runs_open ON agent_runs (ended_at) WHERE ended_at IS NULL;
+
+  CREATE TABLE tasks (
+    id TEXT PRIMARY KEY,
+    group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+    channel TEXT NOT NULL,
+    chat_id TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    schedule_kind TEXT NOT NULL CHECK (schedule_kind IN ('cron', 'interval', 'once')),
+    schedule_value TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    context_mode TEXT NOT NULL CHECK (context_mode IN ('group', 'isolated')),
+    status TEXT NOT NULL CHECK (status IN ('active', 'paused', 'done', 'cancelled')),
+    next_run_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE task_runs (
+    id INTEGER PRIMARY KEY,
+    task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    scheduled_for INTEGER NOT NULL,
+    started_at INTEGER,
+    ended_at INTEGER,
+    status TEXT NOT NULL,
+    result TEXT,
+    error TEXT,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (task_id, scheduled_for)
+  );
+
+  -- Every privileged action and every denial. detail is JSON.
+  CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    group_folder TEXT,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    decision TEXT NOT NULL CHECK (decision IN ('allow', 'deny')),
+    detail TEXT NOT NULL
+  );
+  CREATE INDEX audit_at ON audit (at);
+
+  CREATE TABLE usage (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    day TEXT NOT NULL,
+    group_folder TEXT NOT NULL,
+    model TEXT,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cache_read_tokens INTEGER NOT NULL,
+    cache_write_tokens INTEGER NOT NULL
+  );
+  CREATE INDEX usage_group_day ON usage (group_folder, day);
+  `,
+];

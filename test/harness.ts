@@ -1,0 +1,72 @@
+// Starts a real Warren host (temp data dir, real SQLite) with a fake channel and a fake agent runner.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startWarren, type Warren } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { registerGroup } from '../src/groups.js';
+import { silentLogger } from '../src/log.js';
+import type { Channel, Group } from '../src/types.js';
+import { FakeAgentRunner } from './fake-agent-runner.js';
+import { FakeChannel } from './fake-channel.js';
+
+export interface TestWarren {
+  warren: Warren;
+  channel: FakeChannel;
+  runner: FakeAgentRunner;
+  dataDir: string;
+  addGroup(
+    folder: string,
+    options?: Partial<Pick<Group, 'trigger' | 'triggerWord'>> & { isDirect?: boolean },
+  ): Group;
+  stop(): Promise<void>;
+}
+
+export function tempDir(prefix = 'warren-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startTestWarren(
+  options: {
+    runner?: FakeAgentRunner;
+    env?: Record<string, string>;
+    dataDir?: string;
+    channels?: Channel[];
+  } = {},
+): Promise<TestWarren> {
+  const dataDir = options.dataDir ?? tempDir();
+  const config = loadConfig({
+    env: { WARREN_DATA_DIR: dataDir, WARREN_RETRY_BASE_MS: '20', WARREN_TIMEZONE: 'UTC', ...options.env },
+    cwd: dataDir,
+  });
+  const channel = new FakeChannel();
+  const runner = options.runner ?? new FakeAgentRunner();
+  const warren = await startWarren({
+    config,
+    log: silentLogger(),
+    runner,
+    channels: [channel, ...(options.channels ?? [])],
+  });
+  return {
+    warren,
+    channel,
+    runner,
+    dataDir,
+    addGroup(folder, groupOptions = {}) {
+      return registerGroup(
+        warren.store,
+        dataDir,
+        {
+          folder,
+          name: folder,
+          chat: { channel: channel.name, chatId: folder },
+          isDirect: groupOptions.isDirect ?? false,
+          trigger: groupOptions.trigger ?? 'always',
+          triggerWord: groupOptions.triggerWord ?? null,
+        },
+        Date.now(),
+      );
+    },
+    stop: () => warren.stop(),
+  };
+}
