@@ -8,16 +8,26 @@ import { createGroupQueue } from './group-queue.js';
 import { registerGroup } from './groups.js';
 import type { Logger } from './log.js';
 import { createRouter } from './router.js';
-import { openStore, type Store } from './store.js';
+import { type AuditEntry, openStore, type Store } from './store.js';
 import type { AgentRunner, Channel, ChatAddress, InboundMessage } from './types.js';
+
+/** What the host hands to the parts it builds. */
+export interface HostContext {
+  store: Store;
+  /** Records a denial or privileged action. Must not throw. */
+  audit(entry: AuditEntry): void;
+  now(): number;
+}
 
 export const ADMIN_CHAT: ChatAddress = { channel: 'local', chatId: 'main' };
 
 export interface WarrenOptions {
   config: Config;
   log: Logger;
-  runner: AgentRunner;
-  channels: Channel[];
+  /** Builds the agent runner once the store exists (it meters usage and audits through it). */
+  createRunner(context: HostContext): AgentRunner;
+  /** Builds the enabled channels once the store exists (adapters audit their denials through it). */
+  createChannels(context: HostContext): Channel[];
   now?: () => number;
   newId?: () => string;
 }
@@ -67,7 +77,16 @@ export async function startWarren(options: WarrenOptions) {
   const store = openStore(databasePath(config.dataDir));
   ensureAdminGroup(store, config.dataDir, now());
 
-  const channels = new Map(options.channels.map((channel) => [channel.name, channel]));
+  const audit = (entry: AuditEntry) => {
+    try {
+      store.audit.record(entry, now());
+    } catch (error) {
+      log.error({ err: error, action: entry.action }, 'failed to write an audit entry');
+    }
+  };
+  const context: HostContext = { store, audit, now };
+  const channels = new Map(options.createChannels(context).map((channel) => [channel.name, channel]));
+  const runner = options.createRunner(context);
   const delivery = createDelivery({
     store,
     channels,
@@ -79,7 +98,7 @@ export async function startWarren(options: WarrenOptions) {
   });
   const queue = createGroupQueue({
     store,
-    runner: options.runner,
+    runner,
     log,
     now,
     newId,
@@ -103,16 +122,13 @@ export async function startWarren(options: WarrenOptions) {
     now,
     onTrigger: (groupId) => queue.enqueue(groupId),
     onUnregistered: (message) =>
-      store.audit.record(
-        {
-          groupFolder: null,
-          actor: `${message.channel}:${message.senderId}`,
-          action: 'inbound-message',
-          decision: 'deny',
-          detail: { reason: 'chat is not registered', chat: `${message.channel}:${message.chatId}` },
-        },
-        now(),
-      ),
+      audit({
+        groupFolder: null,
+        actor: `${message.channel}:${message.senderId}`,
+        action: 'inbound-message',
+        decision: 'deny',
+        detail: { reason: 'chat is not registered', chat: `${message.channel}:${message.chatId}` },
+      }),
   });
 
   let isStopped = false;
@@ -137,6 +153,7 @@ export async function startWarren(options: WarrenOptions) {
 
   return {
     store,
+    audit,
     queue,
     delivery,
     router,

@@ -20,6 +20,29 @@ const settings = {
     env: 'WARREN_CONTEXT_MESSAGES',
     help: 'untriggered messages given to the agent as context',
   },
+  runtime: {
+    env: 'WARREN_RUNTIME',
+    help: "container runtime: 'docker', 'podman' or 'gvisor' (docker + runsc)",
+  },
+  agentImage: { env: 'WARREN_AGENT_IMAGE', help: 'the agent container image tag' },
+  baseImage: { env: 'WARREN_BASE_IMAGE', help: 'base image the agent image is built FROM' },
+  agentMemoryMb: { env: 'WARREN_AGENT_MEMORY_MB', help: 'memory limit per agent container, in MiB' },
+  agentCpus: { env: 'WARREN_AGENT_CPUS', help: 'CPU limit per agent container' },
+  agentPids: { env: 'WARREN_AGENT_PIDS', help: 'process limit per agent container' },
+  agentIdleSeconds: {
+    env: 'WARREN_AGENT_IDLE_SECONDS',
+    help: 'an idle agent container exits after this long',
+  },
+  agentMaxRunMinutes: { env: 'WARREN_AGENT_MAX_RUN_MINUTES', help: 'hard ceiling on one container run' },
+  modelBaseUrl: {
+    env: 'ANTHROPIC_BASE_URL',
+    help: 'upstream Messages API base URL (a gateway or proxy works)',
+  },
+  dailyTokenBudget: { env: 'WARREN_DAILY_TOKEN_BUDGET', help: 'tokens per group per day; 0 means no limit' },
+  mountAllowlistPath: {
+    env: 'WARREN_MOUNT_ALLOWLIST',
+    help: 'JSON allowlist of extra host folders for agents',
+  },
 } as const;
 
 export type SettingName = keyof typeof settings;
@@ -50,6 +73,17 @@ const configSchema = z.object({
   maxAttempts: positiveInt(20),
   retryBaseMs: positiveInt(3_600_000),
   contextMessages: positiveInt(1000),
+  runtime: z.enum(['docker', 'podman', 'gvisor']),
+  agentImage: z.string().regex(/^[a-z0-9][a-z0-9._/:-]*$/, 'an image tag like warren-agent:latest'),
+  baseImage: z.string().min(1),
+  agentMemoryMb: z.coerce.number().int().min(128).max(65536),
+  agentCpus: z.coerce.number().min(0.1).max(64),
+  agentPids: z.coerce.number().int().min(32).max(65536),
+  agentIdleSeconds: z.coerce.number().int().min(1).max(86_400),
+  agentMaxRunMinutes: z.coerce.number().int().min(1).max(1440),
+  modelBaseUrl: z.url({ protocol: /^https?$/ }),
+  dailyTokenBudget: z.coerce.number().int().min(0),
+  mountAllowlistPath: z.string().min(1),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -81,6 +115,17 @@ const defaults = (env: Record<string, string | undefined>): Record<SettingName, 
   maxAttempts: '3',
   retryBaseMs: '2000',
   contextMessages: '50',
+  runtime: 'docker',
+  agentImage: 'warren-agent:latest',
+  baseImage: 'node:22-bookworm-slim',
+  agentMemoryMb: '1024',
+  agentCpus: '1',
+  agentPids: '256',
+  agentIdleSeconds: '300',
+  agentMaxRunMinutes: '30',
+  modelBaseUrl: 'https://api.anthropic.com',
+  dailyTokenBudget: '2000000',
+  mountAllowlistPath: join(env.HOME ?? homedir(), '.config', 'warren', 'mount-allowlist.json'),
 });
 
 function readDotEnv(cwd: string): Record<string, string> {
@@ -109,7 +154,7 @@ function readConfigFile(dataDir: string): Partial<Record<SettingName, string>> {
       throw new ConfigError(`${path}: unknown setting '${key}'; known settings: ${known}`, key);
     }
     if (key === 'dataDir')
-      throw new ConfigError(`${path}: dataDir cannot be set inside the data directory`, key);
+      throw new ConfigError(`${path}: '${key}' can only be set in the environment or .env`, key);
     result[key as SettingName] = String(value);
   }
   return result;

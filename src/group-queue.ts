@@ -95,9 +95,9 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     armWake(work.nextDueAt);
   }
 
-  function reportFailure(slot: Slot, batchId: string, reason: string): void {
+  function reportFailure(slot: Slot, batchId: string, reason: string, isRetryable = true): void {
     const failure: BatchFailure | null = deps.store.messages.failBatch(batchId, reason, {
-      maxAttempts: deps.maxAttempts,
+      maxAttempts: isRetryable ? deps.maxAttempts : 0,
       backoffMs,
       now: deps.now(),
     });
@@ -120,7 +120,9 @@ export function createGroupQueue(deps: GroupQueueDeps) {
       notify(
         failure.chat,
         `notice:${batchId}:failed`,
-        `❌ Sorry, I could not answer after ${failure.attempts} attempts (${reason}). Please try again later.`,
+        failure.attempts > 1
+          ? `❌ Sorry, I could not answer after ${failure.attempts} attempts (${reason}). Please try again later.`
+          : `❌ Sorry, I could not answer (${reason}).`,
       );
     }
   }

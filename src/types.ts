@@ -117,6 +117,8 @@ export type AgentEvent =
       sessionId: string | null;
       isError: boolean;
       error?: string;
+      /** false when trying again cannot help (budget used up): the batch fails at once, with a notice. */
+      isRetryable?: boolean;
     }
   /** Something the chat should hear about that is not an answer (budget exhausted, …). */
   | { type: 'agent-notice'; id: string; text: string };

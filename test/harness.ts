@@ -2,7 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startWarren, type Warren } from '../src/app.js';
+import { type HostContext, startWarren, type Warren } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { registerGroup } from '../src/groups.js';
 import { silentLogger } from '../src/log.js';
@@ -31,7 +31,7 @@ export async function startTestWarren(
     runner?: FakeAgentRunner;
     env?: Record<string, string>;
     dataDir?: string;
-    channels?: Channel[];
+    channels?: (context: HostContext) => Channel[];
   } = {},
 ): Promise<TestWarren> {
   const dataDir = options.dataDir ?? tempDir();
@@ -44,8 +44,8 @@ export async function startTestWarren(
   const warren = await startWarren({
     config,
     log: silentLogger(),
-    runner,
-    channels: [channel, ...(options.channels ?? [])],
+    createRunner: () => runner,
+    createChannels: (context) => [channel, ...(options.channels?.(context) ?? [])],
   });
   return {
     warren,

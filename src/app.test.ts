@@ -1,0 +1,85 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { eventually, FakeAgentRunner } from '../test/fake-agent-runner.js';
+import { startTestWarren, type TestWarren } from '../test/harness.js';
+import { createLocalChannel, type LocalChannel } from './channels/local.js';
+import { silentLogger } from './log.js';
+
+let harness: TestWarren | null = null;
+afterEach(async () => {
+  await harness?.stop();
+  harness = null;
+});
+
+const TOKEN = 'test-token-0123456789';
+
+async function startWithLocalChat(runner: FakeAgentRunner): Promise<{ h: TestWarren; local: LocalChannel }> {
+  let local: LocalChannel | null = null;
+  const h = await startTestWarren({
+    runner,
+    channels: (context) => {
+      local = createLocalChannel({
+        port: 0,
+        token: TOKEN,
+        assistantName: 'Warren',
+        log: silentLogger(),
+        onDenied: (denial) =>
+          context.audit({
+            groupFolder: null,
+            actor: 'local',
+            action: 'local-chat-request',
+            decision: 'deny',
+            detail: { ...denial },
+          }),
+      });
+      return [local];
+    },
+  });
+  if (!local) throw new Error('local channel was not created');
+  return { h, local };
+}
+
+describe('warren host', () => {
+  it('answers a message typed into the local web chat, over HTTP, from message to reply', async () => {
+    const runner = new FakeAgentRunner({
+      autoReply: (prompt) => `You said: ${/>([^<]*)<\/message>/.exec(prompt)?.[1]}`,
+    });
+    const { h, local } = await startWithLocalChat(runner);
+    harness = h;
+    const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+    const posted = await fetch(`${local.url}/api/chats/main/messages`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ text: 'hello Warren' }),
+    });
+    expect(posted.status).toBe(202);
+    let events: Array<{ role: string; text: string }> = [];
+    const deadline = Date.now() + 3000;
+    while (!events.some((event) => event.role === 'assistant') && Date.now() < deadline) {
+      const response = await fetch(`${local.url}/api/chats/main/messages`, { headers });
+      events = ((await response.json()) as { events: typeof events }).events;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(events.map((event) => [event.role, event.text])).toEqual([
+      ['user', 'hello Warren'],
+      ['assistant', 'You said: hello Warren'],
+    ]);
+    expect(runner.sessions[0]?.request.group.isAdmin).toBe(true);
+  });
+
+  it('refuses and audits a local chat request without the token', async () => {
+    const { h, local } = await startWithLocalChat(new FakeAgentRunner());
+    harness = h;
+    const response = await fetch(`${local.url}/api/chats/main/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'let me in' }),
+    });
+    expect(response.status).toBe(401);
+    expect(h.runner.sessions).toHaveLength(0);
+    await eventually(() => (h.warren.store.audit.recent(5).length ?? 0) > 0);
+    expect(h.warren.store.audit.recent(5)[0]).toMatchObject({
+      action: 'local-chat-request',
+      decision: 'deny',
+    });
+  });
+});

@@ -1,0 +1,235 @@
+#!/usr/bin/env node
+// The `warren` command: parses arguments and hands each command to the module that owns it.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ADMIN_CHAT, databasePath, prepareDataDir } from './app.js';
+import { runChatClient } from './chat-client.js';
+import { ConfigError, type Config, describeSettings, loadConfig } from './config.js';
+import { readModelCredential } from './credentials.js';
+import { formatDoctor, runDoctor } from './doctor.js';
+import { parseChatAddress, registerGroup } from './groups.js';
+import { loadOrCreateToken } from './channels/local.js';
+import { createRuntime } from './runtimes/index.js';
+import { startHost } from './main.js';
+import { formatGroups, formatStatus } from './status.js';
+import { openStore, StoreError } from './store.js';
+
+/** The package root (holds agent/ and package.json), found from this file in src/ or dist/. */
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+const HELP = `warren — a secure personal AI assistant
+
+Usage: warren <command> [options]
+
+Commands:
+  start                     run Warren (the local web chat, your channels, the agents)
+  chat [--chat ID]          talk to your agent from this terminal (Warren must be running)
+  status                    groups, running agents, queue and outbox backlog
+  groups list               registered groups and chats waiting to be registered
+  groups add CHANNEL:CHAT --folder NAME [--name TEXT] [--trigger mention|always]
+             [--trigger-word WORD] [--direct]
+                            register a chat as a group with its own agent and folder
+  groups remove FOLDER      unregister a group (its folder on disk is kept)
+  image build               build the agent container image
+  doctor                    check this machine and say how to fix what is missing
+  help                      this text
+
+Configuration comes from the environment, a .env file here, and <data dir>/config.json.
+Run \`warren help config\` for every setting.`;
+
+class UsageError extends Error {}
+
+function configHelp(): string {
+  const rows = describeSettings().map((s) => `  ${s.env.padEnd(30)} ${s.help} (default: ${s.default})`);
+  return ['Settings (environment variable, meaning, default):', ...rows].join('\n');
+}
+
+function config(): Config {
+  return loadConfig({ env: process.env, cwd: process.cwd() });
+}
+
+function withStore<T>(fn: (store: ReturnType<typeof openStore>, config: Config) => T): T {
+  const cfg = config();
+  prepareDataDir(cfg.dataDir);
+  const store = openStore(databasePath(cfg.dataDir));
+  try {
+    return fn(store, cfg);
+  } finally {
+    store.close();
+  }
+}
+
+async function groupsCommand(args: string[]): Promise<void> {
+  const [action, ...rest] = args;
+  if (action === 'list' || action === undefined) {
+    console.log(withStore((store) => formatGroups(store)));
+    return;
+  }
+  if (action === 'add') {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        folder: { type: 'string' },
+        name: { type: 'string' },
+        trigger: { type: 'string', default: 'mention' },
+        'trigger-word': { type: 'string' },
+        direct: { type: 'boolean', default: false },
+      },
+    });
+    const chat = positionals[0] ? parseChatAddress(positionals[0]) : null;
+    if (!chat) throw new UsageError('groups add needs a chat as CHANNEL:CHAT_ID, e.g. local:team');
+    if (!values.folder) throw new UsageError('groups add needs --folder NAME (lowercase letters, digits, - and _)');
+    if (values.trigger !== 'mention' && values.trigger !== 'always') {
+      throw new UsageError("--trigger must be 'mention' or 'always'");
+    }
+    const trigger = values.trigger;
+    const group = withStore((store, cfg) =>
+      registerGroup(
+        store,
+        cfg.dataDir,
+        {
+          folder: values.folder as string,
+          name: values.name ?? (values.folder as string),
+          chat,
+          isDirect: values.direct ?? false,
+          trigger,
+          triggerWord: values['trigger-word'] ?? null,
+        },
+        Date.now(),
+      ),
+    );
+    console.log(`Registered ${positionals[0]} as group '${group.folder}'.`);
+    return;
+  }
+  if (action === 'remove') {
+    const folder = rest[0];
+    if (!folder) throw new UsageError('groups remove needs the group folder');
+    const removed = withStore((store) => {
+      if (store.groups.byFolder(folder)?.isAdmin) throw new UsageError('the admin group cannot be removed');
+      return store.groups.remove(folder);
+    });
+    if (!removed) throw new UsageError(`no group '${folder}' (see \`warren groups list\`)`);
+    console.log(`Removed group '${folder}'. Its folder was kept on disk.`);
+    return;
+  }
+  throw new UsageError(`unknown groups command '${action}'; use list, add or remove`);
+}
+
+async function chatCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { chat: { type: 'string', default: ADMIN_CHAT.chatId } } });
+  const cfg = config();
+  if (!existsSync(join(cfg.dataDir, 'local-token'))) {
+    throw new UsageError('no local chat token yet: run `warren start` first');
+  }
+  const token = loadOrCreateToken(cfg.dataDir);
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  await runChatClient({
+    baseUrl: `http://127.0.0.1:${cfg.localPort}`,
+    token,
+    chatId: values.chat ?? ADMIN_CHAT.chatId,
+    input: process.stdin,
+    output: process.stdout,
+    assistantName: cfg.assistantName,
+    signal: controller.signal,
+  });
+}
+
+async function doctorCommand(): Promise<number> {
+  const cfg = config();
+  const checks = await runDoctor({
+    config: cfg,
+    runtime: createRuntime({ kind: cfg.runtime }),
+    credential: readModelCredential(process.env, process.cwd()),
+    nodeVersion: process.version,
+  });
+  console.log(formatDoctor(checks));
+  return checks.every((check) => check.isOk) ? 0 : 1;
+}
+
+async function imageCommand(args: string[]): Promise<number> {
+  if (args[0] !== 'build') throw new UsageError('usage: warren image build');
+  const cfg = config();
+  const runtime = createRuntime({ kind: cfg.runtime });
+  console.log(`Building ${cfg.agentImage} from ${cfg.baseImage} …`);
+  const result = await runtime.buildImage({
+    contextDir: packageRoot,
+    dockerfile: join(packageRoot, 'agent', 'Dockerfile'),
+    tag: cfg.agentImage,
+    buildArgs: { BASE_IMAGE: cfg.baseImage },
+    onProgress: (line) => console.log(`  ${line}`),
+  });
+  if (!result.ok) {
+    console.error(`Image build failed: ${result.reason}`);
+    return 1;
+  }
+  console.log(`Built ${cfg.agentImage}.`);
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  try {
+    switch (command) {
+      case 'start':
+        return await startHost({ config: config(), packageRoot, env: process.env, cwd: process.cwd() });
+      case 'chat':
+        await chatCommand(args);
+        return 0;
+      case 'status':
+        console.log(withStore((store) => formatStatus(store, Date.now())));
+        return 0;
+      case 'groups':
+        await groupsCommand(args);
+        return 0;
+      case 'doctor':
+        return await doctorCommand();
+      case 'image':
+        return await imageCommand(args);
+      case '--version':
+      case 'version': {
+        const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+        console.log(pkg.version);
+        return 0;
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(args[0] === 'config' ? configHelp() : HELP);
+        return 0;
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`warren: ${error.message}\nRun \`warren help\` for usage.`);
+      return 2;
+    }
+    if (error instanceof ConfigError || error instanceof StoreError) {
+      console.error(`warren: ${error.message}`);
+      return 1;
+    }
+    if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
+      console.error(`warren: ${error.message}\nRun \`warren help\` for usage.`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+// Run only when executed, not when imported by tests.
+if (process.argv[1] && fileURLToPath(import.meta.url) === (await import('node:fs')).realpathSync(process.argv[1])) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      console.error('warren: unexpected error:', error);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,74 @@
+// `warren status` and `warren groups list`: a read-only view of the store, formatted for a person.
+import type { Store } from './store.js';
+
+const ago = (at: number, now: number): string => {
+  const seconds = Math.max(0, Math.round((now - at) / 1000));
+  if (seconds < 90) return `${seconds}s ago`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)}m ago`;
+  return `${Math.round(seconds / 3600)}h ago`;
+};
+
+export function formatGroups(store: Store): string {
+  const groups = store.groups.list();
+  if (groups.length === 0) return 'No groups registered.';
+  const lines = groups.map((group) => {
+    const chats = store.chats.ofGroup(group.id).map((chat) => `${chat.channel}:${chat.chatId}`);
+    const trigger =
+      group.trigger === 'always' ? 'always' : `when named "${group.triggerWord ?? 'assistant name'}"`;
+    return `  ${group.folder.padEnd(16)} ${group.isAdmin ? 'admin ' : '      '} ${trigger.padEnd(28)} ${chats.join(', ')}`;
+  });
+  const unregistered = store.chats.list().filter((chat) => chat.groupId === null);
+  const known = unregistered.map(
+    (chat) => `  ${chat.channel}:${chat.chatId}${chat.name ? ` (${chat.name})` : ''}`,
+  );
+  return [
+    `Groups (${groups.length}):`,
+    `  ${'FOLDER'.padEnd(16)} ${'      '} ${'TRIGGER'.padEnd(28)} CHATS`,
+    ...lines,
+    ...(known.length > 0
+      ? ['', 'Chats that wrote but are not registered (add with `warren groups add`):', ...known]
+      : []),
+  ].join('\n');
+}
+
+export function formatStatus(store: Store, now: number): string {
+  const groups = new Map(store.groups.list().map((group) => [group.id, group.folder]));
+  const runs = store.runs.open();
+  const counts = store.messages.countByStatus();
+  const waitingByGroup = new Map<number, number>();
+  for (const row of counts) {
+    if (row.groupId !== null && (row.status === 'pending' || row.status === 'processing')) {
+      waitingByGroup.set(row.groupId, (waitingByGroup.get(row.groupId) ?? 0) + row.count);
+    }
+  }
+  const failedMessages = counts
+    .filter((row) => row.status === 'failed')
+    .reduce((sum, row) => sum + row.count, 0);
+  const outbox = store.outbox.counts();
+  const failedSends = store.outbox.list({ status: 'failed', limit: 5 });
+  const lines = [
+    formatGroups(store),
+    '',
+    `Running agents (${runs.length}):`,
+    ...(runs.length === 0 ? ['  none'] : []),
+    ...runs.map(
+      (run) => `  ${(groups.get(run.groupId) ?? '?').padEnd(16)} started ${ago(run.startedAt, now)}`,
+    ),
+    '',
+    'Queue:',
+    ...(waitingByGroup.size === 0 ? ['  nothing waiting'] : []),
+    ...[...waitingByGroup].map(
+      ([groupId, count]) => `  ${(groups.get(groupId) ?? '?').padEnd(16)} ${count} message(s)`,
+    ),
+    ...(failedMessages > 0
+      ? [`  ${failedMessages} message(s) failed after all retries (the chat was told)`]
+      : []),
+    '',
+    `Outbox: ${outbox.pending + outbox.sending} waiting, ${outbox.sent} sent, ${outbox.failed} failed`,
+    ...failedSends.map(
+      (item) =>
+        `  failed: ${item.channel}:${item.chatId} ${ago(item.createdAt, now)} after ${item.attempts} tries: ${item.lastError ?? ''}`,
+    ),
+  ];
+  return lines.join('\n');
+}
