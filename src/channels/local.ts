@@ -1,0 +1,364 @@
+// The "local" channel: a loopback-only web chat and its JSON/SSE API, guarded against other pages and processes.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { z } from 'zod';
+import type { Logger } from '../log.js';
+import type { Channel, ChannelHandlers, InboundMessage, OutboundMessage, SendResult } from '../types.js';
+import { createAccessGuard, describeValue, type LocalDenial } from './local-access.js';
+import { createChatEvents } from './local-events.js';
+import {
+  API_CSP,
+  formatMessageEvent,
+  formatTypingEvent,
+  methodNotAllowed,
+  parseCursor,
+  readBody,
+  securityHeaders,
+  sendJson,
+} from './local-http.js';
+import { APP_CSS, FAVICON_SVG, PAGE_CSP, renderPage } from './local-page.js';
+import { APP_JS } from './local-page-script.js';
+
+export const LOCAL_CHAT_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export const DEFAULT_LOCAL_CHAT_ID = 'main';
+export const LOCAL_TOKEN_FILE = 'local-token';
+export type { LocalDenial };
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+const MAX_BODY_BYTES = 64 * 1024;
+const MAX_TEXT_BYTES = 32 * 1024;
+const MAX_HISTORY_PER_CHAT = 1000;
+const MAX_REMEMBERED_KEYS = 10_000;
+const DEFAULT_KEEPALIVE_MS = 15_000;
+/** A stream whose reader stopped reading is cut rather than buffered without end. */
+const MAX_STREAM_BACKLOG_BYTES = 1024 * 1024;
+
+export interface LocalChannelOptions {
+  /** 127.0.0.1 (default), ::1 or localhost; anything else throws, because this is the owner's admin chat. */
+  host?: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  token: string;
+  assistantName: string;
+  log: Logger;
+  /** Called for every refused request, so the host can audit it. Must not throw. */
+  onDenied?: (denial: LocalDenial) => void;
+  now?: () => number;
+  keepaliveMs?: number;
+}
+
+export interface LocalChannel extends Channel {
+  /** Base url, e.g. http://127.0.0.1:7777 (the real port once connected). */
+  readonly url: string;
+  readonly port: number;
+}
+
+const postMessageSchema = z.object({
+  text: z.string(),
+  senderName: z.string().max(100).optional(),
+});
+
+/** Reads `<dataDir>/local-token`, or creates it (32 random bytes, base64url) readable by the owner only. */
+export function loadOrCreateToken(dataDir: string): string {
+  const file = path.join(dataDir, LOCAL_TOKEN_FILE);
+  try {
+    const token = readFileSync(file, 'utf8').trim();
+    if (token === '') throw new Error(`${file} is empty; delete it and a new token will be created`);
+    return token;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const token = randomBytes(32).toString('base64url');
+  // 'wx' never overwrites a token another process created meanwhile; 0600 keeps other local users out.
+  try {
+    writeFileSync(file, `${token}\n`, { flag: 'wx', mode: 0o600 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateToken(dataDir);
+    throw error;
+  }
+  return token;
+}
+
+export function createLocalChannel(options: LocalChannelOptions): LocalChannel {
+  const host = options.host ?? '127.0.0.1';
+  // Loopback only: the page is an admin chat with no login but the token, so nothing on the network may reach it.
+  if (!LOOPBACK_HOSTS.has(host)) {
+    throw new Error(`local chat host must be 127.0.0.1, ::1 or localhost, not ${JSON.stringify(host)}`);
+  }
+  if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) {
+    throw new Error(`local chat port must be an integer from 0 to 65535, not ${options.port}`);
+  }
+  if (options.token.length < 16) throw new Error('local chat token must be at least 16 characters');
+
+  const log = options.log.child({ channel: 'local' });
+  const now = options.now ?? Date.now;
+  const access = createAccessGuard({ token: options.token, log, onDenied: options.onDenied });
+  // Ids start at the clock so a tab that outlives a host restart still sees the new (higher) ids as unseen.
+  const events = createChatEvents({ firstId: now(), maxEventsPerChat: MAX_HISTORY_PER_CHAT });
+  const sentKeys = new Map<string, string>();
+  const streams = new Set<ServerResponse>();
+  const page = renderPage(options.assistantName);
+  let server: Server | null = null;
+  let handlers: ChannelHandlers | null = null;
+  let keepaliveTimer: NodeJS.Timeout | null = null;
+  let port = options.port;
+
+  const urlHost = host === '::1' ? '[::1]' : host;
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const method = request.method ?? '';
+    let url: URL | null = null;
+    try {
+      url = new URL(request.url ?? '/', 'http://local.invalid');
+    } catch {
+      // Checked below, after access: an unparsable target is held to the API's stricter rules.
+    }
+    const isApi = url === null || url.pathname === '/api' || url.pathname.startsWith('/api/');
+    if (!access.checkSource(request, response, isApi)) return;
+    // No CORS, ever: a preflight (which never carries the token) gets a plain refusal, so no origin is granted anything.
+    if (method === 'OPTIONS') return sendJson(response, 405, { error: 'OPTIONS is not supported' });
+    if (url === null) return sendJson(response, 400, { error: 'malformed request target' });
+    if (!isApi) return serveStatic(method, url.pathname, response);
+    if (!access.checkToken(request, response)) return;
+
+    if (url.pathname === '/api/health') {
+      if (method !== 'GET') return methodNotAllowed(response, 'GET');
+      return sendJson(response, 200, { ok: true });
+    }
+    const route = /^\/api\/chats\/([^/]+)\/(messages|events)$/.exec(url.pathname);
+    if (!route?.[1]) return sendJson(response, 404, { error: `no such route: ${url.pathname}` });
+    const chatId = route[1];
+    if (!LOCAL_CHAT_ID_PATTERN.test(chatId)) {
+      return sendJson(response, 400, { error: 'chat id must match [a-z0-9][a-z0-9_-]{0,63}' });
+    }
+    if (route[2] === 'events') {
+      if (method !== 'GET') return methodNotAllowed(response, 'GET');
+      const cursor = parseCursor(request.headers['last-event-id'] ?? url.searchParams.get('after'));
+      if (cursor === 'invalid') return sendJson(response, 400, { error: 'event id must be a whole number' });
+      return openStream(request, response, chatId, cursor);
+    }
+    if (method === 'GET') {
+      const cursor = parseCursor(url.searchParams.get('after'));
+      if (cursor === 'invalid') return sendJson(response, 400, { error: 'after must be a whole number' });
+      return sendJson(response, 200, { events: events.listAfter(chatId, cursor ?? 0) });
+    }
+    if (method === 'POST') return acceptMessage(request, response, chatId);
+    return methodNotAllowed(response, 'GET, POST');
+  }
+
+  async function acceptMessage(request: IncomingMessage, response: ServerResponse, chatId: string) {
+    if (!/^application\/json\s*(;|$)/i.test(request.headers['content-type'] ?? '')) {
+      return sendJson(response, 415, { error: 'content-type must be application/json' });
+    }
+    const body = await readBody(request, MAX_BODY_BYTES);
+    if (body === null) {
+      return sendJson(
+        response,
+        413,
+        { error: 'request body is larger than 64 KiB' },
+        { connection: 'close' },
+      );
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(body);
+    } catch {
+      return sendJson(response, 400, { error: 'request body is not valid JSON' });
+    }
+    const parsed = postMessageSchema.safeParse(json);
+    if (!parsed.success) {
+      return sendJson(response, 400, { error: 'body must be {"text": string, "senderName"?: string}' });
+    }
+    const { text } = parsed.data;
+    if (text.trim() === '') return sendJson(response, 400, { error: 'text is empty' });
+    const textBytes = Buffer.byteLength(text, 'utf8');
+    if (textBytes > MAX_TEXT_BYTES) {
+      const size = Math.ceil(textBytes / 1024);
+      return sendJson(response, 413, { error: `text is ${size} KiB; a message can be at most 32 KiB` });
+    }
+    if (!handlers) return sendJson(response, 503, { error: 'local chat is shutting down' });
+    const message: InboundMessage = {
+      channel: 'local',
+      chatId,
+      externalId: randomUUID(),
+      senderId: 'local-owner',
+      senderName: parsed.data.senderName?.trim() || 'You',
+      text,
+      sentAt: now(),
+      isDirect: true,
+    };
+    try {
+      handlers.onMessage(message);
+    } catch (error) {
+      log.error({ err: error, chatId }, 'onMessage threw');
+      return sendJson(response, 500, { error: 'the message could not be accepted' });
+    }
+    log.debug({ chatId, externalId: message.externalId, text }, 'local message received');
+    // Into the history too, so every open tab of this chat shows what was typed in any of them.
+    const event = events.append(chatId, {
+      role: 'user',
+      senderName: message.senderName,
+      text,
+      at: message.sentAt,
+    });
+    return sendJson(response, 202, { id: message.externalId, eventId: event.eventId });
+  }
+
+  function openStream(
+    request: IncomingMessage,
+    response: ServerResponse,
+    chatId: string,
+    after: number | null,
+  ) {
+    response.writeHead(200, {
+      ...securityHeaders(API_CSP),
+      'content-type': 'text/event-stream; charset=utf-8',
+      connection: 'keep-alive',
+    });
+    const write = (chunk: string) => {
+      if (response.writableLength > MAX_STREAM_BACKLOG_BYTES) {
+        log.warn({ chatId }, 'local event stream not read; closing it');
+        response.destroy();
+        return;
+      }
+      response.write(chunk);
+    };
+    // The comment flushes the headers at once, so the client knows it is connected before any event.
+    write(': connected\n\n');
+    if (after !== null) for (const event of events.listAfter(chatId, after)) write(formatMessageEvent(event));
+    if (events.isTyping(chatId)) write(formatTypingEvent(true));
+    const unsubscribe = events.subscribe(chatId, {
+      onMessage: (event) => write(formatMessageEvent(event)),
+      onTyping: (isTyping) => write(formatTypingEvent(isTyping)),
+    });
+    streams.add(response);
+    request.socket.setTimeout(0);
+    response.on('close', () => {
+      unsubscribe();
+      streams.delete(response);
+    });
+  }
+
+  function serveStatic(method: string, pathname: string, response: ServerResponse): void {
+    const asset = staticAssets.get(pathname);
+    if (!asset) {
+      sendJson(response, 404, { error: `not found: ${pathname}` });
+    } else if (method !== 'GET' && method !== 'HEAD') {
+      methodNotAllowed(response, 'GET, HEAD');
+    } else {
+      response.writeHead(200, { ...securityHeaders(PAGE_CSP), 'content-type': asset.type });
+      response.end(asset.body);
+    }
+  }
+
+  const staticAssets = new Map([
+    ['/', { type: 'text/html; charset=utf-8', body: page }],
+    ['/app.js', { type: 'text/javascript; charset=utf-8', body: APP_JS }],
+    ['/app.css', { type: 'text/css; charset=utf-8', body: APP_CSS }],
+    ['/favicon.svg', { type: 'image/svg+xml', body: FAVICON_SVG }],
+  ]);
+
+  return {
+    name: 'local',
+
+    get url() {
+      return `http://${urlHost}:${port}`;
+    },
+
+    get port() {
+      return port;
+    },
+
+    async connect(newHandlers) {
+      if (server) throw new Error('local channel is already connected');
+      const candidate = createServer((request, response) => {
+        handle(request, response).catch((error: unknown) => {
+          log.error({ err: error, path: request.url?.split('?')[0] }, 'local request failed');
+          if (!response.headersSent) sendJson(response, 500, { error: 'internal error' });
+          else response.destroy();
+        });
+      });
+      await new Promise<void>((resolve, reject) => {
+        candidate.once('error', (error: NodeJS.ErrnoException) => {
+          const where = `${host}:${options.port}`;
+          if (error.code === 'EADDRINUSE') {
+            reject(
+              new Error(
+                `local chat cannot listen on ${where}: port ${options.port} is already in use ` +
+                  '(stop the other program or set WARREN_LOCAL_PORT to another port)',
+                { cause: error },
+              ),
+            );
+          } else {
+            reject(new Error(`local chat cannot listen on ${where}: ${error.message}`, { cause: error }));
+          }
+        });
+        candidate.listen({ host, port: options.port }, () => resolve());
+      });
+      candidate.on('error', (error) => log.error({ err: error }, 'local chat server error'));
+      port = (candidate.address() as AddressInfo).port;
+      access.setPort(port);
+      server = candidate;
+      handlers = newHandlers;
+      // One timer for all streams; comments keep idle connections (and the client's watchdog) alive.
+      keepaliveTimer = setInterval(() => {
+        for (const stream of streams) stream.write(': keepalive\n\n');
+      }, options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS);
+      log.info({ url: `http://${urlHost}:${port}` }, 'local chat listening');
+      newHandlers.onStateChange?.({ status: 'connected' });
+    },
+
+    async send(message: OutboundMessage): Promise<SendResult> {
+      if (!LOCAL_CHAT_ID_PATTERN.test(message.chatId)) {
+        return {
+          status: 'failed',
+          reason: `invalid local chat id ${describeValue(message.chatId)}`,
+          isRetryable: false,
+        };
+      }
+      if (!server) return { status: 'failed', reason: 'local chat is not running', isRetryable: true };
+      const previous = sentKeys.get(message.idempotencyKey);
+      if (previous !== undefined) return { status: 'sent', externalId: previous };
+      const event = events.append(message.chatId, {
+        role: 'assistant',
+        senderName: options.assistantName,
+        text: message.text,
+        at: now(),
+      });
+      const externalId = String(event.eventId);
+      sentKeys.set(message.idempotencyKey, externalId);
+      if (sentKeys.size > MAX_REMEMBERED_KEYS) {
+        const oldest = sentKeys.keys().next().value;
+        if (oldest !== undefined) sentKeys.delete(oldest);
+      }
+      return { status: 'sent', externalId };
+    },
+
+    async setTyping(chatId, isTyping) {
+      if (!LOCAL_CHAT_ID_PATTERN.test(chatId)) return;
+      events.setTyping(chatId, isTyping);
+    },
+
+    async disconnect() {
+      const closing = server;
+      if (!closing) return;
+      const closingHandlers = handlers;
+      server = null;
+      handlers = null;
+      if (keepaliveTimer) clearInterval(keepaliveTimer);
+      keepaliveTimer = null;
+      for (const stream of streams) stream.end();
+      streams.clear();
+      await new Promise<void>((resolve) => {
+        closing.close(() => resolve());
+        closing.closeAllConnections();
+      });
+      log.info('local chat stopped');
+      closingHandlers?.onStateChange?.({ status: 'disconnected', reason: 'closed' });
+    },
+  };
+}
