@@ -5,14 +5,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ADMIN_CHAT, databasePath, prepareDataDir } from './app.js';
+import { loadOrCreateToken } from './channels/local.js';
 import { runChatClient } from './chat-client.js';
-import { ConfigError, type Config, describeSettings, loadConfig } from './config.js';
+import { type Config, ConfigError, describeSettings, loadConfig } from './config.js';
 import { readModelCredential } from './credentials.js';
 import { formatDoctor, runDoctor } from './doctor.js';
 import { parseChatAddress, registerGroup } from './groups.js';
-import { loadOrCreateToken } from './channels/local.js';
-import { createRuntime } from './runtimes/index.js';
 import { startHost } from './main.js';
+import { createRuntime } from './runtimes/index.js';
 import { formatGroups, formatStatus } from './status.js';
 import { openStore, StoreError } from './store.js';
 
@@ -81,7 +81,8 @@ async function groupsCommand(args: string[]): Promise<void> {
     });
     const chat = positionals[0] ? parseChatAddress(positionals[0]) : null;
     if (!chat) throw new UsageError('groups add needs a chat as CHANNEL:CHAT_ID, e.g. local:team');
-    if (!values.folder) throw new UsageError('groups add needs --folder NAME (lowercase letters, digits, - and _)');
+    if (!values.folder)
+      throw new UsageError('groups add needs --folder NAME (lowercase letters, digits, - and _)');
     if (values.trigger !== 'mention' && values.trigger !== 'always') {
       throw new UsageError("--trigger must be 'mention' or 'always'");
     }
@@ -191,7 +192,9 @@ export async function main(argv: string[]): Promise<number> {
         return await imageCommand(args);
       case '--version':
       case 'version': {
-        const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+        const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as {
+          version: string;
+        };
         console.log(pkg.version);
         return 0;
       }
@@ -222,7 +225,10 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 // Run only when executed, not when imported by tests.
-if (process.argv[1] && fileURLToPath(import.meta.url) === (await import('node:fs')).realpathSync(process.argv[1])) {
+if (
+  process.argv[1] &&
+  fileURLToPath(import.meta.url) === (await import('node:fs')).realpathSync(process.argv[1])
+) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -29,7 +29,9 @@ export async function startHost(options: StartOptions): Promise<number> {
   const localToken = loadOrCreateToken(config.dataDir);
   const credential = readModelCredential(options.env, options.cwd);
   if (!credential) {
-    log.warn('no ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN: agents will fail until one is set (see `warren doctor`)');
+    log.warn(
+      'no ANTHROPIC_API_KEY or CLAUDE_CODE_OAUTH_TOKEN: agents will fail until one is set (see `warren doctor`)',
+    );
   }
   const runtime = createRuntime({ kind: config.runtime }, { log });
   const installId = installIdFor(config.dataDir);

@@ -12,7 +12,10 @@ export interface ChannelFactoryInput extends HostContext {
   localToken: string;
 }
 
-export const channelFactories: ReadonlyArray<{ name: string; create(input: ChannelFactoryInput): Channel | null }> = [
+export const channelFactories: ReadonlyArray<{
+  name: string;
+  create(input: ChannelFactoryInput): Channel | null;
+}> = [
   {
     name: 'local',
     create: (input) =>
