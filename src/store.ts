@@ -1,15 +1,16 @@
 // The SQLite store: owns every SQL statement; callers see camelCase records and whole operations.
 import Database from 'better-sqlite3';
 import { migrations } from './migrations.js';
-import type { ChatAddress, Group, PromptMessage } from './types.js';
+import { messageQueries } from './store-messages.js';
+import { outboxQueries } from './store-outbox.js';
+import type { ChatAddress, Group } from './types.js';
+
+export type { BatchFailure, ClaimedBatch, NewMessage } from './store-messages.js';
+export type { NewOutboxItem, OutboxItem } from './store-outbox.js';
 
 export const GROUP_FOLDER_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 /** Names that would collide with Warren's own folders under the data directory. */
 const RESERVED_FOLDERS = new Set(['global', 'ipc', 'sessions', 'sockets', 'logs', 'tmp']);
-
-/** SQL condition on outbox row o: no earlier message to the same chat is still waiting to be sent. */
-const HEAD_OF_CHAT = `NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel = o.channel AND p.chat_id = o.chat_id
-  AND p.id < o.id AND p.status IN ('pending', 'sending'))`;
 
 export class StoreError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -33,49 +34,6 @@ export interface Chat extends ChatAddress {
   isDirect: boolean;
   groupId: number | null;
   lastSeenAt: number;
-}
-
-export interface NewMessage {
-  chatRef: number;
-  externalId: string;
-  senderId: string;
-  senderName: string;
-  text: string;
-  sentAt: number;
-  receivedAt: number;
-  isTrigger: boolean;
-}
-
-export interface ClaimedBatch {
-  batchId: string;
-  chat: ChatAddress;
-  messages: PromptMessage[];
-}
-
-export type BatchFailure =
-  | { outcome: 'retry'; retryAt: number; attempt: number; chat: ChatAddress }
-  | { outcome: 'failed'; attempts: number; chat: ChatAddress };
-
-export interface OutboxItem {
-  id: number;
-  idempotencyKey: string;
-  channel: string;
-  chatId: string;
-  text: string;
-  kind: 'reply' | 'notice';
-  status: 'pending' | 'sending' | 'sent' | 'failed';
-  attempts: number;
-  nextAttemptAt: number;
-  lastError: string | null;
-  createdAt: number;
-}
-
-export interface NewOutboxItem {
-  idempotencyKey: string;
-  channel: string;
-  chatId: string;
-  text: string;
-  kind: 'reply' | 'notice';
 }
 
 export interface AuditEntry {
@@ -117,20 +75,6 @@ interface ChatRow {
   last_seen_at: number;
 }
 
-interface OutboxRow {
-  id: number;
-  idempotency_key: string;
-  channel: string;
-  chat_id: string;
-  text: string;
-  kind: 'reply' | 'notice';
-  status: OutboxItem['status'];
-  attempts: number;
-  next_attempt_at: number;
-  last_error: string | null;
-  created_at: number;
-}
-
 const toGroup = (row: GroupRow): Group => ({
   id: row.id,
   folder: row.folder,
@@ -149,20 +93,6 @@ const toChat = (row: ChatRow): Chat => ({
   isDirect: row.is_direct === 1,
   groupId: row.group_id,
   lastSeenAt: row.last_seen_at,
-});
-
-const toOutbox = (row: OutboxRow): OutboxItem => ({
-  id: row.id,
-  idempotencyKey: row.idempotency_key,
-  channel: row.channel,
-  chatId: row.chat_id,
-  text: row.text,
-  kind: row.kind,
-  status: row.status,
-  attempts: row.attempts,
-  nextAttemptAt: row.next_attempt_at,
-  lastError: row.last_error,
-  createdAt: row.created_at,
 });
 
 export type Store = ReturnType<typeof openStore>;
@@ -279,243 +209,8 @@ export function openStore(path: string) {
     },
   };
 
-  const messages = {
-    /** Stores an inbound message of a registered chat. Returns null when it was stored before (redelivery). */
-    insert(message: NewMessage): number | null {
-      const info = db
-        .prepare(
-          `INSERT OR IGNORE INTO messages
-             (chat_ref, external_id, sender_id, sender_name, text, sent_at, received_at, is_trigger, status)
-           VALUES (@chatRef, @externalId, @senderId, @senderName, @text, @sentAt, @receivedAt, @isTrigger, 'pending')`,
-        )
-        .run({ ...message, isTrigger: message.isTrigger ? 1 : 0 });
-      return info.changes === 1 ? Number(info.lastInsertRowid) : null;
-    },
-    /** Groups that have a pending trigger due now, oldest first, and the earliest future due time of any other. */
-    work(now: number): { dueGroupIds: number[]; nextDueAt: number | null } {
-      const rows = db
-        .prepare(
-          `SELECT c.group_id AS groupId, MIN(m.next_attempt_at) AS dueAt, MIN(m.id) AS firstId
-           FROM messages m JOIN chats c ON c.id = m.chat_ref
-           WHERE m.status = 'pending' AND m.is_trigger = 1 AND c.group_id IS NOT NULL
-           GROUP BY c.group_id ORDER BY firstId`,
-        )
-        .all() as Array<{ groupId: number; dueAt: number }>;
-      const dueGroupIds = rows.filter((row) => row.dueAt <= now).map((row) => row.groupId);
-      const future = rows.filter((row) => row.dueAt > now).map((row) => row.dueAt);
-      return { dueGroupIds, nextDueAt: future.length > 0 ? Math.min(...future) : null };
-    },
-    /**
-     * Claims the next batch for a group: every pending message of the chat whose trigger waits longest, with at
-     * most contextLimit untriggered messages before it (older ones are marked done unseen). Null when nothing is due.
-     */
-    claimBatch: tx(
-      (groupId: number, batchId: string, contextLimit: number, now: number): ClaimedBatch | null => {
-        const first = db
-          .prepare(
-            `SELECT m.chat_ref AS chatRef, c.channel, c.chat_id AS chatId
-           FROM messages m JOIN chats c ON c.id = m.chat_ref
-           WHERE c.group_id = ? AND m.status = 'pending' AND m.is_trigger = 1 AND m.next_attempt_at <= ?
-           ORDER BY m.id LIMIT 1`,
-          )
-          .get(groupId, now) as { chatRef: number; channel: string; chatId: string } | undefined;
-        if (!first) return null;
-        const pending = db
-          .prepare(
-            `SELECT id, sender_name AS senderName, text, sent_at AS sentAt, is_trigger AS isTrigger
-           FROM messages WHERE chat_ref = ? AND status = 'pending' ORDER BY id`,
-          )
-          .all(first.chatRef) as Array<PromptMessage & { id: number; isTrigger: number }>;
-        const lastTrigger = pending.findLastIndex((message) => message.isTrigger === 1);
-        const candidates = pending.slice(0, lastTrigger + 1);
-        const keep: typeof candidates = [];
-        const skipped: number[] = [];
-        let contextLeft = contextLimit;
-        for (let index = candidates.length - 1; index >= 0; index--) {
-          const message = candidates[index] as (typeof candidates)[number];
-          if (message.isTrigger === 1) keep.unshift(message);
-          else if (contextLeft > 0) {
-            contextLeft--;
-            keep.unshift(message);
-          } else skipped.push(message.id);
-        }
-        const markSkipped = db.prepare(`UPDATE messages SET status = 'done' WHERE id = ?`);
-        for (const id of skipped) markSkipped.run(id);
-        const claim = db.prepare(
-          `UPDATE messages SET status = 'processing', batch_id = ?, attempts = attempts + 1 WHERE id = ?`,
-        );
-        for (const message of keep) claim.run(batchId, message.id);
-        return {
-          batchId,
-          chat: { channel: first.channel, chatId: first.chatId },
-          messages: keep.map(({ senderName, text, sentAt }) => ({ senderName, text, sentAt })),
-        };
-      },
-    ),
-    /** The chat whose due trigger waits longest in this group, or null. */
-    nextChat(groupId: number, now: number): ChatAddress | null {
-      const row = db
-        .prepare(
-          `SELECT c.channel, c.chat_id AS chatId FROM messages m JOIN chats c ON c.id = m.chat_ref
-           WHERE c.group_id = ? AND m.status = 'pending' AND m.is_trigger = 1 AND m.next_attempt_at <= ?
-           ORDER BY m.id LIMIT 1`,
-        )
-        .get(groupId, now) as ChatAddress | undefined;
-      return row ?? null;
-    },
-    /** Undoes a claim that was never handed to an agent (the attempt does not count). */
-    unclaim(batchId: string): void {
-      db.prepare(
-        `UPDATE messages SET status = 'pending', batch_id = NULL, attempts = attempts - 1
-         WHERE batch_id = ? AND status = 'processing'`,
-      ).run(batchId);
-    },
-    /** Marks batches answered and queues the answer, atomically, so a crash can neither lose nor repeat it. */
-    completeBatches: tx((batchIds: string[], reply: (NewOutboxItem & { now: number }) | null): void => {
-      const done = db.prepare(`UPDATE messages SET status = 'done', last_error = NULL WHERE batch_id = ?`);
-      for (const batchId of batchIds) done.run(batchId);
-      if (reply) outbox.enqueue(reply, reply.now);
-    }),
-    /** Puts a batch back for a retry after backoff, or gives up once its triggers used maxAttempts. */
-    failBatch: tx(
-      (
-        batchId: string,
-        error: string,
-        policy: { maxAttempts: number; backoffMs: (attempt: number) => number; now: number },
-      ): BatchFailure | null => {
-        const info = db
-          .prepare(
-            `SELECT MAX(m.attempts) AS attempts, c.channel, c.chat_id AS chatId
-             FROM messages m JOIN chats c ON c.id = m.chat_ref WHERE m.batch_id = ? AND m.status = 'processing'`,
-          )
-          .get(batchId) as { attempts: number | null; channel: string; chatId: string };
-        if (info.attempts === null) return null;
-        const chat = { channel: info.channel, chatId: info.chatId };
-        if (info.attempts >= policy.maxAttempts) {
-          db.prepare(
-            `UPDATE messages SET status = 'failed', last_error = ? WHERE batch_id = ? AND status = 'processing'`,
-          ).run(error, batchId);
-          return { outcome: 'failed', attempts: info.attempts, chat };
-        }
-        const retryAt = policy.now + policy.backoffMs(info.attempts);
-        db.prepare(
-          `UPDATE messages SET status = 'pending', batch_id = NULL, next_attempt_at = ?, last_error = ?
-           WHERE batch_id = ? AND status = 'processing'`,
-        ).run(retryAt, error, batchId);
-        return { outcome: 'retry', retryAt, attempt: info.attempts, chat };
-      },
-    ),
-    /** After a restart nothing is processing any more: hand those messages back to the queue. */
-    releaseProcessing(): number {
-      return db
-        .prepare(`UPDATE messages SET status = 'pending', batch_id = NULL WHERE status = 'processing'`)
-        .run().changes;
-    },
-    countByStatus(): Array<{ groupId: number | null; status: string; count: number }> {
-      return db
-        .prepare(
-          `SELECT c.group_id AS groupId, m.status, COUNT(*) AS count
-           FROM messages m JOIN chats c ON c.id = m.chat_ref GROUP BY c.group_id, m.status`,
-        )
-        .all() as Array<{ groupId: number | null; status: string; count: number }>;
-    },
-    /** Test and status helper: the messages of one chat in order. */
-    ofChat(
-      chatRef: number,
-    ): Array<{ id: number; text: string; status: string; attempts: number; isTrigger: boolean }> {
-      return (
-        db
-          .prepare(
-            'SELECT id, text, status, attempts, is_trigger AS isTrigger FROM messages WHERE chat_ref = ? ORDER BY id',
-          )
-          .all(chatRef) as Array<{
-          id: number;
-          text: string;
-          status: string;
-          attempts: number;
-          isTrigger: number;
-        }>
-      ).map((row) => ({ ...row, isTrigger: row.isTrigger === 1 }));
-    },
-  };
-
-  const outbox = {
-    /** Queues a message unless one with the same idempotency key exists. Returns whether it was new. */
-    enqueue(item: NewOutboxItem, now: number): boolean {
-      const info = db
-        .prepare(
-          `INSERT OR IGNORE INTO outbox (idempotency_key, channel, chat_id, text, kind, status, next_attempt_at, created_at)
-           VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
-        )
-        .run(item.idempotencyKey, item.channel, item.chatId, item.text, item.kind, now, now);
-      return info.changes === 1;
-    },
-    /**
-     * Claims due items (pending → sending, attempts + 1) so no two senders take the same one. Only the oldest
-     * unsent item of each chat is eligible, so a retried message is never overtaken by a later one.
-     */
-    claimDue: tx((now: number, limit: number): OutboxItem[] => {
-      const rows = db
-        .prepare(
-          `SELECT * FROM outbox o WHERE status = 'pending' AND next_attempt_at <= ? AND ${HEAD_OF_CHAT} ORDER BY id LIMIT ?`,
-        )
-        .all(now, limit) as OutboxRow[];
-      const claim = db.prepare(`UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id = ?`);
-      for (const row of rows) claim.run(row.id);
-      return rows.map((row) => toOutbox({ ...row, status: 'sending', attempts: row.attempts + 1 }));
-    }),
-    markSent(id: number, now: number): void {
-      db.prepare(`UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE id = ?`).run(
-        now,
-        id,
-      );
-    },
-    markRetry(id: number, error: string, nextAttemptAt: number): void {
-      db.prepare(
-        `UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?`,
-      ).run(error, nextAttemptAt, id);
-    },
-    markFailed(id: number, error: string): void {
-      db.prepare(`UPDATE outbox SET status = 'failed', last_error = ? WHERE id = ?`).run(error, id);
-    },
-    /** After a restart: a send that was under way is tried again (adapters get the idempotency key). */
-    releaseSending(): number {
-      return db.prepare(`UPDATE outbox SET status = 'pending' WHERE status = 'sending'`).run().changes;
-    },
-    nextDueAt(): number | null {
-      const row = db
-        .prepare(
-          `SELECT MIN(next_attempt_at) AS at FROM outbox o WHERE status = 'pending' AND ${HEAD_OF_CHAT}`,
-        )
-        .get() as {
-        at: number | null;
-      };
-      return row.at;
-    },
-    byKey(key: string): OutboxItem | null {
-      const row = db.prepare('SELECT * FROM outbox WHERE idempotency_key = ?').get(key) as
-        | OutboxRow
-        | undefined;
-      return row ? toOutbox(row) : null;
-    },
-    list(filter: { status?: OutboxItem['status']; limit: number }): OutboxItem[] {
-      const rows = filter.status
-        ? db
-            .prepare('SELECT * FROM outbox WHERE status = ? ORDER BY id DESC LIMIT ?')
-            .all(filter.status, filter.limit)
-        : db.prepare('SELECT * FROM outbox ORDER BY id DESC LIMIT ?').all(filter.limit);
-      return (rows as OutboxRow[]).map(toOutbox);
-    },
-    counts(): Record<OutboxItem['status'], number> {
-      const counts = { pending: 0, sending: 0, sent: 0, failed: 0 };
-      const rows = db.prepare('SELECT status, COUNT(*) AS count FROM outbox GROUP BY status').all() as Array<{
-        status: OutboxItem['status'];
-        count: number;
-      }>;
-      for (const row of rows) counts[row.status] = row.count;
-      return counts;
-    },
-  };
+  const outbox = outboxQueries(db);
+  const messages = messageQueries(db, outbox);
 
   const sessions = {
     get(groupId: number): string | null {
