@@ -92,6 +92,21 @@ describe('group queue', () => {
     expect(harness.runner.sessions).toHaveLength(2);
   });
 
+  it('fails at once, without retrying, when the agent says trying again cannot help', async () => {
+    harness = await startTestWarren({ env: { WARREN_MAX_ATTEMPTS: '3' } });
+    harness.addGroup('team');
+    harness.channel.receive({ chatId: 'team', text: 'expensive question' });
+    await harness.runner.waitForSessions(1);
+    harness.runner.sessions[0]?.fail('daily token budget used up', false);
+    await eventually(() => harness?.channel.textsTo('team').length === 1, 2000, 'failure notice');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(harness.channel.textsTo('team')).toEqual([
+      '❌ Sorry, I could not answer (daily token budget used up).',
+    ]);
+    expect(statusesOf(harness, 'team')).toEqual(['failed']);
+    expect(harness.runner.sessions[0]?.prompts).toHaveLength(1);
+  });
+
   it('reports an agent that cannot start as a failure, not silence', async () => {
     const runner = new FakeAgentRunner({ startError: new Error('container engine not reachable') });
     harness = await startTestWarren({ runner, env: { WARREN_MAX_ATTEMPTS: '1' } });

@@ -153,8 +153,8 @@ export function createGroupQueue(deps: GroupQueueDeps) {
       const finished = event.batchIds.filter((batchId) => slot.openBatches.has(batchId));
       for (const batchId of finished) slot.openBatches.delete(batchId);
       if (event.isError) {
-        for (const batchId of finished)
-          reportFailure(slot, batchId, event.error ?? 'the agent reported an error');
+        const reason = event.error ?? 'the agent reported an error';
+        for (const batchId of finished) reportFailure(slot, batchId, reason, event.isRetryable !== false);
       } else {
         const reply = event.result?.trim()
           ? {

@@ -4,7 +4,7 @@ import { prepareDataDir, startWarren } from './app.js';
 import { createChannels } from './channels/index.js';
 import { loadOrCreateToken } from './channels/local.js';
 import type { Config } from './config.js';
-import { createContainerRunner } from './container-runner.js';
+import { createContainerRunner, ensureAgentImage } from './container-runner.js';
 import { readModelCredential } from './credentials.js';
 import { createLogger } from './log.js';
 import { createRuntime } from './runtimes/index.js';
@@ -36,6 +36,13 @@ export async function startHost(options: StartOptions): Promise<number> {
   const runtime = createRuntime({ kind: config.runtime }, { log });
   const installId = installIdFor(config.dataDir);
   let closeRunner: () => Promise<void> = async () => {};
+  // The first start builds the agent image (minutes, once); later starts find it and go on at once.
+  const image = await ensureAgentImage({ runtime, config, packageRoot: options.packageRoot, log });
+  if (!image.ok)
+    log.error(
+      { reason: image.reason },
+      'agent image unavailable: agents will fail until `warren image build` works',
+    );
 
   const warren = await startWarren({
     config,

@@ -57,7 +57,7 @@ export class FakeAgentSession implements AgentSession {
   }
 
   /** Ends the current turn with an error. */
-  fail(error: string): void {
+  fail(error: string, isRetryable = true): void {
     const batchIds = this.openBatches.splice(0);
     this.emit({
       type: 'turn-end',
@@ -67,6 +67,7 @@ export class FakeAgentSession implements AgentSession {
       sessionId: null,
       isError: true,
       error,
+      isRetryable,
     });
   }
 

@@ -78,7 +78,7 @@ describe('run arguments', () => {
     const args = buildRunArgs(spec({ tmpfs: ['/home/agent'], tmpfsSizeMb: 32, stdin: '{}' }), dockerFlavor());
     expect(valuesOf(args, '--tmpfs')).toEqual([
       '/tmp:rw,noexec,nosuid,nodev,size=32m,mode=1777',
-      '/home/agent:rw,noexec,nosuid,nodev,size=32m,mode=1777',
+      '/home/agent:rw,noexec,nosuid,nodev,size=32m,mode=1777,uid=1000,gid=1000',
     ]);
     expect(args).toContain('--interactive');
   });

@@ -51,7 +51,11 @@ export function buildRunArgs(spec: ContainerSpec, flavor: CliFlavor): string[] {
   // noexec/nosuid/nodev: scratch space is for data, not for dropping binaries or device nodes.
   // mode=1777 rather than uid=: podman rejects uid= on tmpfs.
   const tmpfsOptions = `rw,noexec,nosuid,nodev,size=${spec.tmpfsSizeMb ?? DEFAULT_TMPFS_SIZE_MB}m,mode=1777`;
-  const tmpfsDirs = ['/tmp', ...(spec.tmpfs ?? []).filter((dir) => dir !== '/tmp')];
+  const tmpfsDirs = (spec.tmpfs ?? []).filter((dir) => dir !== '/tmp');
+  // Docker fills a tmpfs mounted over an image folder with that folder's contents and mode, but not its owner
+  // (tmpcopyup): the image user's 0700 home would become root's 0700, unusable. uid/gid give the spec's tmpfs
+  // folders to the container's user. Podman rejects uid= (and keeps /tmp, shared, as it is).
+  const ownerOptions = flavor.kind === 'podman' ? '' : `,uid=${user.uid},gid=${user.gid}`;
   return [
     'run',
     '--name',
@@ -71,7 +75,9 @@ export function buildRunArgs(spec: ContainerSpec, flavor: CliFlavor): string[] {
     'none',
     // The agent cannot change its own image, so it cannot leave a backdoor for its next run (invariant 5).
     '--read-only',
-    ...tmpfsDirs.flatMap((dir) => ['--tmpfs', `${dir}:${tmpfsOptions}`]),
+    '--tmpfs',
+    `/tmp:${tmpfsOptions}`,
+    ...tmpfsDirs.flatMap((dir) => ['--tmpfs', `${dir}:${tmpfsOptions}${ownerOptions}`]),
     // No capabilities at all: no chown, mount, raw sockets, ptrace, setuid tricks even if uid 0 were reached.
     '--cap-drop',
     'ALL',

@@ -1,0 +1,34 @@
+// The model loop behind one small interface, so another provider's loop can replace the Claude Agent SDK one.
+import type { QueuedPrompt } from './prompt-queue.js';
+
+/** One finished turn, as the loop reports it. */
+export interface LoopTurn {
+  /** The prompts this turn consumed (their uuids); null when the loop cannot tell. */
+  promptUuids: string[] | null;
+  /** The final text of the turn; null when there is none. */
+  result: string | null;
+  sessionId: string | null;
+  isError: boolean;
+  error?: string;
+}
+
+export type LoopEnd =
+  /** The prompt stream ended, or close() was called. */
+  | { status: 'ended' }
+  /** The session to resume could not be loaded; nothing was answered. The runner may retry with a fresh one. */
+  | { status: 'resume-failed'; error: string }
+  | { status: 'failed'; error: string };
+
+export interface AgentLoop {
+  /**
+   * Runs one session until `prompts` ends or close() is called. Follow-ups arriving on `prompts` join the
+   * running session. Never rejects. onTurnEnd must not throw.
+   */
+  run(params: {
+    prompts: AsyncIterable<QueuedPrompt>;
+    resumeSessionId: string | null;
+    onTurnEnd(turn: LoopTurn): void;
+  }): Promise<LoopEnd>;
+  /** Ends a running session now (kills the model process). Safe to call at any time. */
+  close(): void;
+}

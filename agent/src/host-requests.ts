@@ -1,0 +1,67 @@
+// Tool requests to the host: write a request file, wait for the matching response file, never hang forever.
+import { randomUUID } from 'node:crypto';
+import type { ResponseFile, SendMessageRequest } from '../../src/ipc-protocol.js';
+import type { OutputWriter } from './ipc-files.js';
+import { errorMessage } from './log.js';
+
+export type HostAnswer = { ok: true; result?: string } | { ok: false; error: string };
+
+/** A request as a tool makes it; the id and envelope are added here. */
+export type ToolRequest = Pick<SendMessageRequest, 'tool' | 'args'>;
+
+export interface HostRequests {
+  /** Writes the request and waits for the host's answer. Never rejects: failures and timeouts are answers too. */
+  send(request: ToolRequest): Promise<HostAnswer>;
+  /** Hands a response file to the request waiting for it. Returns false when nothing waits for that id. */
+  resolve(response: ResponseFile): boolean;
+  /** How many requests are still waiting for the host. */
+  pendingCount(): number;
+  /** Answers every waiting request with an error (the run is ending). */
+  cancelAll(reason: string): void;
+}
+
+export function createHostRequests(deps: { output: OutputWriter; timeoutMs: number }): HostRequests {
+  const pending = new Map<string, (answer: HostAnswer) => void>();
+
+  return {
+    send(request) {
+      const id = randomUUID();
+      return new Promise<HostAnswer>((resolve) => {
+        const timer = setTimeout(() => {
+          finish({
+            ok: false,
+            error: `the host did not answer within ${Math.round(deps.timeoutMs / 1000)} s`,
+          });
+        }, deps.timeoutMs);
+        function finish(answer: HostAnswer) {
+          clearTimeout(timer);
+          pending.delete(id);
+          resolve(answer);
+        }
+        // Registered before the file exists, so a fast response cannot arrive before anyone waits for it.
+        pending.set(id, finish);
+        deps.output
+          .write({ type: 'request', id, ...request })
+          .catch((error: unknown) =>
+            finish({ ok: false, error: `request not sent: ${errorMessage(error)}` }),
+          );
+      });
+    },
+    resolve(response) {
+      const finish = pending.get(response.id);
+      if (!finish) return false;
+      finish(
+        response.ok
+          ? { ok: true, ...(response.result === undefined ? {} : { result: response.result }) }
+          : { ok: false, error: response.error ?? 'refused by the host' },
+      );
+      return true;
+    },
+    pendingCount() {
+      return pending.size;
+    },
+    cancelAll(reason) {
+      for (const finish of [...pending.values()]) finish({ ok: false, error: reason });
+    },
+  };
+}

@@ -1,0 +1,67 @@
+// The agent's standing instructions: who it is, how replies work, and its memory files (global and group CLAUDE.md).
+// Read by the runner and passed as system prompt text, because the SDK only loads CLAUDE.md together with the
+// project's settings files, which the agent could rewrite (see claude-loop.ts).
+import { constants, promises as fs } from 'node:fs';
+import path from 'node:path';
+
+/** A memory file larger than this is cut: it would crowd the model's context anyway. */
+export const MAX_MEMORY_BYTES = 64 * 1024;
+
+export interface MemoryInput {
+  assistantName: string;
+  chat: string;
+  groupDirectory: string;
+  globalDirectory: string;
+  /** Extra folders the group may use, as mounted. */
+  extraDirectories: string[];
+}
+
+export async function buildSystemPromptAppend(input: MemoryInput): Promise<string> {
+  const globalMemory = await readCapped(path.join(input.globalDirectory, 'CLAUDE.md'));
+  const groupMemory = await readCapped(path.join(input.groupDirectory, 'CLAUDE.md'));
+  const parts = [
+    `# You are ${input.assistantName}`,
+    `You are ${input.assistantName}, a personal assistant reached through a chat app. You run in a sandbox with no network.`,
+    `- Your final reply at the end of each turn is delivered to the chat (${input.chat}). Use the send_message tool to say something before you are done (progress on a long task), or to write to another chat you are allowed to reach.`,
+    '- Text inside <internal>…</internal> is never delivered. If you have nothing to add (for example you already answered with send_message), make your final reply only <internal>…</internal>.',
+    `- Your memory for this chat group is ${path.join(input.groupDirectory, 'CLAUDE.md')} in your working folder: read and edit it to remember things across conversations. Keep it short.`,
+    `- Global memory, shared by all groups, is in ${input.globalDirectory} and is read-only for you unless you are the admin group.`,
+  ];
+  if (input.extraDirectories.length > 0) {
+    parts.push(`- Extra folders you may use: ${input.extraDirectories.join(', ')}.`);
+  }
+  if (globalMemory) parts.push('', '# Global memory (CLAUDE.md)', globalMemory);
+  if (groupMemory) parts.push('', '# Group memory (CLAUDE.md)', groupMemory);
+  return parts.join('\n');
+}
+
+/** The subfolders of the extra mounts folder; none when it does not exist. */
+export async function listExtraDirectories(extraRoot: string): Promise<string[]> {
+  try {
+    const entries = await fs.readdir(extraRoot, { withFileTypes: true });
+    return entries
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => path.join(extraRoot, entry.name))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** The file's text up to the cap; null when missing or not a regular file. Never throws. */
+export async function readCapped(filePath: string, maxBytes = MAX_MEMORY_BYTES): Promise<string | null> {
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(filePath, constants.O_RDONLY | constants.O_NONBLOCK);
+    const stat = await handle.stat();
+    if (!stat.isFile()) return null;
+    const buffer = Buffer.alloc(Math.min(stat.size, maxBytes));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    const text = buffer.subarray(0, bytesRead).toString('utf8').trim();
+    return text === '' ? null : text;
+  } catch {
+    return null;
+  } finally {
+    await handle?.close().catch(() => {});
+  }
+}

@@ -1,0 +1,46 @@
+// Warren's own tools, served in-process to the SDK: each one is a request file the host answers.
+import {
+  createSdkMcpServer,
+  type McpSdkServerConfigWithInstance,
+  tool,
+} from '@anthropic-ai/claude-agent-sdk';
+import { z } from 'zod';
+import { CHAT_ADDRESS_PATTERN, MAX_MESSAGE_CHARS } from '../../src/ipc-protocol.js';
+import type { HostAnswer, HostRequests } from './host-requests.js';
+
+/** The MCP server name; the model sees the tools as mcp__warren__<name>. */
+export const WARREN_SERVER_NAME = 'warren';
+
+export function createWarrenTools(deps: {
+  requests: HostRequests;
+  chat: string;
+}): McpSdkServerConfigWithInstance {
+  const sendMessage = tool(
+    'send_message',
+    `Send a message to a chat right away, before your turn ends. Without "chat" it goes to the current chat (${deps.chat}). The host may refuse chats this group is not allowed to reach; the answer says so.`,
+    {
+      text: z.string().min(1).max(MAX_MESSAGE_CHARS).describe('The message text.'),
+      chat: z
+        .string()
+        .regex(CHAT_ADDRESS_PATTERN)
+        .optional()
+        .describe('Another chat as "channel:chatId". Omit for the current chat.'),
+    },
+    async (args) =>
+      toToolResult(
+        await deps.requests.send({
+          tool: 'send_message',
+          args: args.chat === undefined ? { text: args.text } : { text: args.text, chat: args.chat },
+        }),
+        'Message sent.',
+      ),
+    // Always in the tool list: the SDK otherwise defers MCP tools behind a ToolSearch round trip.
+    { alwaysLoad: true },
+  );
+  return createSdkMcpServer({ name: WARREN_SERVER_NAME, version: '1.0.0', tools: [sendMessage] });
+}
+
+function toToolResult(answer: HostAnswer, done: string) {
+  if (answer.ok) return { content: [{ type: 'text' as const, text: answer.result ?? done }] };
+  return { content: [{ type: 'text' as const, text: `Refused: ${answer.error}` }], isError: true };
+}

@@ -1,0 +1,350 @@
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { registerGroup } from './groups.js';
+import { createRunIpc, prepareRunDirs, type RunIpcDeps } from './ipc.js';
+import {
+  type InputFile,
+  ipcFileName,
+  MAX_IPC_FILE_BYTES,
+  type OutputFile,
+  parseIpcFile,
+} from './ipc-protocol.js';
+import { silentLogger } from './log.js';
+import { type AuditEntry, openStore, type Store } from './store.js';
+import type { AgentEvent, Group } from './types.js';
+
+let root: string;
+let store: Store;
+let admin: Group;
+let family: Group;
+let work: Group;
+
+beforeEach(() => {
+  root = mkdtempSync(path.join(tmpdir(), 'warren-ipc-'));
+  store = openStore(':memory:');
+  const register = (folder: string, isAdmin = false) =>
+    registerGroup(
+      store,
+      root,
+      {
+        folder,
+        name: folder,
+        chat: { channel: 'fake', chatId: folder },
+        isDirect: false,
+        trigger: 'always',
+        isAdmin,
+      },
+      1,
+    );
+  admin = register('main', true);
+  family = register('family');
+  work = register('work');
+});
+
+afterEach(() => {
+  store.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+function setUp(group: Group, overrides: Partial<RunIpcDeps> = {}) {
+  const runDir = path.join(root, 'ipc', group.folder);
+  const { inputDir, outputDir } = prepareRunDirs(runDir, { uid: 1000, gid: 1000 });
+  const events: AgentEvent[] = [];
+  const audits: AuditEntry[] = [];
+  const floods: string[] = [];
+  let sequence = 0;
+  const ipc = createRunIpc({
+    runDir,
+    group,
+    chat: { channel: 'fake', chatId: group.folder },
+    store,
+    audit: (entry) => audits.push(entry),
+    log: silentLogger(),
+    now: Date.now,
+    onEvent: (event) => events.push(event),
+    onAbuse: (reason) => floods.push(reason),
+    fallbackScanMs: 60_000,
+    ...overrides,
+  });
+  const write = (file: OutputFile | string, name = ipcFileName(++sequence, 'x')) => {
+    writeFileSync(path.join(outputDir, name), typeof file === 'string' ? file : JSON.stringify(file));
+    return name;
+  };
+  const inputs = (): InputFile[] =>
+    readdirSync(inputDir)
+      .sort()
+      .map((name) => {
+        const parsed = parseIpcFile('input', readFileSync(path.join(inputDir, name), 'utf8'));
+        if (!parsed.ok) throw new Error(parsed.error);
+        return parsed.value;
+      });
+  const responses = () => inputs().filter((file) => file.type === 'response');
+  return { ipc, events, audits, floods, write, inputs, responses, inputDir, outputDir };
+}
+
+const turnEnd = (id: string, batchIds: string[], result: string | null = 'hi'): OutputFile => ({
+  type: 'turn-end',
+  id,
+  batchIds,
+  result,
+  sessionId: 's1',
+  isError: false,
+});
+
+describe('run IPC', () => {
+  it('hands prompts to the container as ordered, parseable input files', () => {
+    const { ipc, inputs } = setUp(family);
+    expect(ipc.writePrompt('b1', 'first')).toBe(true);
+    expect(ipc.writePrompt('b2', 'second')).toBe(true);
+    expect(ipc.writeStop('bye')).toBe(true);
+    expect(inputs()).toEqual([
+      { type: 'prompt', batchId: 'b1', text: 'first' },
+      { type: 'prompt', batchId: 'b2', text: 'second' },
+      { type: 'stop', reason: 'bye' },
+    ]);
+  });
+
+  it('processes output files in name order, each once, and removes them', async () => {
+    const { ipc, events, write, outputDir } = setUp(family);
+    ipc.writePrompt('b1', 'p1');
+    ipc.writePrompt('b2', 'p2');
+    write(turnEnd('t2', ['b2'], 'second'), ipcFileName(2, 'b'));
+    write(turnEnd('t1', ['b1'], 'first'), ipcFileName(1, 'a'));
+    await ipc.scan();
+    await ipc.scan();
+    expect(events.map((event) => (event.type === 'turn-end' ? event.result : null))).toEqual([
+      'first',
+      'second',
+    ]);
+    expect(readdirSync(outputDir)).toEqual([]);
+  });
+
+  it('ignores temp files until they are renamed', async () => {
+    const { ipc, events, write } = setUp(family);
+    ipc.writePrompt('b1', 'p1');
+    write(turnEnd('t1', ['b1']), '.tmp-123');
+    await ipc.scan();
+    expect(events).toEqual([]);
+  });
+
+  it('reports only batches this run was given', async () => {
+    const { ipc, events, audits, write } = setUp(family);
+    ipc.writePrompt('b1', 'p1');
+    write(turnEnd('t1', ['b1', 'someone-elses-batch']));
+    await ipc.scan();
+    expect(events).toEqual([expect.objectContaining({ type: 'turn-end', batchIds: ['b1'] })]);
+    expect(audits).toEqual([expect.objectContaining({ action: 'ipc-turn-end', decision: 'deny' })]);
+  });
+
+  it('refuses a symlink without reading its target', async () => {
+    const { ipc, events, audits, outputDir } = setUp(family);
+    ipc.writePrompt('b1', 'p1');
+    const secret = path.join(root, 'secret.json');
+    writeFileSync(secret, JSON.stringify(turnEnd('t1', ['b1'])));
+    symlinkSync(secret, path.join(outputDir, ipcFileName(1, 'link')));
+    await ipc.scan();
+    expect(events).toEqual([]);
+    expect(audits).toEqual([
+      expect.objectContaining({
+        groupFolder: 'family',
+        action: 'ipc-file',
+        decision: 'deny',
+        detail: expect.objectContaining({ reason: 'symlink refused' }),
+      }),
+    ]);
+    expect(readdirSync(outputDir)).toEqual([]);
+    expect(readFileSync(secret, 'utf8')).toContain('t1');
+  });
+
+  it('refuses a file over the size cap and anything that is not a regular file', async () => {
+    const { ipc, events, audits, write, outputDir } = setUp(family);
+    write(`{"type":"log","level":"info","message":"${'x'.repeat(MAX_IPC_FILE_BYTES)}"}`);
+    mkdirSync(path.join(outputDir, ipcFileName(2, 'dir')));
+    await ipc.scan();
+    expect(events).toEqual([]);
+    expect(audits.map((entry) => entry.detail.reason)).toEqual([
+      expect.stringMatching(/^file too large/),
+      'not a regular file',
+    ]);
+    expect(readdirSync(outputDir)).toEqual([]);
+  });
+
+  it('rejects and audits malformed files, answering a request whose id it can read', async () => {
+    const { ipc, events, audits, write, responses } = setUp(family);
+    write('{not json');
+    write({ type: 'turn-end', id: 't1' } as unknown as OutputFile);
+    write(JSON.stringify({ type: 'request', id: 'r1', tool: 'delete_everything', args: {} }));
+    write('junk', 'not-an-ipc-name.txt');
+    await ipc.scan();
+    expect(events).toEqual([]);
+    expect(audits).toHaveLength(4);
+    expect(audits.every((entry) => entry.decision === 'deny' && entry.action === 'ipc-file')).toBe(true);
+    expect(audits.map((entry) => entry.detail.reason)).toContain('not JSON');
+    expect(responses()).toEqual([
+      expect.objectContaining({
+        type: 'response',
+        id: 'r1',
+        ok: false,
+        error: expect.stringMatching(/invalid/),
+      }),
+    ]);
+  });
+
+  it('lets an agent send to its own chat without naming it', async () => {
+    const { ipc, events, audits, write, responses } = setUp(family);
+    write({ type: 'request', id: 'r1', tool: 'send_message', args: { text: 'hello' } });
+    write({ type: 'request', id: 'r2', tool: 'send_message', args: { text: 'again', chat: 'fake:family' } });
+    await ipc.scan();
+    expect(events).toEqual([
+      { type: 'agent-message', id: 'request:r1', chat: { channel: 'fake', chatId: 'family' }, text: 'hello' },
+      { type: 'agent-message', id: 'request:r2', chat: { channel: 'fake', chatId: 'family' }, text: 'again' },
+    ]);
+    expect(responses()).toEqual([
+      { type: 'response', id: 'r1', ok: true },
+      { type: 'response', id: 'r2', ok: true },
+    ]);
+    expect(audits).toEqual([]);
+  });
+
+  it("denies and audits a send_message that names another group's chat", async () => {
+    const { ipc, events, audits, write, responses } = setUp(family);
+    write({ type: 'request', id: 'r1', tool: 'send_message', args: { text: 'psst', chat: 'fake:work' } });
+    await ipc.scan();
+    expect(events).toEqual([]);
+    expect(responses()).toEqual([
+      expect.objectContaining({ id: 'r1', ok: false, error: 'this group may only send to its own chat' }),
+    ]);
+    expect(audits).toEqual([
+      expect.objectContaining({
+        groupFolder: 'family',
+        actor: 'agent:family',
+        action: 'send-message',
+        decision: 'deny',
+        detail: expect.objectContaining({ chat: 'fake:work' }),
+      }),
+    ]);
+  });
+
+  it('authorizes by the folder the file came from, not by what the file claims', async () => {
+    // The file pretends to come from the admin group; the folder says family.
+    const { ipc, events, write } = setUp(family);
+    write(
+      JSON.stringify({
+        type: 'request',
+        id: 'r1',
+        tool: 'send_message',
+        args: { text: 'psst', chat: 'fake:work' },
+        group: 'main',
+        isAdmin: true,
+      }),
+    );
+    await ipc.scan();
+    expect(events).toEqual([]);
+  });
+
+  it('lets the admin group send to a registered chat, and audits it', async () => {
+    const { ipc, events, audits, write, responses } = setUp(admin);
+    write({ type: 'request', id: 'r1', tool: 'send_message', args: { text: 'reminder', chat: 'fake:work' } });
+    await ipc.scan();
+    expect(events).toEqual([
+      {
+        type: 'agent-message',
+        id: 'request:r1',
+        chat: { channel: 'fake', chatId: 'work' },
+        text: 'reminder',
+      },
+    ]);
+    expect(responses()).toEqual([{ type: 'response', id: 'r1', ok: true }]);
+    expect(audits).toEqual([
+      expect.objectContaining({ groupFolder: 'main', action: 'send-message', decision: 'allow' }),
+    ]);
+    expect(work.folder).toBe('work');
+  });
+
+  it('denies the admin group a chat that is registered to no group', async () => {
+    const { ipc, events, audits, write, responses } = setUp(admin);
+    write({ type: 'request', id: 'r1', tool: 'send_message', args: { text: 'hi', chat: 'telegram:12345' } });
+    await ipc.scan();
+    expect(events).toEqual([]);
+    expect(responses()).toEqual([expect.objectContaining({ ok: false })]);
+    expect(audits).toEqual([expect.objectContaining({ decision: 'deny', action: 'send-message' })]);
+  });
+
+  it('caps a flood: files past the per-second cap are refused unread, audited once, and reported', async () => {
+    const { ipc, events, audits, floods, write, outputDir } = setUp(family, { maxFilesPerSecond: 10 });
+    for (let index = 0; index < 40; index++) write({ type: 'log', level: 'info', message: `line ${index}` });
+    write({ type: 'request', id: 'late', tool: 'send_message', args: { text: 'hi' } });
+    await ipc.scan();
+    expect(events).toEqual([]);
+    expect(floods).toEqual(['more than 10 IPC files in one second']);
+    expect(audits).toEqual([expect.objectContaining({ action: 'ipc-flood', decision: 'deny' })]);
+    expect(readdirSync(outputDir)).toEqual([]);
+  });
+
+  it('caps the files of one run', async () => {
+    const { ipc, floods, write } = setUp(family, { maxFilesPerRun: 3, maxFilesPerSecond: 1000 });
+    for (let index = 0; index < 5; index++) write({ type: 'log', level: 'info', message: `line ${index}` });
+    await ipc.scan();
+    expect(floods).toEqual(['more than 3 IPC files in one run']);
+  });
+
+  it('picks up files through the watcher without an explicit scan', async () => {
+    const { ipc, events, write } = setUp(family);
+    ipc.writePrompt('b1', 'p1');
+    ipc.start();
+    write(turnEnd('t1', ['b1']));
+    const deadline = Date.now() + 3000;
+    while (events.length === 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    ipc.close();
+    expect(events).toHaveLength(1);
+  });
+
+  it('tells the caller when the runner is ready and when it is exiting', async () => {
+    const ready: number[] = [];
+    const exits: string[] = [];
+    const { ipc, write } = setUp(family, {
+      onReady: (version) => ready.push(version),
+      onRunnerExit: (exit) => exits.push(exit.reason),
+    });
+    write({ type: 'ready', protocolVersion: 1 });
+    write({ type: 'exit', reason: 'idle' });
+    await ipc.scan();
+    expect(ready).toEqual([1]);
+    expect(exits).toEqual(['idle']);
+  });
+
+  it('reads nothing from an output folder that was swapped for a symlink', async () => {
+    const { ipc, events, audits, floods, outputDir } = setUp(family);
+    const elsewhere = path.join(root, 'elsewhere');
+    mkdirSync(elsewhere);
+    const precious = path.join(elsewhere, ipcFileName(1, 'precious'));
+    writeFileSync(precious, JSON.stringify({ type: 'log', level: 'info', message: 'keep me' }));
+    rmSync(outputDir, { recursive: true });
+    symlinkSync(elsewhere, outputDir);
+    await ipc.scan();
+    expect(events).toEqual([]);
+    expect(readFileSync(precious, 'utf8')).toContain('keep me');
+    expect(floods).toEqual(['the IPC output folder was replaced']);
+    expect(audits).toEqual([expect.objectContaining({ action: 'ipc-folder', decision: 'deny' })]);
+  });
+
+  it('starts each run with empty folders', () => {
+    const first = setUp(family);
+    first.ipc.writePrompt('b1', 'p1');
+    first.write({ type: 'ready', protocolVersion: 1 });
+    const second = setUp(family);
+    expect(readdirSync(second.inputDir)).toEqual([]);
+    expect(readdirSync(second.outputDir)).toEqual([]);
+  });
+});

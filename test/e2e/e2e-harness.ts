@@ -1,0 +1,229 @@
+// A real Warren host for end-to-end tests: real Docker, the real agent image, the fake model API behind the proxy.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { type HostContext, startWarren, type Warren } from '../../src/app.js';
+import { createChannels } from '../../src/channels/index.js';
+import { type LocalChannel, loadOrCreateToken } from '../../src/channels/local.js';
+import { loadConfig } from '../../src/config.js';
+import { type ContainerRunner, createContainerRunner } from '../../src/container-runner.js';
+import { registerGroup } from '../../src/groups.js';
+import { createLogger, silentLogger } from '../../src/log.js';
+import { type ContainerRuntime, type ContainerSpec, createRuntime } from '../../src/runtimes/index.js';
+import type { Group } from '../../src/types.js';
+import { FakeChannel } from '../fake-channel.js';
+import { type FakeModelApi, type FakeRequest, startFakeModelApi } from '../fake-model-api.js';
+
+export const AGENT_IMAGE = process.env.WARREN_AGENT_IMAGE ?? 'warren-agent:latest';
+const packageRoot = path.resolve(import.meta.dirname, '..', '..');
+
+/** Fails (never skips) with what to run when the engine or the agent image is missing. */
+export async function requireAgentImage(runtime: ContainerRuntime): Promise<void> {
+  const availability = await runtime.checkAvailable();
+  if (!availability.ok) {
+    throw new Error(`end-to-end tests need a container engine: ${availability.reason} (${availability.fix})`);
+  }
+  if (!(await runtime.hasImage(AGENT_IMAGE))) {
+    throw new Error(
+      `end-to-end tests need the agent image ${AGENT_IMAGE}, which is missing. Build it: ` +
+        `bash scripts/build-local-base.sh && docker build -f agent/Dockerfile --build-arg BASE_IMAGE=warren-base:local -t ${AGENT_IMAGE} .`,
+    );
+  }
+}
+
+export interface E2eWarren {
+  warren: Warren;
+  runner: ContainerRunner;
+  runtime: ContainerRuntime;
+  fake: FakeModelApi;
+  channel: FakeChannel;
+  local: LocalChannel | null;
+  localToken: string;
+  dataDir: string;
+  installId: string;
+  apiKey: string;
+  /** Every container spec the host asked the engine to start, in order. */
+  starts: ContainerSpec[];
+  addGroup(folder: string): Group;
+  /** The name of the running container of a group (there is at most one). */
+  containerOf(folder: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startE2eWarren(
+  options: { env?: Record<string, string>; isLocalChatEnabled?: boolean } = {},
+): Promise<E2eWarren> {
+  const baseRuntime = createRuntime({ kind: 'docker' });
+  await requireAgentImage(baseRuntime);
+  const starts: ContainerSpec[] = [];
+  const runtime: ContainerRuntime = {
+    ...baseRuntime,
+    start(spec) {
+      starts.push(spec);
+      return baseRuntime.start(spec);
+    },
+  };
+  const apiKey = `sk-ant-e2e-${randomBytes(12).toString('hex')}`;
+  const fake = await startFakeModelApi({ expectedApiKey: apiKey });
+  // Short: the proxy's unix socket path lives under it (108-byte limit).
+  const dataDir = mkdtempSync('/tmp/warren-e2e-');
+  const installId = `e2e${randomBytes(4).toString('hex')}`;
+  const isLocalChatEnabled = options.isLocalChatEnabled ?? false;
+  const config = loadConfig({
+    env: {
+      WARREN_DATA_DIR: dataDir,
+      ANTHROPIC_BASE_URL: fake.url,
+      WARREN_TIMEZONE: 'UTC',
+      WARREN_LOCAL_CHAT: String(isLocalChatEnabled),
+      WARREN_LOCAL_PORT: '0',
+      WARREN_RETRY_BASE_MS: '300',
+      WARREN_MAX_AGENTS: '10',
+      WARREN_AGENT_MEMORY_MB: '768',
+      WARREN_AGENT_IDLE_SECONDS: '120',
+      WARREN_AGENT_MAX_RUN_MINUTES: '10',
+      WARREN_AGENT_IMAGE: AGENT_IMAGE,
+      WARREN_LOG_LEVEL: process.env.WARREN_E2E_LOG ?? 'silent',
+      ...options.env,
+    },
+    cwd: dataDir,
+  });
+  const log = process.env.WARREN_E2E_LOG
+    ? createLogger({ level: process.env.WARREN_E2E_LOG })
+    : silentLogger();
+  const localToken = loadOrCreateToken(dataDir);
+  const channel = new FakeChannel();
+  let runner: ContainerRunner | null = null;
+  const warren = await startWarren({
+    config,
+    log,
+    createChannels: (context: HostContext) => [
+      channel,
+      ...createChannels({ ...context, config, log, localToken }),
+    ],
+    createRunner: (context) => {
+      runner = createContainerRunner({
+        ...context,
+        config,
+        log,
+        runtime,
+        installId,
+        credential: { kind: 'api-key', apiKey },
+        packageRoot,
+        // One retry at most: a refused or failed model call ends the turn in about a second, not minutes.
+        agentEnv: { CLAUDE_CODE_MAX_RETRIES: '1' },
+      });
+      return runner;
+    },
+  });
+  const startedRunner = runner as ContainerRunner | null;
+  if (!startedRunner) throw new Error('startWarren did not create the runner');
+  const local = (warren.channels.get('local') as LocalChannel | undefined) ?? null;
+
+  return {
+    warren,
+    runner: startedRunner,
+    runtime,
+    fake,
+    channel,
+    local,
+    localToken,
+    dataDir,
+    installId,
+    apiKey,
+    starts,
+    addGroup(folder) {
+      return registerGroup(
+        warren.store,
+        dataDir,
+        {
+          folder,
+          name: folder,
+          chat: { channel: 'fake', chatId: folder },
+          isDirect: false,
+          trigger: 'always',
+        },
+        Date.now(),
+      );
+    },
+    async containerOf(folder) {
+      const owned = await baseRuntime.listOwned(installId);
+      const running = owned.filter((container) => container.groupFolder === folder && container.isRunning);
+      if (running.length !== 1) {
+        throw new Error(`expected one running container for ${folder}, found ${running.length}`);
+      }
+      return (running[0] as { name: string }).name;
+    },
+    async stop() {
+      let failure: unknown = null;
+      try {
+        await warren.stop();
+        await startedRunner.close();
+      } catch (error) {
+        failure = error;
+      }
+      // Whatever happened above, no container of this test may outlive it.
+      const left = await baseRuntime.removeOrphans(installId).catch(() => []);
+      await fake.close();
+      rmSync(dataDir, { recursive: true, force: true });
+      if (failure) throw failure;
+      if (left.length > 0) throw new Error(`containers were still there after stop: ${left.join(', ')}`);
+    },
+  };
+}
+
+/** `docker kill`: what a crash, an OOM killer or an impatient admin does to a container from outside. */
+export function killContainer(name: string): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = spawn('docker', ['kill', name], { stdio: 'ignore' });
+    child.on('close', resolve);
+    child.on('error', () => resolve(null));
+  });
+}
+
+/** The text of every tool_result block in the last user message of a recorded model request. */
+export function toolResults(request: FakeRequest): string[] {
+  const body = request.body as { messages?: Array<{ role: string; content: unknown }> } | null;
+  const last = body?.messages?.at(-1);
+  if (!last || !Array.isArray(last.content)) return [];
+  return last.content
+    .filter((block): block is { type: string; content: unknown } => block?.type === 'tool_result')
+    .map((block) =>
+      typeof block.content === 'string'
+        ? block.content
+        : Array.isArray(block.content)
+          ? block.content.map((part: { text?: string }) => part.text ?? '').join('')
+          : '',
+    );
+}
+
+/** The text of every user message (prompts, not tool results) in a recorded model request. */
+export function userTexts(request: FakeRequest): string[] {
+  const body = request.body as { messages?: Array<{ role: string; content: unknown }> } | null;
+  const texts: string[] = [];
+  for (const message of body?.messages ?? []) {
+    if (message.role !== 'user') continue;
+    if (typeof message.content === 'string') texts.push(message.content);
+    else if (Array.isArray(message.content)) {
+      for (const block of message.content as Array<{ type?: string; text?: string }>) {
+        if (block.type === 'text' && block.text) texts.push(block.text);
+      }
+    }
+  }
+  return texts;
+}
+
+/** Waits until check() holds, checking every 50 ms. */
+export async function waitFor<T>(
+  check: () => T | null | undefined | false,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
