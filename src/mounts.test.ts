@@ -59,7 +59,7 @@ describe('group layout', () => {
       { hostPath: path.join(dataDir, 'global'), containerPath: '/workspace/global', isReadOnly: true },
       {
         hostPath: path.join(dataDir, 'sessions/family'),
-        containerPath: '/home/agent/.claude',
+        containerPath: '/home/agent/.claude/projects',
         isReadOnly: false,
       },
       { hostPath: path.join(dataDir, 'ipc/family'), containerPath: '/workspace/ipc', isReadOnly: false },

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { CONTAINER_PATHS } from './ipc-protocol.js';
 import type { ContainerMount } from './runtimes/runtime.js';
 
 export type Mount = ContainerMount;
@@ -172,14 +173,16 @@ export function buildMounts(input: BuildMountsInput): { mounts: Mount[]; denials
   const layout: Array<{ hostPath: string; containerPath: string; isReadOnly: boolean }> = [
     {
       hostPath: path.join(dataReal, 'groups', groupFolder),
-      containerPath: '/workspace/group',
+      containerPath: CONTAINER_PATHS.group,
       isReadOnly: false,
     },
     // Shared memory: an ordinary group must not be able to write what every other group reads.
-    { hostPath: path.join(dataReal, 'global'), containerPath: '/workspace/global', isReadOnly: !isAdmin },
+    { hostPath: path.join(dataReal, 'global'), containerPath: CONTAINER_PATHS.global, isReadOnly: !isAdmin },
+    // Only the SDK's transcripts persist (resume needs nothing else); HOME itself is a fresh tmpfs each run, so
+    // settings, hooks or shell snapshots an injected agent writes there are gone by its next run.
     {
       hostPath: path.join(dataReal, 'sessions', groupFolder),
-      containerPath: '/home/agent/.claude',
+      containerPath: CONTAINER_PATHS.claudeState,
       isReadOnly: false,
     },
     { hostPath: path.join(dataReal, 'ipc', groupFolder), containerPath: '/workspace/ipc', isReadOnly: false },
