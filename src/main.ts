@@ -63,11 +63,14 @@ export async function startHost(options: StartOptions): Promise<number> {
     },
   });
 
-  if (config.isLocalChatEnabled) {
-    const url = `http://127.0.0.1:${config.localPort}/#token=${localToken}`;
+  const local = warren.channels.get('local') as { url?: string } | undefined;
+  if (local?.url) {
+    const url = `${local.url}/#token=${localToken}`;
     process.stdout.write(
       `\n  Warren is running. Chat with ${config.assistantName}:\n\n    ${url}\n\n  or in this terminal: warren chat (npm run warren -- chat)\n  Stop with Ctrl-C.\n\n`,
     );
+  } else {
+    process.stdout.write('\n  Warren is running (local chat disabled). Stop with Ctrl-C.\n\n');
   }
 
   return new Promise<number>((resolve) => {

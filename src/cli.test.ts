@@ -1,0 +1,110 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../test/harness.js';
+
+const CLI = join(import.meta.dirname, 'cli.ts');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI in a child process with its own data directory and no inherited Warren settings. */
+function warren(
+  args: string[],
+  env: Record<string, string>,
+  options: { untilStdout?: RegExp; thenSignal?: NodeJS.Signals } = {},
+): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI, ...args], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: env.WARREN_DATA_DIR ?? tempDir(),
+        WARREN_LOG_LEVEL: 'warn',
+        ...env,
+      },
+      cwd: env.WARREN_DATA_DIR,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`warren ${args.join(' ')} timed out; stdout: ${stdout}; stderr: ${stderr}`));
+    }, 60_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (options.untilStdout?.test(stdout) && options.thenSignal) {
+        child.kill(options.thenSignal);
+        options.untilStdout = undefined;
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('warren CLI', () => {
+  it('starts, prints the chat link with its token, and stops cleanly on SIGTERM leaving a consistent store', async () => {
+    const dataDir = tempDir();
+    const run = await warren(
+      ['start'],
+      { WARREN_DATA_DIR: dataDir, WARREN_LOCAL_PORT: '0' },
+      {
+        untilStdout: /Warren is running/,
+        thenSignal: 'SIGTERM',
+      },
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/http:\/\/127\.0\.0\.1:\d+\/#token=[\w-]{20,}/);
+    const db = new Database(join(dataDir, 'warren.db'), { readonly: true });
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(db.prepare('SELECT folder, is_admin AS isAdmin FROM groups').all()).toEqual([
+      { folder: 'main', isAdmin: 1 },
+    ]);
+    db.close();
+  });
+
+  it('registers, lists and removes a group, and shows it in status', async () => {
+    const env = { WARREN_DATA_DIR: tempDir() };
+    const added = await warren(
+      ['groups', 'add', 'local:team', '--folder', 'team', '--trigger', 'always'],
+      env,
+    );
+    expect(added.code, added.stderr).toBe(0);
+    const status = await warren(['status'], env);
+    expect(status.stdout).toMatch(/team\s+always\s+local:team/);
+    expect(status.stdout).toMatch(/Outbox: 0 waiting, 0 sent, 0 failed/);
+    const removed = await warren(['groups', 'remove', 'team'], env);
+    expect(removed.code).toBe(0);
+    expect((await warren(['groups', 'list'], env)).stdout).not.toMatch(/local:team/);
+  });
+
+  it('refuses a folder name with path tricks, with a clear message and exit code 1', async () => {
+    const run = await warren(['groups', 'add', 'local:x', '--folder', '../etc'], {
+      WARREN_DATA_DIR: tempDir(),
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/folder '\.\.\/etc' must be/);
+  });
+
+  it('exits with 2 and says how to get help for an unknown command', async () => {
+    const run = await warren(['frobnicate'], { WARREN_DATA_DIR: tempDir() });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/unknown command 'frobnicate'.*\n.*warren help/);
+  });
+
+  it('exits with 1 and names the setting when the configuration is invalid', async () => {
+    const run = await warren(['status'], { WARREN_DATA_DIR: tempDir(), WARREN_MAX_AGENTS: 'many' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/WARREN_MAX_AGENTS/);
+  });
+});
