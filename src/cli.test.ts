@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -86,6 +87,23 @@ describe('warren CLI', () => {
     const removed = await warren(['groups', 'remove', 'team'], env);
     expect(removed.code).toBe(0);
     expect((await warren(['groups', 'list'], env)).stdout).not.toMatch(/local:team/);
+  });
+
+  it('lets a group see an extra folder only when the mount allowlist allows it', async () => {
+    const dataDir = tempDir();
+    const shared = tempDir('warren-shared-');
+    const env = { WARREN_DATA_DIR: dataDir, WARREN_MOUNT_ALLOWLIST: join(dataDir, 'allowlist.json') };
+    await warren(['groups', 'add', 'local:team', '--folder', 'team'], env);
+    const refused = await warren(['groups', 'mount', 'team', shared], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/does not allow it/);
+    writeFileSync(env.WARREN_MOUNT_ALLOWLIST, JSON.stringify({ allowedRoots: [{ path: shared }] }));
+    const allowed = await warren(['groups', 'mount', 'team', shared, '--as', 'shared'], env);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.stdout).toMatch(/read-only under \/workspace\/extra/);
+    const rw = await warren(['groups', 'mount', 'team', shared, '--rw'], env);
+    expect(rw.code).toBe(2);
+    expect((await warren(['groups', 'unmount', 'team', 'shared'], env)).code).toBe(0);
   });
 
   it('refuses a folder name with path tricks, with a clear message and exit code 1', async () => {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `warren` command: parses arguments and hands each command to the module that owns it.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ADMIN_CHAT, databasePath, prepareDataDir } from './app.js';
@@ -12,6 +12,7 @@ import { readModelCredential } from './credentials.js';
 import { formatDoctor, runDoctor } from './doctor.js';
 import { parseChatAddress, registerGroup } from './groups.js';
 import { startHost } from './main.js';
+import { buildMounts, loadMountAllowlist } from './mounts.js';
 import { createRuntime } from './runtimes/index.js';
 import { formatGroups, formatStatus } from './status.js';
 import { openStore, StoreError } from './store.js';
@@ -32,6 +33,10 @@ Commands:
              [--trigger-word WORD] [--direct]
                             register a chat as a group with its own agent and folder
   groups remove FOLDER      unregister a group (its folder on disk is kept)
+  groups mount FOLDER HOST_PATH [--as NAME] [--rw]
+                            let a group's agent see a host folder (the mount allowlist must allow it)
+  groups unmount FOLDER NAME
+                            take an extra folder away again
   image build               build the agent container image
   doctor                    check this machine and say how to fix what is missing
   help                      this text
@@ -105,6 +110,10 @@ async function groupsCommand(args: string[]): Promise<void> {
     console.log(`Registered ${positionals[0]} as group '${group.folder}'.`);
     return;
   }
+  if (action === 'mount' || action === 'unmount') {
+    await mountCommand(action, rest);
+    return;
+  }
   if (action === 'remove') {
     const folder = rest[0];
     if (!folder) throw new UsageError('groups remove needs the group folder');
@@ -117,6 +126,54 @@ async function groupsCommand(args: string[]): Promise<void> {
     return;
   }
   throw new UsageError(`unknown groups command '${action}'; use list, add or remove`);
+}
+
+/** `groups mount|unmount`: records what a group asks to see; the allowlist decides at every container start. */
+async function mountCommand(action: 'mount' | 'unmount', args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { as: { type: 'string' }, rw: { type: 'boolean', default: false } },
+  });
+  const [folder, target] = positionals;
+  if (!folder || !target) {
+    throw new UsageError(
+      `usage: warren groups ${action} FOLDER ${action === 'mount' ? 'HOST_PATH [--as NAME] [--rw]' : 'NAME'}`,
+    );
+  }
+  const message = withStore((store, cfg) => {
+    const group = store.groups.byFolder(folder);
+    if (!group) throw new UsageError(`no group '${folder}' (see \`warren groups list\`)`);
+    const current = store.groups.extraMounts(group.id);
+    if (action === 'unmount') {
+      const kept = current.filter((mount) => mount.containerName !== target && mount.hostPath !== target);
+      if (kept.length === current.length)
+        throw new UsageError(`group '${folder}' has no extra mount '${target}'`);
+      store.groups.setExtraMounts(group.id, kept);
+      return `Group '${folder}' no longer asks for ${target} (from its next run).`;
+    }
+    const request = { hostPath: resolve(target), containerName: values.as, isReadOnly: !values.rw };
+    const allowlist = loadMountAllowlist(cfg.mountAllowlistPath);
+    if (!allowlist.ok) throw new UsageError(allowlist.reason);
+    const check = buildMounts({
+      dataDir: cfg.dataDir,
+      groupFolder: folder,
+      isAdmin: group.isAdmin,
+      extraMounts: [request],
+      allowlist: allowlist.allowlist,
+      protectedPaths: [packageRoot],
+    });
+    if (check.denials.length > 0) {
+      const reasons = check.denials.map((denial) => denial.reason).join('; ');
+      throw new UsageError(`the mount allowlist (${cfg.mountAllowlistPath}) does not allow it: ${reasons}`);
+    }
+    store.groups.setExtraMounts(group.id, [
+      ...current.filter((mount) => mount.hostPath !== request.hostPath),
+      request,
+    ]);
+    return `Group '${folder}' will see ${request.hostPath} ${request.isReadOnly ? 'read-only' : 'read-write'} under /workspace/extra/ (from its next run).`;
+  });
+  console.log(message);
 }
 
 async function chatCommand(args: string[]): Promise<void> {

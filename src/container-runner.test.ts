@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -297,6 +297,46 @@ describe('container runner', () => {
     expect(session.sendFollowUp('late', 'b3')).toBe(false);
     // The socket is gone with the run.
     expect(() => statSync(path.join(dataDir, 'sockets', 'family', 'api.sock'))).toThrow();
+  });
+
+  it('mounts an extra folder the allowlist allows, read-only, and audits one it refuses', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'warren-extra-'));
+    const allowed = path.join(root, 'docs');
+    const secret = path.join(root, '.ssh');
+    mkdirSync(allowed);
+    mkdirSync(secret);
+    const allowlistPath = path.join(mkdtempSync(path.join(tmpdir(), 'warren-allow-')), 'allowlist.json');
+    writeFileSync(
+      allowlistPath,
+      JSON.stringify({ allowedRoots: [{ path: root, allowReadWrite: false }] }),
+    );
+    await runner.close();
+    runner = makeRunner({ WARREN_MOUNT_ALLOWLIST: allowlistPath });
+    store.groups.setExtraMounts(group.id, [
+      { hostPath: allowed, containerName: 'docs', isReadOnly: false },
+      { hostPath: secret, containerName: 'keys' },
+    ]);
+    const session = await runner.start(request([]));
+    const spec = (runtime.containers[0] as FakeContainer).spec;
+    expect(spec.mounts).toContainEqual(
+      expect.objectContaining({ containerPath: '/workspace/extra/docs', isReadOnly: true }),
+    );
+    expect(spec.mounts.some((mount) => mount.containerPath === '/workspace/extra/keys')).toBe(false);
+    expect(
+      audits.filter((entry) => entry.action === 'extra-mount' && entry.decision === 'deny').length,
+    ).toBeGreaterThanOrEqual(2);
+    await session.stop('done');
+  });
+
+  it('mounts no extra folder when the allowlist file is missing (fail closed)', async () => {
+    await runner.close();
+    runner = makeRunner({ WARREN_MOUNT_ALLOWLIST: path.join(dataDir, 'no-such-allowlist.json') });
+    store.groups.setExtraMounts(group.id, [{ hostPath: tmpdir(), containerName: 'tmp' }]);
+    const session = await runner.start(request([]));
+    const spec = (runtime.containers[0] as FakeContainer).spec;
+    expect(spec.mounts.some((mount) => mount.containerPath.startsWith('/workspace/extra'))).toBe(false);
+    expect(audits).toContainEqual(expect.objectContaining({ action: 'extra-mount', decision: 'deny' }));
+    await session.stop('done');
   });
 
   it('reports a container killed from outside as a crash with a human reason', async () => {

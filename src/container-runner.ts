@@ -15,7 +15,7 @@ import { formatChatAddress } from './groups.js';
 import { clearRunDirs, createRunIpc, prepareRunDirs, type RunIpc, type RunnerExitReason } from './ipc.js';
 import { CONTAINER_PATHS, RUN_ENV, runSettingsToEnv } from './ipc-protocol.js';
 import type { Logger } from './log.js';
-import { buildMounts } from './mounts.js';
+import { buildMounts, loadMountAllowlist, type MountAllowlist } from './mounts.js';
 import {
   type ContainerExit,
   type ContainerRuntime,
@@ -250,6 +250,51 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     }
   }
 
+  /**
+   * The group's mounts. Extra folders are checked against the allowlist file at every start (read fresh, so a
+   * change takes effect at once); a denied or unreadable allowlist mounts nothing extra, and every denial is
+   * audited.
+   */
+  function buildGroupMounts(group: AgentStartRequest['group']) {
+    const requested = deps.store.groups.extraMounts(group.id);
+    let allowlist: MountAllowlist | null = null;
+    if (requested.length > 0) {
+      const loaded = loadMountAllowlist(config.mountAllowlistPath);
+      if (loaded.ok) allowlist = loaded.allowlist;
+      else {
+        log.error(
+          { group: group.folder, reason: loaded.reason },
+          'mount allowlist unusable: no extra mounts',
+        );
+        deps.audit({
+          groupFolder: group.folder,
+          actor: 'host',
+          action: 'extra-mount',
+          decision: 'deny',
+          detail: { reason: loaded.reason },
+        });
+      }
+    }
+    const built = buildMounts({
+      dataDir: config.dataDir,
+      groupFolder: group.folder,
+      isAdmin: group.isAdmin,
+      extraMounts: requested,
+      allowlist,
+      protectedPaths: [deps.packageRoot],
+    });
+    for (const denial of built.denials) {
+      deps.audit({
+        groupFolder: group.folder,
+        actor: 'host',
+        action: 'extra-mount',
+        decision: 'deny',
+        detail: { path: denial.path, reason: denial.reason },
+      });
+    }
+    return built;
+  }
+
   async function start(request: AgentStartRequest): Promise<AgentSession> {
     if (isClosed) throw new Error('the agent runner is closed');
     if (!proxy) {
@@ -324,14 +369,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
       }
       await proxy.listen(folder, socketPath);
 
-      const { mounts } = buildMounts({
-        dataDir,
-        groupFolder: folder,
-        isAdmin: group.isAdmin,
-        extraMounts: [],
-        allowlist: null,
-        protectedPaths: [deps.packageRoot],
-      });
+      const { mounts } = buildGroupMounts(group);
       // input/ read-only on top of the IPC folder: the agent cannot forge the host's prompts or answers. Both
       // folders are mount points of their own, so the agent cannot rename them or put a symlink in their place
       // (the host reads and deletes in output/).

@@ -1,6 +1,6 @@
 // `warren start`: builds the real parts (logger, channels, container runner), starts the host, handles signals.
 import { createHash } from 'node:crypto';
-import { prepareDataDir, startWarren } from './app.js';
+import { prepareDataDir, startWarren, type Warren } from './app.js';
 import { createChannels } from './channels/index.js';
 import { loadOrCreateToken } from './channels/local.js';
 import type { Config } from './config.js';
@@ -25,6 +25,37 @@ export function installIdFor(dataDir: string): string {
 export async function startHost(options: StartOptions): Promise<number> {
   const { config } = options;
   const log = createLogger({ level: config.logLevel, isPretty: Boolean(process.stderr.isTTY) });
+  // Signal handlers first: a SIGTERM during start-up must still stop cleanly (after start-up completes).
+  let warren: Warren | null = null;
+  let closeRunner: () => Promise<void> = async () => {};
+  let signalled: string | null = null;
+  let resolveStopped: (code: number) => void = () => {};
+  const stopped = new Promise<number>((resolve) => {
+    resolveStopped = resolve;
+  });
+  const stop = (signal: string) => {
+    if (signalled !== null) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    signalled = signal;
+    if (!warren) return; // start-up finishes first, then stops
+    log.info({ signal }, 'stopping');
+    warren
+      .stop()
+      .then(() => closeRunner())
+      .then(
+        () => resolveStopped(0),
+        (error: unknown) => {
+          log.error({ err: error }, 'error while stopping');
+          resolveStopped(1);
+        },
+      );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
+
   prepareDataDir(config.dataDir);
   const localToken = loadOrCreateToken(config.dataDir);
   const credential = readModelCredential(options.env, options.cwd);
@@ -35,7 +66,6 @@ export async function startHost(options: StartOptions): Promise<number> {
   }
   const runtime = createRuntime({ kind: config.runtime }, { log });
   const installId = installIdFor(config.dataDir);
-  let closeRunner: () => Promise<void> = async () => {};
   // The first start builds the agent image (minutes, once); later starts find it and go on at once.
   const image = await ensureAgentImage({ runtime, config, packageRoot: options.packageRoot, log });
   if (!image.ok)
@@ -44,7 +74,7 @@ export async function startHost(options: StartOptions): Promise<number> {
       'agent image unavailable: agents will fail until `warren image build` works',
     );
 
-  const warren = await startWarren({
+  const host = await startWarren({
     config,
     log,
     createChannels: (context) => createChannels({ ...context, config, log, localToken }),
@@ -63,7 +93,14 @@ export async function startHost(options: StartOptions): Promise<number> {
     },
   });
 
-  const local = warren.channels.get('local') as { url?: string } | undefined;
+  warren = host;
+  if (signalled !== null) {
+    const signal = signalled;
+    signalled = null;
+    stop(signal);
+    return stopped;
+  }
+  const local = host.channels.get('local') as { url?: string } | undefined;
   if (local?.url) {
     const url = `${local.url}/#token=${localToken}`;
     process.stdout.write(
@@ -73,28 +110,5 @@ export async function startHost(options: StartOptions): Promise<number> {
     process.stdout.write('\n  Warren is running (local chat disabled). Stop with Ctrl-C.\n\n');
   }
 
-  return new Promise<number>((resolve) => {
-    let isStopping = false;
-    const stop = (signal: string) => {
-      if (isStopping) {
-        log.warn({ signal }, 'second signal: exiting now');
-        process.exit(130);
-      }
-      isStopping = true;
-      log.info({ signal }, 'stopping');
-      warren
-        .stop()
-        .then(() => closeRunner())
-        .then(
-          () => resolve(0),
-          (error: unknown) => {
-            log.error({ err: error }, 'error while stopping');
-            resolve(1);
-          },
-        );
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
-  });
+  return stopped;
 }

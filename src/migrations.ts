@@ -138,4 +138,96 @@ export const migrations: readonly string[] = [
   );
   CREATE INDEX usage_group_day ON usage (group_folder, day);
   `,
+  // Channels: connection state (for `warren status`), durable cursors (Telegram's update offset), parts of
+  // split replies already sent, and sender pairing requests for direct chats.
+  `
+  CREATE TABLE channel_state (
+    channel TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    reason TEXT,
+    updated_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE channel_cursors (
+    channel TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (channel, name)
+  );
+
+  -- One row per part of an outbox item a channel has sent (key#1, key#2 …), so a retry resends only the rest.
+  CREATE TABLE sent_parts (
+    part_key TEXT PRIMARY KEY,
+    external_id TEXT,
+    sent_at INTEGER NOT NULL
+  );
+  CREATE INDEX sent_parts_at ON sent_parts (sent_at);
+
+  -- status: pending (code given to the sender), approved, denied (the sender stays ignored), expired.
+  CREATE TABLE pairing_requests (
+    id INTEGER PRIMARY KEY,
+    code TEXT NOT NULL UNIQUE,
+    channel TEXT NOT NULL,
+    chat_id TEXT NOT NULL,
+    sender_id TEXT NOT NULL,
+    sender_name TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'expired')),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    decided_at INTEGER,
+    decided_by TEXT
+  );
+  CREATE UNIQUE INDEX pairing_one_pending ON pairing_requests (channel, chat_id) WHERE status = 'pending';
+  CREATE INDEX pairing_chat ON pairing_requests (channel, chat_id, id);
+  `,
+  // Extra host folders a group asks to see (JSON list of {hostPath, containerName?, isReadOnly?}). Checked
+  // against the mount allowlist at every container start, so a changed allowlist takes effect at once.
+  `
+  ALTER TABLE groups ADD COLUMN extra_mounts TEXT NOT NULL DEFAULT '[]';
+  `,
+  // Scheduled tasks (scheduler.ts, store-tasks.ts). task_runs is rebuilt: nothing used it before, and a run now
+  // has attempts, a claim state and the agent run it went to. usage.run_id tags model calls with the agent run
+  // that made them, so a task run's tokens can be told apart from another container's.
+  `
+  ALTER TABLE tasks ADD COLUMN name TEXT NOT NULL DEFAULT '';
+  ALTER TABLE tasks ADD COLUMN pre_check TEXT;
+  ALTER TABLE tasks ADD COLUMN pre_check_timeout_ms INTEGER NOT NULL DEFAULT 60000;
+  ALTER TABLE tasks ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE tasks ADD COLUMN status_reason TEXT;
+  ALTER TABLE tasks ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+  CREATE INDEX tasks_due ON tasks (status, next_run_at);
+  CREATE INDEX tasks_group ON tasks (group_id);
+
+  DROP TABLE task_runs;
+  -- One row per attempt. status: queued (claimed, waiting for the group's agent), running (handed to an agent
+  -- run), then succeeded, skipped (the pre-check said there was nothing to do), failed, interrupted (the host
+  -- stopped during the run; never repeated by itself) or cancelled (the task was paused or cancelled first).
+  -- UNIQUE (task_id, scheduled_for, attempt) is the claim: a slot can be claimed once.
+  CREATE TABLE task_runs (
+    id INTEGER PRIMARY KEY,
+    task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    scheduled_for INTEGER NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 1,
+    trigger TEXT NOT NULL CHECK (trigger IN ('schedule', 'manual', 'retry')),
+    status TEXT NOT NULL CHECK (status IN
+      ('queued', 'running', 'succeeded', 'skipped', 'failed', 'interrupted', 'cancelled')),
+    due_at INTEGER NOT NULL,
+    batch_id TEXT UNIQUE,
+    agent_run_id TEXT,
+    started_at INTEGER,
+    ended_at INTEGER,
+    result TEXT,
+    error TEXT,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    UNIQUE (task_id, scheduled_for, attempt)
+  );
+  CREATE INDEX task_runs_open ON task_runs (status, due_at) WHERE status IN ('queued', 'running');
+  CREATE INDEX task_runs_task ON task_runs (task_id, id);
+
+  ALTER TABLE usage ADD COLUMN run_id TEXT;
+  CREATE INDEX usage_run ON usage (run_id, at) WHERE run_id IS NOT NULL;
+  `,
 ];

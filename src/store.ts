@@ -1,16 +1,32 @@
 // The SQLite store: owns every SQL statement; callers see camelCase records and whole operations.
 import Database from 'better-sqlite3';
+import { z } from 'zod';
 import { migrations } from './migrations.js';
+import { channelQueries } from './store-channels.js';
 import { messageQueries } from './store-messages.js';
 import { outboxQueries } from './store-outbox.js';
+import { pairingQueries } from './store-pairing.js';
 import type { ChatAddress, Group } from './types.js';
 
+export type { StoredChannelState } from './store-channels.js';
 export type { BatchFailure, ClaimedBatch, NewMessage } from './store-messages.js';
 export type { NewOutboxItem, OutboxItem } from './store-outbox.js';
+export type { PairingRequest, PairingStatus } from './store-pairing.js';
 
 export const GROUP_FOLDER_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 /** Names that would collide with Warren's own folders under the data directory. */
 const RESERVED_FOLDERS = new Set(['global', 'ipc', 'sessions', 'sockets', 'logs', 'tmp']);
+
+const extraMountsSchema = z.array(
+  z.object({
+    hostPath: z.string().min(1),
+    containerName: z.string().min(1).optional(),
+    isReadOnly: z.boolean().optional(),
+  }),
+);
+
+/** An extra host folder a group asks to see; granted only if the mount allowlist allows it at start. */
+export type ExtraMount = z.infer<typeof extraMountsSchema>[number];
 
 export class StoreError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -158,6 +174,27 @@ export function openStore(path: string) {
     list(): Group[] {
       return (db.prepare('SELECT * FROM groups ORDER BY id').all() as GroupRow[]).map(toGroup);
     },
+    /** The extra host folders a group asks for; a column that does not parse counts as none (fail closed). */
+    extraMounts(groupId: number): ExtraMount[] {
+      const row = db.prepare('SELECT extra_mounts AS value FROM groups WHERE id = ?').get(groupId) as
+        | { value: string }
+        | undefined;
+      if (!row) return [];
+      let json: unknown;
+      try {
+        json = JSON.parse(row.value);
+      } catch {
+        return [];
+      }
+      const parsed = extraMountsSchema.safeParse(json);
+      return parsed.success ? parsed.data : [];
+    },
+    setExtraMounts(groupId: number, mounts: ExtraMount[]): void {
+      db.prepare('UPDATE groups SET extra_mounts = ? WHERE id = ?').run(
+        JSON.stringify(extraMountsSchema.parse(mounts)),
+        groupId,
+      );
+    },
     /** Removes the group and the stored text of its messages; its folder on disk is left alone. */
     remove: tx((folder: string): boolean => {
       const group = groups.byFolder(folder);
@@ -211,6 +248,8 @@ export function openStore(path: string) {
 
   const outbox = outboxQueries(db);
   const messages = messageQueries(db, outbox);
+  const channels = channelQueries(db);
+  const pairing = pairingQueries(db);
 
   const sessions = {
     get(groupId: number): string | null {
@@ -305,6 +344,8 @@ export function openStore(path: string) {
     chats,
     messages,
     outbox,
+    channels,
+    pairing,
     sessions,
     runs,
     audit,
