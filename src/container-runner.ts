@@ -22,7 +22,14 @@ import {
   containerName,
   type RunningContainer,
 } from './runtimes/index.js';
-import type { AgentEvent, AgentExit, AgentRunner, AgentSession, AgentStartRequest } from './types.js';
+import {
+  type AgentEvent,
+  type AgentExit,
+  type AgentRunner,
+  type AgentSession,
+  AgentStartError,
+  type AgentStartRequest,
+} from './types.js';
 
 export interface ContainerRunnerDeps extends HostContext {
   config: Config;
@@ -298,9 +305,10 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
   async function start(request: AgentStartRequest): Promise<AgentSession> {
     if (isClosed) throw new Error('the agent runner is closed');
     if (!proxy) {
-      throw new Error(
+      throw new AgentStartError(
         'no ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN) is set, so the agent cannot reach the model; ' +
           'set it in the environment or .env and run `warren doctor`',
+        false,
       );
     }
     await orphansCleared;

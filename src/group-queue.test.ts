@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, FakeAgentRunner } from '../test/fake-agent-runner.js';
 import { startTestWarren, type TestWarren } from '../test/harness.js';
+import { AgentStartError } from './types.js';
 
 let harness: TestWarren | null = null;
 afterEach(async () => {
@@ -105,6 +106,20 @@ describe('group queue', () => {
     ]);
     expect(statusesOf(harness, 'team')).toEqual(['failed']);
     expect(harness.runner.sessions[0]?.prompts).toHaveLength(1);
+  });
+
+  it('does not retry an agent that cannot start until the owner acts (no model credentials)', async () => {
+    const runner = new FakeAgentRunner({
+      startError: new AgentStartError('no ANTHROPIC_API_KEY is set', false),
+    });
+    harness = await startTestWarren({ runner, env: { WARREN_MAX_ATTEMPTS: '3' } });
+    harness.addGroup('team');
+    harness.channel.receive({ chatId: 'team', text: 'hello?' });
+    await eventually(() => harness?.channel.textsTo('team').length === 1, 2000, 'failure notice');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(harness.channel.textsTo('team')).toEqual([
+      '❌ Sorry, I could not answer (could not start the agent: no ANTHROPIC_API_KEY is set).',
+    ]);
   });
 
   it('reports an agent that cannot start as a failure, not silence', async () => {

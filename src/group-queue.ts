@@ -2,7 +2,14 @@
 import type { Logger } from './log.js';
 import { formatPrompt } from './prompt.js';
 import type { BatchFailure, Store } from './store.js';
-import type { AgentEvent, AgentExit, AgentRunner, AgentSession, ChatAddress } from './types.js';
+import {
+  type AgentEvent,
+  type AgentExit,
+  type AgentRunner,
+  type AgentSession,
+  AgentStartError,
+  type ChatAddress,
+} from './types.js';
 
 export interface GroupQueueDeps {
   store: Store;
@@ -184,7 +191,7 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     }
   }
 
-  function handleExit(slot: Slot, exit: AgentExit): void {
+  function handleExit(slot: Slot, exit: AgentExit, failure?: { reason: string; isRetryable: boolean }): void {
     slots.delete(slot.groupId);
     deps.store.runs.end(slot.runId, `${exit.status}: ${exit.reason}`, deps.now());
     log.info({ group: slot.folder, runId: slot.runId, ...exit }, 'agent exited');
@@ -192,10 +199,12 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     // On shutdown, open batches stay 'processing' in the store and are released on the next start.
     if (!isShuttingDown) {
       const reason =
-        exit.status === 'crashed'
+        failure?.reason ??
+        (exit.status === 'crashed'
           ? `the agent stopped unexpectedly: ${exit.reason}`
-          : 'the agent exited before answering';
-      for (const batchId of slot.openBatches) reportFailure(slot, batchId, reason);
+          : 'the agent exited before answering');
+      for (const batchId of slot.openBatches)
+        reportFailure(slot, batchId, reason, failure?.isRetryable ?? true);
     }
     slot.openBatches.clear();
     if (isShuttingDown) return;
@@ -239,10 +248,12 @@ export function createGroupQueue(deps: GroupQueueDeps) {
       });
     } catch (error) {
       log.error({ err: error, group: group.folder }, 'agent failed to start');
-      handleExit(slot, {
-        status: 'crashed',
-        reason: `could not start the agent: ${(error as Error).message}`,
-      });
+      const isRetryable = !(error instanceof AgentStartError && !error.isRetryable);
+      handleExit(
+        slot,
+        { status: 'crashed', reason: `could not start: ${(error as Error).message}` },
+        { reason: `could not start the agent: ${(error as Error).message}`, isRetryable },
+      );
       return;
     }
     slot.session = session;

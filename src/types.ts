@@ -46,12 +46,26 @@ export interface ChannelHandlers {
   onMessage(message: InboundMessage): void;
   /** A connection state change worth showing in `warren status` (connected, reconnecting, logged out …). */
   onStateChange?(state: ChannelState): void;
+  /** Something happened to a chat that is not a message (the bot was added to a group). Must not throw. */
+  onChatEvent?(event: ChatEvent): void;
 }
 
 export type ChannelState =
   | { status: 'connected' }
   | { status: 'reconnecting'; reason: string }
-  | { status: 'disconnected'; reason: string };
+  | { status: 'disconnected'; reason: string }
+  /** The service no longer accepts our credentials (or never had any): a person must pair or fix them. */
+  | { status: 'logged-out'; reason: string };
+
+export type ChatEvent = {
+  type: 'chat-joined';
+  channel: string;
+  chatId: string;
+  chatName?: string;
+  isDirect: boolean;
+  /** Who added the bot, as the channel names them. */
+  byName?: string;
+};
 
 /**
  * A chat service adapter. Built by a factory that returns null when the channel is not configured.
@@ -64,6 +78,13 @@ export interface Channel {
   /** Stops receiving; resolves when the adapter holds no more connections or timers. */
   disconnect(): Promise<void>;
   setTyping?(chatId: string, isTyping: boolean): Promise<void>;
+  /**
+   * Sends a file from the host (a path the caller has already checked, e.g. with media.ts's openOutgoingFile),
+   * as a photo when it is an image the service shows inline, else as a document. Never throws.
+   */
+  sendFile?(chatId: string, filePath: string, caption?: string): Promise<SendResult>;
+  /** The longest text one message may carry; longer texts are split by the adapter. Absent: no limit. */
+  readonly maxTextLength?: number;
 }
 
 /** A registered group: one agent, one folder, one set of rules. */
@@ -96,6 +117,8 @@ export interface AgentStartRequest {
   prompt: string;
   /** The batch the first prompt carries; turn-end reports it back. */
   batchId: string;
+  /** A scheduled task's check that runs in the container before the model sees the first prompt. */
+  preCheck?: PreCheck;
   /** The group's stored agent session to resume, or null for a fresh one. */
   sessionId: string | null;
   /** Receives what the agent does. Must not throw. */
@@ -121,7 +144,21 @@ export type AgentEvent =
       isRetryable?: boolean;
     }
   /** Something the chat should hear about that is not an answer (budget exhausted, …). */
-  | { type: 'agent-notice'; id: string; text: string };
+  | { type: 'agent-notice'; id: string; text: string }
+  /**
+   * A task's pre-check finished in the container. 'run': the model now takes the prompt (with the check's data);
+   * 'skip' and 'error' end the batch without any model call (no turn-end follows for it).
+   */
+  | { type: 'pre-check'; id: string; batchId: string; outcome: 'run' | 'skip' | 'error'; detail?: string };
+
+/**
+ * A short script a scheduled task runs inside the group's container before waking the model. It prints a JSON
+ * decision ({"run": false} or {"run": true, "data": …}); see docs/IPC.md.
+ */
+export interface PreCheck {
+  script: string;
+  timeoutMs: number;
+}
 
 export type AgentExit = { status: 'exited'; reason: string } | { status: 'crashed'; reason: string };
 
@@ -131,11 +168,22 @@ export interface AgentSession {
    * Hands a follow-up prompt to the running agent. Returns false when the agent can take no more input
    * (it is shutting down); the caller then waits for exit and starts a new run.
    */
-  sendFollowUp(prompt: string, batchId: string): boolean;
+  sendFollowUp(prompt: string, batchId: string, options?: { preCheck?: PreCheck }): boolean;
   /** Asks the agent to stop and resolves once it has exited. Safe to call more than once. */
   stop(reason: string): Promise<void>;
   /** Resolves (never rejects) when the agent has exited, by itself or otherwise. */
   readonly exited: Promise<AgentExit>;
+}
+
+/** Why an agent could not start. isRetryable false: trying again cannot help until the owner acts. */
+export class AgentStartError extends Error {
+  constructor(
+    message: string,
+    readonly isRetryable: boolean,
+  ) {
+    super(message);
+    this.name = 'AgentStartError';
+  }
 }
 
 /** Starts agents. The real one runs containers; tests use a fake. */
