@@ -2,13 +2,19 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createAdminCommands } from './admin-commands.js';
+import { createAdminNotifier, createChannelStatus } from './admin-notices.js';
 import type { Config } from './config.js';
 import { createDelivery } from './delivery.js';
 import { createGroupQueue } from './group-queue.js';
 import { registerGroup } from './groups.js';
 import type { Logger } from './log.js';
+import { createPairing } from './pairing.js';
 import { createRouter } from './router.js';
+import { createScheduler, type Timers, taskRetryDelayMs } from './scheduler.js';
 import { type AuditEntry, openStore, type Store } from './store.js';
+import { createTaskTools, type TaskTools } from './task-requests.js';
+import { watchTaskSignals } from './task-signal.js';
 import type { AgentRunner, Channel, ChatAddress, InboundMessage } from './types.js';
 
 /** What the host hands to the parts it builds. */
@@ -17,9 +23,18 @@ export interface HostContext {
   /** Records a denial or privileged action. Must not throw. */
   audit(entry: AuditEntry): void;
   now(): number;
+  /** Answers the agents' task tools (schedule_task …). */
+  taskTools?: TaskTools;
 }
 
 export const ADMIN_CHAT: ChatAddress = { channel: 'local', chatId: 'main' };
+
+/** Where the host's own notices for the owner go: the admin group's chat on an enabled channel. */
+function adminChatOf(store: Store, channels: ReadonlyMap<string, Channel>): ChatAddress {
+  const admin = store.groups.admin();
+  const chats = admin ? store.chats.ofGroup(admin.id) : [];
+  return chats.find((chat) => channels.has(chat.channel)) ?? ADMIN_CHAT;
+}
 
 export interface WarrenOptions {
   config: Config;
@@ -28,6 +43,8 @@ export interface WarrenOptions {
   createRunner(context: HostContext): AgentRunner;
   /** Builds the enabled channels once the store exists (adapters audit their denials through it). */
   createChannels(context: HostContext): Channel[];
+  /** The scheduler's timers (tests drive them). */
+  timers?: Timers;
   now?: () => number;
   newId?: () => string;
 }
@@ -84,7 +101,15 @@ export async function startWarren(options: WarrenOptions) {
       log.error({ err: error, action: entry.action }, 'failed to write an audit entry');
     }
   };
-  const context: HostContext = { store, audit, now };
+  const taskTools = createTaskTools({
+    store,
+    audit,
+    now,
+    log,
+    timezone: config.timezone,
+    onChange: () => scheduler.kick(),
+  });
+  const context: HostContext = { store, audit, now, taskTools };
   const channels = new Map(options.createChannels(context).map((channel) => [channel.name, channel]));
   const runner = options.createRunner(context);
   const delivery = createDelivery({
@@ -96,9 +121,20 @@ export async function startWarren(options: WarrenOptions) {
     baseDelayMs: config.retryBaseMs,
     maxDelayMs: 10 * 60_000,
   });
+  const scheduler = createScheduler({
+    store,
+    log,
+    now,
+    onWork: (groupId) => queue.enqueue(groupId),
+    onOutbox: () => delivery.kick(),
+    maxAttempts: config.maxAttempts,
+    retryDelayMs: (attempt) => taskRetryDelayMs(config.retryBaseMs, attempt),
+    ...(options.timers ? { timers: options.timers } : {}),
+  });
   const queue = createGroupQueue({
     store,
     runner,
+    tasks: scheduler,
     log,
     now,
     newId,
@@ -115,20 +151,51 @@ export async function startWarren(options: WarrenOptions) {
         .catch((error: unknown) => log.debug({ err: error }, 'typing indicator failed'));
     },
   });
+  // Letting chats in: notices to the owner, pairing codes for unknown senders, owner commands in the admin chat.
+  const enqueueNotice = (chat: ChatAddress, key: string, text: string) => {
+    store.outbox.enqueue(
+      { idempotencyKey: key, channel: chat.channel, chatId: chat.chatId, text, kind: 'notice' },
+      now(),
+    );
+    delivery.kick();
+  };
+  const notifier = createAdminNotifier({
+    store,
+    now,
+    log,
+    enqueue: enqueueNotice,
+    adminChat: () => adminChatOf(store, channels),
+  });
+  const pairing = createPairing({
+    store,
+    dataDir: config.dataDir,
+    assistantName: config.assistantName,
+    log,
+    now,
+    audit,
+    enqueue: enqueueNotice,
+    notifier,
+    silentChannels: config.whatsappUnknownSenders === 'ignore' ? ['whatsapp'] : [],
+  });
+  const commands = createAdminCommands({
+    store,
+    dataDir: config.dataDir,
+    pairing,
+    log,
+    now,
+    audit,
+    enqueue: enqueueNotice,
+  });
+  const channelStatus = createChannelStatus({ store, now, log, notifier });
   const router = createRouter({
     store,
     assistantName: config.assistantName,
     log,
     now,
     onTrigger: (groupId) => queue.enqueue(groupId),
-    onUnregistered: (message) =>
-      audit({
-        groupFolder: null,
-        actor: `${message.channel}:${message.senderId}`,
-        action: 'inbound-message',
-        decision: 'deny',
-        detail: { reason: 'chat is not registered', chat: `${message.channel}:${message.chatId}` },
-      }),
+    // Audits the denial; tells the owner, or gives an unknown direct sender a pairing code.
+    onUnregistered: (message) => pairing.onUnknownMessage(message),
+    onCommand: (message, group) => commands.handle(message, group),
   });
 
   let isStopped = false;
@@ -142,11 +209,18 @@ export async function startWarren(options: WarrenOptions) {
   };
 
   delivery.start();
+  // Runs a dead host left running end as interrupted before the queue can start anything new.
+  scheduler.recover();
   queue.resume();
+  scheduler.start();
+  const stopTaskSignals = watchTaskSignals(config.dataDir, () => scheduler.kick(), log);
   for (const channel of channels.values()) {
     await channel.connect({
       onMessage,
-      onStateChange: (state) => log.info({ channel: channel.name, ...state }, 'channel state'),
+      onStateChange: (state) => channelStatus.report(channel.name, state),
+      onChatEvent: (event) => {
+        if (!isStopped) pairing.onChatJoined(event);
+      },
     });
     log.info({ channel: channel.name }, 'channel connected');
   }
@@ -155,14 +229,18 @@ export async function startWarren(options: WarrenOptions) {
     store,
     audit,
     queue,
+    scheduler,
     delivery,
     router,
     channels,
     /** Stops intake and agents, lets a send under way finish, leaves everything else pending, closes the store. */
     async stop(): Promise<void> {
       if (isStopped) return;
+      stopTaskSignals();
+      scheduler.stop();
       await Promise.all([queue.shutdown(), delivery.stop()]);
-      isStopped = true;
+      // Channels still hand over messages while they disconnect (an adapter may already have confirmed them to
+      // its service): they are stored as pending and answered after the next start.
       await Promise.all(
         [...channels.values()].map((channel) =>
           channel
@@ -170,6 +248,8 @@ export async function startWarren(options: WarrenOptions) {
             .catch((error: unknown) => log.warn({ err: error, channel: channel.name }, 'disconnect failed')),
         ),
       );
+      isStopped = true;
+      channelStatus.stop();
       store.close();
       log.info('warren stopped');
     },

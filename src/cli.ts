@@ -10,12 +10,14 @@ import { runChatClient } from './chat-client.js';
 import { type Config, ConfigError, describeSettings, loadConfig } from './config.js';
 import { readModelCredential } from './credentials.js';
 import { formatDoctor, runDoctor } from './doctor.js';
-import { parseChatAddress, registerGroup } from './groups.js';
+import { parseChatAddress, registerGroup, shareGroup } from './groups.js';
 import { startHost } from './main.js';
 import { buildMounts, loadMountAllowlist } from './mounts.js';
+import { runPairingCommand } from './pairing-cli.js';
 import { createRuntime } from './runtimes/index.js';
 import { formatGroups, formatStatus } from './status.js';
 import { openStore, StoreError } from './store.js';
+import { runTasksCommand } from './tasks-cli.js';
 
 /** The package root (holds agent/ and package.json), found from this file in src/ or dist/. */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -32,11 +34,22 @@ Commands:
   groups add CHANNEL:CHAT --folder NAME [--name TEXT] [--trigger mention|always]
              [--trigger-word WORD] [--direct]
                             register a chat as a group with its own agent and folder
+  groups add CHANNEL:CHAT --share FOLDER
+                            let a chat share an existing group (its agent, folder and memory)
+  pairing [list]            people who wrote directly and wait for approval, with their codes
+  pairing approve CODE [--folder NAME | --share FOLDER]
+                            let that person talk to an agent (a new group, or an existing one)
+  pairing deny CODE         turn that person away (they stay ignored)
   groups remove FOLDER      unregister a group (its folder on disk is kept)
   groups mount FOLDER HOST_PATH [--as NAME] [--rw]
                             let a group's agent see a host folder (the mount allowlist must allow it)
   groups unmount FOLDER NAME
                             take an extra folder away again
+  tasks [list] [--group FOLDER] [--all]
+                            scheduled tasks: what runs when, and how the last run went
+  tasks show ID             one task with its recent runs (duration, status, tokens, result)
+  tasks pause|resume|cancel|run-now ID
+                            change a task (a running Warren picks it up at once)
   image build               build the agent container image
   doctor                    check this machine and say how to fix what is missing
   help                      this text
@@ -82,10 +95,20 @@ async function groupsCommand(args: string[]): Promise<void> {
         trigger: { type: 'string', default: 'mention' },
         'trigger-word': { type: 'string' },
         direct: { type: 'boolean', default: false },
+        share: { type: 'string' },
       },
     });
     const chat = positionals[0] ? parseChatAddress(positionals[0]) : null;
     if (!chat) throw new UsageError('groups add needs a chat as CHANNEL:CHAT_ID, e.g. local:team');
+    const shareFolder = values.share;
+    if (shareFolder) {
+      const shared = withStore((store) => {
+        const isDirect = values.direct || (store.chats.get(chat.channel, chat.chatId)?.isDirect ?? false);
+        return shareGroup(store, { chat, folder: shareFolder, isDirect }, Date.now());
+      });
+      console.log(`${positionals[0]} now shares group '${shared.folder}' (its agent, folder and memory).`);
+      return;
+    }
     if (!values.folder)
       throw new UsageError('groups add needs --folder NAME (lowercase letters, digits, - and _)');
     if (values.trigger !== 'mention' && values.trigger !== 'always') {
@@ -243,6 +266,35 @@ export async function main(argv: string[]): Promise<number> {
       case 'groups':
         await groupsCommand(args);
         return 0;
+      case 'pairing': {
+        const outcome = withStore((store, cfg) =>
+          runPairingCommand(args, {
+            store,
+            dataDir: cfg.dataDir,
+            assistantName: cfg.assistantName,
+            now: Date.now,
+          }),
+        );
+        (outcome.code === 0 ? console.log : console.error)(
+          outcome.code === 0 ? outcome.text : `warren: ${outcome.text}`,
+        );
+        return outcome.code;
+      }
+      case 'tasks': {
+        const outcome = withStore((store, cfg) =>
+          runTasksCommand(args, {
+            store,
+            dataDir: cfg.dataDir,
+            now: Date.now(),
+            timezone: cfg.timezone,
+            audit: (entry) => store.audit.record(entry, Date.now()),
+          }),
+        );
+        (outcome.code === 0 ? console.log : console.error)(
+          outcome.code === 0 ? outcome.text : `warren: ${outcome.text}`,
+        );
+        return outcome.code;
+      }
       case 'doctor':
         return await doctorCommand();
       case 'image':

@@ -69,3 +69,48 @@ describe('config', () => {
     expect(() => loadConfig({ env: { HOME: cwd, WARREN_DATA_DIR: cwd }, cwd })).toThrow(/not valid JSON/);
   });
 });
+
+describe('channel settings', () => {
+  const load = (env: Record<string, string>) => {
+    const cwd = tempDir();
+    return loadConfig({ env: { HOME: cwd, WARREN_DATA_DIR: cwd, ...env }, cwd });
+  };
+
+  it('leaves Telegram and WhatsApp off unless configured', () => {
+    expect(load({})).toMatchObject({
+      telegramBotToken: '',
+      telegramApiRoot: 'https://api.telegram.org',
+      isWhatsAppEnabled: false,
+      mediaMaxMb: 20,
+    });
+  });
+
+  it('never repeats a malformed bot token in the error', () => {
+    const token = 'not-a-token-but-secret-anyway';
+    expect(() => load({ WARREN_TELEGRAM_BOT_TOKEN: token })).toThrow(ConfigError);
+    try {
+      load({ WARREN_TELEGRAM_BOT_TOKEN: token });
+    } catch (error) {
+      expect((error as Error).message).not.toContain(token);
+      expect((error as Error).message).toContain('WARREN_TELEGRAM_BOT_TOKEN');
+    }
+  });
+
+  it('sends the token over plain http only to a Bot API server on this machine', () => {
+    expect(() => load({ WARREN_TELEGRAM_API_ROOT: 'http://bot-api.example.com' })).toThrow(/https/);
+    expect(load({ WARREN_TELEGRAM_API_ROOT: 'http://127.0.0.1:8081' }).telegramApiRoot).toBe(
+      'http://127.0.0.1:8081',
+    );
+  });
+
+  it('takes the bot token and the API root from the environment only, not from config.json', () => {
+    const cwd = tempDir();
+    writeFileSync(
+      join(cwd, 'config.json'),
+      JSON.stringify({ telegramBotToken: '123456:abcdefghijklmnopqrstuvwxyz' }),
+    );
+    expect(() => loadConfig({ env: { HOME: cwd, WARREN_DATA_DIR: cwd }, cwd })).toThrow(
+      /only be set in the environment/,
+    );
+  });
+});

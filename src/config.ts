@@ -43,7 +43,35 @@ const settings = {
     env: 'WARREN_MOUNT_ALLOWLIST',
     help: 'JSON allowlist of extra host folders for agents',
   },
+  telegramBotToken: {
+    env: 'WARREN_TELEGRAM_BOT_TOKEN',
+    help: 'the Telegram bot token from @BotFather; empty means Telegram is off',
+  },
+  telegramApiRoot: {
+    env: 'WARREN_TELEGRAM_API_ROOT',
+    help: 'Telegram Bot API server (https, or http on loopback for a self-hosted one)',
+  },
+  isWhatsAppEnabled: { env: 'WARREN_WHATSAPP', help: "'true' or 'false': connect to WhatsApp (Baileys)" },
+  whatsappPhoneNumber: {
+    env: 'WARREN_WHATSAPP_PHONE',
+    help: 'pair WhatsApp by code for this number (digits with country code) instead of a QR code',
+  },
+  whatsappUnknownSenders: {
+    env: 'WARREN_WHATSAPP_UNKNOWN_SENDERS',
+    help: "'pairing' (reply with a pairing code) or 'ignore' (stay silent; for a personal number)",
+  },
+  mediaMaxMb: {
+    env: 'WARREN_MEDIA_MAX_MB',
+    help: 'largest photo, document or voice note saved from a chat, in MB',
+  },
 } as const;
+
+/** Secrets are never echoed in error messages. */
+const SECRET_SETTINGS: ReadonlySet<string> = new Set(['telegramBotToken']);
+/** Settings that decide where a secret goes (or what it is) can only come from the environment or .env. */
+const ENV_ONLY_SETTINGS: ReadonlySet<string> = new Set(['dataDir', 'telegramBotToken', 'telegramApiRoot']);
+
+const LOOPBACK_URL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 export type SettingName = keyof typeof settings;
 
@@ -84,6 +112,24 @@ const configSchema = z.object({
   modelBaseUrl: z.url({ protocol: /^https?$/ }),
   dailyTokenBudget: z.coerce.number().int().min(0),
   mountAllowlistPath: z.string().min(1),
+  telegramBotToken: z.union([
+    z.literal(''),
+    z.string().regex(/^\d+:[\w-]{20,}$/, 'a token like 123456:ABC-DEF…'),
+  ]),
+  // The token travels in every request's path: plain http only to this machine.
+  telegramApiRoot: z
+    .url({ protocol: /^https?$/ })
+    .refine(
+      (url) => url.startsWith('https://') || LOOPBACK_URL_HOSTS.has(new URL(url).host.replace(/:\d+$/, '')),
+      'must be https (plain http only on loopback)',
+    ),
+  isWhatsAppEnabled: z.enum(['true', 'false']).transform((value) => value === 'true'),
+  whatsappPhoneNumber: z.union([
+    z.literal(''),
+    z.string().regex(/^\d{7,15}$/, 'digits only, with country code'),
+  ]),
+  whatsappUnknownSenders: z.enum(['pairing', 'ignore']),
+  mediaMaxMb: z.coerce.number().int().min(1).max(2000),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -126,6 +172,12 @@ const defaults = (env: Record<string, string | undefined>): Record<SettingName, 
   modelBaseUrl: 'https://api.anthropic.com',
   dailyTokenBudget: '2000000',
   mountAllowlistPath: join(env.HOME ?? homedir(), '.config', 'warren', 'mount-allowlist.json'),
+  telegramBotToken: '',
+  telegramApiRoot: 'https://api.telegram.org',
+  isWhatsAppEnabled: 'false',
+  whatsappPhoneNumber: '',
+  whatsappUnknownSenders: 'pairing',
+  mediaMaxMb: '20',
 });
 
 function readDotEnv(cwd: string): Record<string, string> {
@@ -153,7 +205,7 @@ function readConfigFile(dataDir: string): Partial<Record<SettingName, string>> {
       const known = Object.keys(settings).join(', ');
       throw new ConfigError(`${path}: unknown setting '${key}'; known settings: ${known}`, key);
     }
-    if (key === 'dataDir')
+    if (ENV_ONLY_SETTINGS.has(key))
       throw new ConfigError(`${path}: '${key}' can only be set in the environment or .env`, key);
     result[key as SettingName] = String(value);
   }
@@ -180,7 +232,7 @@ export function loadConfig(sources: ConfigSources): Config {
     const name = String(issue?.path[0] ?? 'config') as SettingName;
     const setting = settings[name];
     const key = setting?.env ?? name;
-    const shown = JSON.stringify(merged[name]);
+    const shown = SECRET_SETTINGS.has(name) ? '(hidden)' : JSON.stringify(merged[name]);
     throw new ConfigError(
       `invalid ${key}=${shown}: ${issue?.message ?? 'invalid'}. Set ${key} to ${setting?.help ?? 'a valid value'} ` +
         `(in the environment, .env, or "${name}" in ${join(dataDir, 'config.json')})`,

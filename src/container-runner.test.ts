@@ -306,10 +306,7 @@ describe('container runner', () => {
     mkdirSync(allowed);
     mkdirSync(secret);
     const allowlistPath = path.join(mkdtempSync(path.join(tmpdir(), 'warren-allow-')), 'allowlist.json');
-    writeFileSync(
-      allowlistPath,
-      JSON.stringify({ allowedRoots: [{ path: root, allowReadWrite: false }] }),
-    );
+    writeFileSync(allowlistPath, JSON.stringify({ allowedRoots: [{ path: root, allowReadWrite: false }] }));
     await runner.close();
     runner = makeRunner({ WARREN_MOUNT_ALLOWLIST: allowlistPath });
     store.groups.setExtraMounts(group.id, [

@@ -135,6 +135,8 @@ const runnerLogLineSchema = z.object({ level: z.number(), msg: z.string() });
 
 interface RunState {
   folder: string;
+  /** Tags the run's model calls in the usage table (a task run's tokens are counted from them). */
+  runId: string;
   budgetRefused: boolean;
   isBudgetNoticeSent: boolean;
   emit(event: AgentEvent): void;
@@ -180,6 +182,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
             outputTokens: usage.outputTokens,
             cacheReadTokens: usage.cacheReadTokens,
             cacheWriteTokens: usage.cacheWriteTokens,
+            runId: runs.get(usage.groupFolder)?.runId ?? null,
           });
         },
         onRefused(refusal) {
@@ -332,6 +335,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
 
     const run: RunState = {
       folder,
+      runId: request.runId,
       budgetRefused: false,
       isBudgetNoticeSent: false,
       emit(event) {
@@ -404,9 +408,12 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
           runLog.warn({ reason }, 'stopping a misbehaving agent');
           void requestStop(`misbehaving: ${reason}`);
         },
+        ...(deps.taskTools ? { taskTools: deps.taskTools } : {}),
       });
-      if (!ipc.writePrompt(request.batchId, request.prompt))
-        throw new Error('could not write the prompt file');
+      const isWritten = request.preCheck
+        ? ipc.writeTask(request.batchId, request.prompt, request.preCheck)
+        : ipc.writePrompt(request.batchId, request.prompt);
+      if (!isWritten) throw new Error('could not write the prompt file');
       ipc.start();
 
       const env = {
@@ -465,8 +472,9 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
 
     let stopping: Promise<void> | null = null;
     const session: AgentSession = {
-      sendFollowUp(prompt, batchId) {
+      sendFollowUp(prompt, batchId, options) {
         if (state !== 'running' || !ipc) return false;
+        if (options?.preCheck) return ipc.writeTask(batchId, prompt, options.preCheck);
         return ipc.writePrompt(batchId, prompt);
       },
       stop(reason) {

@@ -1,4 +1,5 @@
 // The group queue: at most one agent per group, a global cap, follow-ups to running agents, retries, eviction.
+// Work is chat message batches (from the store) and scheduled task runs (from the scheduler, a TaskWorkSource).
 import type { Logger } from './log.js';
 import { formatPrompt } from './prompt.js';
 import type { BatchFailure, Store } from './store.js';
@@ -9,6 +10,9 @@ import {
   type AgentSession,
   AgentStartError,
   type ChatAddress,
+  type PreCheck,
+  type TaskRunOutcome,
+  type TaskWorkSource,
 } from './types.js';
 
 export interface GroupQueueDeps {
@@ -26,6 +30,8 @@ export interface GroupQueueDeps {
   onOutbox(): void;
   /** The agent started or stopped working on a chat's messages (typing indicators). Must not throw. */
   onBusy?(chat: ChatAddress, isBusy: boolean): void;
+  /** Scheduled task runs; without it the queue serves chat messages only. */
+  tasks?: TaskWorkSource;
 }
 
 type SlotState = 'starting' | 'busy' | 'idle' | 'stopping';
@@ -43,6 +49,22 @@ interface Slot {
   startedAt: number;
   /** Work arrived that this run could not take (another chat, or the agent was starting or stopping). */
   hasMoreWork: boolean;
+  /** The open batches that are task runs (the rest are chat message batches). */
+  taskBatches: Set<string>;
+  /** A fresh session for one isolated task run: nothing joins it, its session id is not kept. */
+  isIsolated: boolean;
+  /** Started for a task and nothing else has happened: stop it once idle instead of keeping it warm. */
+  isStopWhenIdle: boolean;
+}
+
+/** What a new run starts with. */
+interface FirstWork {
+  chat: ChatAddress;
+  prompt: string;
+  preCheck: PreCheck | null;
+  isTask: boolean;
+  isIsolated: boolean;
+  size: number;
 }
 
 export interface QueueSnapshot {
@@ -99,7 +121,37 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     if (isShuttingDown) return;
     const work = deps.store.messages.work(deps.now());
     for (const groupId of work.dueGroupIds) enqueue(groupId);
+    for (const groupId of deps.tasks?.dueGroupIds(deps.now()) ?? []) enqueue(groupId);
     armWake(work.nextDueAt);
+  }
+
+  /** Ends one open batch that is a task run; the scheduler records it and decides about retries. */
+  function settleTask(slot: Slot, batchId: string, outcome: TaskRunOutcome): void {
+    slot.openBatches.delete(batchId);
+    slot.taskBatches.delete(batchId);
+    deps.tasks?.settle(batchId, outcome);
+  }
+
+  /** An agent started only for task runs stops once it is idle, rather than holding a place for nothing. */
+  function stopIfDone(slot: Slot): void {
+    if (slot.state !== 'idle' || !slot.isStopWhenIdle || !slot.session) return;
+    slot.state = 'stopping';
+    void slot.session.stop(slot.isIsolated ? 'isolated task run finished' : 'task run finished');
+  }
+
+  /** After batches closed: go idle, stop a task-only agent, hand over what waited, let waiting groups in. */
+  function afterBatchesClosed(slot: Slot): void {
+    if (slot.openBatches.size === 0 && slot.state === 'busy') {
+      slot.state = 'idle';
+      deps.onBusy?.(slot.chat, false);
+      log.debug({ group: slot.folder }, 'agent idle');
+    }
+    stopIfDone(slot);
+    if (slot.hasMoreWork) {
+      slot.hasMoreWork = false;
+      enqueue(slot.groupId);
+    }
+    drainWaiting();
   }
 
   function reportFailure(slot: Slot, batchId: string, reason: string, isRetryable = true): void {
@@ -156,12 +208,45 @@ export function createGroupQueue(deps: GroupQueueDeps) {
         notify(slot.chat, key, event.text);
         return;
       }
-      if (event.sessionId) deps.store.sessions.set(slot.groupId, event.sessionId, deps.now());
+      if (event.type === 'pre-check') {
+        if (!slot.taskBatches.has(event.batchId) || !slot.openBatches.has(event.batchId)) return;
+        if (event.outcome === 'run') {
+          deps.onBusy?.(slot.chat, true); // the model is on it now
+          return;
+        }
+        // No turn-end follows a skipped or failed check: the batch ends here, without any model call.
+        settleTask(
+          slot,
+          event.batchId,
+          event.outcome === 'skip'
+            ? { status: 'skipped', detail: event.detail ?? null }
+            : {
+                status: 'failed',
+                error: `pre-check failed: ${event.detail ?? 'unknown error'}`,
+                isRetryable: true,
+              },
+        );
+        afterBatchesClosed(slot);
+        return;
+      }
+      // An isolated run's session is its own: the group's stored conversation stays as it was.
+      if (event.sessionId && !slot.isIsolated)
+        deps.store.sessions.set(slot.groupId, event.sessionId, deps.now());
       const finished = event.batchIds.filter((batchId) => slot.openBatches.has(batchId));
-      for (const batchId of finished) slot.openBatches.delete(batchId);
+      const finishedTasks = finished.filter((batchId) => slot.taskBatches.has(batchId));
+      const finishedMessages = finished.filter((batchId) => !slot.taskBatches.has(batchId));
+      for (const batchId of finishedMessages) slot.openBatches.delete(batchId);
       if (event.isError) {
         const reason = event.error ?? 'the agent reported an error';
-        for (const batchId of finished) reportFailure(slot, batchId, reason, event.isRetryable !== false);
+        for (const batchId of finishedMessages)
+          reportFailure(slot, batchId, reason, event.isRetryable !== false);
+        for (const batchId of finishedTasks) {
+          settleTask(slot, batchId, {
+            status: 'failed',
+            error: reason,
+            isRetryable: event.isRetryable !== false,
+          });
+        }
       } else {
         const reply = event.result?.trim()
           ? {
@@ -173,19 +258,17 @@ export function createGroupQueue(deps: GroupQueueDeps) {
               now: deps.now(),
             }
           : null;
-        deps.store.messages.completeBatches(finished, reply);
+        // One reply for the turn, written with the batches' and task runs' completion in one transaction.
+        deps.store.transaction(() => {
+          deps.store.messages.completeBatches(finishedMessages, reply);
+          for (const batchId of finishedTasks) {
+            settleTask(slot, batchId, { status: 'succeeded', result: event.result });
+          }
+        });
         if (reply) deps.onOutbox();
+        if (!slot.isIsolated && finished.length > 0) slot.isStopWhenIdle = false;
       }
-      if (slot.openBatches.size === 0 && slot.state === 'busy') {
-        slot.state = 'idle';
-        deps.onBusy?.(slot.chat, false);
-        log.debug({ group: slot.folder }, 'agent idle');
-      }
-      if (slot.hasMoreWork) {
-        slot.hasMoreWork = false;
-        enqueue(slot.groupId);
-      }
-      drainWaiting();
+      afterBatchesClosed(slot);
     } catch (error) {
       log.error({ err: error, group: slot.folder, event: event.type }, 'failed to handle agent event');
     }
@@ -203,47 +286,85 @@ export function createGroupQueue(deps: GroupQueueDeps) {
         (exit.status === 'crashed'
           ? `the agent stopped unexpectedly: ${exit.reason}`
           : 'the agent exited before answering');
-      for (const batchId of slot.openBatches)
-        reportFailure(slot, batchId, reason, failure?.isRetryable ?? true);
+      const isRetryable = failure?.isRetryable ?? true;
+      for (const batchId of [...slot.openBatches]) {
+        if (slot.taskBatches.has(batchId))
+          settleTask(slot, batchId, { status: 'failed', error: reason, isRetryable });
+        else reportFailure(slot, batchId, reason, isRetryable);
+      }
     }
+    // Task runs left running on shutdown are ended as interrupted by the scheduler at the next start.
     slot.openBatches.clear();
+    slot.taskBatches.clear();
     if (isShuttingDown) return;
     drainWaiting();
     pump();
+  }
+
+  /** Claims what a new run of the group starts with: chat messages first (people are waiting), then a task run. */
+  function claimFirstWork(groupId: number, runId: string, batchId: string): FirstWork | null {
+    const batch = deps.store.messages.claimBatch(groupId, batchId, deps.contextLimit, deps.now());
+    if (batch) {
+      const prompt = formatPrompt(batch.messages, deps.timezone);
+      return {
+        chat: batch.chat,
+        prompt,
+        preCheck: null,
+        isTask: false,
+        isIsolated: false,
+        size: batch.messages.length,
+      };
+    }
+    // A run cancelled between next() and take() is skipped; the loop ends when nothing is queued.
+    for (
+      let queued = deps.tasks?.next(groupId, deps.now());
+      queued;
+      queued = deps.tasks?.next(groupId, deps.now())
+    ) {
+      const started = deps.tasks?.take(queued, runId, batchId, deps.now());
+      if (started)
+        return { ...started, chat: queued.chat, isTask: true, isIsolated: queued.isIsolated, size: 1 };
+    }
+    return null;
   }
 
   async function startRun(groupId: number): Promise<void> {
     const group = deps.store.groups.byId(groupId);
     if (!group) return;
     const batchId = deps.newId();
-    const batch = deps.store.messages.claimBatch(groupId, batchId, deps.contextLimit, deps.now());
-    if (!batch) return;
     const runId = deps.newId();
+    const work = claimFirstWork(groupId, runId, batchId);
+    if (!work) return;
     const slot: Slot = {
       groupId,
       folder: group.folder,
       runId,
-      chat: batch.chat,
+      chat: work.chat,
       state: 'starting',
       session: null,
       openBatches: new Set([batchId]),
       lastActiveAt: deps.now(),
       startedAt: deps.now(),
       hasMoreWork: false,
+      taskBatches: new Set(work.isTask ? [batchId] : []),
+      isIsolated: work.isIsolated,
+      isStopWhenIdle: work.isTask,
     };
     slots.set(groupId, slot);
     deps.store.runs.start(runId, groupId, deps.now());
-    deps.onBusy?.(batch.chat, true);
-    log.info({ group: group.folder, runId, messages: batch.messages.length }, 'starting agent');
+    // A pre-check may find nothing to do: no typing indicator until it says the model is needed.
+    if (!work.preCheck) deps.onBusy?.(work.chat, true);
+    log.info({ group: group.folder, runId, size: work.size, isTask: work.isTask }, 'starting agent');
     let session: AgentSession;
     try {
       session = await deps.runner.start({
         runId,
         group,
-        chat: batch.chat,
-        prompt: formatPrompt(batch.messages, deps.timezone),
+        chat: work.chat,
+        prompt: work.prompt,
         batchId,
-        sessionId: deps.store.sessions.get(groupId),
+        ...(work.preCheck ? { preCheck: work.preCheck } : {}),
+        sessionId: work.isIsolated ? null : deps.store.sessions.get(groupId),
         onEvent: (event) => handleEvent(slot, event),
       });
     } catch (error) {
@@ -257,12 +378,18 @@ export function createGroupQueue(deps: GroupQueueDeps) {
       return;
     }
     slot.session = session;
-    if (slot.state === 'starting') slot.state = slot.openBatches.size > 0 ? 'busy' : 'idle';
+    if (slot.state === 'starting') {
+      slot.state = slot.openBatches.size > 0 ? 'busy' : 'idle';
+      // Everything was answered while the agent was starting: the typing indicator goes off too.
+      if (slot.state === 'idle') deps.onBusy?.(slot.chat, false);
+    }
     void session.exited.then((exit) => handleExit(slot, exit));
     if (slot.state === 'stopping' || isShuttingDown) {
       void session.stop('no longer needed');
       return;
     }
+    // Its task may have ended while the agent was starting (a quick pre-check that skipped).
+    stopIfDone(slot);
     if (slot.hasMoreWork) {
       slot.hasMoreWork = false;
       enqueue(groupId);
@@ -273,8 +400,8 @@ export function createGroupQueue(deps: GroupQueueDeps) {
   function offerFollowUp(slot: Slot): boolean {
     if (!slot.session || (slot.state !== 'busy' && slot.state !== 'idle')) return false;
     const chat = deps.store.messages.nextChat(slot.groupId, deps.now());
-    if (!chat) return true; // nothing due: nothing to hand over
-    if (!sameChat(chat, slot.chat)) return false; // one run serves one chat
+    if (!chat) return offerTask(slot);
+    if (!sameChat(chat, slot.chat) || slot.isIsolated) return false; // one run serves one chat (and session)
     const batchId = deps.newId();
     const batch = deps.store.messages.claimBatch(slot.groupId, batchId, deps.contextLimit, deps.now());
     if (!batch) return true;
@@ -285,8 +412,34 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     slot.openBatches.add(batchId);
     if (slot.state === 'idle') deps.onBusy?.(slot.chat, true);
     slot.state = 'busy';
+    slot.isStopWhenIdle = false;
     slot.lastActiveAt = deps.now();
     log.debug({ group: slot.folder, batchId }, 'follow-up handed to running agent');
+    return offerTask(slot);
+  }
+
+  /**
+   * Hands a due task run to the running agent when it may join: 'group' context, same chat, and an agent that is
+   * not itself an isolated run. Returns false when a task waits that this agent cannot take.
+   */
+  function offerTask(slot: Slot): boolean {
+    const queued = deps.tasks?.next(slot.groupId, deps.now());
+    if (!queued || !slot.session) return true;
+    if (queued.isIsolated || slot.isIsolated || !sameChat(queued.chat, slot.chat)) return false;
+    const batchId = deps.newId();
+    const started = deps.tasks?.take(queued, slot.runId, batchId, deps.now());
+    if (!started) return true;
+    const options = started.preCheck ? { preCheck: started.preCheck } : {};
+    if (!slot.session.sendFollowUp(started.prompt, batchId, options)) {
+      deps.tasks?.release(batchId); // the agent is closing: the next run takes it
+      return false;
+    }
+    slot.openBatches.add(batchId);
+    slot.taskBatches.add(batchId);
+    if (slot.state === 'idle' && !started.preCheck) deps.onBusy?.(slot.chat, true);
+    slot.state = 'busy';
+    slot.lastActiveAt = deps.now();
+    log.debug({ group: slot.folder, batchId }, 'task run handed to running agent');
     return true;
   }
 
@@ -319,10 +472,10 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     if (slot) {
       if (!offerFollowUp(slot)) {
         slot.hasMoreWork = true;
-        // An idle agent serving another chat of this group steps aside for the waiting chat.
+        // An idle agent steps aside for work it cannot take: another chat of this group, or an isolated task.
         if (slot.state === 'idle' && slot.session) {
           slot.state = 'stopping';
-          void slot.session.stop('another chat of this group has work');
+          void slot.session.stop('other work of this group is waiting');
         }
       }
       return;

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 
 /** Bumped on any incompatible change; the runner reports it in its ready event. */
-export const IPC_PROTOCOL_VERSION = 1;
+export const IPC_PROTOCOL_VERSION = 2;
 
 /** Where things are inside the container. The host mounts them; the runner only uses these paths. */
 export const CONTAINER_PATHS = {
@@ -43,6 +43,17 @@ export const MAX_MESSAGE_CHARS = 64_000;
 export const MAX_SHORT_CHARS = 1_000;
 /** How long a tool waits for the host's response file before telling the model the host did not answer. */
 export const TOOL_RESPONSE_TIMEOUT_MS = 60_000;
+/** Cap on a scheduled task's prompt. */
+export const MAX_TASK_PROMPT_CHARS = 16_000;
+/** Cap on a task's pre-check script. */
+export const MAX_PRE_CHECK_CHARS = 8_000;
+/** A pre-check's time limit: default and ceiling. Past it the script is killed and the check failed. */
+export const DEFAULT_PRE_CHECK_TIMEOUT_MS = 60_000;
+export const MAX_PRE_CHECK_TIMEOUT_MS = 300_000;
+/** A pre-check printing more than this on stdout fails (it is a decision, not a report). */
+export const MAX_PRE_CHECK_OUTPUT_BYTES = 64 * 1024;
+/** Cap on the data a pre-check hands to the model (as JSON text). */
+export const MAX_PRE_CHECK_DATA_CHARS = 16_000;
 
 /**
  * IPC file names: a zero-padded sequence number (per writer, per run, from 1), a unique part and `.json`,
@@ -91,10 +102,26 @@ export const responseFileSchema = z.object({
   error: shortText.optional(),
 });
 
+/**
+ * A scheduled task's prompt with a pre-check: the runner runs the script in the container first and hands the
+ * prompt to the model only if the script says so (a `pre-check` event reports the outcome either way). Its own
+ * type, not a prompt field, so an older runner refuses it instead of waking the model without the check.
+ */
+export const taskFileSchema = z.object({
+  type: z.literal('task'),
+  batchId: id,
+  text: z.string().min(1).max(MAX_PROMPT_CHARS),
+  preCheck: z.object({
+    script: z.string().min(1).max(MAX_PRE_CHECK_CHARS),
+    timeoutMs: z.number().int().min(1_000).max(MAX_PRE_CHECK_TIMEOUT_MS),
+  }),
+});
+
 export const inputFileSchema = z.discriminatedUnion('type', [
   promptFileSchema,
   stopFileSchema,
   responseFileSchema,
+  taskFileSchema,
 ]);
 
 // ---- container → host (output/) ----
@@ -138,10 +165,82 @@ export const sendMessageRequestSchema = z.object({
   args: z.object({ text: z.string().min(1).max(MAX_MESSAGE_CHARS), chat: chatAddress.optional() }),
 });
 
-export const requestFileSchema = z.discriminatedUnion('tool', [sendMessageRequestSchema]);
+/** A task pre-check ended: 'run' (the prompt went to the model), 'skip' (nothing to do) or 'error' (detail says why). */
+export const preCheckEventSchema = z.object({
+  type: z.literal('pre-check'),
+  batchId: id,
+  outcome: z.enum(['run', 'skip', 'error']),
+  detail: shortText.optional(),
+});
+
+// ---- task tools (requests the host authorizes by the folder the file came from) ----
+
+const taskId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a task id as list_tasks shows it');
+/** Same rule as the host's group folders; only the admin group may name one (the host checks). */
+const groupFolder = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'a group folder name');
+const scheduleKind = z.enum(['cron', 'interval', 'once']);
+const scheduleText = z.string().min(1).max(200);
+const timezoneName = z.string().min(1).max(100);
+const taskName = z.string().min(1).max(100);
+const contextMode = z.enum(['group', 'isolated']);
+const preCheckTimeoutSeconds = z
+  .number()
+  .int()
+  .min(1)
+  .max(MAX_PRE_CHECK_TIMEOUT_MS / 1000);
+
+export const scheduleTaskArgsSchema = z.object({
+  prompt: z.string().min(1).max(MAX_TASK_PROMPT_CHARS),
+  scheduleKind,
+  schedule: scheduleText,
+  timezone: timezoneName.optional(),
+  name: taskName.optional(),
+  contextMode: contextMode.optional(),
+  preCheck: z.string().min(1).max(MAX_PRE_CHECK_CHARS).optional(),
+  preCheckTimeoutSeconds: preCheckTimeoutSeconds.optional(),
+  group: groupFolder.optional(),
+});
+export const listTasksArgsSchema = z.object({ group: groupFolder.optional() });
+export const updateTaskArgsSchema = z.object({
+  taskId,
+  prompt: z.string().min(1).max(MAX_TASK_PROMPT_CHARS).optional(),
+  scheduleKind: scheduleKind.optional(),
+  schedule: scheduleText.optional(),
+  timezone: timezoneName.optional(),
+  name: taskName.optional(),
+  contextMode: contextMode.optional(),
+  /** An empty string removes the pre-check. */
+  preCheck: z.string().max(MAX_PRE_CHECK_CHARS).optional(),
+  preCheckTimeoutSeconds: preCheckTimeoutSeconds.optional(),
+});
+export const taskIdArgsSchema = z.object({ taskId });
+
+const toolRequest = <T extends string, A extends z.ZodType>(tool: T, args: A) =>
+  z.object({ type: z.literal('request'), id, tool: z.literal(tool), args });
+
+export const taskRequestSchemas = [
+  toolRequest('schedule_task', scheduleTaskArgsSchema),
+  toolRequest('list_tasks', listTasksArgsSchema),
+  toolRequest('update_task', updateTaskArgsSchema),
+  toolRequest('pause_task', taskIdArgsSchema),
+  toolRequest('resume_task', taskIdArgsSchema),
+  toolRequest('cancel_task', taskIdArgsSchema),
+] as const;
+
+/** Unknown tools fail to parse: the host refuses them (fail closed). */
+export const requestFileSchema = z.discriminatedUnion('tool', [
+  sendMessageRequestSchema,
+  ...taskRequestSchemas,
+]);
 
 export const outputFileSchema = z.union([
-  z.discriminatedUnion('type', [readyEventSchema, turnEndEventSchema, logEventSchema, exitEventSchema]),
+  z.discriminatedUnion('type', [
+    readyEventSchema,
+    turnEndEventSchema,
+    logEventSchema,
+    exitEventSchema,
+    preCheckEventSchema,
+  ]),
   requestFileSchema,
 ]);
 
@@ -149,6 +248,10 @@ export type PromptFile = z.infer<typeof promptFileSchema>;
 export type StopFile = z.infer<typeof stopFileSchema>;
 export type ResponseFile = z.infer<typeof responseFileSchema>;
 export type InputFile = z.infer<typeof inputFileSchema>;
+export type TaskFile = z.infer<typeof taskFileSchema>;
+export type PreCheckEvent = z.infer<typeof preCheckEventSchema>;
+export type TaskToolRequest = Exclude<RequestFile, SendMessageRequest>;
+export type TaskToolName = TaskToolRequest['tool'];
 export type ReadyEvent = z.infer<typeof readyEventSchema>;
 export type TurnEndEvent = z.infer<typeof turnEndEventSchema>;
 export type LogEvent = z.infer<typeof logEventSchema>;

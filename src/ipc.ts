@@ -26,13 +26,17 @@ import {
   ipcFileName,
   isIpcFileName,
   MAX_IPC_FILE_BYTES,
+  MAX_MESSAGE_CHARS,
+  MAX_SHORT_CHARS,
   type OutputFile,
   parseIpcFile,
   type SendMessageRequest,
+  type TaskToolRequest,
 } from './ipc-protocol.js';
 import type { Logger } from './log.js';
 import type { AuditEntry, Store } from './store.js';
-import type { AgentEvent, ChatAddress, Group } from './types.js';
+import type { TaskTools } from './task-requests.js';
+import type { AgentEvent, ChatAddress, Group, PreCheck } from './types.js';
 
 /** Output files one run may hand the host in total; past it everything is refused unread. */
 export const MAX_IPC_FILES_PER_RUN = 5_000;
@@ -61,6 +65,8 @@ export interface RunIpcDeps {
   onRunnerExit?(exit: RunnerExitReason): void;
   /** The agent misbehaved (flooded the host with files, tampered with the folder); the caller should end the run. */
   onAbuse?(reason: string): void;
+  /** Answers the task tools (schedule_task …); without it they are refused. */
+  taskTools?: TaskTools;
   fallbackScanMs?: number;
   maxFilesPerRun?: number;
   maxFilesPerSecond?: number;
@@ -69,6 +75,8 @@ export interface RunIpcDeps {
 export interface RunIpc {
   /** Writes a prompt into input/. Returns false when the file could not be written. */
   writePrompt(batchId: string, text: string): boolean;
+  /** Writes a task prompt whose pre-check the runner runs first (in the container). */
+  writeTask(batchId: string, text: string, preCheck: PreCheck): boolean;
   writeStop(reason: string): boolean;
   /** Starts watching output/ (and scans once). */
   start(): void;
@@ -202,7 +210,7 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
     }
   }
 
-  function answer(id: string, result: { ok: true } | { ok: false; error: string }): void {
+  function answer(id: string, result: { ok: true; result?: string } | { ok: false; error: string }): void {
     writeInput({ type: 'response', id, ...result });
   }
 
@@ -337,10 +345,45 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
         log.debug({ reason: file.reason, error: file.error }, 'agent runner exiting');
         deps.onRunnerExit?.(file);
         return;
+      case 'pre-check':
+        // Only prompts this run was given: a check result for anything else is ignored (and audited).
+        if (!sentBatchIds.has(file.batchId)) {
+          log.warn(
+            { file: name, batchId: file.batchId },
+            'pre-check result for a batch this run was never given',
+          );
+          audit('ipc-pre-check', 'deny', { file: name, reason: 'unknown batch id' });
+          return;
+        }
+        emit({
+          type: 'pre-check',
+          id: `pre-check:${file.batchId}`,
+          batchId: file.batchId,
+          outcome: file.outcome,
+          ...(file.detail === undefined ? {} : { detail: file.detail }),
+        });
+        return;
       case 'request':
-        handleSendMessage(file);
+        if (file.tool === 'send_message') handleSendMessage(file);
+        else handleTaskRequest(file);
         return;
     }
+  }
+
+  /** Task tools: the host's task service decides, for the group this folder belongs to. */
+  function handleTaskRequest(request: TaskToolRequest): void {
+    if (!deps.taskTools) {
+      answer(request.id, { ok: false, error: 'scheduled tasks are not available in this host' });
+      return;
+    }
+    const result = deps.taskTools.handle(request, { group: deps.group, chat: deps.chat });
+    // Cut to the protocol's caps: a response the runner would refuse leaves the tool waiting for nothing.
+    answer(
+      request.id,
+      result.ok
+        ? { ok: true, result: result.result.slice(0, MAX_MESSAGE_CHARS) }
+        : { ok: false, error: result.error.slice(0, MAX_SHORT_CHARS) },
+    );
   }
 
   /** Authorized by the folder the file came from (deps.group), never by anything in the file. */
@@ -438,6 +481,11 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
   return {
     writePrompt(batchId, text) {
       if (!writeInput({ type: 'prompt', batchId, text })) return false;
+      sentBatchIds.add(batchId);
+      return true;
+    },
+    writeTask(batchId, text, preCheck) {
+      if (!writeInput({ type: 'task', batchId, text, preCheck })) return false;
       sentBatchIds.add(batchId);
       return true;
     },

@@ -10,7 +10,9 @@ export type RouteResult =
   | { status: 'triggered'; groupId: number; messageId: number }
   | { status: 'context'; groupId: number; messageId: number }
   | { status: 'duplicate' }
-  | { status: 'unregistered'; channel: string; chatId: string };
+  | { status: 'unregistered'; channel: string; chatId: string }
+  /** An owner command from the admin chat, handled before any agent; not stored. */
+  | { status: 'command' };
 
 export interface RouterDeps {
   store: Store;
@@ -21,6 +23,8 @@ export interface RouterDeps {
   onTrigger(groupId: number): void;
   /** A message came from a chat no group owns; nothing of it was stored. Must not throw. */
   onUnregistered?(message: InboundMessage): void;
+  /** Offered every message of a registered chat first; true means it was an owner command and is done. Must not throw. */
+  onCommand?(message: InboundMessage, group: Group): boolean;
 }
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -70,6 +74,7 @@ export function createRouter(deps: RouterDeps) {
         isDirect: message.isDirect,
         now,
       });
+      if (deps.onCommand?.(message, group)) return { status: 'command' };
       const isTrigger = isTriggered(group, message, deps.assistantName);
       let text = message.text;
       if (text.length > MAX_MESSAGE_CHARS) {

@@ -46,9 +46,14 @@ export function formatStatus(store: Store, now: number): string {
     .reduce((sum, row) => sum + row.count, 0);
   const outbox = store.outbox.counts();
   const failedSends = store.outbox.list({ status: 'failed', limit: 5 });
+  const pairings = store.pairing.listPending(now);
   const lines = [
     formatGroups(store),
     '',
+    ...formatChannels(store, now),
+    ...(pairings.length > 0
+      ? [`Pairing: ${pairings.length} person(s) wait for approval (\`warren pairing list\`)`, '']
+      : []),
     `Running agents (${runs.length}):`,
     ...(runs.length === 0 ? ['  none'] : []),
     ...runs.map(
@@ -71,4 +76,24 @@ export function formatStatus(store: Store, now: number): string {
     ),
   ];
   return lines.join('\n');
+}
+
+/** Each channel's last reported state; the states of a host that is not running are as it left them. */
+function formatChannels(store: Store, now: number): string[] {
+  const states = store.channels.states();
+  if (states.length === 0) return [];
+  const label: Record<string, string> = {
+    connected: 'connected',
+    reconnecting: 'reconnecting',
+    disconnected: 'disconnected',
+    'logged-out': 'logged out — needs you',
+  };
+  return [
+    'Channels:',
+    ...states.map(({ channel, state, updatedAt }) => {
+      const reason = 'reason' in state && state.reason ? `: ${state.reason}` : '';
+      return `  ${channel.padEnd(16)} ${label[state.status] ?? state.status} (reported ${ago(updatedAt, now)})${reason}`;
+    }),
+    '',
+  ];
 }

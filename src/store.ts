@@ -6,12 +6,14 @@ import { channelQueries } from './store-channels.js';
 import { messageQueries } from './store-messages.js';
 import { outboxQueries } from './store-outbox.js';
 import { pairingQueries } from './store-pairing.js';
+import { taskQueries } from './store-tasks.js';
 import type { ChatAddress, Group } from './types.js';
 
 export type { StoredChannelState } from './store-channels.js';
 export type { BatchFailure, ClaimedBatch, NewMessage } from './store-messages.js';
 export type { NewOutboxItem, OutboxItem } from './store-outbox.js';
 export type { PairingRequest, PairingStatus } from './store-pairing.js';
+export type { ContextMode, Task, TaskRun, TaskRunStatus, TaskStatus } from './store-tasks.js';
 
 export const GROUP_FOLDER_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 /** Names that would collide with Warren's own folders under the data directory. */
@@ -69,6 +71,8 @@ export interface UsageEntry {
   outputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
+  /** The agent run (container) that made the call, so a task run's tokens can be told apart. */
+  runId?: string | null;
 }
 
 interface GroupRow {
@@ -248,6 +252,7 @@ export function openStore(path: string) {
 
   const outbox = outboxQueries(db);
   const messages = messageQueries(db, outbox);
+  const tasks = taskQueries(db, outbox);
   const channels = channelQueries(db);
   const pairing = pairingQueries(db);
 
@@ -324,9 +329,9 @@ export function openStore(path: string) {
   const usage = {
     record(entry: UsageEntry): void {
       db.prepare(
-        `INSERT INTO usage (at, day, group_folder, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
-         VALUES (@at, @day, @groupFolder, @model, @inputTokens, @outputTokens, @cacheReadTokens, @cacheWriteTokens)`,
-      ).run(entry);
+        `INSERT INTO usage (at, day, group_folder, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, run_id)
+         VALUES (@at, @day, @groupFolder, @model, @inputTokens, @outputTokens, @cacheReadTokens, @cacheWriteTokens, @runId)`,
+      ).run({ ...entry, runId: entry.runId ?? null });
     },
     totalForDay(groupFolder: string, day: string): { inputTokens: number; outputTokens: number } {
       return db
@@ -350,6 +355,7 @@ export function openStore(path: string) {
     runs,
     audit,
     usage,
+    tasks,
     /** Runs fn in one transaction. */
     transaction<R>(fn: () => R): R {
       return db.transaction(fn)();

@@ -1,15 +1,27 @@
 // A fake AgentRunner for host tests: records starts and prompts; tests (or an auto-reply rule) drive the agent.
-import type { AgentEvent, AgentExit, AgentRunner, AgentSession, AgentStartRequest } from '../src/types.js';
+import type {
+  AgentEvent,
+  AgentExit,
+  AgentRunner,
+  AgentSession,
+  AgentStartRequest,
+  PreCheck,
+} from '../src/types.js';
 
 export interface FakeRunnerOptions {
   /** When set, each prompt is answered at once with this text (null: answer nothing). */
   autoReply?: (prompt: string) => string | null;
   /** When set, start() rejects with this error. */
   startError?: Error;
+  /**
+   * When set, a prompt with a pre-check gets this outcome at once ('run' then goes on to autoReply). Without it,
+   * such a prompt waits for the test to call finishPreCheck().
+   */
+  preCheck?: (check: PreCheck) => 'run' | 'skip' | { error: string };
 }
 
 export class FakeAgentSession implements AgentSession {
-  readonly prompts: Array<{ prompt: string; batchId: string }> = [];
+  readonly prompts: Array<{ prompt: string; batchId: string; preCheck?: PreCheck }> = [];
   readonly stopReasons: string[] = [];
   isClosed = false;
   private resolveExit!: (exit: AgentExit) => void;
@@ -23,20 +35,46 @@ export class FakeAgentSession implements AgentSession {
     readonly request: AgentStartRequest,
     private readonly options: FakeRunnerOptions,
   ) {
-    this.accept(request.prompt, request.batchId);
+    this.accept(request.prompt, request.batchId, request.preCheck);
   }
 
-  private accept(prompt: string, batchId: string): void {
-    this.prompts.push({ prompt, batchId });
+  private accept(prompt: string, batchId: string, preCheck?: PreCheck): void {
+    this.prompts.push({ prompt, batchId, ...(preCheck ? { preCheck } : {}) });
     this.openBatches.push(batchId);
     const auto = this.options.autoReply;
+    const decide = this.options.preCheck;
+    if (preCheck) {
+      if (!decide) return;
+      queueMicrotask(() => {
+        const outcome = decide(preCheck);
+        this.finishPreCheck(
+          batchId,
+          typeof outcome === 'string' ? outcome : 'error',
+          typeof outcome === 'string' ? undefined : outcome.error,
+        );
+        if (outcome === 'run' && auto) this.reply(auto(prompt));
+      });
+      return;
+    }
     if (auto) queueMicrotask(() => this.reply(auto(prompt)));
   }
 
-  sendFollowUp(prompt: string, batchId: string): boolean {
+  sendFollowUp(prompt: string, batchId: string, options?: { preCheck?: PreCheck }): boolean {
     if (this.isClosed) return false;
-    this.accept(prompt, batchId);
+    this.accept(prompt, batchId, options?.preCheck);
     return true;
+  }
+
+  /** The container finished a task's pre-check: 'skip' and 'error' end the batch without a model turn. */
+  finishPreCheck(batchId: string, outcome: 'run' | 'skip' | 'error', detail?: string): void {
+    if (outcome !== 'run') this.openBatches = this.openBatches.filter((open) => open !== batchId);
+    this.emit({
+      type: 'pre-check',
+      id: `e${++this.eventCount}`,
+      batchId,
+      outcome,
+      ...(detail === undefined ? {} : { detail }),
+    });
   }
 
   private emit(event: AgentEvent): void {

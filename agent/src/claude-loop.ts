@@ -53,8 +53,8 @@ export function buildClaudeOptions(options: ClaudeLoopOptions, resumeSessionId: 
     ...(options.model ? { model: options.model } : {}),
     // No filesystem settings at all. 'project' would also load .claude/settings.json (hooks, MCP servers,
     // permissions) from the group folder, which the agent can write: an injected agent could plant a hook that
-    // runs at its next start. 'user' reads ~/.claude, which persists per group and is writable too. Everything
-    // is set here in code instead, and CLAUDE.md memory is passed in the system prompt (memory.ts).
+    // runs at its next start. 'user' reads ~/.claude/settings.json, which the agent can write during a run.
+    // Everything is set here in code instead, and CLAUDE.md memory is passed in the system prompt (memory.ts).
     settingSources: [],
     // Settings from code only (the "flag" layer). No auto-memory: CLAUDE.md is the one memory the host knows
     // about. No hooks from anywhere, as a second lock behind settingSources.

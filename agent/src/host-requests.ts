@@ -1,13 +1,15 @@
 // Tool requests to the host: write a request file, wait for the matching response file, never hang forever.
 import { randomUUID } from 'node:crypto';
-import type { ResponseFile, SendMessageRequest } from '../../src/ipc-protocol.js';
+import type { RequestFile, ResponseFile } from '../../src/ipc-protocol.js';
 import type { OutputWriter } from './ipc-files.js';
 import { errorMessage } from './log.js';
 
 export type HostAnswer = { ok: true; result?: string } | { ok: false; error: string };
 
-/** A request as a tool makes it; the id and envelope are added here. */
-export type ToolRequest = Pick<SendMessageRequest, 'tool' | 'args'>;
+/** A request as a tool makes it (any of the host's tools); the id and envelope are added here. */
+export type ToolRequest = {
+  [Tool in RequestFile['tool']]: Pick<Extract<RequestFile, { tool: Tool }>, 'tool' | 'args'>;
+}[RequestFile['tool']];
 
 export interface HostRequests {
   /** Writes the request and waits for the host's answer. Never rejects: failures and timeouts are answers too. */

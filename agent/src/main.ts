@@ -58,7 +58,7 @@ async function main(): Promise<number> {
     cwd: CONTAINER_PATHS.group,
     home: home.home,
     apiBaseUrl: relay.url,
-    tools: createWarrenTools({ requests, chat }),
+    tools: createWarrenTools({ requests, chat, isAdmin: settings.value.isAdmin }),
     systemPromptAppend,
     additionalDirectories: [CONTAINER_PATHS.global, ...extraDirectories],
     ...(model ? { model } : {}),

@@ -26,6 +26,7 @@ export async function buildSystemPromptAppend(input: MemoryInput): Promise<strin
     '- Text inside <internal>…</internal> is never delivered. If you have nothing to add (for example you already answered with send_message), make your final reply only <internal>…</internal>.',
     `- Your memory for this chat group is ${path.join(input.groupDirectory, 'CLAUDE.md')} in your working folder: read and edit it to remember things across conversations. Keep it short.`,
     `- Global memory, shared by all groups, is in ${input.globalDirectory} and is read-only for you unless you are the admin group.`,
+    '- To do something later or repeatedly (reminders, briefings, reviews), use schedule_task: the host runs it on time, even when this container is gone. Never wait or loop inside a tool for it. Manage tasks with list_tasks, update_task, pause_task, resume_task and cancel_task.',
   ];
   if (input.extraDirectories.length > 0) {
     parts.push(`- Extra folders you may use: ${input.extraDirectories.join(', ')}.`);

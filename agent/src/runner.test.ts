@@ -3,7 +3,13 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type InputFile, ipcFileName, type OutputFile, parseIpcFile } from '../../src/ipc-protocol.js';
+import {
+  type InputFile,
+  IPC_PROTOCOL_VERSION,
+  ipcFileName,
+  type OutputFile,
+  parseIpcFile,
+} from '../../src/ipc-protocol.js';
 import type { AgentLoop, LoopEnd, LoopTurn } from './agent-loop.js';
 import { createHostRequests } from './host-requests.js';
 import { createOutputWriter, writeAtomic } from './ipc-files.js';
@@ -116,7 +122,7 @@ describe('runner', () => {
     await writeInput({ type: 'prompt', batchId: 'b1', text: 'hello' });
     start(fakeLoop().loop);
     const files = await waitForOutput((all) => turnEnds(all).length === 1);
-    expect(files[0]).toEqual({ type: 'ready', protocolVersion: 1 });
+    expect(files[0]).toEqual({ type: 'ready', protocolVersion: IPC_PROTOCOL_VERSION });
     expect(turnEnds(files)[0]).toMatchObject({
       batchIds: ['b1'],
       result: 'echo: hello',

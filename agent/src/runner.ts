@@ -1,17 +1,20 @@
 // One run's life: host files in, prompts to the model loop, turn-end events out, and when to exit.
 import { randomUUID } from 'node:crypto';
 import {
+  CONTAINER_PATHS,
   IPC_PROTOCOL_VERSION,
   MAX_MESSAGE_CHARS,
   MAX_SHORT_CHARS,
   type OutputFile,
   type RunSettings,
+  type TaskFile,
 } from '../../src/ipc-protocol.js';
 import type { AgentLoop, LoopEnd, LoopTurn } from './agent-loop.js';
 import type { HostRequests } from './host-requests.js';
 import { createInputWatcher } from './input-watcher.js';
 import type { OutputWriter } from './ipc-files.js';
 import type { Log } from './log.js';
+import { type PreCheckRunner, type RunningPreCheck, runPreCheck } from './pre-check.js';
 import { createPromptQueue } from './prompt-queue.js';
 
 export type RunnerExit = { reason: 'idle' | 'stop' | 'signal' } | { reason: 'error'; error: string };
@@ -28,6 +31,10 @@ export interface RunnerDeps {
   closeGraceMs?: number;
   /** Warnings found while starting, sent to the host as log events right after ready. */
   notices?: string[];
+  /** Runs task pre-checks (default: bash in the group folder). */
+  runPreCheck?: PreCheckRunner;
+  /** Where pre-checks run. Default: the group folder. */
+  workDirectory?: string;
 }
 
 export interface Runner {
@@ -43,6 +50,8 @@ const LOOP_EXIT_DEADLINE_MS = 3_000;
 export function startRunner(deps: RunnerDeps): Runner {
   const { loop, log, requests } = deps;
   const queue = createPromptQueue();
+  /** Pre-checks under way, by batch: the run is not idle while one runs. */
+  const checks = new Map<string, RunningPreCheck>();
   let exit: RunnerExit | null = null;
   let idleTimer: NodeJS.Timeout | undefined;
   let sessionId = deps.settings.sessionId;
@@ -68,6 +77,9 @@ export function startRunner(deps: RunnerDeps): Runner {
           log.info({ batchId: file.batchId, file: name }, 'prompt received');
           armIdleTimer();
           return;
+        case 'task':
+          startCheck(file, name);
+          return;
         case 'stop':
           log.info({ reason: file.reason }, 'stop requested');
           finish({ reason: 'stop' });
@@ -87,6 +99,31 @@ export function startRunner(deps: RunnerDeps): Runner {
     },
   });
 
+  /** Runs a task's pre-check; only when it says so does the prompt go to the model (no model call otherwise). */
+  function startCheck(file: TaskFile, name: string): void {
+    if (exit || checks.has(file.batchId)) return;
+    log.info({ batchId: file.batchId, file: name }, 'task pre-check started');
+    const running = (deps.runPreCheck ?? runPreCheck)(file.preCheck, {
+      cwd: deps.workDirectory ?? CONTAINER_PATHS.group,
+    });
+    checks.set(file.batchId, running);
+    void running.result.then(async (result) => {
+      checks.delete(file.batchId);
+      // The run is ending: the host sees the batch unanswered and decides.
+      if (exit) return;
+      const detail = result.outcome === 'run' ? undefined : result.detail;
+      log.info({ batchId: file.batchId, outcome: result.outcome, detail }, 'task pre-check done');
+      await writeEvent({
+        type: 'pre-check',
+        batchId: file.batchId,
+        outcome: result.outcome,
+        ...(detail === undefined ? {} : { detail }),
+      });
+      if (result.outcome === 'run') queue.push(file.batchId, withCheckData(file.text, result.data));
+      armIdleTimer();
+    });
+  }
+
   function armIdleTimer(): void {
     clearTimeout(idleTimer);
     if (exit) return;
@@ -97,7 +134,7 @@ export function startRunner(deps: RunnerDeps): Runner {
     // A prompt may have landed without a watch event: look once more before leaving.
     await watcher.scan();
     if (exit) return;
-    if (queue.hasWork() || requests.pendingCount() > 0) {
+    if (queue.hasWork() || requests.pendingCount() > 0 || checks.size > 0) {
       armIdleTimer();
       return;
     }
@@ -112,6 +149,7 @@ export function startRunner(deps: RunnerDeps): Runner {
     watcher.close();
     queue.close();
     requests.cancelAll('the run is ending');
+    for (const check of checks.values()) check.kill();
     // Idle: the prompt stream has ended, so the loop can finish its session cleanly; stop and signals are now.
     const graceMs = next.reason === 'idle' ? (deps.closeGraceMs ?? 2_000) : 0;
     const closeTimer = setTimeout(() => loop.close(), graceMs);
@@ -222,6 +260,13 @@ export function toReplyText(result: string | null): string | null {
   if (result === null) return null;
   const text = result.replace(/<internal>[\s\S]*?(<\/internal>|$)/g, '').trim();
   return text === '' ? null : truncate(text, MAX_MESSAGE_CHARS);
+}
+
+/** The task prompt with what its pre-check handed over, escaped so the data cannot forge structure. */
+export function withCheckData(text: string, data: string | null): string {
+  if (data === null) return text;
+  const escaped = data.replace(/[&<>]/g, (char) => `&${{ '&': 'amp', '<': 'lt', '>': 'gt' }[char]};`);
+  return `${text}\n<pre_check_data>\n${escaped}\n</pre_check_data>\nThe task's pre-check found this (JSON).`;
 }
 
 function truncate(text: string, max: number): string {

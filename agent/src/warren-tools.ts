@@ -7,6 +7,7 @@ import {
 import { z } from 'zod';
 import { CHAT_ADDRESS_PATTERN, MAX_MESSAGE_CHARS } from '../../src/ipc-protocol.js';
 import type { HostAnswer, HostRequests } from './host-requests.js';
+import { createTaskTools } from './task-tools.js';
 
 /** The MCP server name; the model sees the tools as mcp__warren__<name>. */
 export const WARREN_SERVER_NAME = 'warren';
@@ -14,6 +15,8 @@ export const WARREN_SERVER_NAME = 'warren';
 export function createWarrenTools(deps: {
   requests: HostRequests;
   chat: string;
+  /** The admin group's tools may name other groups (the host checks again). */
+  isAdmin?: boolean;
 }): McpSdkServerConfigWithInstance {
   const sendMessage = tool(
     'send_message',
@@ -37,7 +40,12 @@ export function createWarrenTools(deps: {
     // Always in the tool list: the SDK otherwise defers MCP tools behind a ToolSearch round trip.
     { alwaysLoad: true },
   );
-  return createSdkMcpServer({ name: WARREN_SERVER_NAME, version: '1.0.0', tools: [sendMessage] });
+  const taskTools = createTaskTools({ requests: deps.requests, isAdmin: deps.isAdmin ?? false });
+  return createSdkMcpServer({
+    name: WARREN_SERVER_NAME,
+    version: '1.0.0',
+    tools: [sendMessage, ...taskTools],
+  });
 }
 
 function toToolResult(answer: HostAnswer, done: string) {

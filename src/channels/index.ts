@@ -2,14 +2,44 @@
 import type { HostContext } from '../app.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import type { Store } from '../store.js';
 import type { Channel } from '../types.js';
 import { createLocalChannel } from './local.js';
+import { createMediaSaver } from './media.js';
+import type { SentPartsLedger } from './outbound.js';
+import { createTelegramChannel } from './telegram.js';
+import { createWhatsAppChannel } from './whatsapp.js';
+import { createBaileysConnector } from './whatsapp-baileys.js';
 
 export interface ChannelFactoryInput extends HostContext {
   config: Config;
   log: Logger;
   /** The local chat's access token (from the data directory). */
   localToken: string;
+}
+
+/** The store's durable record of the parts of split replies a channel has sent. */
+const sentPartsOf = (store: Store, now: () => number): SentPartsLedger => ({
+  get: (partKey) => store.channels.sentPart(partKey),
+  record: (partKey, externalId) => store.channels.recordSentPart(partKey, externalId, now()),
+});
+
+const mediaOf = (input: ChannelFactoryInput) =>
+  createMediaSaver({
+    dataDir: input.config.dataDir,
+    store: input.store,
+    maxBytes: input.config.mediaMaxMb * 1024 * 1024,
+    now: input.now,
+    log: input.log,
+  });
+
+async function printQr(qr: string): Promise<void> {
+  const { default: qrcode } = await import('qrcode-terminal');
+  qrcode.generate(qr, { small: true }, (code: string) => {
+    process.stderr.write(
+      `\nScan this with WhatsApp on your phone (Linked devices → Link a device):\n\n${code}\n`,
+    );
+  });
 }
 
 export const channelFactories: ReadonlyArray<{
@@ -33,6 +63,43 @@ export const channelFactories: ReadonlyArray<{
                 decision: 'deny',
                 detail: { ...denial },
               }),
+          })
+        : null,
+  },
+  {
+    name: 'telegram',
+    create: (input) =>
+      input.config.telegramBotToken
+        ? createTelegramChannel({
+            token: input.config.telegramBotToken,
+            apiRoot: input.config.telegramApiRoot,
+            log: input.log,
+            media: mediaOf(input),
+            maxMediaBytes: input.config.mediaMaxMb * 1024 * 1024,
+            offsets: {
+              load: () =>
+                Number(input.store.channels.getCursor('telegram', 'update-offset') ?? Number.NaN) || null,
+              save: (offset) =>
+                input.store.channels.setCursor('telegram', 'update-offset', String(offset), input.now()),
+            },
+            sentParts: sentPartsOf(input.store, input.now),
+          })
+        : null,
+  },
+  {
+    name: 'whatsapp',
+    create: (input) =>
+      input.config.isWhatsAppEnabled
+        ? createWhatsAppChannel({
+            connector: createBaileysConnector({ dataDir: input.config.dataDir, log: input.log }),
+            log: input.log,
+            media: mediaOf(input),
+            sentParts: sentPartsOf(input.store, input.now),
+            phoneNumber: input.config.whatsappPhoneNumber || undefined,
+            onQr: (qr) =>
+              printQr(qr).catch((error: unknown) =>
+                input.log.error({ err: error }, 'cannot show the QR code'),
+              ),
           })
         : null,
   },

@@ -1,0 +1,252 @@
+// `npm run bench`: runs Warren for real (host process, Docker, agent image, Claude Agent SDK) against the fake model
+// API, prints what it measured, and writes it into docs/BENCHMARKS.md. A script that measures, not a test.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config.js';
+import { ensureAgentImage } from '../src/container-runner.js';
+import { createLogger } from '../src/log.js';
+import { createRuntime } from '../src/runtimes/index.js';
+import { measureConcurrency } from './concurrency.js';
+import type { BenchContext, ScenarioResult } from './context.js';
+import { removeContainers } from './engine.js';
+import { type BenchHost, compileHost, startBenchHost, tail } from './host-process.js';
+import { measureIdle } from './idle.js';
+import { measureIngest } from './ingest.js';
+import { measureLatency } from './latency.js';
+import { startBenchModel } from './model.js';
+import { describeMachine, renderSection, renderTargets, type TargetRow, writeResults } from './report.js';
+
+const packageRoot = path.resolve(import.meta.dirname, '..');
+const SCENARIOS = ['latency', 'concurrency', 'ingest', 'idle'] as const;
+type ScenarioName = (typeof SCENARIOS)[number];
+
+/** The sizes the issue asks for, and a quick set to check a set-up in under a minute. */
+const SIZES = {
+  full: {
+    coldRuns: 5,
+    warmRuns: 20,
+    groups: 50,
+    ingest: 100_000,
+    idleGroups: 100,
+    idleAgents: 5,
+    idleSeconds: 60,
+  },
+  quick: {
+    coldRuns: 2,
+    warmRuns: 5,
+    groups: 10,
+    ingest: 10_000,
+    idleGroups: 20,
+    idleAgents: 2,
+    idleSeconds: 10,
+  },
+};
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      only: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      'no-write': { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    say('npm run bench [-- --only latency,concurrency,ingest,idle] [--quick] [--no-write] [--keep]');
+    say('Writes docs/BENCHMARKS.md after a full run (all scenarios, not --quick) unless --no-write.');
+    say("--keep leaves the hosts' logs and data directories in /tmp/warren-bench-*.");
+    return 0;
+  }
+  const only = (values.only?.split(',').map((name) => name.trim()) ?? [...SCENARIOS]) as ScenarioName[];
+  const unknown = only.filter((name) => !SCENARIOS.includes(name));
+  if (unknown.length > 0)
+    throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
+  const sizes = values.quick ? SIZES.quick : SIZES.full;
+  const isFullRun = !values.quick && only.length === SCENARIOS.length;
+
+  const config = loadConfig({ env: process.env, cwd: packageRoot });
+  const agentImage = config.agentImage;
+  const runtime = createRuntime({ kind: 'docker' });
+  const availability = await runtime.checkAvailable();
+  if (!availability.ok)
+    throw new Error(`the bench needs Docker: ${availability.reason} (${availability.fix})`);
+  if (!(await runtime.hasImage(agentImage))) {
+    say(
+      `Building the agent image ${agentImage} from ${config.baseImage} (once; not part of any measurement)…`,
+    );
+    const built = await ensureAgentImage({
+      runtime,
+      config,
+      packageRoot,
+      log: createLogger({ level: 'info' }),
+    });
+    if (!built.ok) throw new Error(`the agent image could not be built: ${built.reason}`);
+  }
+
+  const startedAt = new Date();
+  // Short: the host's proxy sockets live under it (unix socket paths are limited to 107 bytes).
+  const workDir = mkdtempSync('/tmp/warren-bench-');
+  const installIds: string[] = [];
+  const hosts: BenchHost[] = [];
+  const floorInstallId = `bench-${randomBytes(4).toString('hex')}`;
+  installIds.push(floorInstallId);
+  let isCleaned = false;
+  const cleanUp = async () => {
+    if (isCleaned) return;
+    isCleaned = true;
+    for (const host of hosts) host.kill();
+    const left = await removeContainers(installIds);
+    if (left > 0) say(`Removed ${left} container(s) left by the bench.`);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      say(`\n${signal}: stopping the hosts and removing the bench's containers…`);
+      void cleanUp().finally(() => process.exit(130));
+    });
+  }
+
+  const model = await startBenchModel(`sk-ant-bench-${randomBytes(12).toString('hex')}`);
+  let isOk = false;
+  try {
+    say(`Compiling the host (plain node, as \`warren start\` runs)…`);
+    const hostJs = await compileHost(packageRoot, path.join(workDir, 'build'));
+    const context: BenchContext = {
+      packageRoot,
+      agentImage,
+      model,
+      floorInstallId,
+      say,
+      async startHost(name, env) {
+        const host = await startBenchHost({
+          hostJs,
+          packageRoot,
+          workDir,
+          name,
+          modelUrl: model.url,
+          apiKey: model.apiKey,
+          agentImage,
+          ...(env ? { env } : {}),
+          ...(values.profile
+            ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${path.join(workDir, 'profiles', name)}`] }
+            : {}),
+        });
+        hosts.push(host);
+        installIds.push(host.installId);
+        return host;
+      },
+    };
+    const machine = describeMachine(agentImage);
+    say(['', 'Machine:', ...machine.map((line) => `  ${line}`), ''].join('\n'));
+
+    const results = new Map<ScenarioName, ScenarioResult>();
+    const scenarios: Record<ScenarioName, () => Promise<ScenarioResult>> = {
+      latency: () => measureLatency(context, sizes),
+      concurrency: () => measureConcurrency(context, sizes.groups),
+      ingest: () => measureIngest(context, sizes.ingest),
+      idle: () =>
+        measureIdle(context, {
+          groups: sizes.idleGroups,
+          agents: sizes.idleAgents,
+          seconds: sizes.idleSeconds,
+        }),
+    };
+    for (const name of only) {
+      say(`== ${name}`);
+      const firstHost = hosts.length;
+      const started = Date.now();
+      try {
+        results.set(name, await scenarios[name]());
+      } catch (error) {
+        const logs = hosts.slice(firstHost).map((host) => `--- ${host.logFile}\n${tail(host.logFile)}`);
+        throw new Error(`${name} failed: ${(error as Error).message}\n${logs.join('\n')}`);
+      } finally {
+        for (const host of hosts.slice(firstHost)) await host.shutdown();
+        await removeContainers(installIds);
+      }
+      say(`   done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    }
+
+    const seconds = (Date.now() - startedAt.getTime()) / 1000;
+    const markdown = [
+      `Run ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${seconds.toFixed(0)} s in all${values.quick ? ' (--quick sizes)' : ''}.`,
+      '',
+      ...machine.map((line) => `- ${line}`),
+      '',
+      '### Targets',
+      '',
+      renderTargets(judge(results)),
+      ...[...results.values()].map((result) => renderSection(result.section)),
+    ].join('\n');
+    say(`\n${markdown}`);
+    if (isFullRun && !values['no-write']) {
+      writeResults(path.join(packageRoot, 'docs', 'BENCHMARKS.md'), markdown);
+      say('Written to docs/BENCHMARKS.md.');
+    }
+    isOk = true;
+    return 0;
+  } finally {
+    await cleanUp();
+    await model.close();
+    if (isOk && !values.keep && !values.profile) rmSync(workDir, { recursive: true, force: true });
+    else say(`Host logs and data kept in ${workDir}`);
+  }
+}
+
+/** The issue's targets, met or missed, from what was measured (null: that scenario did not run). */
+function judge(results: Map<ScenarioName, ScenarioResult>): TargetRow[] {
+  const latency = results.get('latency')?.figures;
+  const idle = results.get('idle')?.figures;
+  const concurrency = results.get('concurrency')?.figures;
+  const check = (figure: number | undefined, isMet: (value: number) => boolean) =>
+    figure === undefined || Number.isNaN(figure) ? null : isMet(figure);
+  const ms = (value: number | undefined) => (value === undefined ? '—' : `${value.toFixed(1)} ms`);
+  const coldLimit = latency ? (latency.floor ?? Number.NaN) + 1000 : undefined;
+  return [
+    {
+      target: 'Warm overhead, message → first model request: median < 50 ms',
+      figure: ms(latency?.warmIn),
+      isMet: check(latency?.warmIn, (value) => value < 50),
+    },
+    {
+      target: 'Warm overhead, last model response → reply to the channel: median < 50 ms',
+      figure: ms(latency?.warmOut),
+      isMet: check(latency?.warmOut, (value) => value < 50),
+    },
+    {
+      target: 'Cold start (message → first model request): median < bare `docker run` floor + 1 s',
+      figure: latency
+        ? `${latency.cold?.toFixed(0)} ms vs ${latency.floor?.toFixed(0)} + 1000 = ${coldLimit?.toFixed(0)} ms`
+        : '—',
+      isMet: check(latency?.cold, (value) => coldLimit !== undefined && value < coldLimit),
+    },
+    {
+      target: 'Idle host CPU < 1 % of one core',
+      figure: idle ? `${idle.idleCpuPercent?.toFixed(2)} %` : '—',
+      isMet: check(idle?.idleCpuPercent, (value) => value < 1),
+    },
+    {
+      target: 'Idle host RSS < 150 MB',
+      figure: idle ? `${idle.idleRssMb?.toFixed(0)} MB` : '—',
+      isMet: check(idle?.idleRssMb, (value) => value < 150),
+    },
+    {
+      target: 'Concurrency: no message lost',
+      figure: concurrency ? `${concurrency.lost} lost` : '—',
+      isMet: check(concurrency?.lost, (value) => value === 0),
+    },
+  ];
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${(error as Error).message ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,193 @@
+// Owner commands typed into the admin chat (/register, /approve, /deny, /pending), handled before any agent runs.
+import { parseArgs } from 'node:util';
+import { formatChatAddress, parseChatAddress, registerGroup, shareGroup } from './groups.js';
+import type { Logger } from './log.js';
+import { formatPending, type Pairing } from './pairing.js';
+import { type AuditEntry, type Store, StoreError } from './store.js';
+import type { ChatAddress, Group, InboundMessage } from './types.js';
+
+export const ADMIN_COMMANDS = ['/register', '/approve', '/deny', '/pending'] as const;
+type AdminCommand = (typeof ADMIN_COMMANDS)[number];
+
+const USAGE: Record<AdminCommand, string> = {
+  '/register':
+    'usage: /register CHANNEL:CHAT FOLDER [--name "Name"] [--trigger mention|always] [--trigger-word WORD]\n' +
+    '   or: /register CHANNEL:CHAT --share FOLDER',
+  '/approve': 'usage: /approve CODE [FOLDER] or /approve CODE --share FOLDER',
+  '/deny': 'usage: /deny CODE',
+  '/pending': 'usage: /pending',
+};
+
+/** Splits a command line into words; "double quotes" keep spaces. */
+export function splitWords(text: string): string[] {
+  return [...text.matchAll(/"([^"]*)"|(\S+)/g)].map((match) => match[1] ?? match[2] ?? '');
+}
+
+/** The command a message starts with (a Telegram-style "/approve@bot" counts), or null. */
+export function commandOf(text: string): AdminCommand | null {
+  const first = text.trim().split(/\s+/, 1)[0]?.replace(/@\S+$/, '').toLowerCase() ?? '';
+  return (ADMIN_COMMANDS as readonly string[]).includes(first) ? (first as AdminCommand) : null;
+}
+
+export interface AdminCommandDeps {
+  store: Store;
+  dataDir: string;
+  pairing: Pairing;
+  log: Logger;
+  now(): number;
+  audit(entry: AuditEntry): void;
+  /** Queues the answer to the chat the command came from (idempotent by key). */
+  enqueue(chat: ChatAddress, key: string, text: string): void;
+}
+
+export function createAdminCommands(deps: AdminCommandDeps) {
+  function register(words: string[], actor: string): string {
+    const { values, positionals } = parseArgs({
+      args: words,
+      allowPositionals: true,
+      options: {
+        name: { type: 'string' },
+        trigger: { type: 'string', default: 'mention' },
+        'trigger-word': { type: 'string' },
+        share: { type: 'string' },
+      },
+    });
+    const chat = positionals[0] ? parseChatAddress(positionals[0]) : null;
+    if (!chat) throw new UsageError(USAGE['/register']);
+    const known = deps.store.chats.get(chat.channel, chat.chatId);
+    const isDirect = known?.isDirect ?? false;
+    let group: Group;
+    if (values.share) {
+      group = shareGroup(deps.store, { chat, folder: values.share, isDirect }, deps.now());
+    } else {
+      const folder = positionals[1];
+      if (!folder) throw new UsageError(USAGE['/register']);
+      if (values.trigger !== 'mention' && values.trigger !== 'always') {
+        throw new UsageError("--trigger must be 'mention' or 'always'");
+      }
+      group = registerGroup(
+        deps.store,
+        deps.dataDir,
+        {
+          folder,
+          name: values.name ?? known?.name ?? folder,
+          chat,
+          isDirect,
+          trigger: values.trigger,
+          triggerWord: values['trigger-word'] ?? null,
+        },
+        deps.now(),
+      );
+    }
+    deps.audit({
+      groupFolder: group.folder,
+      actor,
+      action: 'register-chat',
+      decision: 'allow',
+      detail: { chat: formatChatAddress(chat), isShared: Boolean(values.share) },
+    });
+    return values.share
+      ? `✅ ${formatChatAddress(chat)} now shares group '${group.folder}'.`
+      : `✅ Registered ${formatChatAddress(chat)} as group '${group.folder}' (answers ${
+          group.trigger === 'always' ? 'every message' : 'when named'
+        }).`;
+  }
+
+  function approve(words: string[], actor: string): string {
+    const { values, positionals } = parseArgs({
+      args: words,
+      allowPositionals: true,
+      options: { share: { type: 'string' } },
+    });
+    if (!positionals[0]) throw new UsageError(USAGE['/approve']);
+    const outcome = deps.pairing.approve({
+      code: positionals[0],
+      folder: positionals[1],
+      shareFolder: values.share,
+      actor,
+    });
+    if (outcome.status !== 'approved') {
+      throw new UsageError(outcome.status === 'failed' ? outcome.reason : 'not approved');
+    }
+    return `✅ ${outcome.request.senderName} (${outcome.request.channel}:${outcome.request.chatId}) can talk to the agent of group '${outcome.group.folder}' now.`;
+  }
+
+  function pending(): string {
+    const requests = formatPending(deps.pairing.listPending(), deps.now());
+    const chats = deps.store.chats
+      .list()
+      .filter((chat) => chat.groupId === null && !chat.isDirect)
+      .slice(0, 10)
+      .map((chat) => `${formatChatAddress(chat)}${chat.name ? ` (${chat.name})` : ''}`);
+    return [
+      requests.length > 0 ? 'Pairing requests:' : 'No pairing requests.',
+      ...requests.map((line) => `  ${line}`),
+      ...(chats.length > 0 ? ['Chats that are not registered:', ...chats.map((line) => `  ${line}`)] : []),
+    ].join('\n');
+  }
+
+  function run(command: AdminCommand, words: string[], actor: string): string {
+    switch (command) {
+      case '/register':
+        return register(words, actor);
+      case '/approve':
+        return approve(words, actor);
+      case '/deny': {
+        if (!words[0] || words.length > 1) throw new UsageError(USAGE['/deny']);
+        const outcome = deps.pairing.deny({ code: words[0], actor });
+        if (outcome.status !== 'denied') {
+          throw new UsageError(outcome.status === 'failed' ? outcome.reason : 'not denied');
+        }
+        return `🚫 Denied ${outcome.request.senderName} (${outcome.request.channel}:${outcome.request.chatId}); they stay ignored.`;
+      }
+      case '/pending':
+        return pending();
+    }
+  }
+
+  return {
+    /**
+     * Runs an owner command. Returns true when the message was one and was handled (nothing is stored and no
+     * agent runs); false otherwise. Commands count only in the admin group: elsewhere they are audited and the
+     * message goes on as ordinary text. Must not throw.
+     */
+    handle(message: InboundMessage, group: Group): boolean {
+      const command = commandOf(message.text);
+      if (!command) return false;
+      const actor = `${message.channel}:${message.senderId}`;
+      if (!group.isAdmin) {
+        deps.audit({
+          groupFolder: group.folder,
+          actor,
+          action: command.slice(1),
+          decision: 'deny',
+          detail: { reason: 'owner commands work only in the admin chat' },
+        });
+        return false;
+      }
+      let answer: string;
+      try {
+        answer = run(command, splitWords(message.text).slice(1), actor);
+      } catch (error) {
+        const isExpected =
+          error instanceof UsageError ||
+          error instanceof StoreError ||
+          (error instanceof TypeError &&
+            String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS'));
+        if (!isExpected) deps.log.error({ err: error, command }, 'admin command failed');
+        answer = isExpected ? `❌ ${(error as Error).message}` : '❌ The command failed; see the log.';
+        deps.audit({
+          groupFolder: group.folder,
+          actor,
+          action: command.slice(1),
+          decision: 'deny',
+          detail: { reason: (error as Error).message },
+        });
+      }
+      deps.enqueue(message, `command:${message.channel}:${message.chatId}:${message.externalId}`, answer);
+      return true;
+    },
+  };
+}
+
+class UsageError extends Error {}

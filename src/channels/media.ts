@@ -1,0 +1,261 @@
+// Media from chats, saved into the folder of the group that owns the chat under safe generated names; files out.
+import { createHash } from 'node:crypto';
+import { constants, realpathSync } from 'node:fs';
+import { lstat, mkdir, open, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { groupDir } from '../groups.js';
+import type { Logger } from '../log.js';
+import type { Store } from '../store.js';
+
+export type MediaKind = 'photo' | 'document' | 'voice' | 'audio' | 'video' | 'sticker';
+
+export interface IncomingMedia {
+  channel: string;
+  chatId: string;
+  /** The message's id: the saved name derives from it, so a redelivered message saves no second copy. */
+  externalId: string;
+  kind: MediaKind;
+  /** As the sender named it: shown to the agent, never used as a path. */
+  fileName?: string;
+  mimeType?: string;
+  /** The size the service reports, checked before anything is downloaded. */
+  sizeBytes?: number;
+  /** Fetches the bytes. Must stop and throw MediaTooLargeError once more than maxBytes arrive. */
+  download(maxBytes: number): Promise<Buffer>;
+}
+
+export type MediaResult = { status: 'saved'; relativePath: string } | { status: 'skipped'; reason: string };
+
+export interface MediaSaver {
+  /** Never throws: a medium that cannot be saved is 'skipped' with the reason (told to the agent). */
+  save(media: IncomingMedia): Promise<MediaResult>;
+}
+
+export class MediaTooLargeError extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`larger than ${formatSize(maxBytes)}`);
+    this.name = 'MediaTooLargeError';
+  }
+}
+
+const EXTENSIONS: Record<string, string> = {
+  'image/jpeg': 'jpg',
+  'image/png': 'png',
+  'image/gif': 'gif',
+  'image/webp': 'webp',
+  'image/heic': 'heic',
+  'audio/ogg': 'ogg',
+  'audio/opus': 'opus',
+  'audio/mpeg': 'mp3',
+  'audio/mp4': 'm4a',
+  'audio/x-m4a': 'm4a',
+  'audio/wav': 'wav',
+  'video/mp4': 'mp4',
+  'video/quicktime': 'mov',
+  'video/webm': 'webm',
+  'application/pdf': 'pdf',
+  'application/json': 'json',
+  'application/zip': 'zip',
+  'text/plain': 'txt',
+  'text/csv': 'csv',
+  'text/markdown': 'md',
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': 'docx',
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': 'xlsx',
+  'application/vnd.openxmlformats-officedocument.presentationml.presentation': 'pptx',
+};
+const KIND_DEFAULT_EXTENSION: Record<MediaKind, string> = {
+  photo: 'jpg',
+  voice: 'ogg',
+  audio: 'mp3',
+  video: 'mp4',
+  sticker: 'webp',
+  document: 'bin',
+};
+
+export const formatSize = (bytes: number) =>
+  bytes >= 1024 * 1024
+    ? `${Math.round((bytes / 1024 / 1024) * 10) / 10} MB`
+    : `${Math.ceil(bytes / 1024)} KB`;
+
+/** The extension of the saved file: from the MIME type, else a plain one from the sender's name, else by kind. */
+export function extensionFor(media: Pick<IncomingMedia, 'kind' | 'mimeType' | 'fileName'>): string {
+  const mime = media.mimeType?.split(';')[0]?.trim().toLowerCase();
+  if (mime && EXTENSIONS[mime]) return EXTENSIONS[mime];
+  const fromName = /\.([a-z0-9]{1,8})$/i.exec(media.fileName ?? '')?.[1]?.toLowerCase();
+  return fromName ?? KIND_DEFAULT_EXTENSION[media.kind];
+}
+
+export function mimeTypeFor(fileName: string): string {
+  const extension = path.extname(fileName).slice(1).toLowerCase();
+  const found = Object.entries(EXTENSIONS).find(([, value]) => value === extension);
+  if (found) return found[0];
+  return extension === 'jpeg' ? 'image/jpeg' : 'application/octet-stream';
+}
+
+/** A name from a sender, made safe to show in a prompt: one line, no quotes or control characters, short. */
+function displayName(name: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point.
+  return name.replace(/[\u0000-\u001f\u007f"\\\u2028\u2029]/g, '').slice(0, 100);
+}
+
+/** The line the agent sees for a medium, e.g. `[photo saved: media/2026-11-25-3f9a1c2b7d4e.jpg]`. */
+export function describeMedia(media: Pick<IncomingMedia, 'kind' | 'fileName'>, result: MediaResult): string {
+  const name = media.fileName ? ` "${displayName(media.fileName)}"` : '';
+  return result.status === 'saved'
+    ? `[${media.kind}${name} saved: ${result.relativePath}]`
+    : `[${media.kind}${name} not saved: ${result.reason}]`;
+}
+
+/** Reads a fetch response body, refusing (MediaTooLargeError) once it passes maxBytes. */
+export async function readCapped(response: Response, maxBytes: number): Promise<Buffer> {
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (declared > maxBytes) {
+    await response.body?.cancel();
+    throw new MediaTooLargeError(maxBytes);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  if (!response.body) return Buffer.alloc(0);
+  for await (const chunk of response.body) {
+    total += (chunk as Uint8Array).byteLength;
+    if (total > maxBytes) {
+      await response.body.cancel().catch(() => {});
+      throw new MediaTooLargeError(maxBytes);
+    }
+    chunks.push(Buffer.from(chunk as Uint8Array));
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The media folder inside a group folder, created when missing. The group folder is the agent's to write, so
+ * it could have put a symlink there pointing anywhere on the host: anything but a plain folder is refused.
+ */
+async function mediaDirOf(folderPath: string): Promise<string | null> {
+  const dir = path.join(folderPath, 'media');
+  try {
+    const stat = await lstat(dir);
+    if (!stat.isDirectory() || stat.isSymbolicLink()) return null;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    await mkdir(dir, { mode: 0o755 });
+  }
+  const [realDir, realGroup] = await Promise.all([realpath(dir), realpath(folderPath)]);
+  return realDir === path.join(realGroup, 'media') ? dir : null;
+}
+
+export function createMediaSaver(deps: {
+  dataDir: string;
+  store: Store;
+  maxBytes: number;
+  now(): number;
+  log: Logger;
+}): MediaSaver {
+  const log = deps.log.child({ module: 'media' });
+  return {
+    async save(media) {
+      try {
+        // The folder comes from the store's binding of this chat, never from anything in the message.
+        const chat = deps.store.chats.get(media.channel, media.chatId);
+        const group = chat?.groupId != null ? deps.store.groups.byId(chat.groupId) : null;
+        if (!group) return { status: 'skipped', reason: 'the chat is not registered' };
+        if (media.sizeBytes !== undefined && media.sizeBytes > deps.maxBytes) {
+          return {
+            status: 'skipped',
+            reason: `too large (${formatSize(media.sizeBytes)}; the limit is ${formatSize(deps.maxBytes)})`,
+          };
+        }
+        const folderPath = groupDir(deps.dataDir, group.folder);
+        if (!(await mediaDirOf(folderPath))) {
+          log.warn({ group: group.folder }, 'media folder is not a plain folder; media not saved');
+          return { status: 'skipped', reason: 'the media folder is not a plain folder' };
+        }
+        let data: Buffer;
+        try {
+          data = await media.download(deps.maxBytes);
+        } catch (error) {
+          if (error instanceof MediaTooLargeError) {
+            return { status: 'skipped', reason: `too large (the limit is ${formatSize(deps.maxBytes)})` };
+          }
+          log.warn({ err: error, group: group.folder, kind: media.kind }, 'media download failed');
+          return { status: 'skipped', reason: 'the download failed' };
+        }
+        const day = new Date(deps.now()).toISOString().slice(0, 10);
+        const hash = createHash('sha256')
+          .update([media.channel, media.chatId, media.externalId, media.kind].join('\0'))
+          .digest('hex')
+          .slice(0, 12);
+        const name = `${day}-${hash}.${extensionFor(media)}`;
+        // Checked again right before writing; O_NOFOLLOW and O_EXCL refuse a planted symlink or file.
+        const dir = await mediaDirOf(folderPath);
+        if (!dir) return { status: 'skipped', reason: 'the media folder is not a plain folder' };
+        const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+        try {
+          const handle = await open(path.join(dir, name), flags, 0o644);
+          try {
+            await handle.writeFile(data);
+          } finally {
+            await handle.close();
+          }
+        } catch (error) {
+          // The same message delivered again: its file is already there.
+          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        }
+        log.debug({ group: group.folder, kind: media.kind, bytes: data.length }, 'media saved');
+        return { status: 'saved', relativePath: `media/${name}` };
+      } catch (error) {
+        log.error({ err: error, channel: media.channel }, 'saving media failed');
+        return { status: 'skipped', reason: 'it could not be saved' };
+      }
+    },
+  };
+}
+
+export type OutgoingFile =
+  | { status: 'ok'; data: Buffer; fileName: string; mimeType: string }
+  | { status: 'failed'; reason: string };
+
+/** Reads a file to send: a regular file (not through a symlink) of at most maxBytes. Never throws. */
+export async function openOutgoingFile(filePath: string, maxBytes: number): Promise<OutgoingFile> {
+  try {
+    const handle = await open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      const stat = await handle.stat();
+      if (!stat.isFile()) return { status: 'failed', reason: 'not a regular file' };
+      if (stat.size > maxBytes) {
+        return {
+          status: 'failed',
+          reason: `file is ${formatSize(stat.size)}; the limit is ${formatSize(maxBytes)}`,
+        };
+      }
+      const fileName = path.basename(filePath);
+      return { status: 'ok', data: await handle.readFile(), fileName, mimeType: mimeTypeFor(fileName) };
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') return { status: 'failed', reason: 'the file is a symlink' };
+    if (code === 'ENOENT') return { status: 'failed', reason: 'no such file' };
+    return { status: 'failed', reason: `cannot read the file (${code ?? 'error'})` };
+  }
+}
+
+/**
+ * The host path of a file a group's agent names (relative to its folder), or null when it would lead outside
+ * that folder (.., absolute paths, symlinked folders). For the tool that lets an agent send a file.
+ */
+export function resolveGroupFile(dataDir: string, folder: string, relativePath: string): string | null {
+  if (path.isAbsolute(relativePath) || relativePath.includes('\0')) return null;
+  const base = groupDir(dataDir, folder);
+  const target = path.resolve(base, relativePath);
+  if (!target.startsWith(`${base}${path.sep}`)) return null;
+  try {
+    const realBase = realpathSync(base);
+    const realParent = realpathSync(path.dirname(target));
+    if (realParent !== realBase && !realParent.startsWith(`${realBase}${path.sep}`)) return null;
+    return path.join(realParent, path.basename(target));
+  } catch {
+    return null;
+  }
+}
