@@ -1,8 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, FakeAgentRunner } from '../test/fake-agent-runner.js';
 import { startTestWarren, type TestWarren } from '../test/harness.js';
+import { databasePath } from './app.js';
 import { createLocalChannel, type LocalChannel } from './channels/local.js';
+import { signalHost } from './host-signal.js';
 import { silentLogger } from './log.js';
+import { openStore } from './store.js';
 
 let harness: TestWarren | null = null;
 afterEach(async () => {
@@ -64,6 +67,21 @@ describe('warren host', () => {
       ['assistant', 'You said: hello Warren'],
     ]);
     expect(runner.sessions[0]?.request.group.isAdmin).toBe(true);
+  });
+
+  it('delivers a message another process queued (the CLI) as soon as that process signals the host', async () => {
+    harness = await startTestWarren();
+    harness.addGroup('team');
+    const cli = openStore(databasePath(harness.dataDir));
+    cli.outbox.enqueue(
+      { idempotencyKey: 'cli-1', channel: 'fake', chatId: 'team', text: 'welcome', kind: 'notice' },
+      Date.now(),
+    );
+    cli.close();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(harness.channel.textsTo('team')).toEqual([]); // no polling: nothing happens without the signal
+    signalHost(harness.dataDir, Date.now());
+    await eventually(() => harness?.channel.textsTo('team').length === 1, 2000, 'signalled delivery');
   });
 
   it('refuses and audits a local chat request without the token', async () => {

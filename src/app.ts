@@ -8,13 +8,13 @@ import type { Config } from './config.js';
 import { createDelivery } from './delivery.js';
 import { createGroupQueue } from './group-queue.js';
 import { registerGroup } from './groups.js';
+import { watchHostSignals } from './host-signal.js';
 import type { Logger } from './log.js';
 import { createPairing } from './pairing.js';
 import { createRouter } from './router.js';
 import { createScheduler, type Timers, taskRetryDelayMs } from './scheduler.js';
 import { type AuditEntry, openStore, type Store } from './store.js';
 import { createTaskTools, type TaskTools } from './task-requests.js';
-import { watchTaskSignals } from './task-signal.js';
 import type { AgentRunner, Channel, ChatAddress, InboundMessage } from './types.js';
 
 /** What the host hands to the parts it builds. */
@@ -213,7 +213,14 @@ export async function startWarren(options: WarrenOptions) {
   scheduler.recover();
   queue.resume();
   scheduler.start();
-  const stopTaskSignals = watchTaskSignals(config.dataDir, () => scheduler.kick(), log);
+  const stopTaskSignals = watchHostSignals(
+    config.dataDir,
+    () => {
+      scheduler.kick();
+      delivery.kick();
+    },
+    log,
+  );
   for (const channel of channels.values()) {
     await channel.connect({
       onMessage,

@@ -1,5 +1,6 @@
 // `warren pairing list|approve|deny`: the owner's answer to pairing requests, from the terminal.
 import { parseArgs } from 'node:util';
+import { signalHost } from './host-signal.js';
 import { silentLogger } from './log.js';
 import { createPairing, formatPending } from './pairing.js';
 import type { Store } from './store.js';
@@ -19,12 +20,14 @@ export function runPairingCommand(args: string[], deps: PairingCommandDeps): { c
     ...deps,
     log: silentLogger(),
     audit: (entry) => deps.store.audit.record(entry, deps.now()),
-    // The running host sends this with its next delivery (at the latest when the person writes again).
-    enqueue: (chat, key, text) =>
+    // Queued here, sent by the running host, which the signal wakes at once.
+    enqueue: (chat, key, text) => {
       deps.store.outbox.enqueue(
         { idempotencyKey: key, channel: chat.channel, chatId: chat.chatId, text, kind: 'notice' },
         deps.now(),
-      ),
+      );
+      signalHost(deps.dataDir, deps.now());
+    },
     notifier: { notify: () => false },
   });
   const [action, ...rest] = args;

@@ -1,8 +1,8 @@
 // `warren tasks`: what will run when and what ran, and pause / resume / cancel / run-now from the terminal.
 import { parseArgs } from 'node:util';
+import { signalHost } from './host-signal.js';
 import { describeSchedule, formatInstant } from './schedule.js';
 import type { AuditEntry, Store, Task, TaskRun } from './store.js';
-import { signalTasksChanged } from './task-signal.js';
 import { createTaskOps } from './tasks.js';
 
 export interface TasksCliContext {
@@ -164,7 +164,7 @@ export function runTasksCommand(args: string[], context: TasksCliContext): CliOu
   });
   if (!result.ok) return { code: 1, text: result.error };
   // A running host re-arms its scheduler now; one that is not running finds the change when it starts.
-  signalTasksChanged(context.dataDir, now);
+  signalHost(context.dataDir, now);
   const after = store.tasks.byId(task.id) as Task;
   const done = {
     pause: `Paused task ${task.id}.`,

@@ -1,4 +1,4 @@
-// Wakes a running host's scheduler when `warren tasks …` changed the database from another process (no polling).
+// Wakes a running host when the CLI changed the database from another process (tasks, pairing): no polling.
 import { type FSWatcher, mkdirSync, renameSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from './log.js';
@@ -10,8 +10,8 @@ function signalDir(dataDir: string): string {
   return dir;
 }
 
-/** Called by the CLI after it changed tasks. Best effort: a host that is not running finds the change at start. */
-export function signalTasksChanged(dataDir: string, now: number): void {
+/** Called by the CLI after it changed tasks or queued a message. Best effort: a stopped host finds it at start. */
+export function signalHost(dataDir: string, now: number): void {
   const dir = signalDir(dataDir);
   const temp = join(dir, `.tasks-${process.pid}`);
   writeFileSync(temp, String(now), { mode: 0o600 });
@@ -19,18 +19,21 @@ export function signalTasksChanged(dataDir: string, now: number): void {
 }
 
 /** Calls onChange whenever the CLI signals; returns the function that stops watching. Never throws. */
-export function watchTaskSignals(dataDir: string, onChange: () => void, log: Logger): () => void {
+export function watchHostSignals(dataDir: string, onChange: () => void, log: Logger): () => void {
   let watcher: FSWatcher | null = null;
   try {
     watcher = watch(signalDir(dataDir), { persistent: false }, () => onChange());
     watcher.on('error', (error) => {
-      log.warn({ err: error }, 'task signal watch failed: CLI task changes apply at the next scheduled time');
+      log.warn(
+        { err: error },
+        'host signal watch failed: CLI changes apply at the next scheduled time or start',
+      );
       watcher?.close();
     });
   } catch (error) {
     log.warn(
       { err: error },
-      'cannot watch for task signals: CLI task changes apply at the next scheduled time',
+      'cannot watch for host signals: CLI changes apply at the next scheduled time or start',
     );
   }
   return () => watcher?.close();
