@@ -1,21 +1,18 @@
-// The real AgentRunner: one hardened container per group run, its IPC folder, and the credential proxy socket it talks to.
-import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
+// The real AgentRunner: one hardened container per group run, from start to ready, follow-ups, stop and exit.
+// Its folders and mounts are run-folders.ts's, the proxy's budget and metering agent-proxy.ts's.
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { createAgentProxy, type RunState } from './agent-proxy.js';
 import type { HostContext } from './app.js';
 import type { Config } from './config.js';
-import {
-  type BudgetDecision,
-  type CredentialProxy,
-  createCredentialProxy,
-  type ModelCredential,
-} from './credential-proxy.js';
+import type { CredentialProxy, ModelCredential } from './credential-proxy.js';
 import { formatChatAddress } from './groups.js';
-import { clearRunDirs, createRunIpc, prepareRunDirs, type RunIpc, type RunnerExitReason } from './ipc.js';
+import { createRunIpc, type RunIpc, type RunnerExitReason } from './ipc.js';
+import { clearRunDirs } from './ipc-folder.js';
 import { CONTAINER_PATHS, RUN_ENV, runSettingsToEnv } from './ipc-protocol.js';
 import type { Logger } from './log.js';
-import { buildMounts, loadMountAllowlist, type MountAllowlist } from './mounts.js';
+import { buildRunMounts, containerUserFor, prepareRunFolders } from './run-folders.js';
 import {
   type ContainerExit,
   type ContainerRuntime,
@@ -23,7 +20,6 @@ import {
   type RunningContainer,
 } from './runtimes/index.js';
 import {
-  type AgentEvent,
   type AgentExit,
   type AgentRunner,
   type AgentSession,
@@ -65,41 +61,8 @@ const DEFAULT_STOP_GRACE_MS = 5_000;
 const DEFAULT_READY_TIMEOUT_MS = 60_000;
 /** After the grace period the engine gets this long (SIGTERM → SIGKILL) to end the container. */
 const ENGINE_STOP_GRACE_MS = 2_000;
-/** sun_path is 108 bytes on Linux, including the terminating NUL. */
-const MAX_SOCKET_PATH_BYTES = 107;
 /** Env names that could carry a secret are never passed to a container, whatever the caller says. */
 const CREDENTIAL_LIKE_NAME = /api[-_]?key|token|secret|passw|auth|cookie|credential/i;
-
-/** The container's user: uid 1000 when the host is root; otherwise the host's own user, so its files just work. */
-function containerUserFor(): { uid: number; gid: number } {
-  const uid = process.getuid?.() ?? 1000;
-  const gid = process.getgid?.() ?? 1000;
-  return uid === 0 ? { uid: 1000, gid: 1000 } : { uid, gid: gid === 0 ? 1000 : gid };
-}
-
-/** UTC day of a timestamp, as the usage table keys it. */
-export function usageDay(at: number): string {
-  return new Date(at).toISOString().slice(0, 10);
-}
-
-/**
- * Makes a folder (and what lies directly in it) belong to the container's user, without following symlinks.
- * Only the host's own files need it (CLAUDE.md templates); what the agent writes is already its own.
- */
-function giveToContainerUser(dir: string, user: { uid: number; gid: number }, mode: number): void {
-  mkdirSync(dir, { recursive: true, mode });
-  chmodSync(dir, mode);
-  if (process.getuid?.() !== 0) return;
-  const own = (target: string) => {
-    const stat = lstatSync(target);
-    if (stat.uid !== user.uid || stat.gid !== user.gid) chownSync(target, user.uid, user.gid);
-  };
-  own(dir);
-  for (const entry of readdirSync(dir)) {
-    const target = path.join(dir, entry);
-    if (!lstatSync(target).isSymbolicLink()) own(target);
-  }
-}
 
 /** Builds the agent image when the engine does not have it yet. Never rejects. */
 export async function ensureAgentImage(deps: {
@@ -133,15 +96,6 @@ export async function ensureAgentImage(deps: {
 /** The agent runner writes JSON log lines (pino-like) on stderr. */
 const runnerLogLineSchema = z.object({ level: z.number(), msg: z.string() });
 
-interface RunState {
-  folder: string;
-  /** Tags the run's model calls in the usage table (a task run's tokens are counted from them). */
-  runId: string;
-  budgetRefused: boolean;
-  isBudgetNoticeSent: boolean;
-  emit(event: AgentEvent): void;
-}
-
 export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunner {
   const { config, runtime } = deps;
   const log = deps.log.child({ module: 'container-runner' });
@@ -153,57 +107,15 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
   const agentEnv = checkAgentEnv(deps.agentEnv ?? {}, deps.credential);
   let isClosed = false;
 
-  function checkBudget(groupFolder: string): BudgetDecision {
-    const budget = config.dailyTokenBudget;
-    if (budget === 0) return { decision: 'allow' };
-    const totals = deps.store.usage.totalForDay(groupFolder, usageDay(deps.now()));
-    const used = totals.inputTokens + totals.outputTokens;
-    if (used < budget) return { decision: 'allow' };
-    return {
-      decision: 'deny',
-      reason: `this group has used its daily budget of ${budget} tokens (${used} used today); it renews at midnight UTC.`,
-    };
-  }
-
   const proxy: CredentialProxy | null = deps.credential
-    ? createCredentialProxy({
-        upstreamBaseUrl: config.modelBaseUrl,
+    ? createAgentProxy({
+        config,
         credential: deps.credential,
+        store: deps.store,
+        audit: deps.audit,
         log: deps.log,
         now: deps.now,
-        checkBudget,
-        recordUsage(usage) {
-          deps.store.usage.record({
-            groupFolder: usage.groupFolder,
-            at: usage.at,
-            day: usageDay(usage.at),
-            model: usage.model,
-            inputTokens: usage.inputTokens,
-            outputTokens: usage.outputTokens,
-            cacheReadTokens: usage.cacheReadTokens,
-            cacheWriteTokens: usage.cacheWriteTokens,
-            runId: runs.get(usage.groupFolder)?.runId ?? null,
-          });
-        },
-        onRefused(refusal) {
-          deps.audit({
-            groupFolder: refusal.groupFolder,
-            actor: `agent:${refusal.groupFolder}`,
-            action: 'model-api',
-            decision: 'deny',
-            detail: { reason: refusal.reason, path: refusal.path },
-          });
-          const run = runs.get(refusal.groupFolder);
-          if (!run || !refusal.reason.startsWith('budget:')) return;
-          run.budgetRefused = true;
-          if (run.isBudgetNoticeSent) return;
-          run.isBudgetNoticeSent = true;
-          run.emit({
-            type: 'agent-notice',
-            id: 'budget-refused',
-            text: `⚠️ I cannot answer right now: ${refusal.reason.replace(/^budget:\s*(Warren:\s*)?/, '')}`,
-          });
-        },
+        runs,
       })
     : null;
 
@@ -260,51 +172,6 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     }
   }
 
-  /**
-   * The group's mounts. Extra folders are checked against the allowlist file at every start (read fresh, so a
-   * change takes effect at once); a denied or unreadable allowlist mounts nothing extra, and every denial is
-   * audited.
-   */
-  function buildGroupMounts(group: AgentStartRequest['group']) {
-    const requested = deps.store.groups.extraMounts(group.id);
-    let allowlist: MountAllowlist | null = null;
-    if (requested.length > 0) {
-      const loaded = loadMountAllowlist(config.mountAllowlistPath);
-      if (loaded.ok) allowlist = loaded.allowlist;
-      else {
-        log.error(
-          { group: group.folder, reason: loaded.reason },
-          'mount allowlist unusable: no extra mounts',
-        );
-        deps.audit({
-          groupFolder: group.folder,
-          actor: 'host',
-          action: 'extra-mount',
-          decision: 'deny',
-          detail: { reason: loaded.reason },
-        });
-      }
-    }
-    const built = buildMounts({
-      dataDir: config.dataDir,
-      groupFolder: group.folder,
-      isAdmin: group.isAdmin,
-      extraMounts: requested,
-      allowlist,
-      protectedPaths: [deps.packageRoot],
-    });
-    for (const denial of built.denials) {
-      deps.audit({
-        groupFolder: group.folder,
-        actor: 'host',
-        action: 'extra-mount',
-        decision: 'deny',
-        detail: { path: denial.path, reason: denial.reason },
-      });
-    }
-    return built;
-  }
-
   async function start(request: AgentStartRequest): Promise<AgentSession> {
     if (isClosed) throw new Error('the agent runner is closed');
     if (!proxy) {
@@ -355,7 +222,6 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
 
     const dataDir = config.dataDir;
     const runDir = path.join(dataDir, 'ipc', folder);
-    const socketDir = path.join(dataDir, 'sockets', folder);
     const cleanUp = async () => {
       ipc?.close();
       await proxy
@@ -366,28 +232,13 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     };
 
     try {
-      const { inputDir, outputDir } = prepareRunDirs(runDir, containerUser);
-      giveToContainerUser(path.join(dataDir, 'groups', folder), containerUser, 0o700);
-      giveToContainerUser(path.join(dataDir, 'global'), containerUser, 0o700);
-      giveToContainerUser(path.join(dataDir, 'sessions', folder), containerUser, 0o700);
-      // The socket's folder stays the host's: the container may connect (0666 socket) but not replace it.
-      mkdirSync(socketDir, { recursive: true, mode: 0o755 });
-      chmodSync(socketDir, 0o755);
-      const socketPath = path.join(socketDir, 'api.sock');
-      if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
-        throw new Error(
-          `the proxy socket path ${socketPath} is longer than unix sockets allow (${MAX_SOCKET_PATH_BYTES} bytes); use a shorter WARREN_DATA_DIR`,
-        );
-      }
+      const { inputDir, outputDir, socketPath } = prepareRunFolders(dataDir, folder, runDir, containerUser);
       await proxy.listen(folder, socketPath);
 
-      const { mounts } = buildGroupMounts(group);
-      // input/ read-only on top of the IPC folder: the agent cannot forge the host's prompts or answers. Both
-      // folders are mount points of their own, so the agent cannot rename them or put a symlink in their place
-      // (the host reads and deletes in output/).
-      mounts.push(
-        { hostPath: inputDir, containerPath: CONTAINER_PATHS.input, isReadOnly: true },
-        { hostPath: outputDir, containerPath: CONTAINER_PATHS.output, isReadOnly: false },
+      const mounts = buildRunMounts(
+        { config, packageRoot: deps.packageRoot, store: deps.store, audit: deps.audit, log },
+        group,
+        { inputDir, outputDir },
       );
 
       ipc = createRunIpc({

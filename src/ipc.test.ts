@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registerGroup } from './groups.js';
-import { createRunIpc, prepareRunDirs, type RunIpcDeps } from './ipc.js';
+import { createRunIpc, type RunIpcDeps } from './ipc.js';
+import { prepareRunDirs } from './ipc-folder.js';
 import {
   type InputFile,
   ipcFileName,

@@ -1,0 +1,279 @@
+// A run's IPC folder on the host: making and clearing it, and reading what the agent writes to output/ safely.
+// Reads refuse symlinks and oversized files; caps and a tamper check bound what one run can make the host do.
+import {
+  chmodSync,
+  chownSync,
+  constants,
+  type FSWatcher,
+  promises as fs,
+  lstatSync,
+  mkdirSync,
+  rmSync,
+  watch,
+} from 'node:fs';
+import path from 'node:path';
+import { IPC_INPUT_DIR, IPC_OUTPUT_DIR, isIpcFileName, MAX_IPC_FILE_BYTES } from './ipc-protocol.js';
+import type { Logger } from './log.js';
+
+/** Output files one run may hand the host in total; past it everything is refused unread. */
+export const MAX_IPC_FILES_PER_RUN = 5_000;
+/** Output files the host reads in any one second of a run; the rest of a burst is refused unread. */
+export const MAX_IPC_FILES_PER_SECOND = 50;
+/** fs.watch misses events on some file systems; this slow scan is the safety net, not the main path. */
+export const IPC_FALLBACK_SCAN_MS = 1_500;
+
+/** What a reader may say about one output file before it is parsed. */
+export type ReadResult = { ok: true; text: string } | { ok: false; error: string };
+
+export interface OutputWatcherDeps {
+  outputDir: string;
+  log: Logger;
+  now(): number;
+  /** Must not throw. */
+  audit(action: string, decision: 'allow' | 'deny', detail: Record<string, unknown>): void;
+  /** The agent flooded the host with files or tampered with the folder. Must not throw. */
+  reportAbuse(reason: string): void;
+  /** A file was read whole; it is removed once this returns. */
+  onFile(name: string, text: string): void;
+  /** A file was refused before it could be read (bad name, symlink, too large …). */
+  onRejected(name: string, error: string): void;
+  fallbackScanMs?: number;
+  maxFilesPerRun?: number;
+  maxFilesPerSecond?: number;
+}
+
+export interface OutputWatcher {
+  /** Starts watching output/ (and scans once). */
+  start(): void;
+  /** Processes every file in output/ now; resolves once they are handled. Never rejects. */
+  scan(): Promise<void>;
+  /** Stops watching. A later scan() still works (for the last files after the container ended). */
+  close(): void;
+}
+
+/**
+ * Creates `<runDir>/{input,output}` empty, removing whatever an earlier run left there. input/ is the host's
+ * (the container only reads it); output/ belongs to the container's user, who writes it.
+ */
+export function prepareRunDirs(
+  runDir: string,
+  containerUser: { uid: number; gid: number },
+): { inputDir: string; outputDir: string } {
+  const inputDir = path.join(runDir, IPC_INPUT_DIR);
+  const outputDir = path.join(runDir, IPC_OUTPUT_DIR);
+  mkdirSync(runDir, { recursive: true });
+  // rm does not follow symlinks: a link the agent left in place of a folder goes, not its target.
+  rmSync(inputDir, { recursive: true, force: true });
+  rmSync(outputDir, { recursive: true, force: true });
+  // The run folder and input/ need only be traversable and readable by the container's user.
+  chmodSync(runDir, 0o755);
+  mkdirSync(inputDir, { mode: 0o755 });
+  mkdirSync(outputDir, { mode: 0o700 });
+  chmodSync(inputDir, 0o755);
+  chmodSync(outputDir, 0o700);
+  if (process.getuid?.() === 0) chownSync(outputDir, containerUser.uid, containerUser.gid);
+  return { inputDir, outputDir };
+}
+
+/** Removes a finished run's files (prompts hold chat text that need not outlive the run). Never throws. */
+export function clearRunDirs(runDir: string): void {
+  for (const dir of [IPC_INPUT_DIR, IPC_OUTPUT_DIR]) {
+    try {
+      rmSync(path.join(runDir, dir), { recursive: true, force: true });
+    } catch {
+      // Left for the next run's prepareRunDirs.
+    }
+  }
+}
+
+/**
+ * Reads one file the agent wrote. Never throws. Refuses symlinks (O_NOFOLLOW), anything but a regular file,
+ * and files over the cap, without reading more than the cap whatever the file claims.
+ */
+export async function readOutputFile(filePath: string): Promise<ReadResult> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return { ok: false, error: code === 'ELOOP' ? 'symlink refused' : `cannot open (${code ?? error})` };
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) return { ok: false, error: 'not a regular file' };
+    if (stat.size > MAX_IPC_FILE_BYTES) return { ok: false, error: `file too large (${stat.size} bytes)` };
+    // One byte more than stat said: a file that grows while it is read is refused, not cut.
+    const buffer = Buffer.alloc(stat.size + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > stat.size) return { ok: false, error: 'file changed while being read' };
+    return { ok: true, text: buffer.subarray(0, length).toString('utf8') };
+  } catch (error) {
+    return { ok: false, error: `cannot read (${String(error)})` };
+  } finally {
+    await handle.close().catch(() => {});
+  }
+}
+
+/** Watches a run's output/ and hands each new file, read safely and counted against the caps, to the caller. */
+export function createOutputWatcher(deps: OutputWatcherDeps): OutputWatcher {
+  const { outputDir, log } = deps;
+  const maxPerRun = deps.maxFilesPerRun ?? MAX_IPC_FILES_PER_RUN;
+  const maxPerSecond = deps.maxFilesPerSecond ?? MAX_IPC_FILES_PER_SECOND;
+  /** Names already handled: a file whose removal failed is never handled twice. */
+  const seen = new Set<string>();
+  const recentReads: number[] = [];
+  let filesTaken = 0;
+  let floodReason: string | null = null;
+  let outputIdentity: { dev: number; ino: number } | null = null;
+  let isTamperReported = false;
+  let refusedInFlood = 0;
+  let watcher: FSWatcher | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<void> | null = null;
+  let isRescanNeeded = false;
+
+  /**
+   * output/ must still be the folder prepareRunDirs made. The container mounts it on its own (a mount point cannot
+   * be renamed), so a swap for a symlink to a host folder should be impossible; if it happens anyway, nothing in
+   * it is read or removed.
+   */
+  async function isOutputDirIntact(): Promise<boolean> {
+    let stat: Awaited<ReturnType<typeof fs.lstat>>;
+    try {
+      stat = await fs.lstat(outputDir);
+    } catch (error) {
+      log.warn({ err: error }, 'cannot stat IPC output folder');
+      return false;
+    }
+    outputIdentity ??= { dev: stat.dev, ino: stat.ino };
+    if (stat.isDirectory() && stat.dev === outputIdentity.dev && stat.ino === outputIdentity.ino) return true;
+    if (!isTamperReported) {
+      isTamperReported = true;
+      const reason = 'the IPC output folder was replaced';
+      log.error({ outputDir }, 'IPC output folder replaced; refusing to read it');
+      deps.audit('ipc-folder', 'deny', { reason });
+      deps.reportAbuse(reason);
+    }
+    return false;
+  }
+
+  /** Counts a file against the caps. Returns the reason to refuse it unread, or null to read it. */
+  function checkFlood(): string | null {
+    if (floodReason) return floodReason;
+    const now = deps.now();
+    while (recentReads.length > 0 && (recentReads[0] as number) <= now - 1000) recentReads.shift();
+    if (filesTaken >= maxPerRun) floodReason = `more than ${maxPerRun} IPC files in one run`;
+    else if (recentReads.length >= maxPerSecond)
+      floodReason = `more than ${maxPerSecond} IPC files in one second`;
+    if (floodReason) {
+      log.warn(
+        { reason: floodReason },
+        'agent is flooding the host with IPC files; refusing the rest of this run',
+      );
+      deps.audit('ipc-flood', 'deny', { reason: floodReason });
+      deps.reportAbuse(floodReason);
+      return floodReason;
+    }
+    filesTaken += 1;
+    recentReads.push(now);
+    return null;
+  }
+
+  async function handleName(name: string): Promise<void> {
+    const filePath = path.join(outputDir, name);
+    const flood = checkFlood();
+    if (flood) {
+      refusedInFlood += 1;
+      return;
+    }
+    const read = await readOutputFile(filePath);
+    if (!read.ok) {
+      deps.onRejected(name, read.error);
+      return;
+    }
+    deps.onFile(name, read.text);
+  }
+
+  async function scanOnce(): Promise<void> {
+    if (!(await isOutputDirIntact())) return;
+    let names: string[];
+    try {
+      names = await fs.readdir(outputDir);
+    } catch (error) {
+      log.warn({ err: error }, 'cannot list IPC output folder');
+      return;
+    }
+    for (const name of names.sort()) {
+      if (seen.has(name)) continue;
+      // Temp files are still being written; the rename that follows brings them back as real names.
+      if (name.startsWith('.tmp-')) continue;
+      seen.add(name);
+      if (isIpcFileName(name)) await handleName(name);
+      else deps.onRejected(name, 'unexpected file name');
+      await fs.rm(path.join(outputDir, name), { recursive: true, force: true }).catch((error: unknown) => {
+        log.warn({ err: error, file: name }, 'cannot remove processed IPC file');
+      });
+    }
+    if (refusedInFlood > 0) {
+      log.warn({ refused: refusedInFlood, reason: floodReason }, 'IPC files refused unread');
+      refusedInFlood = 0;
+    }
+  }
+
+  function scan(): Promise<void> {
+    if (running) {
+      isRescanNeeded = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        do {
+          isRescanNeeded = false;
+          await scanOnce();
+        } while (isRescanNeeded);
+      } catch (error) {
+        log.error({ err: error }, 'IPC scan failed');
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
+  }
+
+  try {
+    const stat = lstatSync(outputDir);
+    if (stat.isDirectory()) outputIdentity = { dev: stat.dev, ino: stat.ino };
+  } catch {
+    // Checked again (and reported) on the first scan.
+  }
+
+  return {
+    start() {
+      try {
+        watcher = watch(outputDir, { persistent: false }, () => void scan());
+        watcher.on('error', (error) => {
+          log.warn({ err: error }, 'IPC watch failed; relying on the fallback scan');
+          watcher?.close();
+          watcher = null;
+        });
+      } catch (error) {
+        log.warn({ err: error }, 'cannot watch IPC output folder; relying on the fallback scan');
+      }
+      timer = setInterval(() => void scan(), deps.fallbackScanMs ?? IPC_FALLBACK_SCAN_MS);
+      timer.unref();
+      void scan();
+    },
+    scan,
+    close() {
+      watcher?.close();
+      watcher = null;
+      if (timer) clearInterval(timer);
+      timer = null;
+    },
+  };
+}
