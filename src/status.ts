@@ -69,6 +69,7 @@ export function formatStatus(store: Store, now: number): string {
       ? [`  ${failedMessages} message(s) failed after all retries (the chat was told)`]
       : []),
     '',
+    ...formatTasksLine(store, now),
     `Outbox: ${outbox.pending + outbox.sending} waiting, ${outbox.sent} sent, ${outbox.failed} failed`,
     ...failedSends.map(
       (item) =>
@@ -79,6 +80,25 @@ export function formatStatus(store: Store, now: number): string {
 }
 
 /** Each channel's last reported state; the states of a host that is not running are as it left them. */
+/** One line on scheduled tasks; `warren tasks` has the details. */
+function formatTasksLine(store: Store, now: number): string[] {
+  const tasks = store.tasks.list();
+  if (tasks.length === 0) return [];
+  const active = tasks.filter((task) => task.status === 'active');
+  const next = active
+    .map((task) => task.nextRunAt)
+    .filter((at): at is number => at !== null)
+    .sort((a, b) => a - b)[0];
+  const nextText =
+    next === undefined
+      ? ''
+      : `, next run ${next <= now ? 'due now' : `in ${ago(now, next).replace(' ago', '')}`}`;
+  return [
+    `Tasks: ${active.length} active, ${tasks.length - active.length} paused${nextText} (\`warren tasks\`)`,
+    '',
+  ];
+}
+
 function formatChannels(store: Store, now: number): string[] {
   const states = store.channels.states();
   if (states.length === 0) return [];

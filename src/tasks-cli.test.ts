@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registerGroup } from './groups.js';
+import { formatStatus } from './status.js';
 import { type AuditEntry, openStore, type Store, type Task } from './store.js';
 import { createTaskOps } from './tasks.js';
 import { runTasksCommand } from './tasks-cli.js';
@@ -63,6 +64,11 @@ const tasks = (...args: string[]) =>
   });
 
 describe('warren tasks', () => {
+  it('is summed up in warren status with the time to the next run', () => {
+    // 06:00 UTC on a Monday is 08:00 in Berlin: the 09:00 briefing is an hour away.
+    expect(formatStatus(store, NOW)).toMatch(/Tasks: 1 active, 0 paused, next run in 60m/);
+  });
+
   it('lists what will run when, in each task’s own timezone', () => {
     const { code, text } = tasks();
     expect(code).toBe(0);
