@@ -1,6 +1,7 @@
 // The Warren host the bench measures, in its own process: the real startWarren, container runner and Docker, wired
 // as `warren start` wires them, with the fake channel in place of chat apps, driven over the process's IPC channel.
 import { type FSWatcher, watch } from 'node:fs';
+import path from 'node:path';
 import { startWarren } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createContainerRunner } from '../src/container-runner.js';
@@ -43,7 +44,14 @@ function timedRuntime(base: ContainerRuntime): ContainerRuntime {
   return {
     ...base,
     async start(spec: ContainerSpec) {
-      tell({ type: 'container-start', folder: spec.groupFolder, name: spec.name, at: monotonicMs() });
+      const at = monotonicMs();
+      const socketMount = spec.mounts.find(
+        (mount) => mount.containerPath === path.posix.dirname(CONTAINER_PATHS.apiSocket),
+      );
+      const apiSocket = socketMount
+        ? path.join(socketMount.hostPath, path.posix.basename(CONTAINER_PATHS.apiSocket))
+        : null;
+      tell({ type: 'container-start', folder: spec.groupFolder, name: spec.name, at, apiSocket });
       const output = spec.mounts.find((mount) => mount.containerPath === CONTAINER_PATHS.output);
       let watcher: FSWatcher | null = null;
       if (output) {

@@ -5,6 +5,7 @@ import { bareDockerRun, hardenedDockerRun, runningContainerIds, watchEngineEvent
 import type { BenchHost } from './host-process.js';
 import { markerFor } from './model.js';
 import { containerCpuSeconds } from './proc.js';
+import { measureProxyHop } from './proxy-hop.js';
 import { type LatencyRow, median } from './report.js';
 import { runSdkReference } from './sdk-reference.js';
 import { type FolderTimes, recordTimeline, type Timeline } from './timeline.js';
@@ -55,9 +56,16 @@ export async function measureLatency(
     reply: [] as number[],
     cpu: [] as number[],
   };
-  const reference = { start: [] as number[], in: [] as number[], out: [] as number[] };
+  const reference = {
+    start: [] as number[],
+    in: [] as number[],
+    out: [] as number[],
+    optionsStart: [] as number[],
+    optionsIn: [] as number[],
+  };
   let referenceIdleCpu: number | null = null;
   const floor = { bare: [] as number[], hardened: [] as number[] };
+  let proxyHop: number[] = [];
   const warm = {
     in: [] as number[],
     inHost: [] as number[],
@@ -79,11 +87,19 @@ export async function measureLatency(
       const sdk = await runSdkReference(context, {
         turns: REFERENCE_TURNS,
         isIdleMeasured: index === coldFolders.length - 1,
+        sdkOptions: 'bare',
       });
       reference.start.push(sdk.start);
       reference.in.push(...sdk.warmIn);
       reference.out.push(...sdk.warmOut);
       referenceIdleCpu = sdk.idleCpuPercent ?? referenceIdleCpu;
+      const withOptions = await runSdkReference(context, {
+        turns: REFERENCE_TURNS,
+        isIdleMeasured: false,
+        sdkOptions: 'warren',
+      });
+      reference.optionsStart.push(withOptions.start);
+      reference.optionsIn.push(...withOptions.warmIn);
       const received = await ask(host, timeline, folder, folder);
       const timing = model.timing(folder);
       const times = timeline.folder(folder);
@@ -131,6 +147,9 @@ export async function measureLatency(
       warm.outFile.push(turnEndFile - turnEnded);
       warm.outHost.push(sentAt - turnEndFile);
     }
+    // While the warm agent still runs, its proxy socket is open: what does the hop through it cost?
+    const apiSocket = timeline.folder('warm').apiSocket;
+    if (apiSocket) proxyHop = await measureProxyHop(model, apiSocket, options.warmRuns);
   } finally {
     engine.stop();
     timeline.stop();
@@ -161,6 +180,10 @@ export async function measureLatency(
       values: warm.outHost,
       isPart: true,
     },
+    {
+      label: 'Credential proxy hop: a 43 KB streamed request via the group socket, minus direct',
+      values: proxyHop,
+    },
     { label: 'Cold: message arrives → first model request', values: cold.total },
     { label: 'host: message → `docker run` spawned', values: cold.host, isPart: true },
     { label: 'container start: `docker run` → engine `start` event', values: cold.container, isPart: true },
@@ -181,6 +204,14 @@ export async function measureLatency(
     },
     { label: 'Reference, the SDK alone: prompt → model request (warm)', values: reference.in },
     { label: 'Reference, the SDK alone: response end → result (warm)', values: reference.out },
+    {
+      label: "Reference, the SDK with Warren's options: query() → first model request",
+      values: reference.optionsStart,
+    },
+    {
+      label: "Reference, the SDK with Warren's options: prompt → model request (warm)",
+      values: reference.optionsIn,
+    },
   ];
   return {
     section: {
@@ -201,7 +232,7 @@ export async function measureLatency(
         `${options.warmRuns} warm turns in one group (after 3 unmeasured turns); ${options.coldRuns} cold starts, each in a new group with no container running, each right after one floor run of each kind.`,
         'Model time is excluded: the fake model answers at once; "response end" is when it has written the whole stream.',
         "Parts come from: the host (message arrival, `docker run` spawn, the runner's first output file), the engine's `start` event, the runner's own log lines (container clock, ms), and the fake model.",
-        `Reference: bench/sdk-probe.mjs runs the SDK in the agent image with Warren's CPU and memory limits but none of Warren (no runner, file IPC, relay or proxy; host networking to reach the fake), ${REFERENCE_TURNS} turns per run, one run before each cold start.`,
+        `Reference: bench/sdk-probe.mjs runs the SDK in the agent image with Warren's CPU and memory limits but none of Warren (no runner, file IPC, relay or proxy; host networking to reach the fake), ${REFERENCE_TURNS} turns per run, before each cold start. "With Warren's options" gives it the options Warren's runner builds (in-process MCP tools, system prompt preset and append, disallowed tools), from the runner's code in the image.`,
         `Model requests without a bench marker: ${model.unmatched}; repeated requests for one message: ${model.repeated}.`,
       ],
     },

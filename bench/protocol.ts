@@ -77,7 +77,14 @@ export const hostEventSchema = z.discriminatedUnion('type', [
   /** The delivery handed a reply to the channel (the fake channel's send was called). */
   z.object({ type: z.literal('sent'), chatId: z.string(), text: z.string(), at: z.number() }),
   /** The host asked the engine for a container (`docker run` is spawned right after). */
-  z.object({ type: z.literal('container-start'), folder: z.string(), name: z.string(), at: z.number() }),
+  z.object({
+    type: z.literal('container-start'),
+    folder: z.string(),
+    name: z.string(),
+    at: z.number(),
+    /** The host end of the run's model API socket (the credential proxy). */
+    apiSocket: z.string().nullable(),
+  }),
   /** The runner's first output file (its `ready` event) appeared in the run's output folder. */
   z.object({ type: z.literal('agent-ready'), folder: z.string(), at: z.number() }),
   /** Any runner output file appeared in the run's output folder (as the host's own watcher sees it). */

@@ -43,23 +43,51 @@ async function* prompts() {
   await new Promise((resolve) => setTimeout(resolve, idleMs));
 }
 
-emit('query');
-const session = query({
-  prompt: prompts(),
-  options: {
-    cwd: '/tmp',
-    settingSources: [],
-    permissionMode: 'bypassPermissions',
-    allowDangerouslySkipPermissions: true,
-    env: {
-      ...process.env,
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-      DISABLE_TELEMETRY: '1',
-      DISABLE_ERROR_REPORTING: '1',
-      DISABLE_AUTOUPDATER: '1',
-    },
+const bareOptions = {
+  cwd: '/tmp',
+  settingSources: [],
+  permissionMode: 'bypassPermissions',
+  allowDangerouslySkipPermissions: true,
+  env: {
+    ...process.env,
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    DISABLE_TELEMETRY: '1',
+    DISABLE_ERROR_REPORTING: '1',
+    DISABLE_AUTOUPDATER: '1',
   },
-});
+};
+
+/**
+ * PROBE_OPTIONS=warren: the options Warren's runner gives the SDK (its in-process MCP tools, system prompt, tool
+ * limits), built by the runner's own code in the image; the key is the fake's instead of the proxy's placeholder.
+ */
+async function warrenOptions() {
+  const { buildClaudeOptions } = await import('/opt/warren/dist/agent/src/claude-loop.js');
+  const { createWarrenTools } = await import('/opt/warren/dist/agent/src/warren-tools.js');
+  const tools = createWarrenTools({
+    requests: { send: async () => ({ ok: true }) },
+    chat: 'bench:probe',
+    isAdmin: false,
+  });
+  const silent = { debug() {}, info() {}, warn() {}, error() {} };
+  const options = buildClaudeOptions(
+    {
+      cwd: '/tmp',
+      home: process.env.HOME,
+      apiBaseUrl: process.env.ANTHROPIC_BASE_URL,
+      tools,
+      systemPromptAppend: 'You are Warren, a helpful assistant in a group chat.',
+      additionalDirectories: [],
+      log: silent,
+    },
+    null,
+  );
+  return { ...options, env: { ...options.env, ANTHROPIC_API_KEY: process.env.ANTHROPIC_API_KEY } };
+}
+
+const options = process.env.PROBE_OPTIONS === 'warren' ? await warrenOptions() : bareOptions;
+emit('query');
+const session = query({ prompt: prompts(), options });
 for await (const message of session) {
   if (message.type === 'result') {
     emit('result', { isError: message.is_error });

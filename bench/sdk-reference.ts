@@ -35,7 +35,12 @@ const IDLE_SETTLE_S = 5;
 
 export async function runSdkReference(
   context: BenchContext,
-  options: { turns: number; isIdleMeasured: boolean },
+  options: {
+    turns: number;
+    isIdleMeasured: boolean;
+    /** 'warren': the SDK options Warren's runner uses, built by its code in the image (tools, system prompt). */
+    sdkOptions: 'bare' | 'warren';
+  },
 ): Promise<SdkReference> {
   const { model } = context;
   const prefix = `sdk${randomBytes(3).toString('hex')}`;
@@ -57,7 +62,8 @@ export async function runSdkReference(
     ],
     ...['--env', `ANTHROPIC_BASE_URL=${model.url}`, '--env', `ANTHROPIC_API_KEY=${model.apiKey}`],
     ...['--env', 'HOME=/home/agent', '--env', `PROBE_TURNS=${options.turns}`, '--env', `PROBE_ID=${prefix}`],
-    ...['--env', `PROBE_IDLE_MS=${idleMs}`, '--workdir', '/opt/warren', '--entrypoint', 'node'],
+    ...['--env', `PROBE_IDLE_MS=${idleMs}`, '--env', `PROBE_OPTIONS=${options.sdkOptions}`],
+    ...['--workdir', '/opt/warren', '--entrypoint', 'node'],
     context.agentImage,
     '/opt/warren/sdk-probe.mjs',
   ];

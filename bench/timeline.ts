@@ -4,6 +4,8 @@ import { monotonicMs } from './protocol.js';
 
 export interface FolderTimes {
   containerStarts: number[];
+  /** The host end of the latest run's model API socket. */
+  apiSocket: string | null;
   readies: number[];
   /** Every runner output file (ready, turn-end, log, exit …) as it appeared on the host. */
   outputFiles: number[];
@@ -39,7 +41,7 @@ export function recordTimeline(host: BenchHost): Timeline {
   const folder = (name: string): FolderTimes => {
     let times = folders.get(name);
     if (!times) {
-      times = { containerStarts: [], readies: [], outputFiles: [], exits: [], logs: [] };
+      times = { containerStarts: [], apiSocket: null, readies: [], outputFiles: [], exits: [], logs: [] };
       folders.set(name, times);
     }
     return times;
@@ -54,6 +56,7 @@ export function recordTimeline(host: BenchHost): Timeline {
       }
       case 'container-start':
         folder(event.folder).containerStarts.push(event.at);
+        folder(event.folder).apiSocket = event.apiSocket;
         break;
       case 'agent-ready':
         folder(event.folder).readies.push(event.at);
