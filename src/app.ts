@@ -85,6 +85,30 @@ export function ensureAdminGroup(store: Store, dataDir: string, now: number): vo
   );
 }
 
+const DAY_MS = 24 * 60 * 60_000;
+
+/**
+ * Retention: at start and then once a day, forgets answered messages and finished outbox items older than
+ * `days` (0 keeps everything). The audit log is kept. Returns the function that stops the timer.
+ */
+export function startRetention(deps: { store: Store; log: Logger; now(): number; days: number }): () => void {
+  if (deps.days === 0) return () => {};
+  const prune = () => {
+    try {
+      const before = deps.now() - deps.days * DAY_MS;
+      const messages = deps.store.messages.pruneFinished(before);
+      const outbox = deps.store.outbox.pruneFinished(before);
+      if (messages + outbox > 0) deps.log.info({ messages, outbox, days: deps.days }, 'pruned old messages');
+    } catch (error) {
+      deps.log.error({ err: error }, 'pruning old messages failed');
+    }
+  };
+  prune();
+  const timer = setInterval(prune, DAY_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 export async function startWarren(options: WarrenOptions) {
   const { config } = options;
   const log = options.log;
@@ -213,6 +237,7 @@ export async function startWarren(options: WarrenOptions) {
   scheduler.recover();
   queue.resume();
   scheduler.start();
+  const stopRetention = startRetention({ store, log, now, days: config.retentionDays });
   const stopTaskSignals = watchHostSignals(
     config.dataDir,
     () => {
@@ -244,6 +269,7 @@ export async function startWarren(options: WarrenOptions) {
     async stop(): Promise<void> {
       if (isStopped) return;
       stopTaskSignals();
+      stopRetention();
       scheduler.stop();
       await Promise.all([queue.shutdown(), delivery.stop()]);
       // Channels still hand over messages while they disconnect (an adapter may already have confirmed them to

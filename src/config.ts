@@ -64,6 +64,10 @@ const settings = {
     env: 'WARREN_MEDIA_MAX_MB',
     help: 'largest photo, document or voice note saved from a chat, in MB',
   },
+  retentionDays: {
+    env: 'WARREN_RETENTION_DAYS',
+    help: 'days to keep answered messages and sent replies; 0 keeps them forever',
+  },
 } as const;
 
 /** Secrets are never echoed in error messages. */
@@ -130,6 +134,7 @@ const configSchema = z.object({
   ]),
   whatsappUnknownSenders: z.enum(['pairing', 'ignore']),
   mediaMaxMb: z.coerce.number().int().min(1).max(2000),
+  retentionDays: z.coerce.number().int().min(0).max(36500),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -178,6 +183,7 @@ const defaults = (env: Record<string, string | undefined>): Record<SettingName, 
   whatsappPhoneNumber: '',
   whatsappUnknownSenders: 'pairing',
   mediaMaxMb: '20',
+  retentionDays: '90',
 });
 
 function readDotEnv(cwd: string): Record<string, string> {

@@ -153,6 +153,15 @@ export function messageQueries(db: Database.Database, outbox: OutboxQueries) {
         return { outcome: 'retry', retryAt, attempt: info.attempts, chat };
       },
     ),
+    /**
+     * Forgets finished messages (done or failed) received before `before`: retention. Pending and processing
+     * messages are never pruned, so work is not lost to a short retention.
+     */
+    pruneFinished(before: number): number {
+      return db
+        .prepare(`DELETE FROM messages WHERE status IN ('done', 'failed') AND received_at < ?`)
+        .run(before).changes;
+    },
     /** After a restart nothing is processing any more: hand those messages back to the queue. */
     releaseProcessing(): number {
       return db

@@ -83,6 +83,12 @@ export function outboxQueries(db: Database.Database) {
       for (const row of rows) claim.run(row.id);
       return rows.map((row) => toOutbox({ ...row, status: 'sending', attempts: row.attempts + 1 }));
     }),
+    /** Forgets delivered and given-up items created before `before` (retention); waiting items stay. */
+    pruneFinished(before: number): number {
+      return db
+        .prepare(`DELETE FROM outbox WHERE status IN ('sent', 'failed') AND created_at < ?`)
+        .run(before).changes;
+    },
     markSent(id: number, now: number): void {
       db.prepare(`UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE id = ?`).run(
         now,

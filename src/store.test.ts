@@ -2,7 +2,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../test/harness.js';
+import { startRetention } from './app.js';
 import { registerGroup } from './groups.js';
+import { silentLogger } from './log.js';
 import { migrations } from './migrations.js';
 import { checkGroupFolder, openStore, type Store } from './store.js';
 
@@ -145,6 +147,27 @@ describe('store', () => {
     expect(store.outbox.enqueue({ ...item, text: 'other' }, 0)).toBe(false);
     expect(store.outbox.claimDue(0, 10)).toHaveLength(1);
     expect(store.outbox.claimDue(0, 10)).toHaveLength(0); // claimed items are not handed out twice
+  });
+
+  it('retention forgets answered messages and sent replies older than the limit, never waiting work', () => {
+    const { group, add, chat } = setup(); // the n-th message is received at time n
+    add('answered long ago', true);
+    store?.messages.claimBatch(group.id, 'b1', 0, 100);
+    store?.messages.completeBatches(['b1'], {
+      idempotencyKey: 'r1',
+      channel: 'fake',
+      chatId: 'c1',
+      text: 'a',
+      kind: 'reply',
+      now: 1,
+    });
+    store?.outbox.markSent(store.outbox.claimDue(10, 10)[0]?.id ?? -1, 2);
+    add('still waiting', true); // old enough to prune, but pending
+    add('fresh', false); // received at 3: inside the limit
+    const day = 24 * 60 * 60_000;
+    startRetention({ store: store as Store, log: silentLogger(), now: () => 30 * day + 3, days: 30 })();
+    expect(store?.messages.ofChat(chat.id).map((m) => m.text)).toEqual(['still waiting', 'fresh']);
+    expect(store?.outbox.byKey('r1')).toBeNull();
   });
 
   it('removing a group deletes the text of its messages', () => {
