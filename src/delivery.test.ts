@@ -77,6 +77,25 @@ describe('delivery', () => {
     expect(channel.sent.map((m) => m.text)).toEqual(['first', 'second']);
   });
 
+  it('sends a queued file through the channel with its caption', async () => {
+    store.outbox.enqueue(
+      {
+        idempotencyKey: 'f1',
+        channel: 'fake',
+        chatId: 'c1',
+        text: 'Q3',
+        kind: 'reply',
+        filePath: '/data/q3.pdf',
+      },
+      Date.now(),
+    );
+    delivery.kick();
+    await eventually(() => store.outbox.byKey('f1')?.status === 'sent', 2000, 'file delivery');
+    expect(channel.files).toEqual([{ chatId: 'c1', path: '/data/q3.pdf', caption: 'Q3' }]);
+    expect(channel.sent).toEqual([]);
+    expect(store.outbox.byKey('f1')?.status).toBe('sent');
+  });
+
   it('an adapter that throws does not lose the message', async () => {
     const original = channel.send.bind(channel);
     let isFirst = true;

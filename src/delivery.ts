@@ -28,6 +28,16 @@ export function createDelivery(deps: DeliveryDeps) {
     if (!channel)
       return { status: 'failed', reason: `channel '${item.channel}' is not enabled`, isRetryable: true };
     try {
+      if (item.filePath !== null) {
+        if (!channel.sendFile) {
+          return {
+            status: 'failed',
+            reason: `channel '${item.channel}' cannot send files`,
+            isRetryable: false,
+          };
+        }
+        return await channel.sendFile(item.chatId, item.filePath, item.text || undefined);
+      }
       return await channel.send({
         chatId: item.chatId,
         text: item.text,

@@ -165,6 +165,18 @@ export const sendMessageRequestSchema = z.object({
   args: z.object({ text: z.string().min(1).max(MAX_MESSAGE_CHARS), chat: chatAddress.optional() }),
 });
 
+/** A tool asks the host to send a file from the group's folder (path relative to it), with an optional caption. */
+export const sendFileRequestSchema = z.object({
+  type: z.literal('request'),
+  id,
+  tool: z.literal('send_file'),
+  args: z.object({
+    path: z.string().min(1).max(MAX_SHORT_CHARS),
+    caption: z.string().max(MAX_SHORT_CHARS).optional(),
+    chat: chatAddress.optional(),
+  }),
+});
+
 /** A task pre-check ended: 'run' (the prompt went to the model), 'skip' (nothing to do) or 'error' (detail says why). */
 export const preCheckEventSchema = z.object({
   type: z.literal('pre-check'),
@@ -230,6 +242,7 @@ export const taskRequestSchemas = [
 /** Unknown tools fail to parse: the host refuses them (fail closed). */
 export const requestFileSchema = z.discriminatedUnion('tool', [
   sendMessageRequestSchema,
+  sendFileRequestSchema,
   ...taskRequestSchemas,
 ]);
 
@@ -250,13 +263,14 @@ export type ResponseFile = z.infer<typeof responseFileSchema>;
 export type InputFile = z.infer<typeof inputFileSchema>;
 export type TaskFile = z.infer<typeof taskFileSchema>;
 export type PreCheckEvent = z.infer<typeof preCheckEventSchema>;
-export type TaskToolRequest = Exclude<RequestFile, SendMessageRequest>;
+export type TaskToolRequest = Exclude<RequestFile, SendMessageRequest | SendFileRequest>;
 export type TaskToolName = TaskToolRequest['tool'];
 export type ReadyEvent = z.infer<typeof readyEventSchema>;
 export type TurnEndEvent = z.infer<typeof turnEndEventSchema>;
 export type LogEvent = z.infer<typeof logEventSchema>;
 export type ExitEvent = z.infer<typeof exitEventSchema>;
 export type SendMessageRequest = z.infer<typeof sendMessageRequestSchema>;
+export type SendFileRequest = z.infer<typeof sendFileRequestSchema>;
 export type RequestFile = z.infer<typeof requestFileSchema>;
 export type OutputFile = z.infer<typeof outputFileSchema>;
 

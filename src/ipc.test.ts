@@ -3,6 +3,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -234,6 +235,38 @@ describe('run IPC', () => {
         detail: expect.objectContaining({ chat: 'fake:work' }),
       }),
     ]);
+  });
+
+  it("sends a file from the group's own folder, and refuses one outside it (.., another group's file, a symlink)", async () => {
+    const { ipc, events, audits, write, responses } = setUp(family);
+    const familyDir = path.join(root, 'groups', 'family');
+    mkdirSync(path.join(familyDir, 'reports'));
+    writeFileSync(path.join(familyDir, 'reports', 'q3.txt'), 'numbers');
+    writeFileSync(path.join(root, 'groups', 'work', 'secret.txt'), 'work only');
+    symlinkSync(path.join(root, 'groups', 'work', 'secret.txt'), path.join(familyDir, 'link.txt'));
+    write({ type: 'request', id: 'f1', tool: 'send_file', args: { path: 'reports/q3.txt', caption: 'Q3' } });
+    write({ type: 'request', id: 'f2', tool: 'send_file', args: { path: '../work/secret.txt' } });
+    write({ type: 'request', id: 'f3', tool: 'send_file', args: { path: 'link.txt' } });
+    write({ type: 'request', id: 'f4', tool: 'send_file', args: { path: '/etc/passwd' } });
+    await ipc.scan();
+    expect(events).toEqual([
+      {
+        type: 'agent-file',
+        id: 'request:f1',
+        chat: { channel: 'fake', chatId: 'family' },
+        path: path.join(realpathSync(familyDir), 'reports', 'q3.txt'),
+        caption: 'Q3',
+      },
+    ]);
+    expect(responses().map((response) => [response.id, response.ok])).toEqual([
+      ['f1', true],
+      ['f2', false],
+      ['f3', false],
+      ['f4', false],
+    ]);
+    expect(audits.filter((entry) => entry.action === 'send-file' && entry.decision === 'deny')).toHaveLength(
+      3,
+    );
   });
 
   it('authorizes by the folder the file came from, not by what the file claims', async () => {

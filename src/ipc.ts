@@ -1,9 +1,10 @@
 // The host side of one run's file IPC: writes input/ files; parses, authorizes and answers what the agent writes to output/.
 // Reading output/ safely (symlinks, caps, flood control, watching) is ipc-folder.ts's.
 import { randomUUID } from 'node:crypto';
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { resolveGroupFile } from './channels/media.js';
 import { formatChatAddress, parseChatAddress } from './groups.js';
 import { createOutputWatcher } from './ipc-folder.js';
 import {
@@ -18,6 +19,7 @@ import {
   MAX_SHORT_CHARS,
   type OutputFile,
   parseIpcFile,
+  type SendFileRequest,
   type SendMessageRequest,
   type TaskToolRequest,
 } from './ipc-protocol.js';
@@ -215,6 +217,7 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
         return;
       case 'request':
         if (file.tool === 'send_message') handleSendMessage(file);
+        else if (file.tool === 'send_file') handleSendFile(file);
         else handleTaskRequest(file);
         return;
     }
@@ -253,6 +256,50 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
     }
     if (decision.isCrossChat) audit('send-message', 'allow', detail);
     emit({ type: 'agent-message', id: `request:${request.id}`, chat: target, text: request.args.text });
+    answer(request.id, { ok: true });
+  }
+
+  /**
+   * send_file: the chat is authorized as for send_message; the file must lie inside this group's own folder
+   * (resolved through symlinks), so an agent can never make the host read and send another group's files.
+   */
+  function handleSendFile(request: SendFileRequest): void {
+    const target = request.args.chat === undefined ? deps.chat : parseChatAddress(request.args.chat);
+    const decision = authorizeSend(target);
+    // runDir is <dataDir>/ipc/<folder>: the data directory is two levels up.
+    const hostPath = resolveGroupFile(
+      path.resolve(deps.runDir, '..', '..'),
+      deps.group.folder,
+      request.args.path,
+    );
+    const detail = {
+      requestId: request.id,
+      chat: target ? formatChatAddress(target) : request.args.chat,
+      path: request.args.path,
+    };
+    const error = !decision.ok
+      ? decision.error
+      : !target
+        ? 'invalid chat address'
+        : hostPath === null
+          ? "the file must be inside this group's folder (/workspace/group)"
+          : !isRegularFile(hostPath)
+            ? "no such file in this group's folder"
+            : null;
+    if (error !== null || !target || hostPath === null) {
+      log.warn({ ...detail, reason: error }, 'send_file denied');
+      audit('send-file', 'deny', { ...detail, reason: error });
+      answer(request.id, { ok: false, error: error ?? 'refused' });
+      return;
+    }
+    if (decision.ok && decision.isCrossChat) audit('send-file', 'allow', detail);
+    emit({
+      type: 'agent-file',
+      id: `request:${request.id}`,
+      chat: target,
+      path: hostPath,
+      caption: request.args.caption ?? '',
+    });
     answer(request.id, { ok: true });
   }
 
@@ -306,4 +353,13 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
     scan: output.scan,
     close: output.close,
   };
+}
+
+/** A plain file (not a symlink, folder or device): the only kind an agent may send. */
+function isRegularFile(filePath: string): boolean {
+  try {
+    return lstatSync(filePath).isFile();
+  } catch {
+    return false;
+  }
 }

@@ -230,4 +230,8 @@ export const migrations: readonly string[] = [
   ALTER TABLE usage ADD COLUMN run_id TEXT;
   CREATE INDEX usage_run ON usage (run_id, at) WHERE run_id IS NOT NULL;
   `,
+  // Files an agent sends (send_file): the outbox item carries the checked host path; its text is the caption.
+  `
+  ALTER TABLE outbox ADD COLUMN file_path TEXT;
+  `,
 ];

@@ -75,14 +75,15 @@ export function createRunOutcomes(deps: RunOutcomeDeps) {
     try {
       slot.lastActiveAt = deps.now();
       const key = `${slot.runId}:${event.id}`;
-      if (event.type === 'agent-message') {
+      if (event.type === 'agent-message' || event.type === 'agent-file') {
         deps.store.outbox.enqueue(
           {
             idempotencyKey: key,
             channel: event.chat.channel,
             chatId: event.chat.chatId,
-            text: event.text,
+            text: event.type === 'agent-file' ? event.caption : event.text,
             kind: 'reply',
+            filePath: event.type === 'agent-file' ? event.path : null,
           },
           deps.now(),
         );

@@ -17,6 +17,8 @@ export interface OutboxItem {
   nextAttemptAt: number;
   lastError: string | null;
   createdAt: number;
+  /** Set for a file the agent sends: a host path checked when it was queued; text is then its caption. */
+  filePath: string | null;
 }
 
 export interface NewOutboxItem {
@@ -25,6 +27,7 @@ export interface NewOutboxItem {
   chatId: string;
   text: string;
   kind: 'reply' | 'notice';
+  filePath?: string | null;
 }
 
 interface OutboxRow {
@@ -39,6 +42,7 @@ interface OutboxRow {
   next_attempt_at: number;
   last_error: string | null;
   created_at: number;
+  file_path: string | null;
 }
 
 const toOutbox = (row: OutboxRow): OutboxItem => ({
@@ -53,6 +57,7 @@ const toOutbox = (row: OutboxRow): OutboxItem => ({
   nextAttemptAt: row.next_attempt_at,
   lastError: row.last_error,
   createdAt: row.created_at,
+  filePath: row.file_path,
 });
 
 /** The outbox queries over an open database. */
@@ -63,10 +68,20 @@ export function outboxQueries(db: Database.Database) {
     enqueue(item: NewOutboxItem, now: number): boolean {
       const info = db
         .prepare(
-          `INSERT OR IGNORE INTO outbox (idempotency_key, channel, chat_id, text, kind, status, next_attempt_at, created_at)
-           VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
+          `INSERT OR IGNORE INTO outbox
+             (idempotency_key, channel, chat_id, text, kind, status, next_attempt_at, created_at, file_path)
+           VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
         )
-        .run(item.idempotencyKey, item.channel, item.chatId, item.text, item.kind, now, now);
+        .run(
+          item.idempotencyKey,
+          item.channel,
+          item.chatId,
+          item.text,
+          item.kind,
+          now,
+          now,
+          item.filePath ?? null,
+        );
       return info.changes === 1;
     },
     /**

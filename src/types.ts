@@ -128,6 +128,8 @@ export interface AgentStartRequest {
 export type AgentEvent =
   /** A message the agent sends before its turn ends (send_message tool). chat is already authorized. */
   | { type: 'agent-message'; id: string; chat: ChatAddress; text: string }
+  /** A file from the group's folder the agent sends (send_file tool). path is a host path already checked. */
+  | { type: 'agent-file'; id: string; chat: ChatAddress; path: string; caption: string }
   /**
    * The agent finished answering. batchIds are the prompts it had taken in by then; result is the final
    * answer to deliver (null when the agent chose to stay silent or already answered with send_message).

@@ -29,6 +29,14 @@ export class FakeChannel implements Channel {
     return result;
   }
 
+  /** Files sent (path and caption), for the send_file path. */
+  readonly files: Array<{ chatId: string; path: string; caption?: string }> = [];
+
+  async sendFile(chatId: string, path: string, caption?: string): Promise<SendResult> {
+    this.files.push({ chatId, path, ...(caption === undefined ? {} : { caption }) });
+    return { status: 'sent' };
+  }
+
   async setTyping(chatId: string, isTyping: boolean): Promise<void> {
     this.typing.push({ chatId, isTyping });
   }

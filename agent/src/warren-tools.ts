@@ -40,11 +40,41 @@ export function createWarrenTools(deps: {
     // Always in the tool list: the SDK otherwise defers MCP tools behind a ToolSearch round trip.
     { alwaysLoad: true },
   );
+  const sendFile = tool(
+    'send_file',
+    `Send a file from this group's folder (the current directory, /workspace/group) to a chat, e.g. a report you wrote. Without "chat" it goes to the current chat.`,
+    {
+      path: z
+        .string()
+        .min(1)
+        .max(1000)
+        .describe('The file, relative to the group folder, e.g. "reports/q3.pdf".'),
+      caption: z.string().max(1000).optional().describe('A short caption shown with the file.'),
+      chat: z
+        .string()
+        .regex(CHAT_ADDRESS_PATTERN)
+        .optional()
+        .describe('Another chat as "channel:chatId". Omit for the current chat.'),
+    },
+    async (args) =>
+      toToolResult(
+        await deps.requests.send({
+          tool: 'send_file',
+          args: {
+            path: args.path,
+            ...(args.caption === undefined ? {} : { caption: args.caption }),
+            ...(args.chat === undefined ? {} : { chat: args.chat }),
+          },
+        }),
+        'File sent.',
+      ),
+    { alwaysLoad: true },
+  );
   const taskTools = createTaskTools({ requests: deps.requests, isAdmin: deps.isAdmin ?? false });
   return createSdkMcpServer({
     name: WARREN_SERVER_NAME,
     version: '1.0.0',
-    tools: [sendMessage, ...taskTools],
+    tools: [sendMessage, sendFile, ...taskTools],
   });
 }
 

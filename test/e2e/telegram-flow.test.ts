@@ -1,5 +1,7 @@
 // End to end through Telegram: a message in a registered group, long-polled from a loopback fake Bot API, reaches
 // an agent container (real Docker, real agent image, fake model API) and the reply arrives at the fake Bot API.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerGroup } from '../../src/groups.js';
 import { type FakeTelegramApi, startFakeTelegramApi } from '../fake-telegram-api.js';
@@ -49,5 +51,23 @@ describe('chat through Telegram and an agent container', () => {
     expect(host.starts.map((spec) => spec.groupFolder)).toEqual(['tg-team']);
     // The bot token never went near the container.
     expect(JSON.stringify(host.starts)).not.toContain(api.token);
+  }, 120_000);
+
+  it('a file the agent asks to send (send_file) arrives at the Bot API as a document', async () => {
+    writeFileSync(path.join(host.dataDir, 'groups', 'tg-team', 'report.txt'), 'Q3 pipeline: 12 deals');
+    host.fake.script(
+      {
+        toolUse: { name: 'mcp__warren__send_file', input: { path: 'report.txt', caption: 'The Q3 report' } },
+      },
+      { text: 'Sent you the report.' },
+    );
+    api.pushMessage({ chatId: GROUP, chatTitle: 'Team', text: 'send me the report' });
+    const document = await waitFor(
+      () => api.sent.find((record) => record.chatId === String(GROUP) && record.method === 'sendDocument'),
+      'the document at the fake Bot API',
+      90_000,
+    );
+    expect(document.caption).toBe('The Q3 report');
+    expect(document.fileBytes?.toString()).toBe('Q3 pipeline: 12 deals');
   }, 120_000);
 });
