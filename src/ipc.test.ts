@@ -254,10 +254,15 @@ describe('run IPC', () => {
         type: 'agent-file',
         id: 'request:f1',
         chat: { channel: 'fake', chatId: 'family' },
-        path: path.join(realpathSync(familyDir), 'reports', 'q3.txt'),
+        path: expect.stringMatching(/-q3\.txt$/),
         caption: 'Q3',
       },
     ]);
+    // Delivery reads a host-only copy, so swapping the agent's file afterwards changes nothing.
+    const sent = (events[0] as { path: string }).path;
+    expect(path.dirname(sent)).toBe(path.join(root, 'outgoing'));
+    expect(readFileSync(sent, 'utf8')).toBe('numbers');
+    expect(realpathSync(familyDir)).not.toBe(path.dirname(sent));
     expect(responses().map((response) => [response.id, response.ok])).toEqual([
       ['f1', true],
       ['f2', false],

@@ -1,7 +1,19 @@
 // The host side of one run's file IPC: writes input/ files; parses, authorizes and answers what the agent writes to output/.
 // Reading output/ safely (symlinks, caps, flood control, watching) is ipc-folder.ts's.
 import { randomUUID } from 'node:crypto';
-import { lstatSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { resolveGroupFile } from './channels/media.js';
@@ -277,16 +289,25 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
       chat: target ? formatChatAddress(target) : request.args.chat,
       path: request.args.path,
     };
+    const dataDir = path.resolve(deps.runDir, '..', '..');
+    const staged =
+      decision.ok && target && hostPath !== null
+        ? stageOutgoingFile(
+            hostPath,
+            path.join(dataDir, 'groups', deps.group.folder),
+            path.join(dataDir, 'outgoing'),
+          )
+        : null;
     const error = !decision.ok
       ? decision.error
       : !target
         ? 'invalid chat address'
         : hostPath === null
           ? "the file must be inside this group's folder (/workspace/group)"
-          : !isRegularFile(hostPath)
-            ? "no such file in this group's folder"
+          : staged?.status === 'failed'
+            ? staged.reason
             : null;
-    if (error !== null || !target || hostPath === null) {
+    if (error !== null || !target || staged?.status !== 'ok') {
       log.warn({ ...detail, reason: error }, 'send_file denied');
       audit('send-file', 'deny', { ...detail, reason: error });
       answer(request.id, { ok: false, error: error ?? 'refused' });
@@ -297,7 +318,7 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
       type: 'agent-file',
       id: `request:${request.id}`,
       chat: target,
-      path: hostPath,
+      path: staged.path,
       caption: request.args.caption ?? '',
     });
     answer(request.id, { ok: true });
@@ -355,11 +376,42 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
   };
 }
 
-/** A plain file (not a symlink, folder or device): the only kind an agent may send. */
-function isRegularFile(filePath: string): boolean {
+/** Largest file an agent may send. */
+const MAX_OUTGOING_FILE_BYTES = 50 * 1024 * 1024;
+
+/**
+ * Copies a file the agent asked to send into a host-only folder, race-free: the file is opened without following
+ * a final symlink, and the opened descriptor's real path (from /proc) must still lie inside the group's folder, so
+ * swapping a folder for a symlink after the check cannot make the host read another group's (or its own) files.
+ * Delivery later reads only the copy, which no container can reach.
+ */
+function stageOutgoingFile(
+  hostPath: string,
+  groupDir: string,
+  stagingDir: string,
+): { status: 'ok'; path: string } | { status: 'failed'; reason: string } {
+  let fd: number | null = null;
   try {
-    return lstatSync(filePath).isFile();
-  } catch {
-    return false;
+    fd = openSync(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) return { status: 'failed', reason: 'not a regular file' };
+    if (stat.size > MAX_OUTGOING_FILE_BYTES)
+      return { status: 'failed', reason: 'the file is larger than 50 MB' };
+    const opened = readlinkSync(`/proc/self/fd/${fd}`);
+    const realGroup = realpathSync(groupDir);
+    if (!opened.startsWith(`${realGroup}${path.sep}`)) {
+      return { status: 'failed', reason: "the file must be inside this group's folder (/workspace/group)" };
+    }
+    mkdirSync(stagingDir, { recursive: true, mode: 0o700 });
+    const staged = path.join(stagingDir, `${randomUUID()}-${path.basename(hostPath)}`);
+    writeFileSync(staged, readFileSync(fd), { mode: 0o600, flag: 'wx' });
+    return { status: 'ok', path: staged };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') return { status: 'failed', reason: 'the file is a symlink' };
+    if (code === 'ENOENT') return { status: 'failed', reason: "no such file in this group's folder" };
+    return { status: 'failed', reason: `cannot read the file (${code ?? 'error'})` };
+  } finally {
+    if (fd !== null) closeSync(fd);
   }
 }
