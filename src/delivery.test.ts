@@ -1,3 +1,6 @@
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventually } from '../test/fake-agent-runner.js';
 import { FakeChannel } from '../test/fake-channel.js';
@@ -77,7 +80,9 @@ describe('delivery', () => {
     expect(channel.sent.map((m) => m.text)).toEqual(['first', 'second']);
   });
 
-  it('sends a queued file through the channel with its caption', async () => {
+  it('sends a queued file through the channel with its caption, then removes the host-only copy', async () => {
+    const staged = join(mkdtempSync(join(tmpdir(), 'warren-outgoing-')), 'q3.pdf');
+    writeFileSync(staged, 'pdf');
     store.outbox.enqueue(
       {
         idempotencyKey: 'f1',
@@ -85,13 +90,14 @@ describe('delivery', () => {
         chatId: 'c1',
         text: 'Q3',
         kind: 'reply',
-        filePath: '/data/q3.pdf',
+        filePath: staged,
       },
       Date.now(),
     );
     delivery.kick();
     await eventually(() => store.outbox.byKey('f1')?.status === 'sent', 2000, 'file delivery');
-    expect(channel.files).toEqual([{ chatId: 'c1', path: '/data/q3.pdf', caption: 'Q3' }]);
+    expect(channel.files).toEqual([{ chatId: 'c1', path: staged, caption: 'Q3' }]);
+    expect(existsSync(staged)).toBe(false);
     expect(channel.sent).toEqual([]);
     expect(store.outbox.byKey('f1')?.status).toBe('sent');
   });

@@ -1,4 +1,5 @@
 // Delivery: drains the durable outbox into channels, in order per chat, with retries and backoff.
+import { rmSync } from 'node:fs';
 import type { Logger } from './log.js';
 import type { OutboxItem, Store } from './store.js';
 import type { Channel, SendResult } from './types.js';
@@ -15,6 +16,11 @@ export interface DeliveryDeps {
 }
 
 const BATCH_SIZE = 50;
+
+/** A file item's path is a host-only copy made for this send (ipc.ts): once the item is settled it goes. */
+function forgetStagedFile(item: OutboxItem): void {
+  if (item.filePath !== null) rmSync(item.filePath, { force: true });
+}
 
 export function createDelivery(deps: DeliveryDeps) {
   const log = deps.log.child({ module: 'delivery' });
@@ -66,12 +72,14 @@ export function createDelivery(deps: DeliveryDeps) {
         const result = await sendOne(item);
         if (result.status === 'sent') {
           deps.store.outbox.markSent(item.id, deps.now());
+          forgetStagedFile(item);
           log.debug({ id: item.id, channel: item.channel }, 'delivered');
           continue;
         }
         const fields = { id: item.id, channel: item.channel, attempts: item.attempts, reason: result.reason };
         if (!result.isRetryable || item.attempts >= deps.maxAttempts) {
           deps.store.outbox.markFailed(item.id, result.reason);
+          forgetStagedFile(item);
           log.error(fields, 'delivery failed for good');
           continue;
         }
