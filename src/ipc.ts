@@ -253,17 +253,11 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
 
   /** Authorized by the folder the file came from (deps.group), never by anything in the file. */
   function handleSendMessage(request: SendMessageRequest): void {
-    const target = request.args.chat === undefined ? deps.chat : parseChatAddress(request.args.chat);
+    const target = targetOf(request.args.chat);
     const decision = authorizeSend(target);
-    const detail = {
-      requestId: request.id,
-      chat: target ? formatChatAddress(target) : request.args.chat,
-    };
+    const detail = { requestId: request.id, chat: target ? formatChatAddress(target) : request.args.chat };
     if (!decision.ok || !target) {
-      const error = decision.ok ? 'invalid chat address' : decision.error;
-      log.warn({ ...detail, reason: error }, 'send_message denied');
-      audit('send-message', 'deny', { ...detail, reason: error });
-      answer(request.id, { ok: false, error });
+      refuse('send-message', request.id, detail, decision.ok ? 'invalid chat address' : decision.error);
       return;
     }
     if (decision.isCrossChat) audit('send-message', 'allow', detail);
@@ -276,44 +270,36 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
    * (resolved through symlinks), so an agent can never make the host read and send another group's files.
    */
   function handleSendFile(request: SendFileRequest): void {
-    const target = request.args.chat === undefined ? deps.chat : parseChatAddress(request.args.chat);
+    const target = targetOf(request.args.chat);
     const decision = authorizeSend(target);
-    // runDir is <dataDir>/ipc/<folder>: the data directory is two levels up.
-    const hostPath = resolveGroupFile(
-      path.resolve(deps.runDir, '..', '..'),
-      deps.group.folder,
-      request.args.path,
-    );
     const detail = {
       requestId: request.id,
       chat: target ? formatChatAddress(target) : request.args.chat,
       path: request.args.path,
     };
+    if (!decision.ok || !target) {
+      refuse('send-file', request.id, detail, decision.ok ? 'invalid chat address' : decision.error);
+      return;
+    }
+    // runDir is <dataDir>/ipc/<folder>: the data directory is two levels up.
     const dataDir = path.resolve(deps.runDir, '..', '..');
+    const hostPath = resolveGroupFile(dataDir, deps.group.folder, request.args.path);
     const staged =
-      decision.ok && target && hostPath !== null
-        ? stageOutgoingFile(
+      hostPath === null
+        ? {
+            status: 'failed' as const,
+            reason: "the file must be inside this group's folder (/workspace/group)",
+          }
+        : stageOutgoingFile(
             hostPath,
             path.join(dataDir, 'groups', deps.group.folder),
             path.join(dataDir, 'outgoing'),
-          )
-        : null;
-    const error = !decision.ok
-      ? decision.error
-      : !target
-        ? 'invalid chat address'
-        : hostPath === null
-          ? "the file must be inside this group's folder (/workspace/group)"
-          : staged?.status === 'failed'
-            ? staged.reason
-            : null;
-    if (error !== null || !target || staged?.status !== 'ok') {
-      log.warn({ ...detail, reason: error }, 'send_file denied');
-      audit('send-file', 'deny', { ...detail, reason: error });
-      answer(request.id, { ok: false, error: error ?? 'refused' });
+          );
+    if (staged.status === 'failed') {
+      refuse('send-file', request.id, detail, staged.reason);
       return;
     }
-    if (decision.ok && decision.isCrossChat) audit('send-file', 'allow', detail);
+    if (decision.isCrossChat) audit('send-file', 'allow', detail);
     emit({
       type: 'agent-file',
       id: `request:${request.id}`,
@@ -322,6 +308,18 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
       caption: request.args.caption ?? '',
     });
     answer(request.id, { ok: true });
+  }
+
+  /** The chat a send request names, or the run's own chat when it names none; null when it does not parse. */
+  function targetOf(chat: string | undefined): ChatAddress | null {
+    return chat === undefined ? deps.chat : parseChatAddress(chat);
+  }
+
+  /** A refused send: logged, audited, and the tool is told why. */
+  function refuse(action: string, requestId: string, detail: Record<string, unknown>, error: string): void {
+    log.warn({ ...detail, reason: error }, `${action} denied`);
+    audit(action, 'deny', { ...detail, reason: error });
+    answer(requestId, { ok: false, error });
   }
 
   function authorizeSend(

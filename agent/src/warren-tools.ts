@@ -18,16 +18,17 @@ export function createWarrenTools(deps: {
   /** The admin group's tools may name other groups (the host checks again). */
   isAdmin?: boolean;
 }): McpSdkServerConfigWithInstance {
+  const chatArgument = z
+    .string()
+    .regex(CHAT_ADDRESS_PATTERN)
+    .optional()
+    .describe('Another chat as "channel:chatId". Omit for the current chat.');
   const sendMessage = tool(
     'send_message',
     `Send a message to a chat right away, before your turn ends. Without "chat" it goes to the current chat (${deps.chat}). The host may refuse chats this group is not allowed to reach; the answer says so.`,
     {
       text: z.string().min(1).max(MAX_MESSAGE_CHARS).describe('The message text.'),
-      chat: z
-        .string()
-        .regex(CHAT_ADDRESS_PATTERN)
-        .optional()
-        .describe('Another chat as "channel:chatId". Omit for the current chat.'),
+      chat: chatArgument,
     },
     async (args) =>
       toToolResult(
@@ -50,11 +51,7 @@ export function createWarrenTools(deps: {
         .max(1000)
         .describe('The file, relative to the group folder, e.g. "reports/q3.pdf".'),
       caption: z.string().max(1000).optional().describe('A short caption shown with the file.'),
-      chat: z
-        .string()
-        .regex(CHAT_ADDRESS_PATTERN)
-        .optional()
-        .describe('Another chat as "channel:chatId". Omit for the current chat.'),
+      chat: chatArgument,
     },
     async (args) =>
       toToolResult(
