@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { defaultAgentCpus } from '../src/config.js';
 import { runCommand } from '../src/runtimes/process.js';
 import { LABEL_GROUP, LABEL_INSTALL, LABEL_MANAGED } from '../src/runtimes/runtime.js';
 import type { BenchContext } from './context.js';
@@ -54,8 +55,8 @@ export async function runSdkReference(
     // Host networking only so the SDK reaches the fake model on 127.0.0.1 directly (no relay, no proxy).
     ...['--network', 'host', '--read-only', '--tmpfs', '/tmp:rw,mode=1777'],
     ...['--tmpfs', '/home/agent:rw,uid=1000,gid=1000,mode=0700', '--user', '1000:1000', '--cap-drop', 'ALL'],
-    // Warren's default limits (WARREN_AGENT_CPUS=1, WARREN_AGENT_MEMORY_MB=1024).
-    ...['--cpus', '1', '--memory', '1024m', '--memory-swap', '1024m', '--init'],
+    // Warren's default limits (WARREN_AGENT_CPUS, WARREN_AGENT_MEMORY_MB=1024).
+    ...['--cpus', String(defaultAgentCpus()), '--memory', '1024m', '--memory-swap', '1024m', '--init'],
     ...[
       '--mount',
       `type=bind,source=${path.join(context.packageRoot, 'bench', 'sdk-probe.mjs')},target=/opt/warren/sdk-probe.mjs,readonly`,

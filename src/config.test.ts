@@ -1,8 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../test/harness.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, defaultAgentCpus, loadConfig } from './config.js';
 
 describe('config', () => {
   it('uses defaults when nothing is set', () => {
@@ -15,6 +16,13 @@ describe('config', () => {
       localPort: 7777,
     });
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('gives an agent two CPUs, never more than the machine has', () => {
+    const cwd = tempDir();
+    const config = loadConfig({ env: { HOME: cwd }, cwd });
+    expect(config.agentCpus).toBe(Math.min(2, availableParallelism()));
+    expect(defaultAgentCpus()).toBeLessThanOrEqual(availableParallelism());
   });
 
   it('names the bad key and how to fix it', () => {

@@ -1,6 +1,6 @@
 // Configuration: read once from the environment, a .env file and <dataDir>/config.json; validated; frozen.
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
@@ -155,6 +155,16 @@ export interface ConfigSources {
   cwd: string;
 }
 
+/**
+ * Two CPUs per agent, or fewer on a smaller machine (the engine refuses more than it has). An agent is Node plus
+ * Claude Code, several busy threads at start-up: under a one-CPU quota its start took about 0.4 s longer, and the
+ * runner cannot start Claude Code side by side with its own loading (docs/BENCHMARKS.md). The limit still caps a
+ * runaway agent; the queue's concurrency cap bounds the total.
+ */
+export function defaultAgentCpus(): number {
+  return Math.min(2, availableParallelism());
+}
+
 const defaults = (env: Record<string, string | undefined>): Record<SettingName, string> => ({
   dataDir: join(env.HOME ?? homedir(), '.warren'),
   assistantName: 'Warren',
@@ -170,7 +180,7 @@ const defaults = (env: Record<string, string | undefined>): Record<SettingName, 
   agentImage: 'warren-agent:latest',
   baseImage: 'node:22-bookworm-slim',
   agentMemoryMb: '1024',
-  agentCpus: '1',
+  agentCpus: String(defaultAgentCpus()),
   agentPids: '256',
   agentIdleSeconds: '300',
   agentMaxRunMinutes: '30',
