@@ -51,7 +51,9 @@ export async function measureLatency(
     container: [] as number[],
     runner: [] as number[],
     runnerBoot: [] as number[],
+    runnerLoad: [] as number[],
     runnerSetup: [] as number[],
+    claude: [] as number[],
     sdk: [] as number[],
     reply: [] as number[],
     cpu: [] as number[],
@@ -105,6 +107,7 @@ export async function measureLatency(
       const times = timeline.folder(folder);
       const containerStart = times.containerStarts[0] ?? Number.NaN;
       const engineStart = engine.of(folder, 'start')[0] ?? Number.NaN;
+      const claudeStarted = logAfter(times, 'claude code started early', containerStart);
       const runnerStarting = logAfter(times, 'runner starting', containerStart);
       const ready = times.readies[0] ?? Number.NaN;
       const requestAt = timing?.requestAt ?? Number.NaN;
@@ -112,8 +115,10 @@ export async function measureLatency(
       cold.host.push(containerStart - received.at);
       cold.container.push(engineStart - containerStart);
       cold.runner.push(ready - engineStart);
-      cold.runnerBoot.push(runnerStarting - engineStart);
+      cold.runnerBoot.push(claudeStarted - engineStart);
+      cold.runnerLoad.push(runnerStarting - claudeStarted);
       cold.runnerSetup.push(ready - runnerStarting);
+      cold.claude.push(requestAt - claudeStarted);
       cold.sdk.push(requestAt - ready);
       cold.reply.push((timeline.replies.get(folder) ?? Number.NaN) - received.at);
       context.say(
@@ -189,12 +194,22 @@ export async function measureLatency(
     { label: 'container start: `docker run` → engine `start` event', values: cold.container, isPart: true },
     { label: 'runner start: engine `start` → runner `ready`', values: cold.runner, isPart: true },
     {
-      label: 'of which node boot + module load (to "runner starting")',
+      label: 'of which node boot, relay, HOME → Claude Code started (early start)',
       values: cold.runnerBoot,
       isPart: true,
     },
-    { label: 'of which runner setup (relay, home, memory)', values: cold.runnerSetup, isPart: true },
+    {
+      label: 'of which loading zod and the SDK beside Claude Code (to "runner starting")',
+      values: cold.runnerLoad,
+      isPart: true,
+    },
+    { label: 'of which runner setup (settings, memory, tools)', values: cold.runnerSetup, isPart: true },
     { label: 'SDK start: runner `ready` → first model request', values: cold.sdk, isPart: true },
+    {
+      label: 'Claude Code, overlapping the two above: started → first model request',
+      values: cold.claude,
+      isPart: true,
+    },
     { label: 'Cold: message arrives → reply handed to the channel', values: cold.reply },
     { label: 'Floor: `docker run --rm --entrypoint true IMAGE`', values: floor.bare },
     { label: "Floor with Warren's hardening flags (no mounts)", values: floor.hardened },

@@ -95,8 +95,9 @@ export const hostEventSchema = z.discriminatedUnion('type', [
 ]);
 export type HostEvent = z.infer<typeof hostEventSchema>;
 
-/** Runner log messages the bench timestamps (agent/src/main.ts, runner.ts, claude-loop.ts). */
+/** Runner log messages the bench timestamps (agent/src/claude-launch.ts, run-agent.ts, runner.ts, claude-loop.ts). */
 export const TIMED_RUNNER_LOGS = [
+  'claude code started early',
   'runner starting',
   'session started',
   'prompt received',

@@ -63,6 +63,7 @@ const bareOptions = {
  */
 async function warrenOptions() {
   const { buildClaudeOptions } = await import('/opt/warren/dist/agent/src/claude-loop.js');
+  const { createClaudeSpawner } = await import('/opt/warren/dist/agent/src/claude-launch.js');
   const { createWarrenTools } = await import('/opt/warren/dist/agent/src/warren-tools.js');
   const tools = createWarrenTools({
     requests: { send: async () => ({ ok: true }) },
@@ -70,14 +71,22 @@ async function warrenOptions() {
     isAdmin: false,
   });
   const silent = { debug() {}, info() {}, warn() {}, error() {} };
+  // No early start here (no executable given): this reference is the SDK starting Claude Code after query().
+  const launch = {
+    cwd: '/tmp',
+    home: process.env.HOME,
+    apiBaseUrl: process.env.ANTHROPIC_BASE_URL,
+    additionalDirectories: [],
+    executable: null,
+    sdkVersion: null,
+    runnerEnv: process.env,
+  };
   const options = buildClaudeOptions(
     {
-      cwd: '/tmp',
-      home: process.env.HOME,
-      apiBaseUrl: process.env.ANTHROPIC_BASE_URL,
+      launch,
+      spawner: createClaudeSpawner(launch, null, silent),
       tools,
       systemPromptAppend: 'You are Warren, a helpful assistant in a group chat.',
-      additionalDirectories: [],
       log: silent,
     },
     null,

@@ -1,34 +1,12 @@
 // The file protocol between the host and the agent runner in a container: paths, names, caps, env and zod schemas.
-// Shared by both sides (the agent image compiles this file in), so it imports nothing but zod.
+// Shared by both sides (the agent image compiles this file in), so it imports nothing but zod and ipc-paths.ts.
 import { z } from 'zod';
+import { RUN_ENV } from './ipc-paths.js';
+
+export { CONTAINER_PATHS, RUN_ENV } from './ipc-paths.js';
 
 /** Bumped on any incompatible change; the runner reports it in its ready event. */
 export const IPC_PROTOCOL_VERSION = 2;
-
-/** Where things are inside the container. The host mounts them; the runner only uses these paths. */
-export const CONTAINER_PATHS = {
-  /** The group's folder (rw). The agent's cwd; its CLAUDE.md is the group's memory. */
-  group: '/workspace/group',
-  /** Global memory (ro, rw for the admin group only). */
-  global: '/workspace/global',
-  /** The run's IPC folder. */
-  ipc: '/workspace/ipc',
-  /** Host → container files. Mount read-only: the agent cannot forge host messages. */
-  input: '/workspace/ipc/input',
-  /** Container → host files (rw). Untrusted on the host: the agent can write here too. */
-  output: '/workspace/ipc/output',
-  /** Allowlisted extra folders, one subfolder each. */
-  extra: '/workspace/extra',
-  /** HOME: a tmpfs owned by uid 1000, so ~/.claude.json, backups, snapshots and caches never persist. */
-  home: '/home/agent',
-  /**
-   * The group's SDK session transcripts (rw, persistent): all that resume needs. Only this folder persists, not
-   * all of ~/.claude, so an injected agent has no persistent config file to plant things in for its next run.
-   */
-  claudeState: '/home/agent/.claude/projects',
-  /** The credential proxy's unix socket (a bind mount of the host's socket). */
-  apiSocket: '/run/warren/api.sock',
-} as const;
 
 export const IPC_INPUT_DIR = 'input';
 export const IPC_OUTPUT_DIR = 'output';
@@ -321,18 +299,6 @@ export function encodeIpcFile<K extends IpcFileKind>(kind: K, file: FileOf<K>): 
 }
 
 // ---- run settings (env) ----
-
-/** Env var names the host sets on the container. None of them is a secret; no secret is ever passed. */
-export const RUN_ENV = {
-  runId: 'WARREN_RUN_ID',
-  groupFolder: 'WARREN_GROUP_FOLDER',
-  isAdmin: 'WARREN_IS_ADMIN',
-  chat: 'WARREN_CHAT',
-  sessionId: 'WARREN_SESSION_ID',
-  idleTimeoutMs: 'WARREN_IDLE_TIMEOUT_MS',
-  assistantName: 'WARREN_ASSISTANT_NAME',
-  model: 'WARREN_MODEL',
-} as const;
 
 const emptyToUndefined = (value: unknown) => (value === '' ? undefined : value);
 

@@ -9,79 +9,56 @@ import {
   type SDKUserMessage,
 } from '@anthropic-ai/claude-agent-sdk';
 import type { AgentLoop, LoopEnd, LoopTurn } from './agent-loop.js';
+import {
+  CLAUDE_SETTINGS,
+  type ClaudeLaunch,
+  type ClaudeSpawner,
+  claudeEnv,
+  DISALLOWED_TOOLS,
+  PERMISSION_MODE,
+} from './claude-launch.js';
 import { errorMessage, type Log } from './log.js';
 import type { QueuedPrompt } from './prompt-queue.js';
 import { WARREN_SERVER_NAME } from './warren-tools.js';
 
 export interface ClaudeLoopOptions {
-  cwd: string;
-  /** HOME for Claude Code: writable, with .claude the group's session state. */
-  home: string;
-  /** The relay's URL: the SDK's only way to the model API. */
-  apiBaseUrl: string;
+  /** Where Claude Code runs and how it is reached; also what the early start used (claude-launch.ts). */
+  launch: ClaudeLaunch;
+  /** Starts Claude Code for the SDK: the early process for the first session, fresh ones after. */
+  spawner: ClaudeSpawner;
   tools: McpSdkServerConfigWithInstance;
   systemPromptAppend: string;
-  /** Folders besides cwd the agent may work in (global memory, extra mounts). */
-  additionalDirectories: string[];
-  model?: string;
   log: Log;
 }
-
-/**
- * Built-in tools the agent does not get. WebFetch/WebSearch: the container has no network, and web search runs
- * server-side, which would go around the host's per-group egress policy. Cron*, ScheduleWakeup: in-session timers
- * die with the container; scheduling is the host's job. SendMessage: Claude Code's agent-to-agent messaging, easily
- * confused with Warren's send_message.
- */
-export const DISALLOWED_TOOLS = [
-  'WebFetch',
-  'WebSearch',
-  'CronCreate',
-  'CronDelete',
-  'CronList',
-  'ScheduleWakeup',
-  'SendMessage',
-];
 
 /** How long close() waits for an interrupt to be acknowledged before closing anyway. */
 const INTERRUPT_TIMEOUT_MS = 500;
 
+/** The SDK options. What becomes Claude Code's command line must match expectedSpawn() in claude-launch.ts. */
 export function buildClaudeOptions(options: ClaudeLoopOptions, resumeSessionId: string | null): Options {
+  const { launch } = options;
   return {
-    cwd: options.cwd,
+    cwd: launch.cwd,
     ...(resumeSessionId ? { resume: resumeSessionId } : {}),
-    ...(options.model ? { model: options.model } : {}),
+    ...(launch.model ? { model: launch.model } : {}),
+    ...(launch.executable ? { pathToClaudeCodeExecutable: launch.executable } : {}),
+    spawnClaudeCodeProcess: (request) => options.spawner.spawn(request),
+    // Only the in-process server below, which never goes on the command line; set so the SDK does not warn.
+    mcpServersDelivery: 'argv',
     // No filesystem settings at all. 'project' would also load .claude/settings.json (hooks, MCP servers,
     // permissions) from the group folder, which the agent can write: an injected agent could plant a hook that
     // runs at its next start. 'user' reads ~/.claude/settings.json, which the agent can write during a run.
     // Everything is set here in code instead, and CLAUDE.md memory is passed in the system prompt (memory.ts).
     settingSources: [],
-    // Settings from code only (the "flag" layer). No auto-memory: CLAUDE.md is the one memory the host knows
-    // about. No hooks from anywhere, as a second lock behind settingSources.
-    settings: { autoMemoryEnabled: false, disableAllHooks: true },
+    settings: CLAUDE_SETTINGS,
     strictMcpConfig: true,
     mcpServers: { [WARREN_SERVER_NAME]: options.tools },
-    // The container is the sandbox (no network, read-only root, only the group's mounts), so the agent may use
-    // its tools without asking; nobody is there to answer a permission prompt. Refused as root: we run as uid 1000.
-    permissionMode: 'bypassPermissions',
+    permissionMode: PERMISSION_MODE,
     allowDangerouslySkipPermissions: true,
     disallowedTools: DISALLOWED_TOOLS,
-    additionalDirectories: options.additionalDirectories,
+    additionalDirectories: launch.additionalDirectories,
     systemPrompt: { type: 'preset', preset: 'claude_code', append: options.systemPromptAppend },
-    env: {
-      ...process.env,
-      HOME: options.home,
-      ANTHROPIC_BASE_URL: options.apiBaseUrl,
-      // Not a secret: the host's credential proxy replaces it with the real key.
-      ANTHROPIC_API_KEY: 'warren-proxy',
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-      DISABLE_NON_ESSENTIAL_MODEL_CALLS: '1',
-      DISABLE_TELEMETRY: '1',
-      DISABLE_ERROR_REPORTING: '1',
-      DISABLE_AUTOUPDATER: '1',
-      CLAUDE_AGENT_SDK_CLIENT_APP: 'warren-agent/0.1.0',
-    },
-    stderr: (data) => options.log.debug({ data: data.trimEnd() }, 'claude code stderr'),
+    env: claudeEnv(launch),
   };
 }
 

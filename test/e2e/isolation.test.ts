@@ -115,7 +115,8 @@ describe('an agent container', () => {
       120_000,
     );
     expect(output).toMatch(/== scanned [1-9]\d* processes/);
-    expect(output).toMatch(/== control[\s\S]*\/opt\/warren\/dist\/agent\/src\/claude-loop\.js/);
+    // The runner's bundle (agent/Dockerfile), which is what runs, holds it.
+    expect(output).toMatch(/== control[\s\S]*\/opt\/warren\/bundle\/[\w-]+\.js/);
     expect(output).not.toContain('found in');
     const sections = output.split(/== \w+/).map((part) => part.trim());
     // files, processes and env sections are all empty.

@@ -1,0 +1,244 @@
+// How Claude Code is launched, decided before the SDK is loaded: the command line and env Warren's options give it,
+// and an early start. Claude Code takes about a second to start, nearly all of it its own CPU work; started here, at
+// the runner's first step, that second overlaps the runner loading zod and the SDK (about 0.3 s) instead of
+// following it (docs/BENCHMARKS.md). Imports only node built-ins, so it can run before everything else.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { SpawnedProcess, SpawnOptions } from '@anthropic-ai/claude-agent-sdk';
+import type { Log } from './log.js';
+
+/**
+ * Built-in tools the agent does not get. WebFetch/WebSearch: the container has no network, and web search runs
+ * server-side, which would go around the host's per-group egress policy. Cron*, ScheduleWakeup: in-session timers
+ * die with the container; scheduling is the host's job. SendMessage: Claude Code's agent-to-agent messaging, easily
+ * confused with Warren's send_message.
+ */
+export const DISALLOWED_TOOLS = [
+  'WebFetch',
+  'WebSearch',
+  'CronCreate',
+  'CronDelete',
+  'CronList',
+  'ScheduleWakeup',
+  'SendMessage',
+];
+
+/**
+ * Settings from code only (the "flag" layer). No auto-memory: CLAUDE.md is the one memory the host knows about.
+ * No hooks from anywhere, as a second lock behind `settingSources: []` (claude-loop.ts).
+ */
+export const CLAUDE_SETTINGS = { autoMemoryEnabled: false, disableAllHooks: true };
+
+/**
+ * The container is the sandbox (no network, read-only root, only the group's mounts), so the agent may use its
+ * tools without asking; nobody is there to answer a permission prompt. Claude Code refuses it as root: we run as
+ * uid 1000.
+ */
+export const PERMISSION_MODE = 'bypassPermissions';
+
+/** What a run's Claude Code launch depends on, all known before the SDK is loaded. */
+export interface ClaudeLaunch {
+  cwd: string;
+  /** HOME for Claude Code: writable, with .claude the group's session state. */
+  home: string;
+  /** The relay's URL: the SDK's only way to the model API. */
+  apiBaseUrl: string;
+  /** Folders besides cwd the agent may work in (global memory, extra mounts). */
+  additionalDirectories: string[];
+  model?: string;
+  /** Claude Code's native binary; null: not found, the SDK looks for it itself and nothing starts early. */
+  executable: string | null;
+  /** The installed SDK's version, which it passes to Claude Code; null: unknown, nothing starts early. */
+  sdkVersion: string | null;
+  /** The runner's env: Claude Code inherits only INHERITED_ENV from it. */
+  runnerEnv: NodeJS.ProcessEnv;
+}
+
+/**
+ * What Claude Code, and the shell commands the agent runs, inherit from the runner's env. Nothing else: the run
+ * settings are the runner's business, and the SDK writes its own variables into the runner's process.env, which
+ * would make the env Claude Code was started with differ from the one the SDK asks for.
+ */
+const INHERITED_ENV = ['PATH', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TERM'];
+
+/** The env Warren gives Claude Code (the SDK's `env` option). */
+export function claudeEnv(launch: ClaudeLaunch): Record<string, string | undefined> {
+  const inherited = INHERITED_ENV.filter((name) => launch.runnerEnv[name] !== undefined).map((name) => [
+    name,
+    launch.runnerEnv[name],
+  ]);
+  return {
+    ...Object.fromEntries(inherited),
+    HOME: launch.home,
+    ANTHROPIC_BASE_URL: launch.apiBaseUrl,
+    // Not a secret: the host's credential proxy replaces it with the real key.
+    ANTHROPIC_API_KEY: 'warren-proxy',
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    DISABLE_NON_ESSENTIAL_MODEL_CALLS: '1',
+    DISABLE_TELEMETRY: '1',
+    DISABLE_ERROR_REPORTING: '1',
+    DISABLE_AUTOUPDATER: '1',
+    CLAUDE_AGENT_SDK_CLIENT_APP: 'warren-agent/0.1.0',
+  };
+}
+
+/** The installed SDK's version, read from its package.json without loading the SDK. */
+export function findSdkVersion(): string | null {
+  try {
+    const entry = createRequire(import.meta.url).resolve('@anthropic-ai/claude-agent-sdk');
+    const manifest: unknown = JSON.parse(
+      readFileSync(path.join(path.dirname(entry), 'package.json'), 'utf8'),
+    );
+    const version = (manifest as { version?: unknown }).version;
+    return typeof version === 'string' ? version : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The platform package's binary, as the SDK finds it (the image is glibc Linux; musl second). */
+export function findClaudeExecutable(): string | null {
+  const require = createRequire(import.meta.url);
+  for (const suffix of ['', '-musl']) {
+    try {
+      return require.resolve(`@anthropic-ai/claude-agent-sdk-linux-${process.arch}${suffix}/claude`);
+    } catch {
+      // Not installed for this platform: try the next one.
+    }
+  }
+  return null;
+}
+
+/**
+ * The spawn request the SDK makes for buildClaudeOptions' options (claude-loop.ts). It is the SDK's command line,
+ * written down here so Claude Code can start before the SDK is loaded; claude-launch.test.ts compares it with the
+ * SDK's real request, so an SDK upgrade that changes it fails a test instead of silently losing the early start.
+ */
+export function expectedSpawn(
+  launch: ClaudeLaunch,
+  resumeSessionId: string | null,
+): Omit<SpawnOptions, 'signal'> | null {
+  if (launch.executable === null || launch.sdkVersion === null) return null;
+  const env = {
+    ...claudeEnv(launch),
+    CLAUDE_CODE_ENTRYPOINT: 'sdk-ts',
+    CLAUDE_AGENT_SDK_VERSION: launch.sdkVersion,
+    CLAUDE_CODE_SDK_READS_SESSION_STATE: '1',
+    BUN_ENABLE_CRASH_REPORTING: '0',
+  };
+  return {
+    command: launch.executable,
+    args: [
+      ...['--output-format', 'stream-json', '--verbose', '--input-format', 'stream-json'],
+      ...(launch.model ? [`--model=${launch.model}`] : []),
+      ...(resumeSessionId ? [`--resume=${resumeSessionId}`] : []),
+      `--disallowedTools=${DISALLOWED_TOOLS.join(',')}`,
+      '--setting-sources=',
+      '--strict-mcp-config',
+      `--permission-mode=${PERMISSION_MODE}`,
+      '--allow-dangerously-skip-permissions',
+      ...launch.additionalDirectories.map((directory) => `--add-dir=${directory}`),
+      ...['--settings', JSON.stringify(CLAUDE_SETTINGS)],
+    ],
+    cwd: launch.cwd,
+    env,
+  };
+}
+
+/** The SDK's `spawnClaudeCodeProcess`, plus a way to stop a started process nobody claimed. */
+export interface ClaudeSpawner {
+  spawn(request: SpawnOptions): SpawnedProcess;
+  dispose(): void;
+}
+
+/** Stderr kept for the log line when Claude Code exits with an error. */
+const STDERR_TAIL_CHARS = 2_000;
+
+/**
+ * Starts Claude Code now, for the first session of the run (resuming `resumeSessionId`). The SDK's first spawn
+ * request gets that process if the request is exactly the one it was started with; any other request (another
+ * SDK version, a retry without resume) gets a fresh process, and the early one is stopped. Either way the process
+ * runs what the SDK asked for.
+ */
+export function createClaudeSpawner(
+  launch: ClaudeLaunch,
+  resumeSessionId: string | null,
+  log: Log,
+): ClaudeSpawner {
+  const expected = expectedSpawn(launch, resumeSessionId);
+  let early: ChildProcess | null = expected ? startProcess(expected, log) : null;
+  if (early) log.info({ pid: early.pid }, 'claude code started early');
+
+  const stopEarly = () => {
+    if (early && early.exitCode === null && early.signalCode === null) early.kill('SIGKILL');
+    early = null;
+  };
+
+  return {
+    spawn(request) {
+      const candidate = early;
+      early = null;
+      if (candidate && expected) {
+        const mismatch = firstDifference(expected, request);
+        const isAlive =
+          candidate.exitCode === null && candidate.signalCode === null && candidate.pid !== undefined;
+        if (mismatch === null && isAlive) return asSpawned(candidate, request.signal);
+        log.warn({ mismatch: mismatch ?? 'the early process has ended' }, 'early claude start not used');
+        if (isAlive) candidate.kill('SIGKILL');
+      }
+      return asSpawned(startProcess(request, log), request.signal);
+    },
+    dispose: stopEarly,
+  };
+}
+
+function startProcess(request: Omit<SpawnOptions, 'signal'>, log: Log): ChildProcess {
+  const child = spawn(request.command, request.args, {
+    cwd: request.cwd,
+    env: request.env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let tail = '';
+  // Always drained: a full stderr pipe would stall Claude Code.
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (data: string) => {
+    tail = (tail + data).slice(-STDERR_TAIL_CHARS);
+    log.debug({ data: data.trimEnd() }, 'claude code stderr');
+  });
+  child.on('error', (error) => log.warn({ err: error }, 'claude code process error'));
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && code !== null)
+      log.warn({ code, stderr: tail.trim() }, 'claude code exited with an error');
+    else log.debug({ code, signal }, 'claude code exited');
+  });
+  return child;
+}
+
+/** The SDK's view of a child; aborting `signal` stops it (the SDK aborts after its own graceful close). */
+function asSpawned(child: ChildProcess, signal: AbortSignal): SpawnedProcess {
+  const { stdin, stdout } = child;
+  if (!stdin || !stdout) throw new Error('claude code process has no stdio pipes');
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  if (signal.aborted) kill();
+  else signal.addEventListener('abort', kill, { once: true });
+  return Object.assign(child, { stdin, stdout });
+}
+
+/** The first field in which the request differs from the expected one (names only: env values stay out of logs). */
+export function firstDifference(
+  expected: Omit<SpawnOptions, 'signal'>,
+  request: Omit<SpawnOptions, 'signal'>,
+): string | null {
+  if (expected.command !== request.command) return 'command';
+  if (expected.cwd !== request.cwd) return 'cwd';
+  if (JSON.stringify(expected.args) !== JSON.stringify(request.args)) return 'args';
+  const keys = new Set([...Object.keys(expected.env), ...Object.keys(request.env)]);
+  for (const key of keys) {
+    if (expected.env[key] !== request.env[key]) return `env ${key}`;
+  }
+  return null;
+}
