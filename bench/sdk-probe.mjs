@@ -79,7 +79,7 @@ async function warrenOptions() {
     additionalDirectories: [],
     executable: null,
     sdkVersion: null,
-    runnerEnv: process.env,
+    runnerEnv: { ...process.env },
   };
   const options = buildClaudeOptions(
     {

@@ -31,7 +31,14 @@ function launchFor(overrides: Partial<ClaudeLaunch> = {}): ClaudeLaunch {
     additionalDirectories: ['/workspace/global'],
     executable: '/opt/claude/claude',
     sdkVersion: findSdkVersion(),
-    runnerEnv: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', NODE_OPTIONS: '--inspect', WARREN_RUN_ID: 'r1' },
+    runnerEnv: {
+      PATH: '/usr/bin:/bin',
+      LANG: 'C.UTF-8',
+      NODE_OPTIONS: '--inspect',
+      DEBUG: 'x',
+      WARREN_RUN_ID: 'r1',
+      CLAUDE_CODE_MAX_RETRIES: '1',
+    },
     ...overrides,
   };
 }
@@ -83,8 +90,13 @@ async function sdkSpawnRequest(launch: ClaudeLaunch, resumeSessionId: string | n
 describe('expectedSpawn', () => {
   it.each([
     ['a new session', launchFor(), null],
-    // After the SDK is loaded, the runner's process.env holds variables the SDK wrote there itself.
-    ["a new session in the runner's own env", launchFor({ runnerEnv: process.env }), null],
+    // The test process's env, with variables the SDK wrote into it at import.
+    ["a new session in this process's env", launchFor({ runnerEnv: { ...process.env } }), null],
+    [
+      'a new session with crash reporting configured',
+      launchFor({ runnerEnv: { PATH: '/bin', BUN_CRASH_REPORT_URL: 'http://127.0.0.1:9/crash' } }),
+      null,
+    ],
     [
       'a resumed session with a model and extra folders',
       launchFor({
@@ -101,17 +113,20 @@ describe('expectedSpawn', () => {
     expect(request.args).toEqual(expected.args);
     expect(request.env).toEqual(expected.env);
     expect(firstDifference(expected, request)).toBeNull();
-    // Claude Code inherits PATH and the locale, not the runner's NODE_OPTIONS or run settings.
+    // Claude Code inherits the container's env (the host's agentEnv included), not the run settings, NODE_OPTIONS
+    // or DEBUG.
     expect(request.env.PATH).toBe(launch.runnerEnv.PATH);
-    expect(request.env.LANG).toBe(launch.runnerEnv.LANG);
+    expect(request.env.CLAUDE_CODE_MAX_RETRIES).toBe(launch.runnerEnv.CLAUDE_CODE_MAX_RETRIES);
     expect(request.env.NODE_OPTIONS).toBeUndefined();
+    expect(request.env.DEBUG).toBeUndefined();
     expect(request.env.WARREN_RUN_ID).toBeUndefined();
     expect(request.env.ANTHROPIC_API_KEY).toBe('warren-proxy');
   });
 
-  it('is null without a native binary or a known SDK version, so nothing starts early', () => {
+  it('is null without a native binary, a known SDK version, or in SDK debug mode: nothing starts early', () => {
     expect(expectedSpawn(launchFor({ executable: null }), null)).toBeNull();
     expect(expectedSpawn(launchFor({ sdkVersion: null }), null)).toBeNull();
+    expect(expectedSpawn(launchFor({ runnerEnv: { DEBUG_CLAUDE_AGENT_SDK: '1' } }), null)).toBeNull();
   });
 
   it('reads the installed SDK version', () => {

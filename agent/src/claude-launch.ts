@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { SpawnedProcess, SpawnOptions } from '@anthropic-ai/claude-agent-sdk';
+import { RUN_ENV } from '../../src/ipc-paths.js';
 import type { Log } from './log.js';
 
 /**
@@ -52,23 +53,17 @@ export interface ClaudeLaunch {
   executable: string | null;
   /** The installed SDK's version, which it passes to Claude Code; null: unknown, nothing starts early. */
   sdkVersion: string | null;
-  /** The runner's env: Claude Code inherits only INHERITED_ENV from it. */
-  runnerEnv: NodeJS.ProcessEnv;
+  /**
+   * The runner's env, copied before the SDK loads: the SDK writes variables of its own into process.env, which
+   * would make the env the early process got differ from the one the SDK asks for.
+   */
+  runnerEnv: Readonly<Record<string, string | undefined>>;
 }
 
-/**
- * What Claude Code, and the shell commands the agent runs, inherit from the runner's env. Nothing else: the run
- * settings are the runner's business, and the SDK writes its own variables into the runner's process.env, which
- * would make the env Claude Code was started with differ from the one the SDK asks for.
- */
-const INHERITED_ENV = ['PATH', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TERM'];
-
-/** The env Warren gives Claude Code (the SDK's `env` option). */
+/** The env Warren gives Claude Code (the SDK's `env` option): the runner's, without the run settings. */
 export function claudeEnv(launch: ClaudeLaunch): Record<string, string | undefined> {
-  const inherited = INHERITED_ENV.filter((name) => launch.runnerEnv[name] !== undefined).map((name) => [
-    name,
-    launch.runnerEnv[name],
-  ]);
+  const runSettings = new Set<string>(Object.values(RUN_ENV));
+  const inherited = Object.entries(launch.runnerEnv).filter(([name]) => !runSettings.has(name));
   return {
     ...Object.fromEntries(inherited),
     HOME: launch.home,
@@ -121,13 +116,22 @@ export function expectedSpawn(
   resumeSessionId: string | null,
 ): Omit<SpawnOptions, 'signal'> | null {
   if (launch.executable === null || launch.sdkVersion === null) return null;
-  const env = {
-    ...claudeEnv(launch),
-    CLAUDE_CODE_ENTRYPOINT: 'sdk-ts',
-    CLAUDE_AGENT_SDK_VERSION: launch.sdkVersion,
-    CLAUDE_CODE_SDK_READS_SESSION_STATE: '1',
-    BUN_ENABLE_CRASH_REPORTING: '0',
-  };
+  // The SDK's debug mode changes the env in ways not mirrored here: no early start then.
+  if (launch.runnerEnv.DEBUG_CLAUDE_AGENT_SDK) return null;
+  // What the SDK adds to and removes from the env it is given, as it does it.
+  const env = claudeEnv(launch);
+  env.CLAUDE_CODE_ENTRYPOINT ||= 'sdk-ts';
+  env.CLAUDE_AGENT_SDK_VERSION ||= launch.sdkVersion;
+  if (!Object.keys(env).some((name) => name.toUpperCase() === 'CLAUDE_CODE_SDK_READS_SESSION_STATE')) {
+    env.CLAUDE_CODE_SDK_READS_SESSION_STATE = '1';
+  }
+  delete env.NODE_OPTIONS;
+  delete env.DEBUG;
+  if (!env.BUN_ENABLE_CRASH_REPORTING && !env.BUN_CRASH_REPORT_URL) {
+    delete env.BUN_ENABLE_CRASH_REPORTING;
+    delete env.BUN_CRASH_REPORT_URL;
+    env.BUN_ENABLE_CRASH_REPORTING = '0';
+  }
   return {
     command: launch.executable,
     args: [

@@ -35,7 +35,7 @@ async function main(): Promise<number> {
     ...(model ? { model } : {}),
     executable: findClaudeExecutable(),
     sdkVersion: findSdkVersion(),
-    runnerEnv: process.env,
+    runnerEnv: { ...process.env },
   };
   // The run settings are checked only after zod loads (run-agent.ts); if they are invalid, this process is
   // stopped before the SDK ever talks to it. The session id goes into one argv element, never through a shell.
