@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { buildAgentImage } from './agent-image.js';
 import { ADMIN_CHAT, databasePath, prepareDataDir } from './app.js';
 import { loadOrCreateToken } from './channels/local.js';
 import { runChatClient } from './chat-client.js';
@@ -236,13 +237,9 @@ async function imageCommand(args: string[]): Promise<number> {
   const cfg = config();
   const runtime = createRuntime({ kind: cfg.runtime });
   console.log(`Building ${cfg.agentImage} from ${cfg.baseImage} …`);
-  const result = await runtime.buildImage({
-    contextDir: packageRoot,
-    dockerfile: join(packageRoot, 'agent', 'Dockerfile'),
-    tag: cfg.agentImage,
-    buildArgs: { BASE_IMAGE: cfg.baseImage },
-    onProgress: (line) => console.log(`  ${line}`),
-  });
+  const result = await buildAgentImage({ runtime, config: cfg, packageRoot }, (line) =>
+    console.log(`  ${line}`),
+  );
   if (!result.ok) {
     console.error(`Image build failed: ${result.reason}`);
     return 1;

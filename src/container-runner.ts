@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { type EnsureImageResult, ensureAgentImage } from './agent-image.js';
 import { createAgentProxy, type RunState } from './agent-proxy.js';
 import type { HostContext } from './app.js';
 import type { Config } from './config.js';
@@ -55,43 +56,12 @@ export type ContainerRunner = AgentRunner & {
   close(): Promise<void>;
 };
 
-export type EnsureImageResult = { ok: true; isBuilt: boolean } | { ok: false; reason: string };
-
 const DEFAULT_STOP_GRACE_MS = 5_000;
 const DEFAULT_READY_TIMEOUT_MS = 60_000;
 /** After the grace period the engine gets this long (SIGTERM → SIGKILL) to end the container. */
 const ENGINE_STOP_GRACE_MS = 2_000;
 /** Env names that could carry a secret are never passed to a container, whatever the caller says. */
 const CREDENTIAL_LIKE_NAME = /api[-_]?key|token|secret|passw|auth|cookie|credential/i;
-
-/** Builds the agent image when the engine does not have it yet. Never rejects. */
-export async function ensureAgentImage(deps: {
-  runtime: ContainerRuntime;
-  config: Pick<Config, 'agentImage' | 'baseImage'>;
-  packageRoot: string;
-  log: Logger;
-}): Promise<EnsureImageResult> {
-  const log = deps.log.child({ module: 'agent-image' });
-  try {
-    if (await deps.runtime.hasImage(deps.config.agentImage)) return { ok: true, isBuilt: false };
-    log.info({ image: deps.config.agentImage, base: deps.config.baseImage }, 'building the agent image');
-    const result = await deps.runtime.buildImage({
-      contextDir: deps.packageRoot,
-      dockerfile: path.join(deps.packageRoot, 'agent', 'Dockerfile'),
-      tag: deps.config.agentImage,
-      buildArgs: { BASE_IMAGE: deps.config.baseImage },
-      onProgress: (line) => log.info({ line }, 'image build'),
-    });
-    if (!result.ok) {
-      log.error({ image: deps.config.agentImage, reason: result.reason }, 'agent image build failed');
-      return { ok: false, reason: result.reason };
-    }
-    log.info({ image: deps.config.agentImage }, 'agent image built');
-    return { ok: true, isBuilt: true };
-  } catch (error) {
-    return { ok: false, reason: (error as Error).message };
-  }
-}
 
 /** The agent runner writes JSON log lines (pino-like) on stderr. */
 const runnerLogLineSchema = z.object({ level: z.number(), msg: z.string() });

@@ -62,6 +62,10 @@ describe('chat through an agent container', () => {
     await waitForReply('main', 'Hello from the burrow!');
     expect(host.starts).toHaveLength(1);
     expect(host.starts[0]?.groupFolder).toBe('main');
+    // Claude Code was started by the runner's first step, and the SDK took that very process over
+    // (agent/src/claude-launch.ts): in the real image, with the real SDK, the two spawn requests matched.
+    expect(host.runnerLines.some((line) => line.includes('"msg":"claude code started early"'))).toBe(true);
+    expect(host.runnerLines.filter((line) => line.includes('early claude start not used'))).toEqual([]);
     // The call was metered against the group.
     const day = new Date().toISOString().slice(0, 10);
     expect(host.warren.store.usage.totalForDay('main', day).outputTokens).toBeGreaterThan(0);

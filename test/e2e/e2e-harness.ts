@@ -45,6 +45,8 @@ export interface E2eWarren {
   apiKey: string;
   /** Every container spec the host asked the engine to start, in order. */
   starts: ContainerSpec[];
+  /** The agent runners' log lines (their stderr), all containers, in arrival order. */
+  runnerLines: string[];
   addGroup(folder: string): Group;
   /** The name of the running container of a group (there is at most one). */
   containerOf(folder: string): Promise<string>;
@@ -57,11 +59,18 @@ export async function startE2eWarren(
   const baseRuntime = createRuntime({ kind: 'docker' });
   await requireAgentImage(baseRuntime);
   const starts: ContainerSpec[] = [];
+  const runnerLines: string[] = [];
   const runtime: ContainerRuntime = {
     ...baseRuntime,
     start(spec) {
       starts.push(spec);
-      return baseRuntime.start(spec);
+      return baseRuntime.start({
+        ...spec,
+        onOutput(output) {
+          if (output.stream === 'stderr') runnerLines.push(output.line);
+          spec.onOutput?.(output);
+        },
+      });
     },
   };
   const apiKey = `sk-ant-e2e-${randomBytes(12).toString('hex')}`;
@@ -132,6 +141,7 @@ export async function startE2eWarren(
     installId,
     apiKey,
     starts,
+    runnerLines,
     addGroup(folder) {
       return registerGroup(
         warren.store,
