@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { resolveGroupFile } from './channels/media.js';
+import { outgoingFileError, resolveGroupFile } from './channels/media.js';
 import { formatChatAddress, parseChatAddress } from './groups.js';
 import { createOutputWatcher } from './ipc-folder.js';
 import {
@@ -405,10 +405,7 @@ function stageOutgoingFile(
     writeFileSync(staged, readFileSync(fd), { mode: 0o600, flag: 'wx' });
     return { status: 'ok', path: staged };
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') return { status: 'failed', reason: 'the file is a symlink' };
-    if (code === 'ENOENT') return { status: 'failed', reason: "no such file in this group's folder" };
-    return { status: 'failed', reason: `cannot read the file (${code ?? 'error'})` };
+    return { status: 'failed', reason: outgoingFileError(error, "no such file in this group's folder") };
   } finally {
     if (fd !== null) closeSync(fd);
   }

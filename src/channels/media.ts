@@ -234,11 +234,16 @@ export async function openOutgoingFile(filePath: string, maxBytes: number): Prom
       await handle.close();
     }
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') return { status: 'failed', reason: 'the file is a symlink' };
-    if (code === 'ENOENT') return { status: 'failed', reason: 'no such file' };
-    return { status: 'failed', reason: `cannot read the file (${code ?? 'error'})` };
+    return { status: 'failed', reason: outgoingFileError(error, 'no such file') };
   }
+}
+
+/** Why an O_NOFOLLOW open or read of a file to send failed, in words for the agent or the log. */
+export function outgoingFileError(error: unknown, missing: string): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ELOOP') return 'the file is a symlink';
+  if (code === 'ENOENT') return missing;
+  return `cannot read the file (${code ?? 'error'})`;
 }
 
 /**
