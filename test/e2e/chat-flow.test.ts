@@ -1,5 +1,6 @@
 // End to end through the local web chat: a message reaches an agent container, the reply comes back, follow-ups
 // join the same container, a killed container is survived. Real Docker, real agent image, fake model API.
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type E2eWarren, killContainer, startE2eWarren, userTexts } from './e2e-harness.js';
 
@@ -121,4 +122,29 @@ describe('chat through an agent container', () => {
     await waitForReply('main', 'business as usual');
     expect((await assistantTexts('main')).join('\n')).not.toContain('never delivered');
   }, 120_000);
+});
+
+describe('a group whose stored session cannot be resumed', () => {
+  it('answers from a fresh session: the early-started Claude Code is tried, then a new one', async () => {
+    const group = host.addGroup('lost');
+    // A session id the container has no transcript for (a wiped state folder, a corrupt file).
+    const unusable = randomUUID();
+    host.warren.store.sessions.set(group.id, unusable, Date.now());
+    const linesBefore = host.runnerLines.length;
+    host.fake.script({ text: 'fresh start, same answer' });
+    host.channel.receive({ chatId: 'lost', text: 'are you there?' });
+    const deadline = Date.now() + 60_000;
+    while (!host.channel.textsTo('lost').some((text) => text.includes('fresh start, same answer'))) {
+      if (Date.now() > deadline)
+        throw new Error(`no reply; got ${JSON.stringify(host.channel.textsTo('lost'))}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const lines = host.runnerLines.slice(linesBefore);
+    expect(lines.some((line) => line.includes('"msg":"claude code started early"'))).toBe(true);
+    expect(lines.some((line) => line.includes('cannot resume session, starting a fresh one'))).toBe(true);
+    // The new session replaced the unusable one.
+    const stored = host.warren.store.sessions.get(group.id);
+    expect(stored).toMatch(/^[0-9a-f-]{36}$/);
+    expect(stored).not.toBe(unusable);
+  }, 90_000);
 });
