@@ -3,7 +3,6 @@
 import {
   chmodSync,
   chownSync,
-  constants,
   type FSWatcher,
   promises as fs,
   lstatSync,
@@ -13,6 +12,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { IPC_INPUT_DIR, IPC_OUTPUT_DIR, isIpcFileName, MAX_IPC_FILE_BYTES } from './ipc-protocol.js';
+import { readIpcFileText } from './ipc-read.js';
 import type { Logger } from './log.js';
 
 /** Output files one run may hand the host in total; past it everything is refused unread. */
@@ -21,9 +21,6 @@ export const MAX_IPC_FILES_PER_RUN = 5_000;
 export const MAX_IPC_FILES_PER_SECOND = 50;
 /** fs.watch misses events on some file systems; this slow scan is the safety net, not the main path. */
 export const IPC_FALLBACK_SCAN_MS = 1_500;
-
-/** What a reader may say about one output file before it is parsed. */
-export type ReadResult = { ok: true; text: string } | { ok: false; error: string };
 
 export interface OutputWatcherDeps {
   outputDir: string;
@@ -83,39 +80,6 @@ export function clearRunDirs(runDir: string): void {
     } catch {
       // Left for the next run's prepareRunDirs.
     }
-  }
-}
-
-/**
- * Reads one file the agent wrote. Never throws. Refuses symlinks (O_NOFOLLOW), anything but a regular file,
- * and files over the cap, without reading more than the cap whatever the file claims.
- */
-export async function readOutputFile(filePath: string): Promise<ReadResult> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return { ok: false, error: code === 'ELOOP' ? 'symlink refused' : `cannot open (${code ?? error})` };
-  }
-  try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) return { ok: false, error: 'not a regular file' };
-    if (stat.size > MAX_IPC_FILE_BYTES) return { ok: false, error: `file too large (${stat.size} bytes)` };
-    // One byte more than stat said: a file that grows while it is read is refused, not cut.
-    const buffer = Buffer.alloc(stat.size + 1);
-    let length = 0;
-    while (length < buffer.length) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-    }
-    if (length > stat.size) return { ok: false, error: 'file changed while being read' };
-    return { ok: true, text: buffer.subarray(0, length).toString('utf8') };
-  } catch (error) {
-    return { ok: false, error: `cannot read (${String(error)})` };
-  } finally {
-    await handle.close().catch(() => {});
   }
 }
 
@@ -191,7 +155,7 @@ export function createOutputWatcher(deps: OutputWatcherDeps): OutputWatcher {
       refusedInFlood += 1;
       return;
     }
-    const read = await readOutputFile(filePath);
+    const read = await readIpcFileText(filePath, MAX_IPC_FILE_BYTES);
     if (!read.ok) {
       deps.onRejected(name, read.error);
       return;

@@ -53,13 +53,19 @@ describe('readInputFile', () => {
     const target = path.join(directory, 'target.json');
     await fs.writeFile(target, JSON.stringify({ type: 'stop', reason: 'bye' }));
     await fs.symlink(target, path.join(directory, 'link.json'));
-    expect(await readInputFile(path.join(directory, 'link.json'))).toMatchObject({ ok: false });
+    expect(await readInputFile(path.join(directory, 'link.json'))).toEqual({
+      ok: false,
+      error: 'symlink refused',
+    });
   });
 
   it('refuses a file over the cap without reading it', async () => {
     const file = path.join(directory, 'big.json');
     await fs.writeFile(file, Buffer.alloc(MAX_IPC_FILE_BYTES + 10, 0x20));
-    expect(await readInputFile(file)).toEqual({ ok: false, error: 'file too large' });
+    expect(await readInputFile(file)).toEqual({
+      ok: false,
+      error: `file too large (${MAX_IPC_FILE_BYTES + 10} bytes)`,
+    });
   });
 
   it('refuses a fifo instead of blocking on it', async () => {

@@ -1,6 +1,6 @@
 // Reading and writing IPC files: atomic writes with ordered names, and careful, size-capped reads.
 import { randomUUID } from 'node:crypto';
-import { constants, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import {
   encodeIpcFile,
@@ -11,6 +11,7 @@ import {
   type OutputFile,
   parseIpcFile,
 } from '../../src/ipc-protocol.js';
+import { readIpcFileText } from '../../src/ipc-read.js';
 
 /** Writes output files into one directory, each under the next sequence number. */
 export interface OutputWriter {
@@ -48,34 +49,8 @@ export async function writeAtomic(directory: string, name: string, text: string)
   }
 }
 
-/**
- * Reads and parses one input file. Never throws. Refuses symlinks and anything but a regular file (O_NOFOLLOW),
- * and never reads more than the cap, whatever the file claims.
- */
+/** Reads and parses one input file. Never throws; refuses what readIpcFileText refuses. */
 export async function readInputFile(filePath: string): Promise<IpcResult<InputFile>> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (error) {
-    return { ok: false, error: `cannot open: ${(error as NodeJS.ErrnoException).code ?? String(error)}` };
-  }
-  try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) return { ok: false, error: 'not a regular file' };
-    if (stat.size > MAX_IPC_FILE_BYTES) return { ok: false, error: 'file too large' };
-    // One byte more than the size stat reported: a file that grows while we read is refused, not truncated.
-    const buffer = Buffer.alloc(stat.size + 1);
-    let length = 0;
-    while (length < buffer.length) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-    }
-    if (length > stat.size) return { ok: false, error: 'file changed while being read' };
-    return parseIpcFile('input', buffer.subarray(0, length).toString('utf8'));
-  } catch (error) {
-    return { ok: false, error: `cannot read: ${String(error)}` };
-  } finally {
-    await handle.close().catch(() => {});
-  }
+  const read = await readIpcFileText(filePath, MAX_IPC_FILE_BYTES);
+  return read.ok ? parseIpcFile('input', read.text) : read;
 }
