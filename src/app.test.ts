@@ -84,6 +84,32 @@ describe('warren host', () => {
     await eventually(() => harness?.channel.textsTo('team').length === 1, 2000, 'signalled delivery');
   });
 
+  it('a chat that gets a new id (a Telegram supergroup) keeps its group: the reply waiting and the next turn go there', async () => {
+    harness = await startTestWarren({
+      runner: new FakeAgentRunner({
+        autoReply: (prompt) => `re: ${prompt.includes('second') ? 'second' : 'first'}`,
+      }),
+    });
+    const h = harness;
+    h.addGroup('team');
+    // The reply to the first message is refused: the service has moved the chat (as Telegram says in its error).
+    h.channel.nextResults.push({ status: 'failed', reason: 'group chat was upgraded', isRetryable: true });
+    h.channel.receive({ chatId: 'team', text: 'first question' });
+    await eventually(() => h.channel.attempts.length === 1, 2000, 'the refused send');
+    h.channel.emitChatEvent({ type: 'chat-moved', channel: 'fake', fromChatId: 'team', toChatId: 'team-2' });
+    await eventually(() => h.channel.textsTo('team-2').length === 1, 2000, 'the reply at the new id');
+    expect(h.channel.textsTo('team-2')).toEqual(['re: first']);
+    // Messages from the new id belong to the same group.
+    h.channel.receive({ chatId: 'team-2', text: 'second question' });
+    await eventually(() => h.channel.textsTo('team-2').length === 2, 2000, 'the next reply');
+    expect(h.channel.textsTo('team-2')[1]).toBe('re: second');
+    expect(h.channel.textsTo('team')).toEqual([]);
+    expect(h.warren.store.audit.recent(10).find((entry) => entry.action === 'chat-moved')).toMatchObject({
+      groupFolder: 'team',
+      decision: 'allow',
+    });
+  });
+
   it('refuses and audits a local chat request without the token', async () => {
     const { h, local } = await startWithLocalChat(new FakeAgentRunner());
     harness = h;

@@ -251,7 +251,13 @@ export async function startWarren(options: WarrenOptions) {
       onMessage,
       onStateChange: (state) => channelStatus.report(channel.name, state),
       onChatEvent: (event) => {
-        if (!isStopped) pairing.onChatJoined(event);
+        if (isStopped) return;
+        if (event.type === 'chat-joined') pairing.onChatJoined(event);
+        else {
+          pairing.onChatMoved(event);
+          // Replies waiting for the old id are due again, now addressed to the new one.
+          delivery.kick();
+        }
       },
     });
     log.info({ channel: channel.name }, 'channel connected');

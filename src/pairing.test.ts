@@ -225,6 +225,48 @@ describe('unknown chats', () => {
     expect(store.chats.get('telegram', '-100777')?.name).toBe('Book club');
   });
 
+  it('a registered group that gets a new id keeps its registration, audited; a clash is told to the owner', () => {
+    const dataDir = tempDir();
+    const group = (folder: string, chatId: string) =>
+      registerGroup(
+        store,
+        dataDir,
+        { folder, name: folder, chat: { channel: 'telegram', chatId }, isDirect: false, trigger: 'mention' },
+        clock,
+      );
+    const sales = group('sales', '-4001');
+    pairing.onChatMoved({
+      type: 'chat-moved',
+      channel: 'telegram',
+      fromChatId: '-4001',
+      toChatId: '-1004001',
+    });
+    expect(store.chats.get('telegram', '-1004001')?.groupId).toBe(sales.id);
+    expect(audits.at(-1)).toMatchObject({
+      groupFolder: 'sales',
+      action: 'chat-moved',
+      decision: 'allow',
+      detail: { from: 'telegram:-4001', to: 'telegram:-1004001' },
+    });
+    expect(toAdmin()).toEqual([]);
+
+    group('support', '-1005002');
+    group('ops', '-5002');
+    pairing.onChatMoved({
+      type: 'chat-moved',
+      channel: 'telegram',
+      fromChatId: '-5002',
+      toChatId: '-1005002',
+    });
+    expect(store.groups.byId(store.chats.get('telegram', '-5002')?.groupId ?? -1)?.folder).toBe('ops');
+    expect(audits.at(-1)).toMatchObject({ action: 'chat-moved', decision: 'deny', groupFolder: 'ops' });
+    expect(toAdmin()).toEqual([expect.stringMatching(/telegram:-5002 now has the id telegram:-1005002/)]);
+    // A chat nobody knows: nothing to move, nothing to say.
+    const before = audits.length;
+    pairing.onChatMoved({ type: 'chat-moved', channel: 'telegram', fromChatId: '-9', toChatId: '-1009' });
+    expect(audits).toHaveLength(before);
+  });
+
   it('notices to the owner are rate-limited, so nobody can flood the admin chat', () => {
     for (let index = 0; index < 20; index++)
       pairing.onUnknownMessage({ ...direct(`-${index}`), isDirect: false });

@@ -5,7 +5,7 @@ import type { AdminNotifier } from './admin-notices.js';
 import { registerGroup, shareGroup } from './groups.js';
 import type { Logger } from './log.js';
 import { type AuditEntry, type PairingRequest, type Store, StoreError } from './store.js';
-import type { ChatAddress, ChatEvent, Group, InboundMessage } from './types.js';
+import type { ChatAddress, ChatJoinedEvent, ChatMovedEvent, Group, InboundMessage } from './types.js';
 
 export const PAIRING_TTL_MS = 60 * 60_000;
 export const MAX_PENDING_PAIRINGS = 3;
@@ -161,7 +161,7 @@ export function createPairing(deps: PairingDeps) {
     },
 
     /** The bot was added to a chat. Must not throw. */
-    onChatJoined(event: ChatEvent): void {
+    onChatJoined(event: ChatJoinedEvent): void {
       try {
         const chat = deps.store.chats.upsert({
           channel: event.channel,
@@ -185,6 +185,52 @@ export function createPairing(deps: PairingDeps) {
         );
       } catch (error) {
         log.error({ err: error, channel: event.channel }, 'chat-joined not handled');
+      }
+    },
+
+    /**
+     * The service gave a chat a new id (a Telegram group became a supergroup): its registration, replies and tasks
+     * follow it. Audited either way; a clash with another registered chat is left to a person. Must not throw.
+     */
+    onChatMoved(event: ChatMovedEvent): void {
+      try {
+        const outcome = deps.store.channels.moveChat(
+          event.channel,
+          event.fromChatId,
+          event.toChatId,
+          deps.now(),
+        );
+        if (outcome === 'unknown') return;
+        const from = `${event.channel}:${event.fromChatId}`;
+        const to = `${event.channel}:${event.toChatId}`;
+        const chat = deps.store.chats.get(
+          event.channel,
+          outcome === 'moved' ? event.toChatId : event.fromChatId,
+        );
+        const groupFolder =
+          chat?.groupId == null ? null : (deps.store.groups.byId(chat.groupId)?.folder ?? null);
+        deps.audit({
+          groupFolder,
+          actor: `${event.channel}:service`,
+          action: 'chat-moved',
+          decision: outcome === 'moved' ? 'allow' : 'deny',
+          detail:
+            outcome === 'moved'
+              ? { from, to }
+              : { from, to, reason: 'the new id is registered to another group' },
+        });
+        if (outcome === 'moved') {
+          log.info({ from, to, group: groupFolder }, 'chat moved to a new id');
+          return;
+        }
+        log.warn({ from, to }, 'chat moved to an id that is registered elsewhere; nothing moved');
+        deps.notifier.notify(
+          `chat-moved:${from}`,
+          `⚠️ ${from} now has the id ${to}, which is registered to another group, so its registration did not ` +
+            'follow. Remove one of the two with `warren groups remove`, then register the chat again.',
+        );
+      } catch (error) {
+        log.error({ err: error, channel: event.channel }, 'chat-moved not handled');
       }
     },
 

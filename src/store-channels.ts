@@ -1,4 +1,5 @@
-// Channel SQL: each channel's last connection state, its durable cursors, and the parts of replies it sent.
+// Channel SQL: each channel's last connection state, its durable cursors, the parts of replies it sent, and chats
+// the service gave a new id.
 import type Database from 'better-sqlite3';
 import type { ChannelState } from './types.js';
 
@@ -81,7 +82,40 @@ export function channelQueries(db: Database.Database) {
       );
       db.prepare('DELETE FROM sent_parts WHERE sent_at < ?').run(now - SENT_PART_RETENTION_MS);
     },
+    /**
+     * A chat got a new id on its channel (a Telegram group upgraded to a supergroup). Its record (so its group and
+     * messages), its replies and its tasks follow it, in one transaction; replies still to send are due at once.
+     * A record already under the new id that belongs to no group is dropped (the service says the two are one
+     * chat); if it is registered too, nothing moves ('conflict').
+     */
+    moveChat(channel: string, fromChatId: string, toChatId: string, now: number): ChatMoveOutcome {
+      return db.transaction((): ChatMoveOutcome => {
+        const chatRow = (chatId: string) =>
+          db
+            .prepare('SELECT id, group_id FROM chats WHERE channel = ? AND chat_id = ?')
+            .get(channel, chatId) as { id: number; group_id: number | null } | undefined;
+        const from = chatRow(fromChatId);
+        if (!from || fromChatId === toChatId) return 'unknown';
+        const to = chatRow(toChatId);
+        if (to && to.group_id !== null) return 'conflict';
+        if (to) db.prepare('DELETE FROM chats WHERE id = ?').run(to.id);
+        db.prepare('UPDATE chats SET chat_id = ? WHERE id = ?').run(toChatId, from.id);
+        db.prepare(
+          `UPDATE outbox SET chat_id = @to,
+             next_attempt_at = CASE WHEN status = 'pending' THEN MIN(next_attempt_at, @now) ELSE next_attempt_at END
+           WHERE channel = @channel AND chat_id = @from`,
+        ).run({ channel, from: fromChatId, to: toChatId, now });
+        db.prepare('UPDATE tasks SET chat_id = ? WHERE channel = ? AND chat_id = ?').run(
+          toChatId,
+          channel,
+          fromChatId,
+        );
+        return 'moved';
+      })();
+    },
   };
 }
+
+export type ChatMoveOutcome = 'moved' | 'unknown' | 'conflict';
 
 export type ChannelQueries = ReturnType<typeof channelQueries>;

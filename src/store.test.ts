@@ -7,6 +7,7 @@ import { registerGroup } from './groups.js';
 import { silentLogger } from './log.js';
 import { migrations } from './migrations.js';
 import { checkGroupFolder, openStore, type Store } from './store.js';
+import { createTaskOps } from './tasks.js';
 
 let store: Store | null = null;
 afterEach(() => store?.close());
@@ -176,5 +177,58 @@ describe('store', () => {
     expect(store?.groups.remove('team')).toBe(true);
     expect(store?.messages.ofChat(chat.id)).toEqual([]);
     expect(store?.chats.get('fake', 'c1')?.groupId).toBeNull();
+  });
+
+  it('a chat moved to a new id keeps its group, messages, replies and tasks; the reply waiting is due at once', () => {
+    const { group, chat, add, store: db } = setup();
+    add('hello', true);
+    db.outbox.enqueue(
+      { idempotencyKey: 'r1', channel: 'fake', chatId: 'c1', text: 'reply', kind: 'reply' },
+      0,
+    );
+    db.outbox.markRetry(db.outbox.byKey('r1')?.id ?? -1, 'group chat was upgraded', 60_000);
+    const tasks = createTaskOps({ store: db, now: () => 0, defaultTimezone: 'UTC' });
+    const task = tasks.create({
+      group,
+      chat: { channel: 'fake', chatId: 'c1' },
+      prompt: 'briefing',
+      scheduleKind: 'cron',
+      schedule: '0 9 * * *',
+      createdBy: 'test',
+    });
+    if (!task.ok) throw new Error(task.error);
+    // An unregistered record under the new id (the service showed it first) is the same chat: it goes.
+    db.chats.upsert({ channel: 'fake', chatId: 'c2', isDirect: false, now: 5 });
+
+    expect(db.channels.moveChat('fake', 'c1', 'c2', 1_000)).toBe('moved');
+    expect(db.chats.get('fake', 'c1')).toBeNull();
+    const moved = db.chats.get('fake', 'c2');
+    expect(moved?.id).toBe(chat.id);
+    expect(moved?.groupId).toBe(group.id);
+    expect(db.messages.ofChat(chat.id).map((message) => message.text)).toEqual(['hello']);
+    const [reply] = db.outbox.list({ limit: 10 });
+    expect(reply).toMatchObject({ chatId: 'c2', status: 'pending', nextAttemptAt: 1_000 });
+    expect(db.tasks.byId(task.value.id)?.chat).toEqual({ channel: 'fake', chatId: 'c2' });
+    // Told again (both service messages arrive): nothing left to move.
+    expect(db.channels.moveChat('fake', 'c1', 'c2', 2_000)).toBe('unknown');
+  });
+
+  it('a chat moved onto an id that is registered to another group moves nothing', () => {
+    const { dataDir, store: db } = setup();
+    registerGroup(
+      db,
+      dataDir,
+      {
+        folder: 'other',
+        name: 'Other',
+        chat: { channel: 'fake', chatId: 'c2' },
+        isDirect: false,
+        trigger: 'mention',
+      },
+      0,
+    );
+    expect(db.channels.moveChat('fake', 'c1', 'c2', 1_000)).toBe('conflict');
+    expect(db.chats.get('fake', 'c1')?.groupId).not.toBeNull();
+    expect(db.groups.byId(db.chats.get('fake', 'c2')?.groupId ?? -1)?.folder).toBe('other');
   });
 });

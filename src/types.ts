@@ -57,7 +57,10 @@ export type ChannelState =
   /** The service no longer accepts our credentials (or never had any): a person must pair or fix them. */
   | { status: 'logged-out'; reason: string };
 
-export type ChatEvent = {
+export type ChatEvent = ChatJoinedEvent | ChatMovedEvent;
+
+/** The bot was added to a chat. */
+export type ChatJoinedEvent = {
   type: 'chat-joined';
   channel: string;
   chatId: string;
@@ -66,6 +69,9 @@ export type ChatEvent = {
   /** Who added the bot, as the channel names them. */
   byName?: string;
 };
+
+/** The service gave a chat a new id (a Telegram group upgraded to a supergroup); it is the same chat. */
+export type ChatMovedEvent = { type: 'chat-moved'; channel: string; fromChatId: string; toChatId: string };
 
 /**
  * A chat service adapter. Built by a factory that returns null when the channel is not configured.

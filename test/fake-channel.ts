@@ -1,5 +1,12 @@
 // A fake Channel for host tests: records what was sent, lets tests inject inbound messages and send failures.
-import type { Channel, ChannelHandlers, InboundMessage, OutboundMessage, SendResult } from '../src/types.js';
+import type {
+  Channel,
+  ChannelHandlers,
+  ChatEvent,
+  InboundMessage,
+  OutboundMessage,
+  SendResult,
+} from '../src/types.js';
 
 export class FakeChannel implements Channel {
   /** Every successful send, duplicates included (so a test can see one). */
@@ -53,6 +60,12 @@ export class FakeChannel implements Channel {
       isDirect: false,
       ...partial,
     });
+  }
+
+  /** Reports a chat event (joined, moved) as the service would. */
+  emitChatEvent(event: ChatEvent): void {
+    if (!this.handlers) throw new Error('fake channel is not connected');
+    this.handlers.onChatEvent?.(event);
   }
 
   textsTo(chatId: string): string[] {

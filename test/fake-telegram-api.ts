@@ -40,6 +40,8 @@ interface Failure {
   errorCode: number;
   description: string;
   retryAfter?: number;
+  /** As the Bot API answers a send to a group that became a supergroup. */
+  migrateToChatId?: number;
 }
 
 const ALLOWED_TAGS = new Set([
@@ -140,7 +142,13 @@ export interface FakeTelegramApi {
   /** The next call of method (after skip successful ones) fails with this Bot API error. */
   failNext(
     method: string,
-    error: { errorCode: number; description: string; retryAfter?: number; skip?: number },
+    error: {
+      errorCode: number;
+      description: string;
+      retryAfter?: number;
+      migrateToChatId?: number;
+      skip?: number;
+    },
   ): void;
   /** Drops every open long poll at the TCP level, as a network failure would. */
   dropPolls(): void;
@@ -169,12 +177,19 @@ export async function startFakeTelegramApi(
     response.end(JSON.stringify(body));
   };
   const ok = (response: ServerResponse, result: unknown) => reply(response, 200, { ok: true, result });
-  const fail = (response: ServerResponse, errorCode: number, description: string, retryAfter?: number) =>
+  const fail = (
+    response: ServerResponse,
+    errorCode: number,
+    description: string,
+    retryAfter?: number,
+    migrateToChatId?: number,
+  ) =>
     reply(response, errorCode, {
       ok: false,
       error_code: errorCode,
       description,
       ...(retryAfter ? { parameters: { retry_after: retryAfter } } : {}),
+      ...(migrateToChatId ? { parameters: { migrate_to_chat_id: migrateToChatId } } : {}),
     });
 
   function confirm(offset: number | undefined): void {
@@ -275,7 +290,15 @@ export async function startFakeTelegramApi(
     const body = await readBody(request);
     calls.push(method);
     const failure = takeFailure(method);
-    if (failure) return fail(response, failure.errorCode, failure.description, failure.retryAfter);
+    if (failure) {
+      return fail(
+        response,
+        failure.errorCode,
+        failure.description,
+        failure.retryAfter,
+        failure.migrateToChatId,
+      );
+    }
     const chatId = body.chat_id === undefined ? '' : String(body.chat_id);
     switch (method) {
       case 'getMe':
@@ -449,6 +472,7 @@ export async function startFakeTelegramApi(
         errorCode: error.errorCode,
         description: error.description,
         retryAfter: error.retryAfter,
+        migrateToChatId: error.migrateToChatId,
       });
     },
     dropPolls() {

@@ -90,6 +90,15 @@ export function toInbound(message: Message, me: UserFromGetMe): InboundMessage |
 
 /** The bot was added to a group (or unblocked in a private chat). */
 export function toChatEvent(update: Update, me: UserFromGetMe): ChatEvent | null {
+  // A group upgraded to a supergroup gets a new id: a service message in the old chat names the new one, and one
+  // in the new chat names the old one. Either is enough; the move is idempotent.
+  const message = update.message;
+  if (message?.migrate_to_chat_id !== undefined) {
+    return movedChat(message.chat.id, message.migrate_to_chat_id);
+  }
+  if (message?.migrate_from_chat_id !== undefined) {
+    return movedChat(message.migrate_from_chat_id, message.chat.id);
+  }
   const change = update.my_chat_member;
   if (!change || change.new_chat_member.user.id !== me.id) return null;
   const wasIn = ['member', 'administrator', 'creator', 'restricted'].includes(change.old_chat_member.status);
@@ -102,5 +111,14 @@ export function toChatEvent(update: Update, me: UserFromGetMe): ChatEvent | null
     chatName: chatNameOf(change.chat as Message['chat']),
     isDirect: false,
     byName: [change.from.first_name, change.from.last_name].filter(Boolean).join(' ') || undefined,
+  };
+}
+
+export function movedChat(fromChatId: number | string, toChatId: number | string): ChatEvent {
+  return {
+    type: 'chat-moved',
+    channel: TELEGRAM,
+    fromChatId: String(fromChatId),
+    toChatId: String(toChatId),
   };
 }

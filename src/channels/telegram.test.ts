@@ -223,6 +223,42 @@ describe('telegram channel', () => {
     });
   });
 
+  it('reports a group upgraded to a supergroup as a chat-moved event, from either service message', async () => {
+    const { api, events, received } = await start();
+    const service = (chat: { id: number; type: string }, extra: Record<string, number>) =>
+      api.pushUpdate({
+        message: { message_id: 7, date: 0, chat: { ...chat, title: 'Sales' }, ...extra },
+      } as never);
+    service({ id: -4001, type: 'group' }, { migrate_to_chat_id: -1004001 });
+    service({ id: -1004001, type: 'supergroup' }, { migrate_from_chat_id: -4001 });
+    await eventually(() => events.length === 2, 5000, 'the events');
+    const moved = { type: 'chat-moved', channel: 'telegram', fromChatId: '-4001', toChatId: '-1004001' };
+    expect(events).toEqual([moved, moved]);
+    // Service messages are not chat messages.
+    expect(received).toEqual([]);
+  });
+
+  it('a reply refused because the group became a supergroup reports the move and is worth retrying', async () => {
+    const { api, channel, events } = await start();
+    api.failNext('sendMessage', {
+      errorCode: 400,
+      description: 'Bad Request: group chat was upgraded to a supergroup chat',
+      migrateToChatId: -1004001,
+    });
+    const result = await channel.send({ chatId: '-4001', text: 'the weekly numbers', idempotencyKey: 'k1' });
+    expect(result).toMatchObject({ status: 'failed', isRetryable: true });
+    expect(events).toEqual([
+      { type: 'chat-moved', channel: 'telegram', fromChatId: '-4001', toChatId: '-1004001' },
+    ]);
+    // Any other 400 stays final and moves nothing.
+    api.failNext('sendMessage', { errorCode: 400, description: 'Bad Request: chat not found' });
+    expect(await channel.send({ chatId: '-4001', text: 'x', idempotencyKey: 'k2' })).toMatchObject({
+      status: 'failed',
+      isRetryable: false,
+    });
+    expect(events).toHaveLength(1);
+  });
+
   describe('media', () => {
     let store: Store;
     let dataDir: string;

@@ -6,7 +6,7 @@ import type { Channel, ChannelHandlers, ChannelState, OutboundMessage, SendResul
 import { splitMarkdown, toPlainText, toTelegramHtml } from './format.js';
 import { describeMedia, type MediaSaver, MediaTooLargeError, openOutgoingFile, readCapped } from './media.js';
 import { createTypingKeeper, type SentPartsLedger, sendInParts } from './outbound.js';
-import { mediaOf, TELEGRAM, toChatEvent, toInbound } from './telegram-inbound.js';
+import { mediaOf, movedChat, TELEGRAM, toChatEvent, toInbound } from './telegram-inbound.js';
 
 /** Telegram's limit for one message, counted after entities are parsed. */
 export const TELEGRAM_MAX_TEXT = 4096;
@@ -38,7 +38,11 @@ export interface TelegramChannelOptions {
 type GrammySignal = Parameters<Api['getMe']>[0];
 const asGrammySignal = (signal: AbortSignal) => signal as unknown as GrammySignal;
 
-type ApiError = Error & { error_code: number; description: string; parameters?: { retry_after?: number } };
+type ApiError = Error & {
+  error_code: number;
+  description: string;
+  parameters?: { retry_after?: number; migrate_to_chat_id?: number };
+};
 
 const isApiError = (error: unknown): error is ApiError =>
   error instanceof Error && typeof (error as Partial<ApiError>).error_code === 'number';
@@ -194,6 +198,17 @@ export function createTelegramChannel(options: TelegramChannelOptions): Channel 
     }
   }
 
+  /**
+   * A send's failure. Telegram refuses a group that became a supergroup and names its new id: the host is told the
+   * chat moved (its outbox follows), and the send is worth retrying, there.
+   */
+  function failureOf(chatId: string, error: unknown): SendResult {
+    const movedTo = isApiError(error) ? error.parameters?.migrate_to_chat_id : undefined;
+    if (movedTo === undefined) return toFailure(error);
+    handlers?.onChatEvent?.(movedChat(chatId, movedTo));
+    return { status: 'failed', reason: describeTelegramError(error), isRetryable: true };
+  }
+
   async function sendTextPart(chatId: string, part: string): Promise<SendResult> {
     const client = api;
     if (!client) return { status: 'failed', reason: 'telegram is not connected', isRetryable: true };
@@ -205,7 +220,7 @@ export function createTelegramChannel(options: TelegramChannelOptions): Channel 
       });
       return { status: 'sent', externalId: String(sent.message_id) };
     } catch (error) {
-      if (!isFormattingError(error)) return toFailure(error);
+      if (!isFormattingError(error)) return failureOf(chatId, error);
       log.warn(
         { reason: describeTelegramError(error) },
         'Telegram refused the formatting; sending plain text',
@@ -215,7 +230,7 @@ export function createTelegramChannel(options: TelegramChannelOptions): Channel 
       const sent = await client.sendMessage(chatId, toPlainText(part).trim() || part, noPreview);
       return { status: 'sent', externalId: String(sent.message_id) };
     } catch (error) {
-      return toFailure(error);
+      return failureOf(chatId, error);
     }
   }
 
@@ -290,7 +305,7 @@ export function createTelegramChannel(options: TelegramChannelOptions): Channel 
         });
         return { status: 'sent', externalId: String(sent.message_id) };
       } catch (error) {
-        return toFailure(error);
+        return failureOf(chatId, error);
       }
     },
 
