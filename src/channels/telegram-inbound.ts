@@ -88,7 +88,7 @@ export function toInbound(message: Message, me: UserFromGetMe): InboundMessage |
   };
 }
 
-/** The bot was added to a group (or unblocked in a private chat). */
+/** What an update says about a chat itself: the bot was added to a group, or a group got a new id. */
 export function toChatEvent(update: Update, me: UserFromGetMe): ChatEvent | null {
   // A group upgraded to a supergroup gets a new id: a service message in the old chat names the new one, and one
   // in the new chat names the old one. Either is enough; the move is idempotent.
