@@ -1,18 +1,9 @@
 // A run's IPC folder on the host: making and clearing it, and reading what the agent writes to output/ safely.
 // Reads refuse symlinks and oversized files; caps and a tamper check bound what one run can make the host do.
-import {
-  chmodSync,
-  chownSync,
-  type FSWatcher,
-  promises as fs,
-  lstatSync,
-  mkdirSync,
-  rmSync,
-  watch,
-} from 'node:fs';
+import { chmodSync, chownSync, promises as fs, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { IPC_INPUT_DIR, IPC_OUTPUT_DIR, isIpcFileName, MAX_IPC_FILE_BYTES } from './ipc-protocol.js';
-import { readIpcFileText } from './ipc-read.js';
+import { readIpcFileText, watchFolder } from './ipc-read.js';
 import type { Logger } from './log.js';
 
 /** Output files one run may hand the host in total; past it everything is refused unread. */
@@ -96,10 +87,6 @@ export function createOutputWatcher(deps: OutputWatcherDeps): OutputWatcher {
   let outputIdentity: { dev: number; ino: number } | null = null;
   let isTamperReported = false;
   let refusedInFlood = 0;
-  let watcher: FSWatcher | null = null;
-  let timer: NodeJS.Timeout | null = null;
-  let running: Promise<void> | null = null;
-  let isRescanNeeded = false;
 
   /**
    * output/ must still be the folder prepareRunDirs made. The container mounts it on its own (a mount point cannot
@@ -189,26 +176,6 @@ export function createOutputWatcher(deps: OutputWatcherDeps): OutputWatcher {
     }
   }
 
-  function scan(): Promise<void> {
-    if (running) {
-      isRescanNeeded = true;
-      return running;
-    }
-    running = (async () => {
-      try {
-        do {
-          isRescanNeeded = false;
-          await scanOnce();
-        } while (isRescanNeeded);
-      } catch (error) {
-        log.error({ err: error }, 'IPC scan failed');
-      } finally {
-        running = null;
-      }
-    })();
-    return running;
-  }
-
   try {
     const stat = lstatSync(outputDir);
     if (stat.isDirectory()) outputIdentity = { dev: stat.dev, ino: stat.ino };
@@ -216,28 +183,18 @@ export function createOutputWatcher(deps: OutputWatcherDeps): OutputWatcher {
     // Checked again (and reported) on the first scan.
   }
 
+  const folder = watchFolder({
+    directory: outputDir,
+    label: 'IPC output folder',
+    fallbackScanMs: deps.fallbackScanMs ?? IPC_FALLBACK_SCAN_MS,
+    log,
+    scanOnce,
+  });
   return {
     start() {
-      try {
-        watcher = watch(outputDir, { persistent: false }, () => void scan());
-        watcher.on('error', (error) => {
-          log.warn({ err: error }, 'IPC watch failed; relying on the fallback scan');
-          watcher?.close();
-          watcher = null;
-        });
-      } catch (error) {
-        log.warn({ err: error }, 'cannot watch IPC output folder; relying on the fallback scan');
-      }
-      timer = setInterval(() => void scan(), deps.fallbackScanMs ?? IPC_FALLBACK_SCAN_MS);
-      timer.unref();
-      void scan();
+      void folder.start();
     },
-    scan,
-    close() {
-      watcher?.close();
-      watcher = null;
-      if (timer) clearInterval(timer);
-      timer = null;
-    },
+    scan: folder.scan,
+    close: folder.close,
   };
 }

@@ -1,6 +1,7 @@
-// Reading one IPC file the other side wrote: the host reads the agent's output/, the runner the host's input/.
-// Shared with the agent image like ipc-protocol.ts; imports only node built-ins.
-import { constants, promises as fs } from 'node:fs';
+// Reading what the other side of the IPC wrote: the host reads the agent's output/, the runner the host's input/.
+// One file, safely; and a folder, scanned as files arrive. Shared with the agent image like ipc-protocol.ts;
+// imports only node built-ins.
+import { constants, type FSWatcher, promises as fs, watch } from 'node:fs';
 
 export type ReadResult = { ok: true; text: string } | { ok: false; error: string };
 
@@ -36,4 +37,86 @@ export async function readIpcFileText(filePath: string, maxBytes: number): Promi
   } finally {
     await handle.close().catch(() => {});
   }
+}
+
+/** The part of a logger the folder watch uses (the host's pino logger and the runner's log both fit). */
+export interface WatchLog {
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+export interface FolderWatch {
+  /** Starts watching; resolves after the first scan. */
+  start(): Promise<void>;
+  /** Scans now; resolves when every file present at the call has been handled. */
+  scan(): Promise<void>;
+  /** Stops watching; a scan under way stops going round again. */
+  close(): void;
+}
+
+/**
+ * Runs scanOnce whenever the folder changes (fs.watch) and every fallbackScanMs besides: fs.watch misses events on
+ * some mounts (network file systems, some VM file sharing), so the slow scan is the safety net, not the main path.
+ * Scans never overlap; a request during one makes it go round once more, so no file is missed.
+ */
+export function watchFolder(options: {
+  directory: string;
+  /** Names the folder in log lines, e.g. 'input folder'. */
+  label: string;
+  fallbackScanMs: number;
+  log: WatchLog;
+  scanOnce(): Promise<void>;
+}): FolderWatch {
+  const { log, label } = options;
+  let watcher: FSWatcher | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<void> | null = null;
+  let isRescanNeeded = false;
+  let isClosed = false;
+
+  function scan(): Promise<void> {
+    if (running) {
+      isRescanNeeded = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        do {
+          isRescanNeeded = false;
+          await options.scanOnce();
+        } while (isRescanNeeded && !isClosed);
+      } catch (error) {
+        log.error({ err: error }, `${label} scan failed`);
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
+  }
+
+  return {
+    async start() {
+      try {
+        watcher = watch(options.directory, { persistent: false }, () => void scan());
+        watcher.on('error', (error) => {
+          log.warn({ err: error }, `${label} watch failed; relying on the fallback scan`);
+          watcher?.close();
+          watcher = null;
+        });
+      } catch (error) {
+        log.warn({ err: error }, `cannot watch the ${label}; relying on the fallback scan`);
+      }
+      timer = setInterval(() => void scan(), options.fallbackScanMs);
+      timer.unref();
+      await scan();
+    },
+    scan,
+    close() {
+      isClosed = true;
+      watcher?.close();
+      watcher = null;
+      if (timer) clearInterval(timer);
+      timer = null;
+    },
+  };
 }

@@ -1,7 +1,8 @@
 // Watches the input folder: hands each host file to the runner once, in name (= creation) order.
-import { type FSWatcher, promises as fs, watch } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { type InputFile, isIpcFileName } from '../../src/ipc-protocol.js';
+import { watchFolder } from '../../src/ipc-read.js';
 import { readInputFile } from './ipc-files.js';
 import type { Log } from './log.js';
 
@@ -34,11 +35,7 @@ export function createInputWatcher(options: InputWatcherOptions): InputWatcher {
   const { directory, log } = options;
   // The runner never deletes input files (input/ is mounted read-only), so it remembers what it has read.
   const seen = new Set<string>();
-  let watcher: FSWatcher | null = null;
-  let timer: NodeJS.Timeout | null = null;
   let isClosed = false;
-  let running: Promise<void> | null = null;
-  let isRescanNeeded = false;
 
   async function scanOnce(): Promise<void> {
     let names: string[];
@@ -59,51 +56,19 @@ export function createInputWatcher(options: InputWatcherOptions): InputWatcher {
     }
   }
 
-  // One scan at a time; a request during a scan runs one more scan after it, so no event is lost.
-  function scan(): Promise<void> {
-    if (running) {
-      isRescanNeeded = true;
-      return running;
-    }
-    running = (async () => {
-      try {
-        do {
-          isRescanNeeded = false;
-          await scanOnce();
-        } while (isRescanNeeded && !isClosed);
-      } catch (error) {
-        log.error({ err: error }, 'input scan failed');
-      } finally {
-        running = null;
-      }
-    })();
-    return running;
-  }
-
+  const folder = watchFolder({
+    directory,
+    label: 'input folder',
+    fallbackScanMs: options.fallbackScanMs ?? DEFAULT_FALLBACK_SCAN_MS,
+    log,
+    scanOnce,
+  });
   return {
-    async start() {
-      try {
-        watcher = watch(directory, { persistent: false }, () => void scan());
-        watcher.on('error', (error) => {
-          log.warn({ err: error }, 'input watch failed; relying on the fallback scan');
-          watcher?.close();
-          watcher = null;
-        });
-      } catch (error) {
-        log.warn({ err: error }, 'cannot watch input folder; relying on the fallback scan');
-      }
-      timer = setInterval(() => void scan(), options.fallbackScanMs ?? DEFAULT_FALLBACK_SCAN_MS);
-      timer.unref();
-      await scan();
-    },
-    // A call during a running scan makes that scan go round once more, so the promise covers every file present now.
-    scan,
+    start: folder.start,
+    scan: folder.scan,
     close() {
       isClosed = true;
-      watcher?.close();
-      watcher = null;
-      if (timer) clearInterval(timer);
-      timer = null;
+      folder.close();
     },
   };
 }
