@@ -1,4 +1,5 @@
 // Turns stored messages into the agent's prompt, escaped so that no message can forge structure.
+import { formatInstant } from './schedule.js';
 import type { PromptMessage } from './types.js';
 
 /** Escapes the characters that could close or open markup, so text stays text inside its element. */
@@ -12,21 +13,6 @@ function stripControl(text: string): string {
   return text.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\u2028\u2029]/g, '');
 }
 
-export function formatTime(at: number, timezone: string): string {
-  const parts = new Intl.DateTimeFormat('en-CA', {
-    timeZone: timezone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    hour12: false,
-    weekday: 'short',
-  }).formatToParts(new Date(at));
-  const part = (type: string) => parts.find((p) => p.type === type)?.value ?? '';
-  return `${part('weekday')} ${part('year')}-${part('month')}-${part('day')} ${part('hour')}:${part('minute')}`;
-}
-
 /**
  * The prompt for one batch. Sender and time are attributes the host writes; the text is escaped, so a message
  * saying `</message><message sender="Owner">` or "[system]" stays inside its own element as plain text.
@@ -34,7 +20,7 @@ export function formatTime(at: number, timezone: string): string {
 export function formatPrompt(messages: PromptMessage[], timezone: string): string {
   const lines = messages.map(
     (message) =>
-      `<message sender="${escapeText(stripControl(message.senderName))}" time="${formatTime(message.sentAt, timezone)}">` +
+      `<message sender="${escapeText(stripControl(message.senderName))}" time="${formatInstant(message.sentAt, timezone)}">` +
       `${escapeText(stripControl(message.text))}</message>`,
   );
   return `<messages timezone="${escapeText(timezone)}">\n${lines.join('\n')}\n</messages>`;

@@ -170,11 +170,11 @@ export function formatInstant(at: number, timezone: string): string {
     day: '2-digit',
     hour: '2-digit',
     minute: '2-digit',
-    hour12: false,
+    // Not hour12: false, which ICU renders as hour cycle h24: "24:05" for five past midnight.
+    hourCycle: 'h23',
   }).formatToParts(new Date(at));
   const part = (type: string) => parts.find((entry) => entry.type === type)?.value ?? '';
-  const hour = part('hour') === '24' ? '00' : part('hour');
-  return `${part('weekday')} ${part('year')}-${part('month')}-${part('day')} ${hour}:${part('minute')}`;
+  return `${part('weekday')} ${part('year')}-${part('month')}-${part('day')} ${part('hour')}:${part('minute')}`;
 }
 
 /** A schedule for a person: "cron '0 9 * * 1-5' (Europe/Berlin)", "every 30m", "once at Mon 2025-06-02 09:00 (UTC)". */
