@@ -149,6 +149,7 @@ class FakeRuntime implements ContainerRuntime {
   startFailure: ContainerExit | null = null;
   hasAgentImage = true;
   orphanCalls: string[] = [];
+  engineCpus: number | null = null;
 
   async start(spec: ContainerSpec): Promise<RunningContainer> {
     const container = new FakeContainer(spec.name, spec, {
@@ -168,6 +169,9 @@ class FakeRuntime implements ContainerRuntime {
   }
   async checkAvailable() {
     return { ok: true as const, version: 'fake' };
+  }
+  async cpuCount(): Promise<number | null> {
+    return this.engineCpus;
   }
   async hasImage(): Promise<boolean> {
     return this.hasAgentImage;
@@ -297,6 +301,20 @@ describe('container runner', () => {
     expect(session.sendFollowUp('late', 'b3')).toBe(false);
     // The socket is gone with the run.
     expect(() => statSync(path.join(dataDir, 'sockets', 'family', 'api.sock'))).toThrow();
+  });
+
+  it('gives agents the configured CPUs, or what the engine has when that is fewer (a 1-CPU engine VM)', async () => {
+    await runner.close();
+    runtime.engineCpus = 8;
+    runner = makeRunner({ WARREN_AGENT_CPUS: '2' });
+    const first = await runner.start(request([]));
+    expect(runtime.containers[0]?.spec.limits.cpus).toBe(2);
+    await first.stop('next');
+    await runner.close();
+    runtime.engineCpus = 1;
+    runner = makeRunner({ WARREN_AGENT_CPUS: '2' });
+    await runner.start(request([]));
+    expect(runtime.containers[1]?.spec.limits.cpus).toBe(1);
   });
 
   it('mounts an extra folder the allowlist allows, read-only, and audits one it refuses', async () => {

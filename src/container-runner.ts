@@ -97,6 +97,20 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     (error: unknown) => log.warn({ err: error }, 'could not look for orphaned agent containers'),
   );
 
+  // An engine in a VM (Docker Desktop, a podman machine) may have fewer CPUs than this machine, and refuses a
+  // limit above its count: every start would fail. Asked once; a limit it cannot give is lowered, and logged.
+  const agentCpus = runtime.cpuCount().then(
+    (count) => {
+      if (count === null || count >= config.agentCpus) return config.agentCpus;
+      log.warn(
+        { configured: config.agentCpus, engine: count },
+        'the engine has fewer CPUs; agents get what it has',
+      );
+      return count;
+    },
+    () => config.agentCpus,
+  );
+
   /** Why a container could not start, in words that say what to do. */
   async function explainStartFailure(exit: ContainerExit): Promise<string> {
     const availability = await runtime.checkAvailable();
@@ -258,7 +272,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
         groupFolder: folder,
         mounts,
         env,
-        limits: { memoryMb: config.agentMemoryMb, cpus: config.agentCpus, pids: config.agentPids },
+        limits: { memoryMb: config.agentMemoryMb, cpus: await agentCpus, pids: config.agentPids },
         // HOME is scratch: ~/.claude.json and caches never persist; the session state is its own mount inside.
         tmpfs: [CONTAINER_PATHS.home],
         user: containerUser,

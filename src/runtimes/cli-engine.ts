@@ -34,6 +34,8 @@ export interface CliFlavor {
   extraRunArgs: string[];
   /** Go template for `<binary> version` that prints the engine's version. */
   versionFormat: string;
+  /** Go template for `<binary> info` that prints how many CPUs the engine has. */
+  cpuCountFormat: string;
   /** An OCI runtime that must be registered with the engine (gVisor's runsc). */
   requiredOciRuntime?: string;
   /** What to tell a person whose engine is missing or down. */
@@ -173,6 +175,11 @@ export function createCliRuntime(flavor: CliFlavor, options: { log?: Logger } = 
       return names.filter((name) => !left.has(name));
     },
 
+    async cpuCount(): Promise<number | null> {
+      const info = await ask(['info', '--format', flavor.cpuCountFormat], 15_000);
+      const count = Number(info.stdout.trim());
+      return info.exitCode === 0 && Number.isInteger(count) && count > 0 ? count : null;
+    },
     async checkAvailable(): Promise<RuntimeAvailability> {
       const version = await ask(['version', '--format', flavor.versionFormat], 15_000);
       if (version.spawnError !== undefined) {

@@ -20,6 +20,7 @@ export function dockerFlavor(binary = 'docker'): CliFlavor {
     binary,
     extraRunArgs: [],
     versionFormat: '{{.Server.Version}}',
+    cpuCountFormat: '{{.NCPU}}',
     installFix: INSTALL_FIX,
     startFix: START_FIX,
   };

@@ -17,6 +17,7 @@ export function podmanFlavor(binary = 'podman'): CliFlavor {
     extraRunArgs: ['--ulimit', 'nofile=4096:4096', '--ulimit', 'nproc=4096:4096'],
     // Podman has no daemon: the client is the engine.
     versionFormat: '{{.Client.Version}}',
+    cpuCountFormat: '{{.Host.CPUs}}',
     installFix: 'install podman and its init (Debian/Ubuntu: apt-get install podman catatonit)',
     startFix: 'check that `podman info` works for the user running Warren',
   };

@@ -120,9 +120,11 @@ for (const implementation of implementations) {
       if (hostDir) fs.rmSync(hostDir, { recursive: true, force: true });
     });
 
-    it('reports the engine as available', async () => {
+    it('reports the engine as available, with how many CPUs it can give a container', async () => {
       const availability = await runtime.checkAvailable();
       expect(availability).toMatchObject({ ok: true });
+      const cpus = await runtime.cpuCount();
+      expect(Number.isInteger(cpus) && (cpus ?? 0) >= 1).toBe(true);
     });
 
     it('the container cannot write its root filesystem but can write /tmp', () => {
@@ -337,6 +339,8 @@ describe('a runtime whose CLI is missing', () => {
     const availability = await runtime.checkAvailable();
     expect(availability.ok).toBe(false);
     if (!availability.ok) expect(availability.fix).toMatch(/install/i);
+    // And knows no CPU count rather than failing.
+    expect(await runtime.cpuCount()).toBeNull();
   });
 
   it('reports a start as start-failed', async () => {

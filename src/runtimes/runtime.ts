@@ -125,7 +125,7 @@ export type RuntimeKind = 'docker' | 'podman' | 'gvisor';
 /**
  * A container engine. start() rejects only for a spec that breaks the rules (a bug in the caller); an engine
  * or image problem shows up as exited with reason 'start-failed'. listOwned/removeOrphans reject when the
- * engine cannot be asked; checkAvailable, hasImage, buildImage and exec never reject for engine failures.
+ * engine cannot be asked; checkAvailable, cpuCount, hasImage, buildImage and exec never reject for engine failures.
  */
 export interface ContainerRuntime {
   readonly kind: RuntimeKind;
@@ -138,6 +138,8 @@ export interface ContainerRuntime {
    */
   removeOrphans(installId: string): Promise<string[]>;
   checkAvailable(): Promise<RuntimeAvailability>;
+  /** CPUs the engine can give one container (its VM's, on Docker Desktop or a podman machine); null: unknown. */
+  cpuCount(): Promise<number | null>;
   hasImage(tag: string): Promise<boolean>;
   buildImage(options: BuildImageOptions): Promise<BuildImageResult>;
   /** Runs a command in a running container, as the container's user. */
