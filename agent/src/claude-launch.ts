@@ -1,7 +1,8 @@
 // How Claude Code is launched, decided before the SDK is loaded: the command line and env Warren's options give it,
 // and an early start. Claude Code takes about a second to start, nearly all of it its own CPU work; started here, at
 // the runner's first step, that second overlaps the runner loading zod and the SDK (about 0.3 s) instead of
-// following it (docs/BENCHMARKS.md). Imports only node built-ins, so it can run before everything else.
+// following it (docs/BENCHMARKS.md). Imports only node built-ins and import-free modules, so it can run before
+// everything else.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -175,28 +176,27 @@ export function createClaudeSpawner(
   let early: ChildProcess | null = expected ? startProcess(expected, log) : null;
   if (early) log.info({ pid: early.pid }, 'claude code started early');
 
-  const stopEarly = () => {
-    if (early && early.exitCode === null && early.signalCode === null) early.kill('SIGKILL');
-    early = null;
-  };
-
   return {
     spawn(request) {
       const candidate = early;
       early = null;
       if (candidate && expected) {
         const mismatch = firstDifference(expected, request);
-        const isAlive =
-          candidate.exitCode === null && candidate.signalCode === null && candidate.pid !== undefined;
+        const isAlive = isRunning(candidate) && candidate.pid !== undefined;
         if (mismatch === null && isAlive) return asSpawned(candidate, request.signal);
         log.warn({ mismatch: mismatch ?? 'the early process has ended' }, 'early claude start not used');
         if (isAlive) candidate.kill('SIGKILL');
       }
       return asSpawned(startProcess(request, log), request.signal);
     },
-    dispose: stopEarly,
+    dispose() {
+      if (early && isRunning(early)) early.kill('SIGKILL');
+      early = null;
+    },
   };
 }
+
+const isRunning = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
 
 function startProcess(request: Omit<SpawnOptions, 'signal'>, log: Log): ChildProcess {
   const child = spawn(request.command, request.args, {
@@ -225,7 +225,7 @@ function asSpawned(child: ChildProcess, signal: AbortSignal): SpawnedProcess {
   const { stdin, stdout } = child;
   if (!stdin || !stdout) throw new Error('claude code process has no stdio pipes');
   const kill = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    if (isRunning(child)) child.kill('SIGTERM');
   };
   if (signal.aborted) kill();
   else signal.addEventListener('abort', kill, { once: true });

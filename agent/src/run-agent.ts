@@ -30,7 +30,7 @@ export async function runAgent(start: AgentStart): Promise<number> {
   const output = createOutputWriter(CONTAINER_PATHS.output);
   const settings = parseRunSettings(process.env);
   if (!settings.ok) {
-    spawner.dispose();
+    // The early-started Claude Code is stopped by main.ts once this returns.
     log.error({ error: settings.error }, 'invalid run settings');
     await output
       .write({ type: 'exit', reason: 'error', error: settings.error.slice(0, MAX_SHORT_CHARS) })
