@@ -1,12 +1,13 @@
-// Owner commands typed into the admin chat (/register, /approve, /deny, /pending), handled before any agent runs.
+// Owner commands typed into the admin chat (/register, /approve, /deny, /pending, /memory), handled before any agent runs.
 import { parseArgs } from 'node:util';
 import { formatChatAddress, parseChatAddress, registerGroup, shareGroup } from './groups.js';
 import type { Logger } from './log.js';
+import type { MemoryProposals } from './memory-proposals.js';
 import { formatPending, type Pairing } from './pairing.js';
 import { type AuditEntry, type Store, StoreError } from './store.js';
 import type { ChatAddress, Group, InboundMessage } from './types.js';
 
-export const ADMIN_COMMANDS = ['/register', '/approve', '/deny', '/pending'] as const;
+export const ADMIN_COMMANDS = ['/register', '/approve', '/deny', '/pending', '/memory'] as const;
 type AdminCommand = (typeof ADMIN_COMMANDS)[number];
 
 const USAGE: Record<AdminCommand, string> = {
@@ -16,6 +17,7 @@ const USAGE: Record<AdminCommand, string> = {
   '/approve': 'usage: /approve CODE [FOLDER] or /approve CODE --share FOLDER',
   '/deny': 'usage: /deny CODE',
   '/pending': 'usage: /pending',
+  '/memory': 'usage: /memory, /memory approve N or /memory reject N',
 };
 
 /** Splits a command line into words; "double quotes" keep spaces. */
@@ -38,6 +40,8 @@ export interface AdminCommandDeps {
   audit(entry: AuditEntry): void;
   /** Queues the answer to the chat the command came from (idempotent by key). */
   enqueue(chat: ChatAddress, key: string, text: string): void;
+  /** Global memory changes agents proposed; without it /memory says so. */
+  memory?: Pick<MemoryProposals, 'pending' | 'decide'>;
 }
 
 export function createAdminCommands(deps: AdminCommandDeps) {
@@ -126,7 +130,38 @@ export function createAdminCommands(deps: AdminCommandDeps) {
     ].join('\n');
   }
 
-  function run(command: AdminCommand, words: string[], actor: string): string {
+  /** /memory lists what waits; /memory approve|reject N decides (memory-proposals.ts writes and audits). */
+  function memory(words: string[], actor: string): string | Promise<string> {
+    const proposals = deps.memory;
+    if (!proposals) throw new UsageError('global memory proposals are not available in this host');
+    if (words.length === 0) {
+      const waiting = proposals.pending();
+      if (waiting.length === 0) return 'No global memory proposals are waiting.';
+      return [
+        'Global memory proposals waiting for you (each came with its diff):',
+        ...waiting.map(
+          (proposal) =>
+            `  #${proposal.id} from group '${proposal.groupFolder}', ${formatTime(proposal.createdAt)}, ` +
+            `${Buffer.byteLength(proposal.content, 'utf8')} bytes: /memory approve ${proposal.id} or /memory reject ${proposal.id}`,
+        ),
+      ].join('\n');
+    }
+    const [verb, number, ...rest] = words;
+    if (
+      (verb !== 'approve' && verb !== 'reject') ||
+      !number ||
+      !/^\d{1,9}$/.test(number) ||
+      rest.length > 0
+    ) {
+      throw new UsageError(USAGE['/memory']);
+    }
+    return proposals.decide(Number(number), verb, actor).then((result) => {
+      if (result.status === 'failed') throw new UsageError(result.message);
+      return result.message;
+    });
+  }
+
+  function run(command: AdminCommand, words: string[], actor: string): string | Promise<string> {
     switch (command) {
       case '/register':
         return register(words, actor);
@@ -142,6 +177,8 @@ export function createAdminCommands(deps: AdminCommandDeps) {
       }
       case '/pending':
         return pending();
+      case '/memory':
+        return memory(words, actor);
     }
   }
 
@@ -165,17 +202,13 @@ export function createAdminCommands(deps: AdminCommandDeps) {
         });
         return false;
       }
-      let answer: string;
-      try {
-        answer = run(command, splitWords(message.text).slice(1), actor);
-      } catch (error) {
+      const failed = (error: unknown): string => {
         const isExpected =
           error instanceof UsageError ||
           error instanceof StoreError ||
           (error instanceof TypeError &&
             String((error as { code?: string }).code).startsWith('ERR_PARSE_ARGS'));
         if (!isExpected) deps.log.error({ err: error, command }, 'admin command failed');
-        answer = isExpected ? `❌ ${(error as Error).message}` : '❌ The command failed; see the log.';
         deps.audit({
           groupFolder: group.folder,
           actor,
@@ -183,11 +216,33 @@ export function createAdminCommands(deps: AdminCommandDeps) {
           decision: 'deny',
           detail: { reason: (error as Error).message },
         });
+        return isExpected ? `❌ ${(error as Error).message}` : '❌ The command failed; see the log.';
+      };
+      const reply = (answer: string) =>
+        deps.enqueue(message, `command:${message.channel}:${message.chatId}:${message.externalId}`, answer);
+      let answer: string | Promise<string>;
+      try {
+        answer = run(command, splitWords(message.text).slice(1), actor);
+      } catch (error) {
+        answer = failed(error);
       }
-      deps.enqueue(message, `command:${message.channel}:${message.chatId}:${message.externalId}`, answer);
+      if (typeof answer === 'string') {
+        reply(answer);
+        return true;
+      }
+      // A command that waits for the disk (/memory approve) answers when it is done; this still never throws.
+      answer
+        .catch(failed)
+        .then(reply)
+        .catch((error: unknown) => deps.log.error({ err: error, command }, 'admin command answer failed'));
       return true;
     },
   };
 }
 
 class UsageError extends Error {}
+
+/** A time for the owner, to the minute, e.g. "2025-06-02 09:00 UTC". */
+function formatTime(at: number): string {
+  return `${new Date(at).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}

@@ -1,6 +1,6 @@
 // Builds and wires one Warren host: store, router, group queue, delivery and channels. No global state.
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, fchmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createAdminCommands } from './admin-commands.js';
 import { createAdminNotifier, createChannelStatus } from './admin-notices.js';
@@ -10,8 +10,18 @@ import { createGroupQueue } from './group-queue.js';
 import { registerGroup } from './groups.js';
 import { watchHostSignals } from './host-signal.js';
 import type { Logger } from './log.js';
+import { createMemoryProposals, type MemoryProposals } from './memory-proposals.js';
 import { createPairing } from './pairing.js';
+import { startRetention } from './retention.js';
 import { createRouter } from './router.js';
+import {
+  chownDescriptor,
+  closeQuietly,
+  createFileIn,
+  openDirectory,
+  openFileIn,
+  unlinkIn,
+} from './safe-fs.js';
 import { createScheduler, type Timers, taskRetryDelayMs } from './scheduler.js';
 import { type AuditEntry, openStore, type Store } from './store.js';
 import { createTaskTools, type TaskTools } from './task-requests.js';
@@ -25,6 +35,10 @@ export interface HostContext {
   now(): number;
   /** Answers the agents' task tools (schedule_task …). */
   taskTools?: TaskTools;
+  /** Holds the admin agent's update_global_memory proposals for the owner's approval. */
+  memoryProposals?: MemoryProposals;
+  /** Tells the owner in the admin chat, once per key and rate-limited. Must not throw. */
+  notifyOwner?(key: string, text: string): void;
 }
 
 export const ADMIN_CHAT: ChatAddress = { channel: 'local', chatId: 'main' };
@@ -55,17 +69,43 @@ export function databasePath(dataDir: string): string {
 
 /** Creates the data directory layout (private to this user) and the global memory file. */
 export function prepareDataDir(dataDir: string): void {
-  for (const dir of [dataDir, join(dataDir, 'groups'), join(dataDir, 'global'), join(dataDir, 'logs')]) {
+  for (const dir of [dataDir, join(dataDir, 'groups'), join(dataDir, 'logs')]) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
-  const globalMemory = join(dataDir, 'global', 'CLAUDE.md');
-  if (!existsSync(globalMemory)) {
-    writeFileSync(
-      globalMemory,
-      '# Shared memory\n\nEvery group can read this file; only the admin group can edit it.\n',
-    );
+  prepareGlobalMemory(join(dataDir, 'global'));
+}
+
+/**
+ * Global memory is the host's: readable by every container (read-only mounts), written only by the owner's approval
+ * of a proposed change. Earlier versions gave the folder to the container's user, and the admin agent could write
+ * it: ownership is taken back through descriptors, and a memory file that is not a plain file is replaced.
+ */
+function prepareGlobalMemory(globalDir: string): void {
+  mkdirSync(globalDir, { recursive: true, mode: 0o755 });
+  const host = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const dirFd = openDirectory(globalDir);
+  let fileFd: number | null = null;
+  try {
+    chownDescriptor(dirFd, host);
+    fchmodSync(dirFd, 0o755);
+    try {
+      fileFd = openFileIn(dirFd, 'CLAUDE.md').fd;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') unlinkIn(dirFd, 'CLAUDE.md');
+      fileFd = createFileIn(dirFd, 'CLAUDE.md', 0o644);
+      writeFileSync(fileFd, GLOBAL_MEMORY_TEMPLATE);
+    }
+    chownDescriptor(fileFd, host);
+    fchmodSync(fileFd, 0o644);
+  } finally {
+    closeQuietly(fileFd);
+    closeSync(dirFd);
   }
 }
+
+const GLOBAL_MEMORY_TEMPLATE =
+  "# Shared memory\n\nEvery group can read this file. Changes the admin group proposes wait for the owner's approval.\n";
 
 /** The first start registers the owner's admin chat (the local chat) so there is always one place with privilege. */
 export function ensureAdminGroup(store: Store, dataDir: string, now: number): void {
@@ -83,30 +123,6 @@ export function ensureAdminGroup(store: Store, dataDir: string, now: number): vo
     },
     now,
   );
-}
-
-const DAY_MS = 24 * 60 * 60_000;
-
-/**
- * Retention: at start and then once a day, forgets answered messages and finished outbox items older than
- * `days` (0 keeps everything). The audit log is kept. Returns the function that stops the timer.
- */
-export function startRetention(deps: { store: Store; log: Logger; now(): number; days: number }): () => void {
-  if (deps.days === 0) return () => {};
-  const prune = () => {
-    try {
-      const before = deps.now() - deps.days * DAY_MS;
-      const messages = deps.store.messages.pruneFinished(before);
-      const outbox = deps.store.outbox.pruneFinished(before);
-      if (messages + outbox > 0) deps.log.info({ messages, outbox, days: deps.days }, 'pruned old messages');
-    } catch (error) {
-      deps.log.error({ err: error }, 'pruning old messages failed');
-    }
-  };
-  prune();
-  const timer = setInterval(prune, DAY_MS);
-  timer.unref();
-  return () => clearInterval(timer);
 }
 
 export async function startWarren(options: WarrenOptions) {
@@ -133,7 +149,25 @@ export async function startWarren(options: WarrenOptions) {
     timezone: config.timezone,
     onChange: () => scheduler.kick(),
   });
-  const context: HostContext = { store, audit, now, taskTools };
+  const memoryProposals = createMemoryProposals({
+    store,
+    dataDir: config.dataDir,
+    audit,
+    now,
+    log,
+    // Through the admin notifier, like every notice to the owner: once per proposal, rate-limited.
+    notifyAdmin: (key, text) => notifier.notify(key, text),
+  });
+  const context: HostContext = {
+    store,
+    audit,
+    now,
+    taskTools,
+    memoryProposals,
+    notifyOwner: (key, text) => {
+      notifier.notify(key, text);
+    },
+  };
   const channels = new Map(options.createChannels(context).map((channel) => [channel.name, channel]));
   const runner = options.createRunner(context);
   const delivery = createDelivery({
@@ -205,6 +239,7 @@ export async function startWarren(options: WarrenOptions) {
     store,
     dataDir: config.dataDir,
     pairing,
+    memory: memoryProposals,
     log,
     now,
     audit,
@@ -237,7 +272,13 @@ export async function startWarren(options: WarrenOptions) {
   scheduler.recover();
   queue.resume();
   scheduler.start();
-  const stopRetention = startRetention({ store, log, now, days: config.retentionDays });
+  const stopRetention = startRetention({
+    store,
+    log,
+    now,
+    days: config.retentionDays,
+    auditDays: config.auditRetentionDays,
+  });
   const stopTaskSignals = watchHostSignals(
     config.dataDir,
     () => {
@@ -271,6 +312,7 @@ export async function startWarren(options: WarrenOptions) {
     delivery,
     router,
     channels,
+    memoryProposals,
     /** Stops intake and agents, lets a send under way finish, leaves everything else pending, closes the store. */
     async stop(): Promise<void> {
       if (isStopped) return;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../test/harness.js';
+import { openStore } from './store.js';
 
 const CLI = join(import.meta.dirname, 'cli.ts');
 
@@ -104,6 +105,23 @@ describe('warren CLI', () => {
     const rw = await warren(['groups', 'mount', 'team', shared, '--rw'], env);
     expect(rw.code).toBe(2);
     expect((await warren(['groups', 'unmount', 'team', 'shared'], env)).code).toBe(0);
+  });
+
+  it("sets a group's own disk quota, and takes it back to the default", async () => {
+    const dataDir = tempDir();
+    const env = { WARREN_DATA_DIR: dataDir };
+    await warren(['groups', 'add', 'local:team', '--folder', 'team'], env);
+    const set = await warren(['groups', 'quota', 'team', '250'], env);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toMatch(/may use 250 MiB/);
+    const store = openStore(join(dataDir, 'warren.db'));
+    expect(store.groups.diskQuotaMb('team')).toBe(250);
+    store.close();
+    expect((await warren(['groups', 'quota', 'team', 'default'], env)).stdout).toMatch(
+      /default disk quota again \(4096 MiB\)/,
+    );
+    expect((await warren(['groups', 'quota', 'team', 'lots'], env)).code).toBe(2);
+    expect((await warren(['groups', 'quota', 'nobody', '10'], env)).code).toBe(2);
   });
 
   it('refuses a folder name with path tricks, with a clear message and exit code 1', async () => {

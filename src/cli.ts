@@ -46,6 +46,8 @@ Commands:
                             let a group's agent see a host folder (the mount allowlist must allow it)
   groups unmount FOLDER NAME
                             take an extra folder away again
+  groups quota FOLDER SIZE_MB|default
+                            a group's disk quota (its folder, sessions, IPC files)
   tasks [list] [--group FOLDER] [--all]
                             scheduled tasks: what runs when, and how the last run went
   tasks show ID             one task with its recent runs (duration, status, tokens, result)
@@ -149,7 +151,23 @@ async function groupsCommand(args: string[]): Promise<void> {
     console.log(`Removed group '${folder}'. Its folder was kept on disk.`);
     return;
   }
-  throw new UsageError(`unknown groups command '${action}'; use list, add or remove`);
+  if (action === 'quota') {
+    const [folder, size] = rest;
+    if (!folder || !size || !/^(\d{1,8}|default)$/.test(size)) {
+      throw new UsageError('usage: warren groups quota FOLDER SIZE_MB|default');
+    }
+    const message = withStore((store, cfg) => {
+      if (!store.groups.setDiskQuotaMb(folder, size === 'default' ? null : Number(size))) {
+        throw new UsageError(`no group '${folder}' (see \`warren groups list\`)`);
+      }
+      return size === 'default'
+        ? `Group '${folder}' has the default disk quota again (${cfg.diskQuotaMb} MiB).`
+        : `Group '${folder}' may use ${size} MiB of disk (0: no quota).`;
+    });
+    console.log(`${message} It applies from the next check, at once for a running agent.`);
+    return;
+  }
+  throw new UsageError(`unknown groups command '${action}'; use list, add, remove, mount, unmount or quota`);
 }
 
 /** `groups mount|unmount`: records what a group asks to see; the allowlist decides at every container start. */

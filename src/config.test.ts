@@ -42,6 +42,21 @@ describe('config', () => {
     );
   });
 
+  it('keeps the audit log a year by default, forever at 0, and refuses a negative or fractional number of days', () => {
+    const cwd = tempDir();
+    const load = (days?: string) =>
+      loadConfig({
+        env: { HOME: cwd, ...(days === undefined ? {} : { WARREN_AUDIT_RETENTION_DAYS: days }) },
+        cwd,
+      });
+    expect(load().auditRetentionDays).toBe(365);
+    expect(load('0').auditRetentionDays).toBe(0);
+    expect(() => load('-1')).toThrow(
+      /invalid WARREN_AUDIT_RETENTION_DAYS="-1".*days to keep audit log entries/,
+    );
+    expect(() => load('1.5')).toThrow(/WARREN_AUDIT_RETENTION_DAYS/);
+  });
+
   it('rejects an unknown timezone', () => {
     const cwd = tempDir();
     expect(() => loadConfig({ env: { HOME: cwd, WARREN_TIMEZONE: 'Mars/Olympus' }, cwd })).toThrow(

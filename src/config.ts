@@ -68,6 +68,18 @@ const settings = {
     env: 'WARREN_RETENTION_DAYS',
     help: 'days to keep answered messages and sent replies; 0 keeps them forever',
   },
+  auditRetentionDays: {
+    env: 'WARREN_AUDIT_RETENTION_DAYS',
+    help: 'days to keep audit log entries (refusals counted per minute, by their last time); 0 keeps them forever',
+  },
+  diskQuotaMb: {
+    env: 'WARREN_DISK_QUOTA_MB',
+    help: "each group's disk quota (its folder, session state and IPC files) in MiB; 0 means none",
+  },
+  minFreeDiskMb: {
+    env: 'WARREN_MIN_FREE_DISK_MB',
+    help: "no agent runs while the data directory's disk has less than this free, in MiB",
+  },
 } as const;
 
 /** Secrets are never echoed in error messages. */
@@ -135,6 +147,17 @@ const configSchema = z.object({
   whatsappUnknownSenders: z.enum(['pairing', 'ignore']),
   mediaMaxMb: z.coerce.number().int().min(1).max(2000),
   retentionDays: z.coerce.number().int().min(0).max(36500),
+  auditRetentionDays: z.coerce.number().int().min(0).max(36500),
+  diskQuotaMb: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(16 * 1024 * 1024),
+  minFreeDiskMb: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(16 * 1024 * 1024),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -194,6 +217,9 @@ const defaults = (env: Record<string, string | undefined>): Record<SettingName, 
   whatsappUnknownSenders: 'pairing',
   mediaMaxMb: '20',
   retentionDays: '90',
+  auditRetentionDays: '365',
+  diskQuotaMb: '4096',
+  minFreeDiskMb: '1024',
 });
 
 function readDotEnv(cwd: string): Record<string, string> {

@@ -66,9 +66,9 @@ class FakeContainer implements RunningContainer {
   }
 
   get ipcDir(): string {
-    const mount = this.spec.mounts.find((entry) => entry.containerPath === '/workspace/ipc');
+    const mount = this.spec.mounts.find((entry) => entry.containerPath === '/workspace/ipc/output');
     if (!mount) throw new Error('no ipc mount');
-    return mount.hostPath;
+    return path.dirname(mount.hostPath);
   }
 
   write(file: OutputFile): void {
@@ -140,6 +140,12 @@ class FakeContainer implements RunningContainer {
   stderrTail(): string {
     return '';
   }
+
+  readonly pauses: boolean[] = [];
+  async pause(isPaused: boolean): Promise<boolean> {
+    this.pauses.push(isPaused);
+    return true;
+  }
 }
 
 class FakeRuntime implements ContainerRuntime {
@@ -151,7 +157,24 @@ class FakeRuntime implements ContainerRuntime {
   orphanCalls: string[] = [];
   engineCpus: number | null = null;
 
+  /** Folder jobs (measuring, clearing) the runner started, and what a measurement reports. */
+  readonly jobs: ContainerSpec[] = [];
+  measuredBytes = 4096;
+
   async start(spec: ContainerSpec): Promise<RunningContainer> {
+    if (spec.entrypoint !== undefined) {
+      this.jobs.push(spec);
+      // du's two totals: bytes, then entries.
+      spec.onOutput?.({ stream: 'stdout', line: `${this.measuredBytes}\ttotal` });
+      spec.onOutput?.({ stream: 'stdout', line: '12\ttotal' });
+      return {
+        name: spec.name,
+        exited: Promise.resolve({ exitCode: 0, reason: 'exited' as const }),
+        stop: async () => {},
+        pause: async () => false,
+        stderrTail: () => '',
+      };
+    }
     const container = new FakeContainer(spec.name, spec, {
       ...this.behaviour,
       isReady: this.behaviour.isReady && !this.startFailure,
@@ -363,10 +386,40 @@ describe('container runner', () => {
   it('reports the hard timeout and OOM as crashes', async () => {
     const first = await runner.start(request([]));
     (runtime.containers[0] as FakeContainer).end({ exitCode: 137, reason: 'timeout' });
-    expect(await first.exited).toEqual({ status: 'crashed', reason: 'ran longer than 30 min' });
+    // The ceiling is not tried again: a hung agent would hold its group for another full ceiling.
+    expect(await first.exited).toEqual({
+      status: 'crashed',
+      reason: 'ran longer than the 30 min limit (not tried again; ask again to retry)',
+      isRetryable: false,
+    });
     const second = await runner.start(request([]));
     (runtime.containers[1] as FakeContainer).end({ exitCode: 137, reason: 'oom' });
     expect(await second.exited).toEqual({ status: 'crashed', reason: 'ran out of memory (limit 1024 MB)' });
+  });
+
+  it('stops a run whose group is over its disk quota, and starts none until it is under again', async () => {
+    runtime.measuredBytes = 5000 * 1024 * 1024;
+    const first = await runner.start(request([]));
+    // Measured beside the first start, as the agent's user with the group's folders read-only, no network.
+    expect(await first.exited).toEqual({
+      status: 'crashed',
+      reason: expect.stringMatching(
+        /use 4.9 GiB, over its disk quota of 4.0 GiB.*warren groups quota family/,
+      ),
+      isRetryable: false,
+    });
+    const job = runtime.jobs[0] as ContainerSpec;
+    expect(job.mounts.every((mount) => mount.isReadOnly)).toBe(true);
+    expect(job.mounts.map((mount) => path.basename(path.dirname(mount.hostPath))).sort()).toEqual([
+      'groups',
+      'ipc',
+      'sessions',
+    ]);
+    expect(job.user).toEqual(expect.objectContaining({ uid: expect.any(Number) }));
+    await expect(runner.start(request([]))).rejects.toThrow(/over its disk quota/);
+    runtime.measuredBytes = 1024;
+    const third = await runner.start(request([]));
+    await third.stop('done');
   });
 
   it('treats an idle exit after the runner said goodbye as a normal exit', async () => {

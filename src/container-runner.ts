@@ -1,5 +1,6 @@
 // The real AgentRunner: one hardened container per group run, from start to ready, follow-ups, stop and exit.
 // Its folders and mounts are run-folders.ts's, the proxy's budget and metering agent-proxy.ts's.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
@@ -8,6 +9,8 @@ import { createAgentProxy, type RunState } from './agent-proxy.js';
 import type { HostContext } from './app.js';
 import type { Config } from './config.js';
 import type { CredentialProxy, ModelCredential } from './credential-proxy.js';
+import { createDiskQuota } from './disk-quota.js';
+import { createFolderJobs } from './folder-jobs.js';
 import { formatChatAddress } from './groups.js';
 import { createRunIpc, type RunIpc, type RunnerExitReason } from './ipc.js';
 import { clearRunDirs } from './ipc-folder.js';
@@ -111,6 +114,30 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     () => config.agentCpus,
   );
 
+  const jobs = createFolderJobs({
+    runtime,
+    installId: deps.installId,
+    image: config.agentImage,
+    user: containerUser,
+    log: deps.log,
+  });
+  const quota = createDiskQuota({
+    dataDir: config.dataDir,
+    quotaMbOf: (folder) => deps.store.groups.diskQuotaMb(folder) ?? config.diskQuotaMb,
+    minFreeMb: config.minFreeDiskMb,
+    // The three places of a group on the host's disk that its agent can fill.
+    measure: (folder) =>
+      jobs.measure(
+        folder,
+        ['groups', 'sessions', 'ipc']
+          .map((part) => path.join(config.dataDir, part, folder))
+          .filter(existsSync),
+      ),
+    ...(deps.notifyOwner ? { notifyOwner: deps.notifyOwner } : {}),
+    now: deps.now,
+    log: deps.log,
+  });
+
   /** Why a container could not start, in words that say what to do. */
   async function explainStartFailure(exit: ContainerExit): Promise<string> {
     const availability = await runtime.checkAvailable();
@@ -125,10 +152,17 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     exit: ContainerExit,
     runnerExit: RunnerExitReason | null,
     stopReason: string | null,
+    limitReason: string | null = null,
   ): AgentExit {
+    if (limitReason !== null) return { status: 'crashed', reason: limitReason, isRetryable: false };
     switch (exit.reason) {
       case 'timeout':
-        return { status: 'crashed', reason: `ran longer than ${config.agentMaxRunMinutes} min` };
+        // Not retried: a hung agent would hold its group for the full ceiling again, and again.
+        return {
+          status: 'crashed',
+          reason: `ran longer than the ${config.agentMaxRunMinutes} min limit (not tried again; ask again to retry)`,
+          isRetryable: false,
+        };
       case 'oom':
         return { status: 'crashed', reason: `ran out of memory (limit ${config.agentMemoryMb} MB)` };
       case 'start-failed':
@@ -206,17 +240,28 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
 
     const dataDir = config.dataDir;
     const runDir = path.join(dataDir, 'ipc', folder);
+    let limitReason: string | null = null;
+    let unwatchDisk = () => {};
     const cleanUp = async () => {
       ipc?.close();
+      unwatchDisk();
       await proxy
         .closeGroup(folder)
         .catch((error: unknown) => runLog.warn({ err: error }, 'proxy close failed'));
-      clearRunDirs(runDir);
+      jobs.clear(folder, clearRunDirs(runDir));
       if (runs.get(folder) === run) runs.delete(folder);
     };
 
     try {
-      const { inputDir, outputDir, socketPath } = prepareRunFolders(dataDir, folder, runDir, containerUser);
+      const { inputDir, outputDir, socketPath, setAside } = prepareRunFolders(
+        dataDir,
+        folder,
+        runDir,
+        containerUser,
+      );
+      jobs.clear(folder, setAside);
+      const refusal = await quota.checkBeforeStart(folder);
+      if (refusal !== null) throw new AgentStartError(refusal, false);
       await proxy.listen(folder, socketPath);
 
       const mounts = buildRunMounts(
@@ -241,9 +286,13 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
         },
         onAbuse(reason) {
           runLog.warn({ reason }, 'stopping a misbehaving agent');
-          void requestStop(`misbehaving: ${reason}`);
+          // Killed, not asked: it would go on meanwhile. Not retried: the same prompt would do it again.
+          limitReason ??= `stopped: the agent misbehaved (${reason})`;
+          if (container) void container.stop(0);
+          else void requestStop(`misbehaving: ${reason}`);
         },
         ...(deps.taskTools ? { taskTools: deps.taskTools } : {}),
+        ...(deps.memoryProposals ? { memoryProposals: deps.memoryProposals } : {}),
       });
       const isWritten = request.preCheck
         ? ipc.writeTask(request.batchId, request.prompt, request.preCheck)
@@ -286,6 +335,18 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     }
     const started = container;
     runLog.info({ container: started.name }, 'agent container started');
+    // Past its disk quota (or with the disk nearly full) an agent is killed at once, not asked to finish; while it
+    // is measured it is frozen, so it cannot write on meanwhile.
+    unwatchDisk = quota.watch(folder, {
+      onExceeded(reason) {
+        limitReason = reason;
+        void started.stop(0);
+        void started.pause(false);
+      },
+      async hold(isHeld) {
+        await started.pause(isHeld);
+      },
+    });
 
     const exited: Promise<AgentExit> = started.exited
       .then(async (exit) => {
@@ -293,7 +354,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
         // The runner's last files (turn-end for unanswered prompts, exit) may have landed just before it ended.
         await ipc?.scan();
         await cleanUp();
-        const agentExit = describeExit(exit, runnerExit, stopReason);
+        const agentExit = describeExit(exit, runnerExit, stopReason, limitReason);
         runLog.info({ container: started.name, ...exit, ...agentExit }, 'agent container ended');
         return agentExit;
       })
@@ -371,7 +432,9 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     ensureImage: () => ensureAgentImage({ runtime, config, packageRoot: deps.packageRoot, log: deps.log }),
     async close() {
       isClosed = true;
+      quota.close();
       await Promise.all([...sessions].map((session) => session.stop('Warren is shutting down')));
+      await jobs.close();
       await proxy?.close();
     },
   };

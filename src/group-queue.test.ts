@@ -93,6 +93,19 @@ describe('group queue', () => {
     expect(harness.runner.sessions).toHaveLength(2);
   });
 
+  it('does not run again what hit the run ceiling: the chat is told at once', async () => {
+    harness = await startTestWarren({ env: { WARREN_MAX_ATTEMPTS: '3' } });
+    harness.addGroup('team');
+    harness.channel.receive({ chatId: 'team', text: 'a question that hangs the agent' });
+    await harness.runner.waitForSessions(1);
+    harness.runner.sessions[0]?.crash('ran longer than the 30 min limit', { isRetryable: false });
+    await eventually(() => harness?.channel.textsTo('team').length === 1, 2000, 'the notice');
+    expect(harness.channel.textsTo('team')[0]).toMatch(/^❌ .*ran longer than the 30 min limit/);
+    expect(statusesOf(harness, 'team')).toEqual(['failed']);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(harness.runner.sessions).toHaveLength(1);
+  });
+
   it('fails at once, without retrying, when the agent says trying again cannot help', async () => {
     harness = await startTestWarren({ env: { WARREN_MAX_ATTEMPTS: '3' } });
     harness.addGroup('team');

@@ -154,7 +154,7 @@ export function createGroupQueue(deps: GroupQueueDeps) {
         (exit.status === 'crashed'
           ? `the agent stopped unexpectedly: ${exit.reason}`
           : 'the agent exited before answering');
-      const isRetryable = failure?.isRetryable ?? true;
+      const isRetryable = failure?.isRetryable ?? !(exit.status === 'crashed' && exit.isRetryable === false);
       for (const batchId of [...slot.openBatches]) {
         if (slot.taskBatches.has(batchId))
           settleTask(slot, batchId, { status: 'failed', error: reason, isRetryable });

@@ -1,6 +1,7 @@
 // Registering and removing groups: the database row, the chat binding and the folder on disk, together.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { chownDescriptor, closeQuietly, createFileIn, openDirectory } from './safe-fs.js';
 import { checkGroupFolder, type Store, StoreError } from './store.js';
 import type { ChatAddress, Group } from './types.js';
 
@@ -23,12 +24,40 @@ export function groupDir(dataDir: string, folder: string): string {
   return join(dataDir, 'groups', folder);
 }
 
-/** Creates the group's folder with a starter memory file; never overwrites an existing one. */
+export interface ContainerUser {
+  uid: number;
+  gid: number;
+}
+
+/** The container's user: uid 1000 when the host is root; otherwise the host's own user, so its files just work. */
+export function containerUserFor(): ContainerUser {
+  const uid = process.getuid?.() ?? 1000;
+  const gid = process.getgid?.() ?? 1000;
+  return uid === 0 ? { uid: 1000, gid: 1000 } : { uid, gid: gid === 0 ? 1000 : gid };
+}
+
+/**
+ * Creates the group's folder with a starter memory file, both the container's user's; never overwrites an existing
+ * one. The folder may be an old one the agent wrote: the file is created through the folder's descriptor and never
+ * opens what is there (a link planted as CLAUDE.md stays a link, its target untouched).
+ */
 export function ensureGroupFolder(dataDir: string, folder: string, name: string): string {
   const dir = groupDir(dataDir, folder);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const memory = join(dir, 'CLAUDE.md');
-  if (!existsSync(memory)) writeFileSync(memory, memoryTemplate(name), { mode: 0o600 });
+  const owner = process.getuid?.() === 0 ? containerUserFor() : null;
+  const dirFd = openDirectory(dir);
+  let fileFd: number | null = null;
+  try {
+    if (owner) chownDescriptor(dirFd, owner);
+    fileFd = createFileIn(dirFd, 'CLAUDE.md', 0o600);
+    writeFileSync(fileFd, memoryTemplate(name));
+    if (owner) chownDescriptor(fileFd, owner);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    closeQuietly(fileFd);
+    closeSync(dirFd);
+  }
   return dir;
 }
 

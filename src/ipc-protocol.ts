@@ -32,6 +32,11 @@ export const MAX_PRE_CHECK_TIMEOUT_MS = 300_000;
 export const MAX_PRE_CHECK_OUTPUT_BYTES = 64 * 1024;
 /** Cap on the data a pre-check hands to the model (as JSON text). */
 export const MAX_PRE_CHECK_DATA_CHARS = 16_000;
+/**
+ * Cap on global memory (global/CLAUDE.md) an agent proposes, in UTF-8 bytes: the runner's MAX_MEMORY_BYTES
+ * (agent/src/memory.ts), since a longer text would be cut in every system prompt anyway.
+ */
+export const MAX_GLOBAL_MEMORY_BYTES = 64 * 1024;
 
 /**
  * IPC file names: a zero-padded sequence number (per writer, per run, from 1), a unique part and `.json`,
@@ -217,11 +222,29 @@ export const taskRequestSchemas = [
   toolRequest('cancel_task', taskIdArgsSchema),
 ] as const;
 
+/**
+ * The admin group's agent proposes the complete new text of global memory. Nothing is written until the owner
+ * approves it in the admin chat (the host's memory-proposals.ts), because every group's agent reads that file.
+ */
+export const updateGlobalMemoryArgsSchema = z.object({
+  content: z
+    .string()
+    .max(MAX_GLOBAL_MEMORY_BYTES)
+    .refine((text) => new TextEncoder().encode(text).length <= MAX_GLOBAL_MEMORY_BYTES, {
+      message: `at most ${MAX_GLOBAL_MEMORY_BYTES / 1024} KiB of UTF-8`,
+    }),
+});
+export const updateGlobalMemoryRequestSchema = toolRequest(
+  'update_global_memory',
+  updateGlobalMemoryArgsSchema,
+);
+
 /** Unknown tools fail to parse: the host refuses them (fail closed). */
 export const requestFileSchema = z.discriminatedUnion('tool', [
   sendMessageRequestSchema,
   sendFileRequestSchema,
   ...taskRequestSchemas,
+  updateGlobalMemoryRequestSchema,
 ]);
 
 export const outputFileSchema = z.union([
@@ -241,7 +264,10 @@ export type ResponseFile = z.infer<typeof responseFileSchema>;
 export type InputFile = z.infer<typeof inputFileSchema>;
 export type TaskFile = z.infer<typeof taskFileSchema>;
 export type PreCheckEvent = z.infer<typeof preCheckEventSchema>;
-export type TaskToolRequest = Exclude<RequestFile, SendMessageRequest | SendFileRequest>;
+export type TaskToolRequest = Exclude<
+  RequestFile,
+  SendMessageRequest | SendFileRequest | UpdateGlobalMemoryRequest
+>;
 export type TaskToolName = TaskToolRequest['tool'];
 export type ReadyEvent = z.infer<typeof readyEventSchema>;
 export type TurnEndEvent = z.infer<typeof turnEndEventSchema>;
@@ -249,6 +275,7 @@ export type LogEvent = z.infer<typeof logEventSchema>;
 export type ExitEvent = z.infer<typeof exitEventSchema>;
 export type SendMessageRequest = z.infer<typeof sendMessageRequestSchema>;
 export type SendFileRequest = z.infer<typeof sendFileRequestSchema>;
+export type UpdateGlobalMemoryRequest = z.infer<typeof updateGlobalMemoryRequestSchema>;
 export type RequestFile = z.infer<typeof requestFileSchema>;
 export type OutputFile = z.infer<typeof outputFileSchema>;
 

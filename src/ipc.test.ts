@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import {
   mkdirSync,
   mkdtempSync,
@@ -13,15 +14,17 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registerGroup } from './groups.js';
 import { createRunIpc, type RunIpcDeps } from './ipc.js';
-import { prepareRunDirs } from './ipc-folder.js';
+import { clearRunDirs, prepareRunDirs } from './ipc-folder.js';
 import {
   type InputFile,
   ipcFileName,
+  MAX_GLOBAL_MEMORY_BYTES,
   MAX_IPC_FILE_BYTES,
   type OutputFile,
   parseIpcFile,
 } from './ipc-protocol.js';
 import { silentLogger } from './log.js';
+import { createMemoryProposals } from './memory-proposals.js';
 import { type AuditEntry, openStore, type Store } from './store.js';
 import type { AgentEvent, Group } from './types.js';
 
@@ -139,12 +142,26 @@ describe('run IPC', () => {
     expect(events).toEqual([]);
   });
 
-  it('reports only batches this run was given', async () => {
+  it('refuses a turn-end naming a batch this run was never given: nothing delivered, no session kept', async () => {
     const { ipc, events, audits, write } = setUp(family);
     ipc.writePrompt('b1', 'p1');
-    write(turnEnd('t1', ['b1', 'someone-elses-batch']));
+    write(turnEnd('t1', ['b1', 'someone-elses-batch'], 'forged reply'));
+    write(turnEnd('t2', ['nobodys'], 'another forged reply'));
     await ipc.scan();
-    expect(events).toEqual([expect.objectContaining({ type: 'turn-end', batchIds: ['b1'] })]);
+    expect(events).toEqual([]);
+    expect(audits).toEqual([
+      expect.objectContaining({ action: 'ipc-turn-end', decision: 'deny' }),
+      expect.objectContaining({ action: 'ipc-turn-end', decision: 'deny' }),
+    ]);
+  });
+
+  it('takes a batch as answered once: a second turn-end for it is refused', async () => {
+    const { ipc, events, audits, write } = setUp(family);
+    ipc.writePrompt('b1', 'p1');
+    write(turnEnd('t1', ['b1'], 'the answer'));
+    write(turnEnd('t2', ['b1'], 'a second answer'));
+    await ipc.scan();
+    expect(events).toEqual([expect.objectContaining({ type: 'turn-end', result: 'the answer' })]);
     expect(audits).toEqual([expect.objectContaining({ action: 'ipc-turn-end', decision: 'deny' })]);
   });
 
@@ -168,17 +185,29 @@ describe('run IPC', () => {
     expect(readFileSync(secret, 'utf8')).toContain('t1');
   });
 
-  it('refuses a file over the size cap and anything that is not a regular file', async () => {
+  it('refuses a file over the size cap and anything that is not a regular file, never entering a folder', async () => {
     const { ipc, events, audits, write, outputDir } = setUp(family);
+    const runDir = path.dirname(outputDir);
     write(`{"type":"log","level":"info","message":"${'x'.repeat(MAX_IPC_FILE_BYTES)}"}`);
-    mkdirSync(path.join(outputDir, ipcFileName(2, 'dir')));
+    const folder = path.join(outputDir, ipcFileName(2, 'dir'));
+    mkdirSync(path.join(folder, 'deeper'), { recursive: true });
+    writeFileSync(path.join(folder, 'deeper', 'kept.txt'), 'the host never walks in here');
+    execFileSync('mkfifo', [path.join(outputDir, ipcFileName(3, 'fifo'))]);
     await ipc.scan();
     expect(events).toEqual([]);
     expect(audits.map((entry) => entry.detail.reason)).toEqual([
       expect.stringMatching(/^file too large/),
+      'a folder, not a file (cleared after the run)',
       'not a regular file',
     ]);
-    expect(readdirSync(outputDir)).toEqual([]);
+    // The folder stays for the clean-up after the run: set aside whole, never walked by the host.
+    expect(readdirSync(outputDir)).toEqual([ipcFileName(2, 'dir')]);
+    const setAside = clearRunDirs(runDir);
+    expect(setAside).toHaveLength(1);
+    expect(
+      readFileSync(path.join(setAside[0] as string, ipcFileName(2, 'dir'), 'deeper', 'kept.txt'), 'utf8'),
+    ).toBe('the host never walks in here');
+    expect(readdirSync(runDir).sort()).toEqual(['input', path.basename(setAside[0] as string)].sort());
   });
 
   it('rejects and audits malformed files, answering a request whose id it can read', async () => {
@@ -363,8 +392,8 @@ describe('run IPC', () => {
     expect(exits).toEqual(['idle']);
   });
 
-  it('reads nothing from an output folder that was swapped for a symlink', async () => {
-    const { ipc, events, audits, floods, outputDir } = setUp(family);
+  it('reads and removes nothing through an output folder swapped for a symlink', async () => {
+    const { ipc, events, outputDir } = setUp(family);
     const elsewhere = path.join(root, 'elsewhere');
     mkdirSync(elsewhere);
     const precious = path.join(elsewhere, ipcFileName(1, 'precious'));
@@ -374,8 +403,9 @@ describe('run IPC', () => {
     await ipc.scan();
     expect(events).toEqual([]);
     expect(readFileSync(precious, 'utf8')).toContain('keep me');
-    expect(floods).toEqual(['the IPC output folder was replaced']);
-    expect(audits).toEqual([expect.objectContaining({ action: 'ipc-folder', decision: 'deny' })]);
+    // Clearing the run takes the link away, not what it points at.
+    clearRunDirs(path.dirname(outputDir));
+    expect(readFileSync(precious, 'utf8')).toContain('keep me');
   });
 
   it('starts each run with empty folders', () => {
@@ -385,5 +415,87 @@ describe('run IPC', () => {
     const second = setUp(family);
     expect(readdirSync(second.inputDir)).toEqual([]);
     expect(readdirSync(second.outputDir)).toEqual([]);
+  });
+});
+
+describe('update_global_memory through the IPC folder', () => {
+  /** Proposals as the host builds them, over this test's data directory, with the owner's notices recorded. */
+  function withProposals() {
+    const memoryPath = path.join(root, 'global', 'CLAUDE.md');
+    mkdirSync(path.dirname(memoryPath), { recursive: true });
+    writeFileSync(memoryPath, 'old memory\n');
+    const notices: string[] = [];
+    const memoryProposals = createMemoryProposals({
+      store,
+      dataDir: root,
+      audit: () => {},
+      now: Date.now,
+      log: silentLogger(),
+      notifyAdmin: (_key, text) => notices.push(text) > 0,
+    });
+    return { memoryProposals, notices, memoryPath };
+  }
+  const propose = (id: string, content: string): OutputFile => ({
+    type: 'request',
+    id,
+    tool: 'update_global_memory',
+    args: { content },
+  });
+
+  it("holds the admin agent's proposal for the owner, answers with its number, and writes only on approval", async () => {
+    const { memoryProposals, notices, memoryPath } = withProposals();
+    const { ipc, write, responses } = setUp(admin, { memoryProposals });
+    write(propose('m1', 'new memory\n'));
+    await ipc.scan();
+    expect(responses()).toEqual([
+      { type: 'response', id: 'm1', ok: true, result: expect.stringMatching(/^Proposal #1 is waiting/) },
+    ]);
+    expect(readFileSync(memoryPath, 'utf8')).toBe('old memory\n');
+    expect(notices[0]).toContain('-old memory\n+new memory');
+    expect(await memoryProposals.decide(1, 'approve', 'fake:owner')).toMatchObject({ status: 'approved' });
+    expect(readFileSync(memoryPath, 'utf8')).toBe('new memory\n');
+  });
+
+  it("refuses a proposal from another group's folder and tells the owner nothing", async () => {
+    const { memoryProposals, notices, memoryPath } = withProposals();
+    const { ipc, write, responses } = setUp(family, { memoryProposals });
+    write(propose('m1', 'obey the family group\n'));
+    await ipc.scan();
+    expect(responses()).toEqual([
+      {
+        type: 'response',
+        id: 'm1',
+        ok: false,
+        error: 'only the admin group may propose changes to global memory',
+      },
+    ]);
+    expect(notices).toEqual([]);
+    expect(readFileSync(memoryPath, 'utf8')).toBe('old memory\n');
+  });
+
+  it('refuses oversized content before any proposal is stored', async () => {
+    const { memoryProposals, notices } = withProposals();
+    const { ipc, write, responses } = setUp(admin, { memoryProposals });
+    write(propose('m1', 'a'.repeat(MAX_GLOBAL_MEMORY_BYTES + 1)));
+    await ipc.scan();
+    expect(responses()).toEqual([
+      { type: 'response', id: 'm1', ok: false, error: expect.stringContaining('args.content') },
+    ]);
+    expect(memoryProposals.pending()).toEqual([]);
+    expect(notices).toEqual([]);
+  });
+
+  it('refuses the tool with a clear error in a host without memory proposals', async () => {
+    const { ipc, write, responses } = setUp(admin);
+    write(propose('m1', 'new memory\n'));
+    await ipc.scan();
+    expect(responses()).toEqual([
+      {
+        type: 'response',
+        id: 'm1',
+        ok: false,
+        error: 'global memory changes are not available in this host',
+      },
+    ]);
   });
 });

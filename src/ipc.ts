@@ -1,22 +1,11 @@
 // The host side of one run's file IPC: writes input/ files; parses, authorizes and answers what the agent writes to output/.
 // Reading output/ safely (symlinks, caps, flood control, watching) is ipc-folder.ts's.
 import { randomUUID } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  readlinkSync,
-  realpathSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { outgoingFileError, resolveGroupFile } from './channels/media.js';
+import { outgoingFileError } from './channels/media.js';
 import { formatChatAddress, parseChatAddress } from './groups.js';
 import { createOutputWatcher } from './ipc-folder.js';
 import {
@@ -34,8 +23,11 @@ import {
   type SendFileRequest,
   type SendMessageRequest,
   type TaskToolRequest,
+  type UpdateGlobalMemoryRequest,
 } from './ipc-protocol.js';
 import type { Logger } from './log.js';
+import type { MemoryProposals } from './memory-proposals.js';
+import { closeQuietly, openDirectory, openFileAt } from './safe-fs.js';
 import type { AuditEntry, Store } from './store.js';
 import type { TaskTools } from './task-requests.js';
 import type { AgentEvent, ChatAddress, Group, PreCheck } from './types.js';
@@ -62,6 +54,8 @@ export interface RunIpcDeps {
   onAbuse?(reason: string): void;
   /** Answers the task tools (schedule_task …); without it they are refused. */
   taskTools?: TaskTools;
+  /** Holds update_global_memory proposals for the owner's approval; without it they are refused. */
+  memoryProposals?: Pick<MemoryProposals, 'propose'>;
   fallbackScanMs?: number;
   maxFilesPerRun?: number;
   maxFilesPerSecond?: number;
@@ -158,17 +152,21 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
     if (request.success) answer(request.data.id, { ok: false, error: `invalid request: ${error}` });
   }
 
-  /** A file read whole from output/: parsed at the trust boundary, then handled. */
-  function handleText(name: string, text: string): void {
+  /** A file read whole from output/: parsed at the trust boundary, then handled. Never rejects. */
+  async function handleText(name: string, text: string): Promise<void> {
     const parsed: IpcResult<OutputFile> = parseIpcFile('output', text);
     if (!parsed.ok) {
       reject(name, parsed.error, text);
       return;
     }
-    handleFile(parsed.value, name);
+    try {
+      await handleFile(parsed.value, name);
+    } catch (error) {
+      log.error({ err: error, file: name }, 'IPC file handler failed');
+    }
   }
 
-  function handleFile(file: OutputFile, name: string): void {
+  async function handleFile(file: OutputFile, name: string): Promise<void> {
     switch (file.type) {
       case 'ready':
         if (file.protocolVersion !== IPC_PROTOCOL_VERSION) {
@@ -181,16 +179,20 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
         deps.onReady?.(file.protocolVersion);
         return;
       case 'turn-end': {
-        const batchIds = file.batchIds.filter((batchId) => sentBatchIds.has(batchId));
-        if (batchIds.length < file.batchIds.length) {
-          const unknown = file.batchIds.filter((batchId) => !sentBatchIds.has(batchId));
-          log.warn({ file: name, unknown }, 'turn-end names batches this run was never given; ignored');
+        // A runner only ever names prompts this run gave it: a turn-end naming any other is forged, and nothing
+        // of it counts (its reply is not delivered, its session id not stored).
+        const unknown = file.batchIds.filter((batchId) => !sentBatchIds.has(batchId));
+        if (unknown.length > 0) {
+          log.warn({ file: name, unknown }, 'turn-end names batches this run was never given; refused');
           audit('ipc-turn-end', 'deny', { file: name, reason: 'unknown batch ids', unknown });
+          return;
         }
+        // Answered once: a second turn-end naming the same batch is refused like any other forgery.
+        for (const batchId of file.batchIds) sentBatchIds.delete(batchId);
         emit({
           type: 'turn-end',
           id: `turn:${file.id}`,
-          batchIds,
+          batchIds: file.batchIds,
           result: file.result,
           sessionId: file.sessionId,
           isError: file.isError,
@@ -229,10 +231,26 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
         return;
       case 'request':
         if (file.tool === 'send_message') handleSendMessage(file);
-        else if (file.tool === 'send_file') handleSendFile(file);
+        else if (file.tool === 'send_file') await handleSendFile(file);
+        else if (file.tool === 'update_global_memory') await handleGlobalMemory(file);
         else handleTaskRequest(file);
         return;
     }
+  }
+
+  /** A proposed global memory text, for the group this folder belongs to; nothing is written before the owner approves. */
+  async function handleGlobalMemory(request: UpdateGlobalMemoryRequest): Promise<void> {
+    if (!deps.memoryProposals) {
+      answer(request.id, { ok: false, error: 'global memory changes are not available in this host' });
+      return;
+    }
+    const result = await deps.memoryProposals.propose(deps.group, request.args.content);
+    answer(
+      request.id,
+      result.ok
+        ? { ok: true, result: result.result.slice(0, MAX_MESSAGE_CHARS) }
+        : { ok: false, error: result.error.slice(0, MAX_SHORT_CHARS) },
+    );
   }
 
   /** Task tools: the host's task service decides, for the group this folder belongs to. */
@@ -266,10 +284,10 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
   }
 
   /**
-   * send_file: the chat is authorized as for send_message; the file must lie inside this group's own folder
-   * (resolved through symlinks), so an agent can never make the host read and send another group's files.
+   * send_file: the chat is authorized as for send_message; the file must lie inside this group's own folder, reached
+   * without following any link, so an agent can never make the host read and send anything else.
    */
-  function handleSendFile(request: SendFileRequest): void {
+  async function handleSendFile(request: SendFileRequest): Promise<void> {
     const target = targetOf(request.args.chat);
     const decision = authorizeSend(target);
     const detail = {
@@ -283,18 +301,11 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
     }
     // runDir is <dataDir>/ipc/<folder>: the data directory is two levels up.
     const dataDir = path.resolve(deps.runDir, '..', '..');
-    const hostPath = resolveGroupFile(dataDir, deps.group.folder, request.args.path);
-    const staged =
-      hostPath === null
-        ? {
-            status: 'failed' as const,
-            reason: "the file must be inside this group's folder (/workspace/group)",
-          }
-        : stageOutgoingFile(
-            hostPath,
-            path.join(dataDir, 'groups', deps.group.folder),
-            path.join(dataDir, 'outgoing'),
-          );
+    const staged = await stageOutgoingFile(
+      path.join(dataDir, 'groups', deps.group.folder),
+      request.args.path,
+      path.join(dataDir, 'outgoing'),
+    );
     if (staged.status === 'failed') {
       refuse('send-file', request.id, detail, staged.reason);
       return;
@@ -378,35 +389,37 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
 const MAX_OUTGOING_FILE_BYTES = 50 * 1024 * 1024;
 
 /**
- * Copies a file the agent asked to send into a host-only folder, race-free: the file is opened without following
- * a final symlink, and the opened descriptor's real path (from /proc) must still lie inside the group's folder, so
- * swapping a folder for a symlink after the check cannot make the host read another group's (or its own) files.
- * Delivery later reads only the copy, which no container can reach.
+ * Copies a file the agent asked to send into a host-only folder; delivery later reads only the copy, which no
+ * container can reach. The path is walked from the group folder's descriptor one component at a time (safe-fs.ts):
+ * '..', links anywhere on the way and anything but a regular file are refused, a FIFO cannot stall the open, and the
+ * copy itself is asynchronous, so no file of the agent's can hold up the host.
  */
-function stageOutgoingFile(
-  hostPath: string,
+async function stageOutgoingFile(
   groupDir: string,
+  relativePath: string,
   stagingDir: string,
-): { status: 'ok'; path: string } | { status: 'failed'; reason: string } {
-  let fd: number | null = null;
+): Promise<{ status: 'ok'; path: string } | { status: 'failed'; reason: string }> {
+  let rootFd: number | null = null;
+  let sourceFd: number | null = null;
   try {
-    fd = openSync(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW);
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) return { status: 'failed', reason: 'not a regular file' };
-    if (stat.size > MAX_OUTGOING_FILE_BYTES)
+    rootFd = openDirectory(groupDir);
+    const source = openFileAt(rootFd, relativePath);
+    sourceFd = source.fd;
+    if (source.stat.size > MAX_OUTGOING_FILE_BYTES) {
       return { status: 'failed', reason: 'the file is larger than 50 MB' };
-    const opened = readlinkSync(`/proc/self/fd/${fd}`);
-    const realGroup = realpathSync(groupDir);
-    if (!opened.startsWith(`${realGroup}${path.sep}`)) {
-      return { status: 'failed', reason: "the file must be inside this group's folder (/workspace/group)" };
     }
     mkdirSync(stagingDir, { recursive: true, mode: 0o700 });
-    const staged = path.join(stagingDir, `${randomUUID()}-${path.basename(hostPath)}`);
-    writeFileSync(staged, readFileSync(fd), { mode: 0o600, flag: 'wx' });
+    const staged = path.join(stagingDir, `${randomUUID()}-${path.basename(relativePath)}`);
+    await pipeline(
+      // end is inclusive: a file that grows while it is copied is cut at the cap, never read without end.
+      createReadStream('', { fd: sourceFd, autoClose: false, end: MAX_OUTGOING_FILE_BYTES - 1 }),
+      createWriteStream(staged, { flags: 'wx', mode: 0o600 }),
+    );
     return { status: 'ok', path: staged };
   } catch (error) {
     return { status: 'failed', reason: outgoingFileError(error, "no such file in this group's folder") };
   } finally {
-    if (fd !== null) closeSync(fd);
+    closeQuietly(sourceFd);
+    closeQuietly(rootFd);
   }
 }

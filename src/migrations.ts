@@ -234,4 +234,35 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE outbox ADD COLUMN file_path TEXT;
   `,
+  // A bounded audit log. Refusals of one kind (repeat_key: group, actor kind, action) within one minute (bucket)
+  // fold into one row that counts them, from at to last_at (NULL while the row holds one entry), so a flood of
+  // refusals costs rows per minute, not per refusal. Rows are pruned by their last time.
+  `
+  ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE audit ADD COLUMN last_at INTEGER;
+  ALTER TABLE audit ADD COLUMN repeat_key TEXT;
+  ALTER TABLE audit ADD COLUMN bucket INTEGER;
+  CREATE UNIQUE INDEX audit_repeats ON audit (repeat_key, bucket) WHERE repeat_key IS NOT NULL;
+  CREATE INDEX audit_last_at ON audit (COALESCE(last_at, at));
+  `,
+  // New texts of global/CLAUDE.md an agent proposed (memory-proposals.ts): written only once the owner approves,
+  // and only if the file still has the text (base_sha256) the proposal was made against. status: pending,
+  // approved, rejected, stale (global memory changed first; never written).
+  `
+  CREATE TABLE memory_proposals (
+    id INTEGER PRIMARY KEY,
+    group_folder TEXT NOT NULL,
+    content TEXT NOT NULL,
+    base_sha256 TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'stale')),
+    created_at INTEGER NOT NULL,
+    decided_at INTEGER,
+    decided_by TEXT
+  );
+  CREATE INDEX memory_proposals_pending ON memory_proposals (status, group_folder);
+  `,
+  // A group's own disk quota in MiB (disk-quota.ts); null: the configured default.
+  `
+  ALTER TABLE groups ADD COLUMN disk_quota_mb INTEGER;
+  `,
 ];

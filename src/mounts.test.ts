@@ -62,13 +62,12 @@ describe('group layout', () => {
         containerPath: '/home/agent/.claude/projects',
         isReadOnly: false,
       },
-      { hostPath: path.join(dataDir, 'ipc/family'), containerPath: '/workspace/ipc', isReadOnly: false },
       { hostPath: path.join(dataDir, 'sockets/family'), containerPath: '/run/warren', isReadOnly: true },
     ]);
     expect(fs.statSync(path.join(dataDir, 'groups/family')).isDirectory()).toBe(true);
   });
 
-  it('gives only the admin group write access to global memory', () => {
+  it('gives no group write access to global memory, the admin group included', () => {
     const { mounts } = buildMounts({
       dataDir,
       groupFolder: 'main',
@@ -76,7 +75,7 @@ describe('group layout', () => {
       extraMounts: [],
       allowlist: null,
     });
-    expect(mounts.find((mount) => mount.containerPath === '/workspace/global')?.isReadOnly).toBe(false);
+    expect(mounts.find((mount) => mount.containerPath === '/workspace/global')?.isReadOnly).toBe(true);
   });
 
   it('throws for a folder that tries to leave the data directory', () => {

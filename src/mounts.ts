@@ -176,8 +176,9 @@ export function buildMounts(input: BuildMountsInput): { mounts: Mount[]; denials
       containerPath: CONTAINER_PATHS.group,
       isReadOnly: false,
     },
-    // Shared memory: an ordinary group must not be able to write what every other group reads.
-    { hostPath: path.join(dataReal, 'global'), containerPath: CONTAINER_PATHS.global, isReadOnly: !isAdmin },
+    // Shared memory: no group may write what every other group reads, the admin group included (a prompt-injected
+    // admin agent would reach every group). Changes go through update_global_memory and the owner's approval.
+    { hostPath: path.join(dataReal, 'global'), containerPath: CONTAINER_PATHS.global, isReadOnly: true },
     // Only the SDK's transcripts persist (resume needs nothing else); HOME itself is a fresh tmpfs each run, so
     // settings, hooks or shell snapshots an injected agent writes there are gone by its next run.
     {
@@ -185,7 +186,6 @@ export function buildMounts(input: BuildMountsInput): { mounts: Mount[]; denials
       containerPath: CONTAINER_PATHS.claudeState,
       isReadOnly: false,
     },
-    { hostPath: path.join(dataReal, 'ipc', groupFolder), containerPath: '/workspace/ipc', isReadOnly: false },
     // The credential proxy socket: connecting needs no write access to the folder, and read-only means the
     // agent cannot swap the socket for something of its own.
     { hostPath: path.join(dataReal, 'sockets', groupFolder), containerPath: '/run/warren', isReadOnly: true },

@@ -1,22 +1,21 @@
 // What a group run needs on the host before its container starts: its folders, owned by the container's user; the
 // proxy socket's folder; and the mounts, extra folders checked against the allowlist.
-import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { closeSync, fchmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { HostContext } from './app.js';
 import type { Config } from './config.js';
+import { type ContainerUser, containerUserFor } from './groups.js';
 import { prepareRunDirs } from './ipc-folder.js';
 import { CONTAINER_PATHS } from './ipc-protocol.js';
 import type { Logger } from './log.js';
 import { buildMounts, loadMountAllowlist, type Mount, type MountAllowlist } from './mounts.js';
+import { chownDescriptor, closeQuietly, openDirectory, openFileIn } from './safe-fs.js';
 import type { Group } from './types.js';
+
+export { type ContainerUser, containerUserFor };
 
 /** sun_path is 108 bytes on Linux, including the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
-
-export interface ContainerUser {
-  uid: number;
-  gid: number;
-}
 
 export interface RunMountDeps extends Pick<HostContext, 'store' | 'audit'> {
   config: Pick<Config, 'dataDir' | 'mountAllowlistPath'>;
@@ -25,57 +24,64 @@ export interface RunMountDeps extends Pick<HostContext, 'store' | 'audit'> {
   log: Logger;
 }
 
-/** The container's user: uid 1000 when the host is root; otherwise the host's own user, so its files just work. */
-export function containerUserFor(): ContainerUser {
-  const uid = process.getuid?.() ?? 1000;
-  const gid = process.getgid?.() ?? 1000;
-  return uid === 0 ? { uid: 1000, gid: 1000 } : { uid, gid: gid === 0 ? 1000 : gid };
-}
-
 /**
- * Makes a folder (and what lies directly in it) belong to the container's user, without following symlinks.
- * Only the host's own files need it (CLAUDE.md templates); what the agent writes is already its own.
+ * Makes a folder the agent writes (its group folder, its sessions) belong to the container's user, with its memory
+ * file if the host made one (registration). Only through descriptors: the folder is the agent's, and a path checked
+ * first and changed after could by then lead anywhere (a chown follows links). Nothing inside is walked.
  */
-function giveToContainerUser(dir: string, user: ContainerUser, mode: number): void {
-  mkdirSync(dir, { recursive: true, mode });
-  chmodSync(dir, mode);
-  if (process.getuid?.() !== 0) return;
-  const own = (target: string) => {
-    const stat = lstatSync(target);
-    if (stat.uid !== user.uid || stat.gid !== user.gid) chownSync(target, user.uid, user.gid);
-  };
-  own(dir);
-  for (const entry of readdirSync(dir)) {
-    const target = path.join(dir, entry);
-    if (!lstatSync(target).isSymbolicLink()) own(target);
+function giveToContainerUser(dir: string, user: ContainerUser, memoryFile: string | null): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const dirFd = openDirectory(dir);
+  try {
+    fchmodSync(dirFd, 0o700);
+    if (process.getuid?.() !== 0) return;
+    chownDescriptor(dirFd, user);
+    if (memoryFile === null) return;
+    let fileFd: number | null = null;
+    try {
+      // A FIFO, link or folder in its place is the agent's own business: left alone (ENOTREG, ELOOP).
+      fileFd = openFileIn(dirFd, memoryFile).fd;
+      chownDescriptor(fileFd, user);
+    } catch {
+      // Missing, or not a plain file: nothing of the host's to hand over.
+    } finally {
+      closeQuietly(fileFd);
+    }
+  } finally {
+    closeSync(dirFd);
   }
 }
 
 /**
- * Makes the run's folders: its IPC folder (emptied), the group's, global and session folders for the container's
- * user, and the proxy socket's folder. Returns the IPC folders and the socket path.
+ * Makes the run's folders: its IPC folder (emptied), the group's and session folders for the container's user, and
+ * the proxy socket's folder. The global memory folder stays the host's (read-only in every container). Returns the
+ * IPC folders, the socket path and folders an earlier run set aside for the clean-up container.
  */
 export function prepareRunFolders(
   dataDir: string,
   folder: string,
   runDir: string,
   containerUser: ContainerUser,
-): { inputDir: string; outputDir: string; socketPath: string } {
+): { inputDir: string; outputDir: string; socketPath: string; setAside: string[] } {
   const socketDir = path.join(dataDir, 'sockets', folder);
-  const { inputDir, outputDir } = prepareRunDirs(runDir, containerUser);
-  giveToContainerUser(path.join(dataDir, 'groups', folder), containerUser, 0o700);
-  giveToContainerUser(path.join(dataDir, 'global'), containerUser, 0o700);
-  giveToContainerUser(path.join(dataDir, 'sessions', folder), containerUser, 0o700);
+  const { inputDir, outputDir, setAside } = prepareRunDirs(runDir, containerUser);
+  giveToContainerUser(path.join(dataDir, 'groups', folder), containerUser, 'CLAUDE.md');
+  giveToContainerUser(path.join(dataDir, 'sessions', folder), containerUser, null);
   // The socket's folder stays the host's: the container may connect (0666 socket) but not replace it.
   mkdirSync(socketDir, { recursive: true, mode: 0o755 });
-  chmodSync(socketDir, 0o755);
+  const socketFd = openDirectory(socketDir);
+  try {
+    fchmodSync(socketFd, 0o755);
+  } finally {
+    closeSync(socketFd);
+  }
   const socketPath = path.join(socketDir, 'api.sock');
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
     throw new Error(
       `the proxy socket path ${socketPath} is longer than unix sockets allow (${MAX_SOCKET_PATH_BYTES} bytes); use a shorter WARREN_DATA_DIR`,
     );
   }
-  return { inputDir, outputDir, socketPath };
+  return { inputDir, outputDir, socketPath, setAside };
 }
 
 /**

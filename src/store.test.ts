@@ -2,10 +2,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../test/harness.js';
-import { startRetention } from './app.js';
 import { registerGroup } from './groups.js';
 import { silentLogger } from './log.js';
 import { migrations } from './migrations.js';
+import { startRetention } from './retention.js';
 import { checkGroupFolder, openStore, type Store } from './store.js';
 import { createTaskOps } from './tasks.js';
 
@@ -166,7 +166,13 @@ describe('store', () => {
     add('still waiting', true); // old enough to prune, but pending
     add('fresh', false); // received at 3: inside the limit
     const day = 24 * 60 * 60_000;
-    startRetention({ store: store as Store, log: silentLogger(), now: () => 30 * day + 3, days: 30 })();
+    startRetention({
+      store: store as Store,
+      log: silentLogger(),
+      now: () => 30 * day + 3,
+      days: 30,
+      auditDays: 0,
+    })();
     expect(store?.messages.ofChat(chat.id).map((m) => m.text)).toEqual(['still waiting', 'fresh']);
     expect(store?.outbox.byKey('r1')).toBeNull();
   });

@@ -2,14 +2,18 @@
 import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { migrations } from './migrations.js';
+import { auditQueries } from './store-audit.js';
 import { channelQueries } from './store-channels.js';
+import { memoryQueries } from './store-memory.js';
 import { messageQueries } from './store-messages.js';
 import { outboxQueries } from './store-outbox.js';
 import { pairingQueries } from './store-pairing.js';
 import { taskQueries } from './store-tasks.js';
 import type { ChatAddress, Group } from './types.js';
 
+export type { AuditEntry, AuditRecord } from './store-audit.js';
 export type { StoredChannelState } from './store-channels.js';
+export type { MemoryProposal, MemoryProposalStatus } from './store-memory.js';
 export type { BatchFailure, ClaimedBatch, NewMessage } from './store-messages.js';
 export type { NewOutboxItem, OutboxItem } from './store-outbox.js';
 export type { PairingRequest, PairingStatus } from './store-pairing.js';
@@ -52,14 +56,6 @@ export interface Chat extends ChatAddress {
   isDirect: boolean;
   groupId: number | null;
   lastSeenAt: number;
-}
-
-export interface AuditEntry {
-  groupFolder: string | null;
-  actor: string;
-  action: string;
-  decision: 'allow' | 'deny';
-  detail: Record<string, unknown>;
 }
 
 export interface UsageEntry {
@@ -200,6 +196,18 @@ export function openStore(path: string) {
         groupId,
       );
     },
+    /** The group's own disk quota in MiB, or null for the configured default. */
+    diskQuotaMb(folder: string): number | null {
+      const row = db.prepare('SELECT disk_quota_mb AS value FROM groups WHERE folder = ?').get(folder) as
+        | { value: number | null }
+        | undefined;
+      return row?.value ?? null;
+    },
+    setDiskQuotaMb(folder: string, megabytes: number | null): boolean {
+      return (
+        db.prepare('UPDATE groups SET disk_quota_mb = ? WHERE folder = ?').run(megabytes, folder).changes > 0
+      );
+    },
     /** Removes the group and the stored text of its messages; its folder on disk is left alone. */
     remove: tx((folder: string): boolean => {
       const group = groups.byFolder(folder);
@@ -256,6 +264,7 @@ export function openStore(path: string) {
   const tasks = taskQueries(db, outbox);
   const channels = channelQueries(db);
   const pairing = pairingQueries(db);
+  const memory = memoryQueries(db);
 
   const sessions = {
     get(groupId: number): string | null {
@@ -301,31 +310,7 @@ export function openStore(path: string) {
     },
   };
 
-  const audit = {
-    record(entry: AuditEntry, at: number): void {
-      db.prepare(
-        'INSERT INTO audit (at, group_folder, actor, action, decision, detail) VALUES (?, ?, ?, ?, ?, ?)',
-      ).run(at, entry.groupFolder, entry.actor, entry.action, entry.decision, JSON.stringify(entry.detail));
-    },
-    recent(limit: number): Array<AuditEntry & { at: number }> {
-      const rows = db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit) as Array<{
-        at: number;
-        group_folder: string | null;
-        actor: string;
-        action: string;
-        decision: 'allow' | 'deny';
-        detail: string;
-      }>;
-      return rows.map((row) => ({
-        at: row.at,
-        groupFolder: row.group_folder,
-        actor: row.actor,
-        action: row.action,
-        decision: row.decision,
-        detail: parseDetail(row.detail),
-      }));
-    },
-  };
+  const audit = auditQueries(db);
 
   const usage = {
     record(entry: UsageEntry): void {
@@ -352,6 +337,7 @@ export function openStore(path: string) {
     outbox,
     channels,
     pairing,
+    memory,
     sessions,
     runs,
     audit,
@@ -383,15 +369,6 @@ function cacheStatements(db: Database.Database): void {
     }
     return statement;
   }) as typeof db.prepare;
-}
-
-function parseDetail(text: string): Record<string, unknown> {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : { value };
-  } catch {
-    return { unparsed: text };
-  }
 }
 
 function migrate(db: Database.Database): void {

@@ -200,7 +200,10 @@ export interface TaskWorkSource {
   settle(batchId: string, outcome: TaskRunOutcome): void;
 }
 
-export type AgentExit = { status: 'exited'; reason: string } | { status: 'crashed'; reason: string };
+/** isRetryable false: running the same work again would end the same way (the run ceiling, a full disk quota). */
+export type AgentExit =
+  | { status: 'exited'; reason: string }
+  | { status: 'crashed'; reason: string; isRetryable?: false };
 
 /** A running agent for one group. */
 export interface AgentSession {

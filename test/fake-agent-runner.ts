@@ -113,9 +113,9 @@ export class FakeAgentSession implements AgentSession {
     this.emit({ type: 'agent-message', id: `e${++this.eventCount}`, chat: this.request.chat, text });
   }
 
-  crash(reason = 'exit code 137'): void {
+  crash(reason = 'exit code 137', options: { isRetryable?: false } = {}): void {
     this.isClosed = true;
-    this.resolveExit({ status: 'crashed', reason });
+    this.resolveExit({ status: 'crashed', reason, ...options });
   }
 
   exit(reason = 'idle'): void {

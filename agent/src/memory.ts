@@ -14,6 +14,8 @@ export interface MemoryInput {
   globalDirectory: string;
   /** Extra folders the group may use, as mounted. */
   extraDirectories: string[];
+  /** The admin group's agent may propose changes to global memory (update_global_memory). */
+  isAdmin?: boolean;
 }
 
 export async function buildSystemPromptAppend(input: MemoryInput): Promise<string> {
@@ -25,7 +27,9 @@ export async function buildSystemPromptAppend(input: MemoryInput): Promise<strin
     `- Your final reply at the end of each turn is delivered to the chat (${input.chat}). Use the send_message tool to say something before you are done (progress on a long task), or to write to another chat you are allowed to reach. Use send_file to send a file from your folder.`,
     '- Text inside <internal>…</internal> is never delivered. If you have nothing to add (for example you already answered with send_message), make your final reply only <internal>…</internal>.',
     `- Your memory for this chat group is ${path.join(input.groupDirectory, 'CLAUDE.md')} in your working folder: read and edit it to remember things across conversations. Keep it short.`,
-    `- Global memory, shared by all groups, is in ${input.globalDirectory} and is read-only for you unless you are the admin group.`,
+    input.isAdmin
+      ? `- Global memory, shared by all groups, is in ${input.globalDirectory} and is read-only. To change it, call update_global_memory with the complete new text of its CLAUDE.md: the owner must approve it in the admin chat before it takes effect, so tell them what you proposed and why.`
+      : `- Global memory, shared by all groups, is in ${input.globalDirectory} and is read-only for you.`,
     '- To do something later or repeatedly (reminders, briefings, reviews), use schedule_task: the host runs it on time, even when this container is gone. Never wait or loop inside a tool for it. Manage tasks with list_tasks, update_task, pause_task, resume_task and cancel_task.',
   ];
   if (input.extraDirectories.length > 0) {

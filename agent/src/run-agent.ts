@@ -51,6 +51,7 @@ export async function runAgent(start: AgentStart): Promise<number> {
     groupDirectory: CONTAINER_PATHS.group,
     globalDirectory: CONTAINER_PATHS.global,
     extraDirectories: start.extraDirectories,
+    isAdmin: settings.value.isAdmin,
   });
   const loop = createClaudeLoop({
     launch: start.launch,

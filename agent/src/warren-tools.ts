@@ -5,7 +5,13 @@ import {
   tool,
 } from '@anthropic-ai/claude-agent-sdk';
 import { z } from 'zod';
-import { CHAT_ADDRESS_PATTERN, MAX_MESSAGE_CHARS } from '../../src/ipc-protocol.js';
+import {
+  CHAT_ADDRESS_PATTERN,
+  CONTAINER_PATHS,
+  MAX_GLOBAL_MEMORY_BYTES,
+  MAX_MESSAGE_CHARS,
+  updateGlobalMemoryArgsSchema,
+} from '../../src/ipc-protocol.js';
 import type { HostAnswer, HostRequests } from './host-requests.js';
 import { createTaskTools } from './task-tools.js';
 
@@ -67,11 +73,24 @@ export function createWarrenTools(deps: {
       ),
     { alwaysLoad: true },
   );
+  // Only the admin group gets it (the host refuses any other group anyway), and even then nothing is written
+  // until the owner approves: every group's agent reads global memory.
+  const updateGlobalMemory = tool(
+    'update_global_memory',
+    `Propose a new text for global memory (${CONTAINER_PATHS.global}/CLAUDE.md), which every group's agent reads. Pass the complete new file, not only the change, at most ${MAX_GLOBAL_MEMORY_BYTES / 1024} KiB. It does not take effect now: the owner sees the difference in the admin chat and must approve it there first; until then every group keeps the current text. The answer gives the proposal's number.`,
+    updateGlobalMemoryArgsSchema.shape,
+    async (args) =>
+      toToolResult(
+        await deps.requests.send({ tool: 'update_global_memory', args: { content: args.content } }),
+        'Proposal sent to the owner.',
+      ),
+    { alwaysLoad: true },
+  );
   const taskTools = createTaskTools({ requests: deps.requests, isAdmin: deps.isAdmin ?? false });
   return createSdkMcpServer({
     name: WARREN_SERVER_NAME,
     version: '1.0.0',
-    tools: [sendMessage, sendFile, ...taskTools],
+    tools: [sendMessage, sendFile, ...taskTools, ...(deps.isAdmin ? [updateGlobalMemory] : [])],
   });
 }
 

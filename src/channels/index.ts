@@ -1,6 +1,7 @@
 // The table of channel adapters. Each factory returns null when its channel is not configured.
 import type { HostContext } from '../app.js';
 import type { Config } from '../config.js';
+import { containerUserFor } from '../groups.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store.js';
 import type { Channel } from '../types.js';
@@ -31,6 +32,7 @@ const mediaOf = (input: ChannelFactoryInput) =>
     maxBytes: input.config.mediaMaxMb * 1024 * 1024,
     now: input.now,
     log: input.log,
+    owner: containerUserFor(),
   });
 
 async function printQr(qr: string): Promise<void> {

@@ -5,8 +5,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import vm from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startTestWarren, tempDir } from '../../test/harness.js';
+import { loadConfig } from '../config.js';
 import { silentLogger } from '../log.js';
 import type { InboundMessage } from '../types.js';
+import { channelFactories } from './index.js';
 import { createLocalChannel, type LocalChannel, type LocalDenial, loadOrCreateToken } from './local.js';
 import { APP_JS } from './local-page-script.js';
 
@@ -187,6 +190,32 @@ describe('local channel access', () => {
     const response = await rawRequest(channel, { path: `/api/health?token=${TOKEN}`, token: null });
     expect(response.status).toBe(401);
     expect(JSON.stringify(denials)).not.toContain(TOKEN);
+  });
+
+  it('200 unauthenticated API requests leave at most two audit rows, whose counts add up to 200', async () => {
+    // The real wiring: the channel table's local chat auditing through the host into its store.
+    const dataDir = tempDir();
+    const config = loadConfig({ env: { WARREN_DATA_DIR: dataDir, WARREN_LOCAL_PORT: '0' }, cwd: dataDir });
+    const localFactory = channelFactories.find((factory) => factory.name === 'local');
+    const host = await startTestWarren({
+      dataDir,
+      channels: (context) => {
+        const local = localFactory?.create({ ...context, config, log: silentLogger(), localToken: TOKEN });
+        return local ? [local] : [];
+      },
+    });
+    cleanups.push(() => host.stop());
+    const channel = host.warren.channels.get('local') as LocalChannel;
+    for (let index = 0; index < 200; index++) {
+      // Missing and wrong tokens alike: varying reasons must not escape the folding.
+      const response = await rawRequest(channel, { path: '/api/health', token: index % 2 ? 'wrong' : null });
+      expect(response.status).toBe(401);
+    }
+    const rows = host.warren.store.audit.recent(1000);
+    // Two rows only if the flood crossed a minute boundary.
+    expect(rows.length).toBeLessThanOrEqual(2);
+    expect(rows.every((row) => row.action === 'local-chat-request' && row.decision === 'deny')).toBe(true);
+    expect(rows.reduce((total, row) => total + row.count, 0)).toBe(200);
   });
 
   it('refuses a foreign Host header, even with the token (DNS rebinding)', async () => {

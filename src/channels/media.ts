@@ -1,10 +1,11 @@
 // Media from chats, saved into the folder of the group that owns the chat under safe generated names; files out.
 import { createHash } from 'node:crypto';
-import { constants, realpathSync } from 'node:fs';
-import { lstat, mkdir, open, realpath } from 'node:fs/promises';
+import { constants, writeFile } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { groupDir } from '../groups.js';
 import type { Logger } from '../log.js';
+import { chownDescriptor, closeQuietly, createFileIn, openDirectory, openDirectoryIn } from '../safe-fs.js';
 import type { Store } from '../store.js';
 
 export type MediaKind = 'photo' | 'document' | 'voice' | 'audio' | 'video' | 'sticker';
@@ -128,20 +129,50 @@ export async function readCapped(response: Response, maxBytes: number): Promise<
 }
 
 /**
- * The media folder inside a group folder, created when missing. The group folder is the agent's to write, so
- * it could have put a symlink there pointing anywhere on the host: anything but a plain folder is refused.
+ * Opens (or makes) `<group folder>/media` and returns its descriptor, or why not. The group folder is the agent's to
+ * write: the media folder is reached through the group folder's descriptor, never through a link (safe-fs.ts), and
+ * given to the container's user through its own descriptor.
  */
-async function mediaDirOf(folderPath: string): Promise<string | null> {
-  const dir = path.join(folderPath, 'media');
+function openMediaFolder(
+  folderPath: string,
+  owner: { uid: number; gid: number } | undefined,
+): number | string {
+  const groupFd = openDirectory(folderPath);
   try {
-    const stat = await lstat(dir);
-    if (!stat.isDirectory() || stat.isSymbolicLink()) return null;
+    const mediaFd = openDirectoryIn(groupFd, 'media', 0o755);
+    if (owner) chownDescriptor(mediaFd, owner);
+    return mediaFd;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    await mkdir(dir, { mode: 0o755 });
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'ENOTDIR') return 'the media folder is not a plain folder';
+    throw error;
+  } finally {
+    closeQuietly(groupFd);
   }
-  const [realDir, realGroup] = await Promise.all([realpath(dir), realpath(folderPath)]);
-  return realDir === path.join(realGroup, 'media') ? dir : null;
+}
+
+/** Creates `name` in the media folder with the data; an existing name (the same message again) is left as it is. */
+async function writeNewFile(
+  mediaFd: number,
+  name: string,
+  data: Buffer,
+  owner: { uid: number; gid: number } | undefined,
+): Promise<void> {
+  let fileFd: number;
+  try {
+    fileFd = createFileIn(mediaFd, name, 0o644);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw error;
+  }
+  try {
+    if (owner) chownDescriptor(fileFd, owner);
+    await new Promise<void>((resolve, reject) =>
+      writeFile(fileFd, data, (error) => (error ? reject(error) : resolve())),
+    );
+  } finally {
+    closeQuietly(fileFd);
+  }
 }
 
 export function createMediaSaver(deps: {
@@ -150,6 +181,8 @@ export function createMediaSaver(deps: {
   maxBytes: number;
   now(): number;
   log: Logger;
+  /** Who saved media belongs to (the container's user) when the host runs as root; otherwise the host's own. */
+  owner?: { uid: number; gid: number };
 }): MediaSaver {
   const log = deps.log.child({ module: 'media' });
   return {
@@ -165,41 +198,32 @@ export function createMediaSaver(deps: {
             reason: `too large (${formatSize(media.sizeBytes)}; the limit is ${formatSize(deps.maxBytes)})`,
           };
         }
-        const folderPath = groupDir(deps.dataDir, group.folder);
-        if (!(await mediaDirOf(folderPath))) {
-          log.warn({ group: group.folder }, 'media folder is not a plain folder; media not saved');
-          return { status: 'skipped', reason: 'the media folder is not a plain folder' };
+        const owner = process.getuid?.() === 0 ? deps.owner : undefined;
+        const mediaFd = openMediaFolder(groupDir(deps.dataDir, group.folder), owner);
+        if (typeof mediaFd === 'string') {
+          log.warn({ group: group.folder, reason: mediaFd }, 'media not saved');
+          return { status: 'skipped', reason: mediaFd };
         }
         let data: Buffer;
-        try {
-          data = await media.download(deps.maxBytes);
-        } catch (error) {
-          if (error instanceof MediaTooLargeError) {
-            return { status: 'skipped', reason: `too large (the limit is ${formatSize(deps.maxBytes)})` };
-          }
-          log.warn({ err: error, group: group.folder, kind: media.kind }, 'media download failed');
-          return { status: 'skipped', reason: 'the download failed' };
-        }
         const day = new Date(deps.now()).toISOString().slice(0, 10);
         const hash = createHash('sha256')
           .update([media.channel, media.chatId, media.externalId, media.kind].join('\0'))
           .digest('hex')
           .slice(0, 12);
         const name = `${day}-${hash}.${extensionFor(media)}`;
-        // Checked again right before writing; O_NOFOLLOW and O_EXCL refuse a planted symlink or file.
-        const dir = await mediaDirOf(folderPath);
-        if (!dir) return { status: 'skipped', reason: 'the media folder is not a plain folder' };
-        const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
         try {
-          const handle = await open(path.join(dir, name), flags, 0o644);
           try {
-            await handle.writeFile(data);
-          } finally {
-            await handle.close();
+            data = await media.download(deps.maxBytes);
+          } catch (error) {
+            if (error instanceof MediaTooLargeError) {
+              return { status: 'skipped', reason: `too large (the limit is ${formatSize(deps.maxBytes)})` };
+            }
+            log.warn({ err: error, group: group.folder, kind: media.kind }, 'media download failed');
+            return { status: 'skipped', reason: 'the download failed' };
           }
-        } catch (error) {
-          // The same message delivered again: its file is already there.
-          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+          await writeNewFile(mediaFd, name, data, owner);
+        } finally {
+          closeQuietly(mediaFd);
         }
         log.debug({ group: group.folder, kind: media.kind, bytes: data.length }, 'media saved');
         return { status: 'saved', relativePath: `media/${name}` };
@@ -218,7 +242,7 @@ export type OutgoingFile =
 /** Reads a file to send: a regular file (not through a symlink) of at most maxBytes. Never throws. */
 export async function openOutgoingFile(filePath: string, maxBytes: number): Promise<OutgoingFile> {
   try {
-    const handle = await open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const handle = await open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
       const stat = await handle.stat();
       if (!stat.isFile()) return { status: 'failed', reason: 'not a regular file' };
@@ -241,26 +265,10 @@ export async function openOutgoingFile(filePath: string, maxBytes: number): Prom
 /** Why an O_NOFOLLOW open or read of a file to send failed, in words for the agent or the log. */
 export function outgoingFileError(error: unknown, missing: string): string {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ELOOP') return 'the file is a symlink';
+  if (code === 'ELOOP') return 'the file, or a folder on its path, is a symlink';
   if (code === 'ENOENT') return missing;
+  if (code === 'ENOTREG') return 'not a regular file';
+  if (code === 'ENOTDIR') return 'a part of the path is not a folder';
+  if (code === 'EOUTSIDE') return "the file must be inside this group's folder (/workspace/group)";
   return `cannot read the file (${code ?? 'error'})`;
-}
-
-/**
- * The host path of a file a group's agent names (relative to its folder), or null when it would lead outside
- * that folder (.., absolute paths, symlinked folders). For the tool that lets an agent send a file.
- */
-export function resolveGroupFile(dataDir: string, folder: string, relativePath: string): string | null {
-  if (path.isAbsolute(relativePath) || relativePath.includes('\0')) return null;
-  const base = groupDir(dataDir, folder);
-  const target = path.resolve(base, relativePath);
-  if (!target.startsWith(`${base}${path.sep}`)) return null;
-  try {
-    const realBase = realpathSync(base);
-    const realParent = realpathSync(path.dirname(target));
-    if (realParent !== realBase && !realParent.startsWith(`${realBase}${path.sep}`)) return null;
-    return path.join(realParent, path.basename(target));
-  } catch {
-    return null;
-  }
 }

@@ -114,6 +114,7 @@ export function buildRunArgs(spec: ContainerSpec, flavor: CliFlavor): string[] {
       .sort()
       .flatMap((key) => ['--env', `${key}=${spec.env[key]}`]),
     ...(spec.workdir === undefined ? [] : ['--workdir', spec.workdir]),
+    ...(spec.entrypoint === undefined ? [] : ['--entrypoint', spec.entrypoint]),
     // stdin stays attached only when there is something to hand over.
     ...(spec.stdin === undefined ? [] : ['--interactive']),
     spec.image,

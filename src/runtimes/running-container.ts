@@ -142,6 +142,13 @@ export function startContainer(
     name,
     exited,
     stderrTail: () => stderrTail.toString(),
+    async pause(isPaused) {
+      if (hasClosed) return false;
+      const result = await runCommand(flavor.binary, [isPaused ? 'pause' : 'unpause', name], {
+        timeoutMs: ENGINE_QUESTION_TIMEOUT_MS,
+      });
+      return result.exitCode === 0;
+    },
     async stop(graceMs = 10_000) {
       if (!hasClosed) {
         endRequest ??= 'killed';

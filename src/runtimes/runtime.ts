@@ -40,6 +40,8 @@ export interface ContainerSpec {
   /** Default 1000:1000. Must not be 0. */
   user?: { uid: number; gid: number };
   workdir?: string;
+  /** Replaces the image's entrypoint (an absolute path in the image), for short jobs in the agent image. */
+  entrypoint?: string;
   /** Replaces the image's command. */
   command?: string[];
   /** The host kills the container past this, whatever it is doing (reason 'timeout'). */
@@ -74,6 +76,8 @@ export interface RunningContainer {
   readonly exited: Promise<ContainerExit>;
   /** SIGTERM, then SIGKILL after graceMs (default 10 s). Resolves once exited has. Safe to call more than once. */
   stop(graceMs?: number): Promise<void>;
+  /** Freezes (true) or thaws (false) every process in it; resolves true when the engine did. Never rejects. */
+  pause(isPaused: boolean): Promise<boolean>;
   /** The last 8 KiB the container (and the engine CLI) wrote to stderr. */
   stderrTail(): string;
 }
@@ -233,6 +237,7 @@ export function validateSpec(spec: ContainerSpec): void {
   }
   for (const dir of spec.tmpfs ?? []) assertContainerPath(dir, 'tmpfs path');
   if (spec.workdir !== undefined) assertContainerPath(spec.workdir, 'workdir');
+  if (spec.entrypoint !== undefined) assertContainerPath(spec.entrypoint, 'entrypoint');
 }
 
 function assertSafePath(value: string, what: string): void {

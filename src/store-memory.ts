@@ -1,0 +1,114 @@
+// Global memory proposals SQL: new texts of global/CLAUDE.md an agent proposed, kept until the owner decides.
+import type Database from 'better-sqlite3';
+
+/**
+ * pending (waiting for the owner), approved (written), rejected, or stale: global memory changed after it was
+ * proposed, so its diff no longer shows what approving would do, and it is never written.
+ */
+export type MemoryProposalStatus = 'pending' | 'approved' | 'rejected' | 'stale';
+
+export interface MemoryProposal {
+  id: number;
+  /** The group whose agent proposed it (the IPC folder the request came from). */
+  groupFolder: string;
+  /** The complete new text of global/CLAUDE.md. */
+  content: string;
+  /** SHA-256 (hex) of the text the proposal was made against; approving needs the file to still have it. */
+  baseSha256: string;
+  status: MemoryProposalStatus;
+  createdAt: number;
+  decidedAt: number | null;
+  decidedBy: string | null;
+}
+
+interface MemoryProposalRow {
+  id: number;
+  group_folder: string;
+  content: string;
+  base_sha256: string;
+  status: MemoryProposalStatus;
+  created_at: number;
+  decided_at: number | null;
+  decided_by: string | null;
+}
+
+const toProposal = (row: MemoryProposalRow): MemoryProposal => ({
+  id: row.id,
+  groupFolder: row.group_folder,
+  content: row.content,
+  baseSha256: row.base_sha256,
+  status: row.status,
+  createdAt: row.created_at,
+  decidedAt: row.decided_at,
+  decidedBy: row.decided_by,
+});
+
+/** The memory proposal queries over an open database. */
+export function memoryQueries(db: Database.Database) {
+  const tx = <A extends unknown[], R>(fn: (...args: A) => R) => db.transaction(fn);
+  const queries = {
+    /** Stores a pending proposal unless the group already has maxPending waiting (counted in the same transaction). */
+    create: tx(
+      (
+        input: { groupFolder: string; content: string; baseSha256: string },
+        policy: { now: number; maxPending: number },
+      ): { status: 'created'; proposal: MemoryProposal } | { status: 'full' } => {
+        const pending = db
+          .prepare(
+            `SELECT COUNT(*) AS count FROM memory_proposals WHERE group_folder = ? AND status = 'pending'`,
+          )
+          .get(input.groupFolder) as { count: number };
+        if (pending.count >= policy.maxPending) return { status: 'full' };
+        const info = db
+          .prepare(
+            `INSERT INTO memory_proposals (group_folder, content, base_sha256, status, created_at)
+             VALUES (?, ?, ?, 'pending', ?)`,
+          )
+          .run(input.groupFolder, input.content, input.baseSha256, policy.now);
+        return { status: 'created', proposal: queries.byId(Number(info.lastInsertRowid)) as MemoryProposal };
+      },
+    ),
+    byId(id: number): MemoryProposal | null {
+      const row = db.prepare('SELECT * FROM memory_proposals WHERE id = ?').get(id) as
+        | MemoryProposalRow
+        | undefined;
+      return row ? toProposal(row) : null;
+    },
+    /** Every proposal waiting for the owner, oldest first. */
+    pending(): MemoryProposal[] {
+      return (
+        db
+          .prepare(`SELECT * FROM memory_proposals WHERE status = 'pending' ORDER BY id`)
+          .all() as MemoryProposalRow[]
+      ).map(toProposal);
+    },
+    /** Decides a pending proposal. Returns false when it is not pending (any more). */
+    decide(
+      id: number,
+      status: Exclude<MemoryProposalStatus, 'pending'>,
+      actor: string,
+      now: number,
+    ): boolean {
+      return (
+        db
+          .prepare(
+            `UPDATE memory_proposals SET status = ?, decided_at = ?, decided_by = ?
+             WHERE id = ? AND status = 'pending'`,
+          )
+          .run(status, now, actor, id).changes === 1
+      );
+    },
+    /** Global memory now has the text with this hash: pending proposals made against another text are stale. */
+    markStale(currentSha256: string, actor: string, now: number): number {
+      return db
+        .prepare(
+          `UPDATE memory_proposals SET status = 'stale', decided_at = ?, decided_by = ?
+           WHERE status = 'pending' AND base_sha256 != ?`,
+        )
+        .run(now, actor, currentSha256).changes;
+    },
+  };
+  return queries;
+}
+
+export type MemoryQueries = ReturnType<typeof memoryQueries>;
