@@ -1,7 +1,5 @@
 // Builds and wires one Warren host: store, router, group queue, delivery and channels. No global state.
 import { randomUUID } from 'node:crypto';
-import { closeSync, fchmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { createAdminCommands } from './admin-commands.js';
 import { createAdminNotifier, createChannelStatus } from './admin-notices.js';
 import type { Config } from './config.js';
@@ -14,14 +12,6 @@ import { createMemoryProposals, type MemoryProposals } from './memory-proposals.
 import { createPairing } from './pairing.js';
 import { startRetention } from './retention.js';
 import { createRouter } from './router.js';
-import {
-  chownDescriptor,
-  closeQuietly,
-  createFileIn,
-  openDirectory,
-  openFileIn,
-  unlinkIn,
-} from './safe-fs.js';
 import { createScheduler, type Timers, taskRetryDelayMs } from './scheduler.js';
 import { type AuditEntry, openStore, type Store } from './store.js';
 import { createTaskTools, type TaskTools } from './task-requests.js';
@@ -63,49 +53,9 @@ export interface WarrenOptions {
   newId?: () => string;
 }
 
-export function databasePath(dataDir: string): string {
-  return join(dataDir, 'warren.db');
-}
+import { databasePath, prepareDataDir } from './data-dir.js';
 
-/** Creates the data directory layout (private to this user) and the global memory file. */
-export function prepareDataDir(dataDir: string): void {
-  for (const dir of [dataDir, join(dataDir, 'groups'), join(dataDir, 'logs')]) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  }
-  prepareGlobalMemory(join(dataDir, 'global'));
-}
-
-/**
- * Global memory is the host's: readable by every container (read-only mounts), written only by the owner's approval
- * of a proposed change. Earlier versions gave the folder to the container's user, and the admin agent could write
- * it: ownership is taken back through descriptors, and a memory file that is not a plain file is replaced.
- */
-function prepareGlobalMemory(globalDir: string): void {
-  mkdirSync(globalDir, { recursive: true, mode: 0o755 });
-  const host = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-  const dirFd = openDirectory(globalDir);
-  let fileFd: number | null = null;
-  try {
-    chownDescriptor(dirFd, host);
-    fchmodSync(dirFd, 0o755);
-    try {
-      fileFd = openFileIn(dirFd, 'CLAUDE.md').fd;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') unlinkIn(dirFd, 'CLAUDE.md');
-      fileFd = createFileIn(dirFd, 'CLAUDE.md', 0o644);
-      writeFileSync(fileFd, GLOBAL_MEMORY_TEMPLATE);
-    }
-    chownDescriptor(fileFd, host);
-    fchmodSync(fileFd, 0o644);
-  } finally {
-    closeQuietly(fileFd);
-    closeSync(dirFd);
-  }
-}
-
-const GLOBAL_MEMORY_TEMPLATE =
-  "# Shared memory\n\nEvery group can read this file. Changes the admin group proposes wait for the owner's approval.\n";
+export { databasePath, prepareDataDir };
 
 /** The first start registers the owner's admin chat (the local chat) so there is always one place with privilege. */
 export function ensureAdminGroup(store: Store, dataDir: string, now: number): void {

@@ -12,6 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { prepareDataDir } from './app.js';
 import { registerGroup } from './groups.js';
 import { MAX_GLOBAL_MEMORY_BYTES, parseIpcFile } from './ipc-protocol.js';
 import { silentLogger } from './log.js';
@@ -197,15 +198,15 @@ describe('global memory proposals', () => {
     expect(proposals.pending()).toEqual([]);
   });
 
-  it('replaces a symlink planted as global/CLAUDE.md and never writes the file it points at', async () => {
+  it('takes a symlink an agent planted as global/CLAUDE.md (before it was read-only) away at start, its target untouched', async () => {
     const outside = path.join(root, 'outside.txt');
     writeFileSync(outside, 'precious host file\n');
     rmSync(memoryPath);
     symlinkSync(outside, memoryPath);
-    const id = await proposeAsAdmin('clean text');
-    expect(notices[0]?.text).toContain('is a symlink now');
-    expect(await proposals.decide(id, 'approve', 'fake:owner')).toMatchObject({ status: 'approved' });
+    prepareDataDir(root);
     expect(lstatSync(memoryPath).isSymbolicLink()).toBe(false);
+    const id = await proposeAsAdmin('clean text');
+    expect(await proposals.decide(id, 'approve', 'fake:owner')).toMatchObject({ status: 'approved' });
     expect(readFileSync(memoryPath, 'utf8')).toBe('clean text');
     expect(readFileSync(outside, 'utf8')).toBe('precious host file\n');
   });

@@ -1,21 +1,12 @@
 // Changes to global memory (global/CLAUDE.md) an agent proposes: held until the owner approves one in the admin chat, then written safely.
 import { createHash, randomUUID } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fchmodSync,
-  fsyncSync,
-  lstatSync,
-  openSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { fchmodSync, fsyncSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { MAX_GLOBAL_MEMORY_BYTES, MAX_IPC_FILE_BYTES } from './ipc-protocol.js';
 import { readIpcFileText } from './ipc-read.js';
 import type { Logger } from './log.js';
+import { closeQuietly, createFileIn, openDirectory, renameIn, unlinkIn } from './safe-fs.js';
 import type { AuditEntry, MemoryProposal, Store } from './store.js';
 import type { ToolAnswer } from './task-requests.js';
 import type { Group } from './types.js';
@@ -58,7 +49,7 @@ export interface MemoryProposalsDeps {
   notifyAdmin(key: string, text: string): boolean;
 }
 
-type CurrentText = { ok: true; text: string; isSymlink: boolean } | { ok: false; error: string };
+type CurrentText = { ok: true; text: string } | { ok: false; error: string };
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const byteLength = (text: string) => Buffer.byteLength(text, 'utf8');
@@ -82,19 +73,11 @@ export function createMemoryProposals(deps: MemoryProposalsDeps): MemoryProposal
     return { ok: false, error };
   }
 
-  /**
-   * The file's text, never through a symlink: an agent could plant one while the folder was still writable for
-   * the admin group. A link counts as empty memory (agents cannot read through it either) and approving replaces
-   * the link itself; a missing file is empty memory too.
-   */
+  /** The file's text, never through a link (the host's own folder; Warren replaces anything else at start). */
   async function readCurrent(): Promise<CurrentText> {
     const read = await readIpcFileText(memoryPath, MAX_CURRENT_BYTES);
-    if (read.ok) return { ok: true, text: read.text, isSymlink: false };
-    try {
-      if (lstatSync(memoryPath).isSymbolicLink()) return { ok: true, text: '', isSymlink: true };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, text: '', isSymlink: false };
-    }
+    if (read.ok) return { ok: true, text: read.text };
+    if (read.error.includes('ENOENT')) return { ok: true, text: '' };
     return { ok: false, error: `global/CLAUDE.md cannot be read: ${read.error}` };
   }
 
@@ -113,7 +96,7 @@ export function createMemoryProposals(deps: MemoryProposalsDeps): MemoryProposal
       log.error({ reason: current.error }, 'cannot read global memory');
       return { ok: false, error: 'the host cannot read global memory now; tell the owner' };
     }
-    if (content === current.text && !current.isSymlink) {
+    if (content === current.text) {
       return {
         ok: true,
         result: 'Global memory already has exactly this text; there is nothing to approve.',
@@ -139,7 +122,7 @@ export function createMemoryProposals(deps: MemoryProposalsDeps): MemoryProposal
     });
     const isTold = deps.notifyAdmin(
       `memory-proposal:${proposal.id}`,
-      noticeText(group, proposal, current.text, current.isSymlink),
+      noticeText(group, proposal, current.text),
     );
     if (!isTold) log.warn({ proposalId: proposal.id }, 'the owner could not be told about a memory proposal');
     return {
@@ -246,38 +229,39 @@ export function createMemoryProposals(deps: MemoryProposalsDeps): MemoryProposal
 }
 
 /**
- * Replaces global/CLAUDE.md whole: a fresh temp file of our own (O_EXCL | O_NOFOLLOW, so nothing an agent left at
- * that name is opened), written and synced, then renamed over CLAUDE.md. rename replaces a symlink itself, never
- * its target, so a link planted there cannot make the host write outside the folder. Throws on failure.
+ * Replaces global/CLAUDE.md whole: a fresh temp file created through the folder's descriptor (never opening a name
+ * that exists), written and synced, then renamed over CLAUDE.md, so readers see the old text or the new, never half.
  */
 function writeGlobalMemory(globalDir: string, content: string): void {
-  if (!lstatSync(globalDir).isDirectory()) throw new Error(`${globalDir} is not a folder`);
-  const temp = path.join(globalDir, `.CLAUDE.md.${randomUUID()}.tmp`);
+  const dirFd = openDirectory(globalDir);
+  const temp = `.CLAUDE.md.${randomUUID()}.tmp`;
   let fd: number | null = null;
   try {
-    fd = openSync(
-      temp,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-      0o644,
-    );
+    fd = createFileIn(dirFd, temp, 0o644);
     // Readable by the container's user whatever the host's umask: every group's agent reads this file.
     fchmodSync(fd, 0o644);
     writeFileSync(fd, content, 'utf8');
     fsyncSync(fd);
-    closeSync(fd);
-    fd = null;
-    renameSync(temp, path.join(globalDir, 'CLAUDE.md'));
+    renameIn(dirFd, temp, 'CLAUDE.md');
   } catch (error) {
-    if (fd !== null) {
-      closeSync(fd);
-      rmSync(temp, { force: true });
-    }
+    if (fd !== null) unlinkQuietly(dirFd, temp);
     throw error;
+  } finally {
+    closeQuietly(fd);
+    closeQuietly(dirFd);
+  }
+}
+
+function unlinkQuietly(dirFd: number, name: string): void {
+  try {
+    unlinkIn(dirFd, name);
+  } catch {
+    // Already gone.
   }
 }
 
 /** The owner's notice: who proposed, the diff (cut when long), warnings, and the two commands. */
-function noticeText(group: Group, proposal: MemoryProposal, current: string, isSymlink: boolean): string {
+function noticeText(group: Group, proposal: MemoryProposal, current: string): string {
   const shown = cutLines(diffOf(current, proposal.content));
   const lines = [
     `📝 The agent of group '${group.folder}' proposes a change to global memory (global/CLAUDE.md), which every ` +
@@ -291,9 +275,6 @@ function noticeText(group: Group, proposal: MemoryProposal, current: string, isS
     lines.push(
       `(${shown.hiddenLines} more lines not shown. Reject it unless you have checked the whole text.)`,
     );
-  }
-  if (isSymlink) {
-    lines.push('⚠️ global/CLAUDE.md is a symlink now, which Warren never makes; approving replaces the link.');
   }
   if (HIDDEN_CHARACTERS.test(proposal.content)) {
     lines.push('⚠️ The text has invisible or direction-changing characters, which can hide what it says.');

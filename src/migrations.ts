@@ -240,6 +240,7 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
   ALTER TABLE audit ADD COLUMN last_at INTEGER;
+  ALTER TABLE audit ADD COLUMN last_detail TEXT;
   ALTER TABLE audit ADD COLUMN repeat_key TEXT;
   ALTER TABLE audit ADD COLUMN bucket INTEGER;
   CREATE UNIQUE INDEX audit_repeats ON audit (repeat_key, bucket) WHERE repeat_key IS NOT NULL;

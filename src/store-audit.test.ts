@@ -23,7 +23,7 @@ const refusal = (overrides: Partial<AuditEntry> = {}): AuditEntry => ({
 });
 
 describe('audit log', () => {
-  it('ten thousand refusals of one kind in one minute are one row that counts them, with the first as sample', () => {
+  it('ten thousand refusals of one kind in one minute are one row that counts them, with the first and last as samples', () => {
     store = openStore(':memory:');
     const start = 1_000 * MINUTE;
     // Many actor ids and reasons: a flood must fold even when the attacker varies them.
@@ -46,6 +46,7 @@ describe('audit log', () => {
       action: 'local-chat-request',
       decision: 'deny',
       detail: { reason: 'refusal 0' },
+      lastDetail: { reason: 'refusal 9999' },
       count: 10_000,
       at: start,
       lastAt: start + 9_999 * 5,
@@ -83,7 +84,7 @@ describe('audit log', () => {
     const allowed = refusal({ action: 'register', decision: 'allow', detail: { folder: 'x' } });
     for (const at of [5, 6, 7]) store.audit.record(allowed, at);
     expect(store.audit.recent(10).reverse()).toEqual(
-      [5, 6, 7].map((at) => ({ ...allowed, at, count: 1, lastAt: at })),
+      [5, 6, 7].map((at) => ({ ...allowed, at, count: 1, lastAt: at, lastDetail: null })),
     );
   });
 

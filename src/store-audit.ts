@@ -17,6 +17,8 @@ export interface AuditRecord extends AuditEntry {
   count: number;
   /** The last entry's time; equal to at for a single entry. */
   lastAt: number;
+  /** The last folded refusal's detail (a second sample); null for a single entry. */
+  lastDetail: Record<string, unknown> | null;
 }
 
 /** Refusals are counted per minute: a flood costs one row a minute for each kind of refusal. */
@@ -31,6 +33,7 @@ interface AuditRow {
   detail: string;
   count: number;
   last_at: number | null;
+  last_detail: string | null;
 }
 
 /**
@@ -48,8 +51,8 @@ export function auditQueries(db: Database.Database) {
     /**
      * Records an entry. An allowed action is one row each. A refusal folds into the row of refusals of its kind in
      * the same minute (count + 1, last time moved on), so a hostile agent or web client cannot grow the table by
-     * one row per attempt; yet nothing refused goes unrecorded: every refusal is counted, and the first one of
-     * each minute keeps its full detail as the sample.
+     * one row per attempt; yet nothing refused goes unrecorded: every refusal is counted, and the first and the
+     * last one of each minute keep their full detail as samples.
      */
     record(entry: AuditEntry, at: number): void {
       const isRefusal = entry.decision === 'deny';
@@ -57,7 +60,7 @@ export function auditQueries(db: Database.Database) {
         `INSERT INTO audit (at, group_folder, actor, action, decision, detail, repeat_key, bucket)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (repeat_key, bucket) WHERE repeat_key IS NOT NULL DO UPDATE SET
-           count = count + 1, last_at = MAX(COALESCE(last_at, at), excluded.at)`,
+           count = count + 1, last_at = MAX(COALESCE(last_at, at), excluded.at), last_detail = excluded.detail`,
       ).run(
         at,
         entry.groupFolder,
@@ -81,6 +84,7 @@ export function auditQueries(db: Database.Database) {
         detail: parseDetail(row.detail),
         count: row.count,
         lastAt: row.last_at ?? row.at,
+        lastDetail: row.last_detail === null ? null : parseDetail(row.last_detail),
       }));
     },
     /** Forgets rows whose last entry is older than before (a row still counting refusals stays); returns how many. */

@@ -43,7 +43,7 @@ export interface E2eWarren {
   dataDir: string;
   installId: string;
   apiKey: string;
-  /** Every container spec the host asked the engine to start, in order. */
+  /** Every agent container spec the host asked the engine to start, in order (folder jobs left out). */
   starts: ContainerSpec[];
   /** The agent runners' log lines (their stderr), all containers, in arrival order. */
   runnerLines: string[];
@@ -63,7 +63,8 @@ export async function startE2eWarren(
   const runtime: ContainerRuntime = {
     ...baseRuntime,
     start(spec) {
-      starts.push(spec);
+      // Agent containers only: folder jobs (measuring, clearing) have an entrypoint of their own.
+      if (spec.entrypoint === undefined) starts.push(spec);
       return baseRuntime.start({
         ...spec,
         onOutput(output) {
