@@ -6,7 +6,7 @@ import { silentLogger } from './log.js';
 const MIB = 1024 * 1024;
 
 /** A disk and a group whose use the test sets; every measurement is counted. */
-function setUp(options: { quotaMb?: number; minFreeMb?: number } = {}) {
+function setUp(options: { quotaMb?: number; minFreeMb?: number; firstMeasureDelayMs?: number } = {}) {
   const state = {
     groupBytes: 10 * MIB,
     entries: 100,
@@ -30,6 +30,7 @@ function setUp(options: { quotaMb?: number; minFreeMb?: number } = {}) {
     now: Date.now,
     log: silentLogger(),
     tripwireMs: 10,
+    firstMeasureDelayMs: options.firstMeasureDelayMs ?? 0,
   });
   /** The group writes: the disk fills by the same amount. */
   const write = (bytes: number) => {
@@ -52,11 +53,12 @@ const until = async (check: () => boolean, what: string) => {
 };
 
 describe('disk quota', () => {
-  it('measures a group beside its first start, and stops the run when it turns out to be over', async () => {
+  it('measures a group once its run is under way, and stops the run when it turns out to be over', async () => {
     const { quota, state, measured, notices } = setUp();
     current = quota;
     state.groupBytes = 150 * MIB;
     expect(await quota.checkBeforeStart('sales')).toBeNull();
+    expect(measured).toEqual([]);
     const stops: string[] = [];
     quota.watch('sales', { onExceeded: (reason) => stops.push(reason) });
     await until(() => stops.length > 0, 'the stop');
@@ -65,13 +67,27 @@ describe('disk quota', () => {
     expect(notices).toHaveLength(1);
   });
 
+  it('leaves the first seconds of a run (its cold start) unmeasured, unless the disk grows fast', async () => {
+    const { quota, measured, write } = setUp({ firstMeasureDelayMs: 300 });
+    current = quota;
+    quota.watch('sales', { onExceeded: () => {} });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(measured).toEqual([]);
+    write(80 * MIB);
+    await until(() => measured.length === 1, 'a measurement of a fast writer');
+    quota.watch('family', { onExceeded: () => {} });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(measured).toEqual(['sales']);
+    await until(() => measured.includes('family'), 'the measurement after the first seconds');
+  });
+
   it('refuses to start a group that is over, and starts it again once it is under', async () => {
     const { quota, state } = setUp();
     current = quota;
     state.groupBytes = 150 * MIB;
-    await quota.checkBeforeStart('sales');
-    await until(() => true, 'nothing');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    const stops: string[] = [];
+    quota.watch('sales', { onExceeded: (reason) => stops.push(reason) });
+    await until(() => stops.length > 0, 'the stop');
     expect(await quota.checkBeforeStart('sales')).toMatch(/over its disk quota/);
     state.groupBytes = 50 * MIB;
     expect(await quota.checkBeforeStart('sales')).toBeNull();

@@ -2,7 +2,7 @@
 // free space. Usage is measured by a folder job (the host never walks an agent's tree); during a run a cheap tripwire
 // (the file system's used blocks, once a second) says when the group could have crossed its quota, and only then is
 // it measured again. A run found over is stopped at once; no run starts while a group is over.
-import { statfs } from 'node:fs/promises';
+import { statfsSync } from 'node:fs';
 import type { FolderUse } from './folder-jobs.js';
 import type { Logger } from './log.js';
 
@@ -10,6 +10,12 @@ import type { Logger } from './log.js';
 export const MAX_GROUP_ENTRIES = 1_000_000;
 /** How often the tripwire looks at the file system while agents run (one statfs: no cost worth counting). */
 export const DISK_TRIPWIRE_MS = 100;
+/**
+ * A measurement is a container start: in the first seconds of a run it would compete with the agent's own cold
+ * start for the CPUs. So then a group is measured only if the disk grows fast (EARLY_GROWTH_BYTES) meanwhile.
+ */
+export const FIRST_MEASURE_DELAY_MS = 5_000;
+const EARLY_GROWTH_BYTES = 64 * 1024 * 1024;
 
 export interface DiskQuotaDeps {
   dataDir: string;
@@ -26,6 +32,7 @@ export interface DiskQuotaDeps {
   now(): number;
   log: Logger;
   tripwireMs?: number;
+  firstMeasureDelayMs?: number;
 }
 
 export interface DiskQuota {
@@ -58,14 +65,19 @@ const MIB = 1024 * 1024;
 const formatMib = (bytes: number) =>
   bytes >= 1024 * MIB ? `${(bytes / 1024 / MIB).toFixed(1)} GiB` : `${Math.ceil(bytes / MIB)} MiB`;
 
+/**
+ * statfs of the data directory (the host's own folder, a local file system): one system call of a few µs, so it is
+ * made directly; through the thread pool and a promise it costs six times the CPU, ten times a second.
+ */
 async function statfsUse(path: string): Promise<{ usedBytes: number; freeBytes: number }> {
-  const stats = await statfs(path);
+  const stats = statfsSync(path);
   return { usedBytes: (stats.blocks - stats.bfree) * stats.bsize, freeBytes: stats.bavail * stats.bsize };
 }
 
 export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
   const log = deps.log.child({ module: 'disk-quota' });
   const diskUse = deps.diskUse ?? statfsUse;
+  const firstMeasureDelayMs = deps.firstMeasureDelayMs ?? FIRST_MEASURE_DELAY_MS;
   const measured = new Map<string, Measured>();
   const measuring = new Map<string, Promise<Measured | string>>();
   /** Groups whose last measurement failed: their next start waits for a good one. */
@@ -73,6 +85,8 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
   const watchers = new Map<string, Set<DiskWatcher>>();
   let timer: NodeJS.Timeout | null = null;
   let isTicking = false;
+  /** When each watched group's run began, and the disk's used bytes then (filled in by the first look). */
+  const watchedSince = new Map<string, { at: number; diskUsed: number | null }>();
   let lastUsedBytes: number | null = null;
 
   function overReason(folder: string, use: { bytes: number; entries: number }): string | null {
@@ -95,6 +109,7 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
   function exceed(folder: string, reason: string): void {
     const callbacks = watchers.get(folder);
     watchers.delete(folder);
+    watchedSince.delete(folder);
     if (callbacks === undefined) return;
     log.warn({ group: folder, reason }, 'stopping an agent: disk limit reached');
     deps.notifyOwner?.(
@@ -162,10 +177,19 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
       const recentGrowth = lastUsedBytes === null ? 0 : disk.usedBytes - lastUsedBytes;
       lastUsedBytes = disk.usedBytes;
       for (const folder of [...watchers.keys()]) {
-        if (disk.freeBytes < deps.minFreeMb * MIB) exceed(folder, floorReason(disk.freeBytes));
-        else if (!measuring.has(folder) && mayBeOver(folder, disk.usedBytes, recentGrowth)) {
-          void measureHeld(folder);
+        if (disk.freeBytes < deps.minFreeMb * MIB) {
+          exceed(folder, floorReason(disk.freeBytes));
+          continue;
         }
+        if (measuring.has(folder) || !mayBeOver(folder, disk.usedBytes, recentGrowth)) continue;
+        const since = watchedSince.get(folder);
+        if (since && since.diskUsed === null) since.diskUsed = disk.usedBytes;
+        const isStarting = since !== undefined && deps.now() - since.at < firstMeasureDelayMs;
+        const grownSince = disk.usedBytes - (since?.diskUsed ?? disk.usedBytes) + recentGrowth;
+        if (isStarting && grownSince < EARLY_GROWTH_BYTES) continue;
+        // Never measured: nothing to compare with, measured as it runs. Otherwise frozen while measured.
+        if (measured.has(folder)) void measureHeld(folder);
+        else void measure(folder);
       }
     } catch (error) {
       log.warn({ err: error }, 'disk tripwire failed');
@@ -190,13 +214,10 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
       try {
         const disk = await diskUse(deps.dataDir);
         if (disk.freeBytes < deps.minFreeMb * MIB) return floorReason(disk.freeBytes);
-        if (!mayBeOver(folder, disk.usedBytes)) return null;
-        // Never measured since Warren started: measure beside the start (a cold start is not made slower); the
-        // watch stops the run if the group turns out to be over.
-        if (!measured.has(folder) && !measuring.has(folder) && !unmeasurable.has(folder)) {
-          void measure(folder);
-          return null;
-        }
+        const last = measured.get(folder);
+        // Known to be over (or unmeasurable): only a fresh measurement lets it start. Otherwise the watch measures
+        // it once the run is under way.
+        if (!unmeasurable.has(folder) && !(last && overReason(folder, last))) return null;
         const result = await measure(folder);
         return typeof result === 'string' ? result : overReason(folder, result);
       } catch (error) {
@@ -211,6 +232,7 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
         watchers.set(folder, callbacks);
       }
       callbacks.add(watcher);
+      if (!watchedSince.has(folder)) watchedSince.set(folder, { at: deps.now(), diskUsed: null });
       updateTimer();
       // A measurement that finished before the watch began may already have found the group over.
       const last = measured.get(folder);
@@ -218,7 +240,10 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
       if (reason) exceed(folder, reason);
       return () => {
         watchers.get(folder)?.delete(watcher);
-        if (watchers.get(folder)?.size === 0) watchers.delete(folder);
+        if (watchers.get(folder)?.size === 0) {
+          watchers.delete(folder);
+          watchedSince.delete(folder);
+        }
         updateTimer();
       };
     },

@@ -1,5 +1,5 @@
 // `warren doctor`: checks what Warren needs on this machine; each failed check comes with a one-line fix.
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import type { Config } from './config.js';
 import type { ModelCredential } from './credential-proxy.js';
 import type { ContainerRuntime } from './runtimes/index.js';
@@ -29,6 +29,17 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorCheck[]> {
           isOk: false,
           detail: `${deps.nodeVersion} is too old`,
           fix: 'install Node.js 20 or newer',
+        },
+  );
+  // The host works in agents' folders through /proc/self/fd (safe-fs.ts): without it, it refuses rather than trust paths.
+  checks.push(
+    existsSync('/proc/self/fd')
+      ? { name: 'Operating system', isOk: true, detail: `${process.platform} with /proc` }
+      : {
+          name: 'Operating system',
+          isOk: false,
+          detail: `${process.platform} has no /proc/self/fd, which the host needs to work safely in agents' folders`,
+          fix: 'run Warren on Linux (a Linux VM works)',
         },
   );
   const engine = await deps.runtime.checkAvailable();

@@ -32,6 +32,8 @@ export interface FolderJobsDeps {
   log: Logger;
 }
 
+/** The end of every folder job's container name. */
+export const JOB_NAME_SUFFIX = '-job';
 const CLEAR_TIMEOUT_MS = 10 * 60_000;
 const MEASURE_TIMEOUT_MS = 2 * 60_000;
 /** chmod first: the agent may have left folders it made unreadable; both run as that same user, on its own files. */
@@ -55,7 +57,8 @@ export function createFolderJobs(deps: FolderJobsDeps): FolderJobs {
     if (isClosed) return { ok: false, error: 'Warren is shutting down' };
     try {
       const container = await deps.runtime.start({
-        name: containerName(deps.installId, groupFolder),
+        // Told apart from the group's agent by name; the labels still make it this install's, for orphan clean-up.
+        name: `${containerName(deps.installId, groupFolder)}${JOB_NAME_SUFFIX}`,
         image: deps.image,
         installId: deps.installId,
         groupFolder,

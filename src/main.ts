@@ -1,5 +1,6 @@
 // `warren start`: builds the real parts (logger, channels, container runner), starts the host, handles signals.
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { ensureAgentImage } from './agent-image.js';
 import { prepareDataDir, startWarren, type Warren } from './app.js';
 import { createChannels } from './channels/index.js';
@@ -57,6 +58,12 @@ export async function startHost(options: StartOptions): Promise<number> {
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
 
+  // The host works in agents' folders only through /proc/self/fd (safe-fs.ts); elsewhere it would have to trust paths.
+  if (!existsSync('/proc/self/fd')) {
+    throw new Error(
+      `Warren's host needs Linux (/proc/self/fd), not ${process.platform}; run it in a Linux VM`,
+    );
+  }
   prepareDataDir(config.dataDir);
   const localToken = loadOrCreateToken(config.dataDir);
   const credential = readModelCredential(options.env, options.cwd);

@@ -8,6 +8,7 @@ import { createChannels } from '../../src/channels/index.js';
 import { type LocalChannel, loadOrCreateToken } from '../../src/channels/local.js';
 import { loadConfig } from '../../src/config.js';
 import { type ContainerRunner, createContainerRunner } from '../../src/container-runner.js';
+import { JOB_NAME_SUFFIX } from '../../src/folder-jobs.js';
 import { registerGroup } from '../../src/groups.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { type ContainerRuntime, type ContainerSpec, createRuntime } from '../../src/runtimes/index.js';
@@ -159,7 +160,12 @@ export async function startE2eWarren(
     },
     async containerOf(folder) {
       const owned = await baseRuntime.listOwned(installId);
-      const running = owned.filter((container) => container.groupFolder === folder && container.isRunning);
+      const running = owned.filter(
+        (container) =>
+          container.groupFolder === folder &&
+          container.isRunning &&
+          !container.name.endsWith(JOB_NAME_SUFFIX),
+      );
       if (running.length !== 1) {
         throw new Error(`expected one running container for ${folder}, found ${running.length}`);
       }
