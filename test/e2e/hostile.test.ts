@@ -208,7 +208,9 @@ describe('a hostile agent', () => {
     expect(hard).toMatch(/File sent/);
     await waitFor(() => host.channel.textsTo('evil').includes('files tried'), 'the reply', 60_000);
     // The host answered every probe (every 100 ms) within 200 ms, all through.
-    console.log(`host probes while the agent handed over FIFOs and sockets: slowest answer ${worstMs.toFixed(0)} ms`);
+    console.log(
+      `host probes while the agent handed over FIFOs and sockets: slowest answer ${worstMs.toFixed(0)} ms`,
+    );
     expect(worstMs).toBeLessThan(200);
     canaryIntact();
   }, 240_000);
