@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createAdminCommands } from './admin-commands.js';
 import { createAdminNotifier, createChannelStatus } from './admin-notices.js';
 import type { Config } from './config.js';
+import { databasePath, prepareDataDir } from './data-dir.js';
 import { createDelivery } from './delivery.js';
 import { createGroupQueue } from './group-queue.js';
 import { registerGroup } from './groups.js';
@@ -52,8 +53,6 @@ export interface WarrenOptions {
   now?: () => number;
   newId?: () => string;
 }
-
-import { databasePath, prepareDataDir } from './data-dir.js';
 
 export { databasePath, prepareDataDir };
 
