@@ -222,6 +222,8 @@ function makeRunner(
   const config = loadConfig({
     env: {
       WARREN_DATA_DIR: dataDir,
+      // The machine's real free space must not decide these tests (the floor has its own, in disk-quota.test.ts).
+      WARREN_MIN_FREE_DISK_MB: '0',
       ANTHROPIC_BASE_URL: 'http://127.0.0.1:9',
       WARREN_AGENT_IDLE_SECONDS: '5',
       ...env,

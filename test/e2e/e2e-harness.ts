@@ -93,6 +93,8 @@ export async function startE2eWarren(
       WARREN_AGENT_MEMORY_MB: '768',
       WARREN_AGENT_IDLE_SECONDS: '120',
       WARREN_AGENT_MAX_RUN_MINUTES: '10',
+      // A test machine may have little disk free; the floor is tested with a fake disk (src/disk-quota.test.ts).
+      WARREN_MIN_FREE_DISK_MB: '0',
       WARREN_AGENT_IMAGE: AGENT_IMAGE,
       WARREN_LOG_LEVEL: process.env.WARREN_E2E_LOG ?? 'silent',
       ...options.env,
