@@ -134,6 +134,10 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
           .filter(existsSync),
       ),
     ...(deps.notifyOwner ? { notifyOwner: deps.notifyOwner } : {}),
+    remember: {
+      load: (folder) => deps.store.groups.diskUse(folder),
+      save: (folder, use) => deps.store.groups.setDiskUse(folder, use),
+    },
     now: deps.now,
     log: deps.log,
   });

@@ -1,12 +1,22 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createDiskQuota, type DiskQuota, MAX_GROUP_ENTRIES } from './disk-quota.js';
+import { createDiskQuota, type DiskQuota, MAX_GROUP_ENTRIES, type MeasuredUse } from './disk-quota.js';
 import type { FolderUse } from './folder-jobs.js';
 import { silentLogger } from './log.js';
 
 const MIB = 1024 * 1024;
 
 /** A disk and a group whose use the test sets; every measurement is counted. */
-function setUp(options: { quotaMb?: number; minFreeMb?: number; firstMeasureDelayMs?: number } = {}) {
+/** What the store keeps across restarts, shared by the hosts a test builds. */
+type Remembered = Map<string, MeasuredUse | null>;
+
+function setUp(
+  options: {
+    quotaMb?: number;
+    minFreeMb?: number;
+    firstMeasureDelayMs?: number;
+    remembered?: Remembered;
+  } = {},
+) {
   const state = {
     groupBytes: 10 * MIB,
     entries: 100,
@@ -31,6 +41,14 @@ function setUp(options: { quotaMb?: number; minFreeMb?: number; firstMeasureDela
     log: silentLogger(),
     tripwireMs: 10,
     firstMeasureDelayMs: options.firstMeasureDelayMs ?? 0,
+    ...(options.remembered
+      ? {
+          remember: {
+            load: (folder: string) => options.remembered?.get(folder) ?? null,
+            save: (folder: string, use: MeasuredUse | null) => options.remembered?.set(folder, use),
+          },
+        }
+      : {}),
   });
   /** The group writes: the disk fills by the same amount. */
   const write = (bytes: number) => {
@@ -91,6 +109,22 @@ describe('disk quota', () => {
     expect(await quota.checkBeforeStart('sales')).toMatch(/over its disk quota/);
     state.groupBytes = 50 * MIB;
     expect(await quota.checkBeforeStart('sales')).toBeNull();
+  });
+
+  it('still refuses a group found over its quota after Warren restarts', async () => {
+    const remembered: Remembered = new Map();
+    const first = setUp({ remembered });
+    current = first.quota;
+    first.state.groupBytes = 150 * MIB;
+    const stops: string[] = [];
+    first.quota.watch('sales', { onExceeded: (reason) => stops.push(reason) });
+    await until(() => stops.length > 0, 'the stop');
+    first.quota.close();
+    const second = setUp({ remembered });
+    current = second.quota;
+    second.state.groupBytes = 150 * MIB;
+    expect(await second.quota.checkBeforeStart('sales')).toMatch(/over its disk quota/);
+    expect(second.measured).toEqual(['sales']);
   });
 
   it('measures during a run only when the disk grew enough for the group to have crossed its quota', async () => {

@@ -29,6 +29,11 @@ export interface DiskQuotaDeps {
   diskUse?(path: string): Promise<{ usedBytes: number; freeBytes: number }>;
   /** Tells the owner (once per key). Must not throw. */
   notifyOwner?(key: string, text: string): void;
+  /** Where the last measurement of each group is kept across restarts (the store); null forgets it. */
+  remember?: {
+    load(folder: string): MeasuredUse | null;
+    save(folder: string, use: MeasuredUse | null): void;
+  };
   now(): number;
   log: Logger;
   tripwireMs?: number;
@@ -54,12 +59,13 @@ export interface DiskWatcher {
   hold?(isHeld: boolean): Promise<void>;
 }
 
-interface Measured {
+export interface MeasuredUse {
   bytes: number;
   entries: number;
   /** The file system's used bytes just before the measurement: growth since then bounds the group's growth. */
   diskUsedBefore: number;
 }
+type Measured = MeasuredUse;
 
 const MIB = 1024 * 1024;
 const formatMib = (bytes: number) =>
@@ -130,12 +136,14 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
       if (!use.ok) {
         // Fail closed: a folder that cannot be measured (unreadable parts, engine trouble) counts as over.
         measured.delete(folder);
+        deps.remember?.save(folder, null);
         unmeasurable.add(folder);
         exceed(folder, use.error);
         return use.error;
       }
       const result = { bytes: use.bytes, entries: use.entries, diskUsedBefore: before };
       measured.set(folder, result);
+      deps.remember?.save(folder, result);
       unmeasurable.delete(folder);
       const reason = overReason(folder, result);
       if (reason) exceed(folder, reason);
@@ -145,6 +153,16 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
       .finally(() => measuring.delete(folder));
     measuring.set(folder, job);
     return job;
+  }
+
+  /** The group's last measurement: this process's, or the one kept from before a restart. */
+  function lastOf(folder: string): Measured | null {
+    let last = measured.get(folder) ?? null;
+    if (last === null && deps.remember) {
+      last = deps.remember.load(folder);
+      if (last) measured.set(folder, last);
+    }
+    return last;
   }
 
   /** Measures a running group frozen, so it cannot write on while it is measured; thawed if it is under. */
@@ -163,7 +181,7 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
   function mayBeOver(folder: string, usedBytes: number, recentGrowth = 0): boolean {
     const quotaBytes = deps.quotaMbOf(folder) * MIB;
     if (quotaBytes === 0) return false;
-    const last = measured.get(folder);
+    const last = lastOf(folder);
     if (!last) return true;
     const bound = last.bytes + Math.max(0, usedBytes - last.diskUsedBefore) + Math.max(0, recentGrowth);
     return bound > quotaBytes || last.entries > MAX_GROUP_ENTRIES;
@@ -188,7 +206,7 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
         const grownSince = disk.usedBytes - (since?.diskUsed ?? disk.usedBytes) + recentGrowth;
         if (isStarting && grownSince < EARLY_GROWTH_BYTES) continue;
         // Never measured: nothing to compare with, measured as it runs. Otherwise frozen while measured.
-        if (measured.has(folder)) void measureHeld(folder);
+        if (lastOf(folder)) void measureHeld(folder);
         else void measure(folder);
       }
     } catch (error) {
@@ -214,7 +232,7 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
       try {
         const disk = await diskUse(deps.dataDir);
         if (disk.freeBytes < deps.minFreeMb * MIB) return floorReason(disk.freeBytes);
-        const last = measured.get(folder);
+        const last = lastOf(folder);
         // Known to be over (or unmeasurable): only a fresh measurement lets it start. Otherwise the watch measures
         // it once the run is under way.
         if (!unmeasurable.has(folder) && !(last && overReason(folder, last))) return null;
@@ -235,7 +253,7 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
       if (!watchedSince.has(folder)) watchedSince.set(folder, { at: deps.now(), diskUsed: null });
       updateTimer();
       // A measurement that finished before the watch began may already have found the group over.
-      const last = measured.get(folder);
+      const last = lastOf(folder);
       const reason = last ? overReason(folder, last) : null;
       if (reason) exceed(folder, reason);
       return () => {

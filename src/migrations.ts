@@ -262,8 +262,10 @@ export const migrations: readonly string[] = [
   );
   CREATE INDEX memory_proposals_pending ON memory_proposals (status, group_folder);
   `,
-  // A group's own disk quota in MiB (disk-quota.ts); null: the configured default.
+  // A group's own disk quota in MiB (disk-quota.ts); null: the configured default. disk_use: its last measurement
+  // (JSON: bytes, entries, the disk's used bytes then), so a group over its quota stays refused across restarts.
   `
   ALTER TABLE groups ADD COLUMN disk_quota_mb INTEGER;
+  ALTER TABLE groups ADD COLUMN disk_use TEXT;
   `,
 ];

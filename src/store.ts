@@ -33,6 +33,11 @@ const extraMountsSchema = z.array(
 
 /** An extra host folder a group asks to see; granted only if the mount allowlist allows it at start. */
 export type ExtraMount = z.infer<typeof extraMountsSchema>[number];
+const diskUseSchema = z.object({
+  bytes: z.number().int().min(0),
+  entries: z.number().int().min(0),
+  diskUsedBefore: z.number().min(0),
+});
 
 export class StoreError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -206,6 +211,25 @@ export function openStore(path: string) {
     setDiskQuotaMb(folder: string, megabytes: number | null): boolean {
       return (
         db.prepare('UPDATE groups SET disk_quota_mb = ? WHERE folder = ?').run(megabytes, folder).changes > 0
+      );
+    },
+    /** The group's last disk measurement (disk-quota.ts); a value that does not parse counts as none. */
+    diskUse(folder: string): { bytes: number; entries: number; diskUsedBefore: number } | null {
+      const row = db.prepare('SELECT disk_use AS value FROM groups WHERE folder = ?').get(folder) as
+        | { value: string | null }
+        | undefined;
+      if (!row?.value) return null;
+      try {
+        const parsed = diskUseSchema.safeParse(JSON.parse(row.value));
+        return parsed.success ? parsed.data : null;
+      } catch {
+        return null;
+      }
+    },
+    setDiskUse(folder: string, use: { bytes: number; entries: number; diskUsedBefore: number } | null): void {
+      db.prepare('UPDATE groups SET disk_use = ? WHERE folder = ?').run(
+        use === null ? null : JSON.stringify(use),
+        folder,
       );
     },
     /** Removes the group and the stored text of its messages; its folder on disk is left alone. */
