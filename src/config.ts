@@ -76,6 +76,10 @@ const settings = {
     env: 'WARREN_DISK_QUOTA_MB',
     help: "each group's disk quota (its folder, session state and IPC files) in MiB; 0 means none",
   },
+  diskQuotaMode: {
+    env: 'WARREN_DISK_QUOTA_MODE',
+    help: "'auto' (a file system per group, a hard limit, when Warren runs as root on Linux; else watched), 'volume' or 'watched'",
+  },
   minFreeDiskMb: {
     env: 'WARREN_MIN_FREE_DISK_MB',
     help: "no agent runs while the data directory's disk has less than this free, in MiB",
@@ -153,6 +157,7 @@ const configSchema = z.object({
     .int()
     .min(0)
     .max(16 * 1024 * 1024),
+  diskQuotaMode: z.enum(['auto', 'volume', 'watched']),
   minFreeDiskMb: z.coerce
     .number()
     .int()
@@ -219,6 +224,7 @@ const defaults = (env: Record<string, string | undefined>): Record<SettingName, 
   retentionDays: '90',
   auditRetentionDays: '365',
   diskQuotaMb: '4096',
+  diskQuotaMode: 'auto',
   minFreeDiskMb: '1024',
 });
 

@@ -224,6 +224,8 @@ function makeRunner(
       WARREN_DATA_DIR: dataDir,
       // The machine's real free space must not decide these tests (the floor has its own, in disk-quota.test.ts).
       WARREN_MIN_FREE_DISK_MB: '0',
+      // A file system per group needs root and mounts: the watched quota is what these tests drive.
+      WARREN_DISK_QUOTA_MODE: 'watched',
       ANTHROPIC_BASE_URL: 'http://127.0.0.1:9',
       WARREN_AGENT_IDLE_SECONDS: '5',
       ...env,

@@ -30,6 +30,7 @@ import {
   AgentStartError,
   type AgentStartRequest,
 } from './types.js';
+import { createVolumes } from './volumes.js';
 
 export interface ContainerRunnerDeps extends HostContext {
   config: Config;
@@ -121,9 +122,31 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     user: containerUser,
     log: deps.log,
   });
+  const volumes = createVolumes({
+    dataDir: config.dataDir,
+    mode: config.diskQuotaMode,
+    user: containerUser,
+    log: deps.log,
+  });
+  const quotaMbOf = (folder: string) => deps.store.groups.diskQuotaMb(folder) ?? config.diskQuotaMb;
+  /** Groups on a file system of their own: the kernel holds them to their quota; only the free-disk floor is watched. */
+  const hardLimited = new Set<string>();
+  const ensureVolume = async (folder: string) => {
+    const volume = await volumes.ensure(folder, quotaMbOf(folder));
+    if (volume) hardLimited.add(folder);
+    else hardLimited.delete(folder);
+    return volume;
+  };
+  // Volumes made before are mounted at start, so what the host saves for a group (media) lands in them.
+  const volumesMounted = Promise.all(
+    deps.store.groups
+      .list()
+      .filter((group) => existsSync(path.join(config.dataDir, 'volumes', `${group.folder}.ext4`)))
+      .map((group) => ensureVolume(group.folder)),
+  );
   const quota = createDiskQuota({
     dataDir: config.dataDir,
-    quotaMbOf: (folder) => deps.store.groups.diskQuotaMb(folder) ?? config.diskQuotaMb,
+    quotaMbOf: (folder) => (hardLimited.has(folder) ? 0 : quotaMbOf(folder)),
     minFreeMb: config.minFreeDiskMb,
     // The three places of a group on the host's disk that its agent can fill.
     measure: (folder) =>
@@ -257,6 +280,8 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     };
 
     try {
+      await volumesMounted;
+      await ensureVolume(folder);
       const { inputDir, outputDir, socketPath, setAside } = prepareRunFolders(
         dataDir,
         folder,

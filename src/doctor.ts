@@ -3,6 +3,7 @@ import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import type { Config } from './config.js';
 import type { ModelCredential } from './credential-proxy.js';
 import type { ContainerRuntime } from './runtimes/index.js';
+import { canUseVolumes } from './volumes.js';
 
 export interface DoctorCheck {
   name: string;
@@ -42,6 +43,15 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorCheck[]> {
           fix: 'run Warren on Linux (a Linux VM works)',
         },
   );
+  const mode = deps.config.diskQuotaMode;
+  checks.push({
+    name: 'Disk quota',
+    isOk: true,
+    detail:
+      mode === 'volume' || (mode === 'auto' && canUseVolumes())
+        ? `${deps.config.diskQuotaMb} MiB per group, a file system each (a hard limit)`
+        : `${deps.config.diskQuotaMb} MiB per group, watched (a hard limit needs Linux, root and e2fsprogs)`,
+  });
   const engine = await deps.runtime.checkAvailable();
   checks.push(
     engine.ok

@@ -13,6 +13,7 @@ import { registerGroup } from '../../src/groups.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { type ContainerRuntime, type ContainerSpec, createRuntime } from '../../src/runtimes/index.js';
 import type { Group } from '../../src/types.js';
+import { createVolumes } from '../../src/volumes.js';
 import { FakeChannel } from '../fake-channel.js';
 import { type FakeModelApi, type FakeRequest, startFakeModelApi } from '../fake-model-api.js';
 
@@ -95,6 +96,8 @@ export async function startE2eWarren(
       WARREN_AGENT_MAX_RUN_MINUTES: '10',
       // A test machine may have little disk free; the floor is tested with a fake disk (src/disk-quota.test.ts).
       WARREN_MIN_FREE_DISK_MB: '0',
+      // The watched quota unless a test asks for a file system per group (it unmounts them in stop()).
+      WARREN_DISK_QUOTA_MODE: 'watched',
       WARREN_AGENT_IMAGE: AGENT_IMAGE,
       WARREN_LOG_LEVEL: process.env.WARREN_E2E_LOG ?? 'silent',
       ...options.env,
@@ -183,6 +186,8 @@ export async function startE2eWarren(
       }
       // Whatever happened above, no container of this test may outlive it.
       const left = await baseRuntime.removeOrphans(installId).catch(() => []);
+      // Nor a mount: a group's file system (volumes.ts) stays mounted after a host stops, by design.
+      await createVolumes({ dataDir, mode: 'volume', user: { uid: 1000, gid: 1000 }, log }).unmountAll();
       await fake.close();
       rmSync(dataDir, { recursive: true, force: true });
       if (failure) throw failure;
@@ -214,6 +219,17 @@ export function toolResults(request: FakeRequest): string[] {
           ? block.content.map((part: { text?: string }) => part.text ?? '').join('')
           : '',
     );
+}
+
+/** The newest tool result in a model request (the SDK may put a reminder of its own after it). */
+export function latestToolResult(request: FakeRequest): string {
+  const body = request.body as { messages?: unknown[] } | null;
+  const messages = body?.messages ?? [];
+  for (let index = messages.length; index > 0; index--) {
+    const texts = toolResults({ ...request, body: { messages: messages.slice(0, index) } });
+    if (texts.length > 0) return texts.join('\n');
+  }
+  return '';
 }
 
 /** The text of every user message (prompts, not tool results) in a recorded model request. */

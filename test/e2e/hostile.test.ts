@@ -4,8 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FakeRequest } from '../fake-model-api.js';
-import { type E2eWarren, startE2eWarren, toolResults, waitFor } from './e2e-harness.js';
+import { type E2eWarren, latestToolResult, startE2eWarren, waitFor } from './e2e-harness.js';
 
 const QUOTA_MB = 64;
 let host: E2eWarren;
@@ -53,17 +52,6 @@ function databaseBytes(file: string): number {
   } finally {
     db.close();
   }
-}
-
-/** The newest tool result in a model request (the SDK may put a reminder of its own after it). */
-function latestToolResult(request: FakeRequest): string {
-  const body = request.body as { messages?: unknown[] } | null;
-  const messages = body?.messages ?? [];
-  for (let index = messages.length; index > 0; index--) {
-    const texts = toolResults({ ...request, body: { messages: messages.slice(0, index) } });
-    if (texts.length > 0) return texts.join('\n');
-  }
-  return '';
 }
 
 const bash = (command: string, timeout = 120_000) => ({
