@@ -6,7 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
+import { silentLogger } from '../src/log.js';
 import { createRuntime } from '../src/runtimes/index.js';
+import { createVolumes } from '../src/volumes.js';
 import { measureConcurrency } from './concurrency.js';
 import type { BenchContext, ScenarioResult } from './context.js';
 import { removeContainers } from './engine.js';
@@ -199,6 +201,13 @@ async function main(): Promise<number> {
   } finally {
     await cleanUp();
     await model.close();
+    // The hosts' groups may have file systems of their own (as root): they stay mounted after a host ends.
+    await createVolumes({
+      dataDir: workDir,
+      mode: 'volume',
+      user: { uid: 1000, gid: 1000 },
+      log: silentLogger(),
+    }).unmountAll();
     if (isOk && !values.keep && !values.profile) rmSync(workDir, { recursive: true, force: true });
     else say(`Host logs and data kept in ${workDir}`);
   }
