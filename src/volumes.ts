@@ -21,9 +21,14 @@ import { readIpcFileText } from './ipc-read.js';
 import type { Logger } from './log.js';
 import { chownDescriptor, closeQuietly, createFileIn, listDirectory, openDirectory } from './safe-fs.js';
 
-/** Argument arrays, never a shell. */
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
 const COMMAND_TIMEOUT_MS = 60_000;
+/** Argument arrays, never a shell; the system's tools wherever root's PATH points, and none of the host's env. */
+const run = (command: string, args: string[]) =>
+  execFileAsync(command, args, {
+    timeout: COMMAND_TIMEOUT_MS,
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' },
+  });
 /** The memory file carried into a new volume: what registration wrote, or what the agent made of it. */
 const MAX_MEMORY_FILE_BYTES = 64 * 1024;
 
@@ -119,7 +124,7 @@ export function createVolumes(deps: {
       closeSync(fd);
     }
     // No blocks reserved for root (-m 0); an 8 MiB journal instead of 64 (it is real disk, for every group).
-    await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-J', 'size=8', image], { timeout: COMMAND_TIMEOUT_MS });
+    await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-J', 'size=8', image]);
   }
 
   async function grow(image: string, device: string, quotaMb: number): Promise<void> {
@@ -131,8 +136,8 @@ export function createVolumes(deps: {
     } finally {
       closeSync(fd);
     }
-    await run('losetup', ['-c', device], { timeout: COMMAND_TIMEOUT_MS });
-    await run('resize2fs', [device], { timeout: COMMAND_TIMEOUT_MS });
+    await run('losetup', ['-c', device]);
+    await run('resize2fs', [device]);
     log.info({ image, quotaMb }, 'grew a group volume');
   }
 
@@ -161,7 +166,7 @@ export function createVolumes(deps: {
     mkdirSync(root, { recursive: true, mode: 0o755 });
     if (!mounts.has(root)) {
       // nosuid, nodev: nothing the agent leaves there can raise privileges or reach a device on the host.
-      await run('mount', ['-o', 'loop,nosuid,nodev', image, root], { timeout: COMMAND_TIMEOUT_MS });
+      await run('mount', ['-o', 'loop,nosuid,nodev', image, root]);
       mounts = readMounts();
     }
     const device = mounts.get(root);
@@ -182,7 +187,7 @@ export function createVolumes(deps: {
       if (!mounts.has(outside)) {
         // The memory file the host made at registration moves in (read safely, capped); the rest is the host's own.
         if (inside === 'group') await carryMemoryFile(outside, source);
-        await run('mount', ['--bind', source, outside], { timeout: COMMAND_TIMEOUT_MS });
+        await run('mount', ['--bind', source, outside]);
       }
     }
     return { root };
@@ -212,7 +217,7 @@ export function createVolumes(deps: {
       const order = (a: string, b: string) =>
         Number(isVolume(a)) - Number(isVolume(b)) || b.length - a.length;
       for (const mount of inside.sort(order)) {
-        await run('umount', [mount], { timeout: COMMAND_TIMEOUT_MS }).catch((error: unknown) =>
+        await run('umount', [mount]).catch((error: unknown) =>
           log.warn({ err: error, mount }, 'cannot unmount'),
         );
       }
