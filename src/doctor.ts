@@ -50,7 +50,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorCheck[]> {
     detail:
       mode === 'volume' || (mode === 'auto' && canUseVolumes())
         ? `${deps.config.diskQuotaMb} MiB per group, a file system each (a hard limit)`
-        : `${deps.config.diskQuotaMb} MiB per group, watched (a hard limit needs Linux, root and e2fsprogs)`,
+        : `${deps.config.diskQuotaMb} MiB per group, watched (a hard limit needs Linux, root, loop devices and e2fsprogs)`,
   });
   const engine = await deps.runtime.checkAvailable();
   checks.push(

@@ -56,7 +56,8 @@ export function canUseVolumes(): boolean {
   return (
     process.platform === 'linux' &&
     process.getuid?.() === 0 &&
-    ['/usr/sbin/mkfs.ext4', '/usr/sbin/resize2fs', '/usr/sbin/losetup'].every((tool) => existsSync(tool))
+    ['/usr/sbin/mkfs.ext4', '/usr/sbin/resize2fs', '/usr/sbin/e2fsck'].every((tool) => existsSync(tool)) &&
+    existsSync('/dev/loop-control')
   );
 }
 
@@ -127,17 +128,23 @@ export function createVolumes(deps: {
     await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-J', 'size=8', image]);
   }
 
-  async function grow(image: string, device: string, quotaMb: number): Promise<void> {
-    const bytes = quotaMb * 1024 * 1024;
-    if (statSync(image).size >= bytes) return;
+  /**
+   * Grows the image to the quota. Unmounted: this machine's kernel refuses to grow a mounted ext4 (EPERM), so it is
+   * done when the group's next run starts, when no agent of the group is running.
+   */
+  async function grow(image: string, quotaMb: number, mounted: string[]): Promise<void> {
+    for (const mount of mounted) await run('umount', [mount]);
     const fd = openSync(image, 'r+');
     try {
-      ftruncateSync(fd, bytes);
+      ftruncateSync(fd, quotaMb * 1024 * 1024);
     } finally {
       closeSync(fd);
     }
-    await run('losetup', ['-c', device]);
-    await run('resize2fs', [device]);
+    // resize2fs wants a checked file system; e2fsck exits 1 when it fixed something, which is fine here.
+    await run('e2fsck', ['-f', '-p', image]).catch((error: { code?: number }) => {
+      if (error.code !== 1) throw error;
+    });
+    await run('resize2fs', [image]);
     log.info({ image, quotaMb }, 'grew a group volume');
   }
 
@@ -163,14 +170,20 @@ export function createVolumes(deps: {
       mkdirSync(volumesDir, { recursive: true, mode: 0o700 });
       await create(image, quotaMb);
     }
+    if (statSync(image).size < quotaMb * 1024 * 1024) {
+      await grow(
+        image,
+        quotaMb,
+        [groupDir, sessionsDir, root].filter((mount) => mounts.has(mount)),
+      );
+      mounts = readMounts();
+    }
     mkdirSync(root, { recursive: true, mode: 0o755 });
     if (!mounts.has(root)) {
       // nosuid, nodev: nothing the agent leaves there can raise privileges or reach a device on the host.
       await run('mount', ['-o', 'loop,nosuid,nodev', image, root]);
       mounts = readMounts();
     }
-    const device = mounts.get(root);
-    if (device?.startsWith('/dev/loop')) await grow(image, device, quotaMb);
     for (const [inside, outside] of [
       ['group', groupDir],
       ['sessions', sessionsDir],

@@ -11,7 +11,7 @@ let host: E2eWarren;
 
 beforeAll(async () => {
   if (!canUseVolumes()) {
-    throw new Error('this test needs Linux, root, and e2fsprogs (mkfs.ext4, resize2fs) with losetup');
+    throw new Error('this test needs Linux, root, loop devices and e2fsprogs (mkfs.ext4, e2fsck, resize2fs)');
   }
   host = await startE2eWarren({
     env: {
