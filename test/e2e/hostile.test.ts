@@ -75,14 +75,16 @@ async function waitForNoAgent(folder: string): Promise<void> {
 async function probeWhile<T>(work: Promise<T>): Promise<{ result: T; worstMs: number }> {
   const local = host.local;
   if (!local) throw new Error('the local chat is off');
+  const ask = () =>
+    fetch(`${local.url}/api/health`, { headers: { authorization: `Bearer ${host.localToken}` } });
+  // Once before the clock runs: the first fetch of a process sets up its client and connection (about 100 ms).
+  await (await ask()).arrayBuffer();
   let worstMs = 0;
   let isDone = false;
   const probing = (async () => {
     while (!isDone) {
       const started = performance.now();
-      const response = await fetch(`${local.url}/api/health`, {
-        headers: { authorization: `Bearer ${host.localToken}` },
-      });
+      const response = await ask();
       expect(response.status).toBe(200);
       await response.arrayBuffer();
       worstMs = Math.max(worstMs, performance.now() - started);
