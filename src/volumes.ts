@@ -56,7 +56,9 @@ export function canUseVolumes(): boolean {
   return (
     process.platform === 'linux' &&
     process.getuid?.() === 0 &&
-    ['/usr/sbin/mkfs.ext4', '/usr/sbin/resize2fs', '/usr/sbin/e2fsck'].every((tool) => existsSync(tool)) &&
+    ['/usr/sbin/mkfs.ext4', '/usr/sbin/resize2fs', '/usr/sbin/e2fsck', '/usr/sbin/losetup'].every((tool) =>
+      existsSync(tool),
+    ) &&
     existsSync('/dev/loop-control')
   );
 }
@@ -134,6 +136,13 @@ export function createVolumes(deps: {
    */
   async function grow(image: string, quotaMb: number, mounted: string[]): Promise<void> {
     for (const mount of mounted) await run('umount', [mount]);
+    // A container that just ended may still hold the file system in its own mount namespace for a moment; checking
+    // or resizing it then could corrupt it. Only a fully detached image is grown; otherwise the next run tries again.
+    const { stdout } = await run('losetup', ['-j', image]);
+    if (stdout.trim() !== '') {
+      log.info({ image }, 'group volume still in use; growing it at the next run');
+      return;
+    }
     const fd = openSync(image, 'r+');
     try {
       ftruncateSync(fd, quotaMb * 1024 * 1024);
@@ -171,10 +180,13 @@ export function createVolumes(deps: {
       await create(image, quotaMb);
     }
     if (statSync(image).size < quotaMb * 1024 * 1024) {
+      // A volume that cannot grow now keeps its size and stays mounted: the group must not fall off its volume.
       await grow(
         image,
         quotaMb,
         [groupDir, sessionsDir, root].filter((mount) => mounts.has(mount)),
+      ).catch((error: unknown) =>
+        log.warn({ err: error, image }, 'cannot grow a group volume; tried again later'),
       );
       mounts = readMounts();
     }

@@ -75,9 +75,9 @@ describe('a group on a file system of its own', () => {
       },
       { text: 'measured' },
     );
-    // The agent from before exits when idle: the next message starts a run that sees the new quota.
+    // The agent from before exits when idle and its container goes: the next run grows the volume, detached.
     const deadline = Date.now() + 60_000;
-    while ((await host.runtime.listOwned(host.installId)).some((container) => container.isRunning)) {
+    while ((await host.runtime.listOwned(host.installId)).length > 0) {
       if (Date.now() > deadline) throw new Error('the agent did not exit when idle');
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
