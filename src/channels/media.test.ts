@@ -1,4 +1,13 @@
-import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/harness.js';
@@ -90,6 +99,22 @@ describe('saving received media', () => {
     expect(await saver.save(medium())).toMatchObject({ status: 'skipped' });
     expect(readdirSync(outside)).toEqual([]);
     expect(downloads).toBe(0);
+  });
+
+  it('neither blocks on nor opens a FIFO the agent planted as the media folder or a file in it', async () => {
+    const media = join(dataDir, 'groups', 'alpha', 'media');
+    execFileSync('mkfifo', [media]);
+    const started = Date.now();
+    expect(await saver.save(medium())).toMatchObject({ status: 'skipped', reason: /not a plain folder/ });
+    rmSync(media);
+    mkdirSync(media);
+    const first = await saver.save(medium({ externalId: 'm9' }));
+    const name = (first as { relativePath: string }).relativePath.replace('media/', '');
+    rmSync(join(media, name));
+    execFileSync('mkfifo', [join(media, name)]);
+    // The same name again: created with O_EXCL, so the FIFO is never opened (an open for writing would block).
+    expect(await saver.save(medium({ externalId: 'm9' }))).toMatchObject({ status: 'saved' });
+    expect(Date.now() - started).toBeLessThan(2000);
   });
 
   it('the same message delivered twice is saved once', async () => {
