@@ -1,7 +1,7 @@
 // Registering and removing groups: the database row, the chat binding and the folder on disk, together.
-import { closeSync, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chownDescriptor, closeQuietly, createFileIn, openDirectory } from './safe-fs.js';
+import { chownDescriptor, openDirectory, writeNewFileIn } from './safe-fs.js';
 import { checkGroupFolder, type Store, StoreError } from './store.js';
 import type { ChatAddress, Group } from './types.js';
 
@@ -46,16 +46,10 @@ export function ensureGroupFolder(dataDir: string, folder: string, name: string)
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const owner = process.getuid?.() === 0 ? containerUserFor() : null;
   const dirFd = openDirectory(dir);
-  let fileFd: number | null = null;
   try {
     if (owner) chownDescriptor(dirFd, owner);
-    fileFd = createFileIn(dirFd, 'CLAUDE.md', 0o600);
-    writeFileSync(fileFd, memoryTemplate(name));
-    if (owner) chownDescriptor(fileFd, owner);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    writeNewFileIn(dirFd, 'CLAUDE.md', 0o600, memoryTemplate(name), owner ?? undefined);
   } finally {
-    closeQuietly(fileFd);
     closeSync(dirFd);
   }
   return dir;

@@ -16,6 +16,7 @@ import {
   rmdirSync,
   type Stats,
   unlinkSync,
+  writeFileSync,
 } from 'node:fs';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
@@ -84,6 +85,33 @@ export function openFileIn(dirFd: number, name: string): { fd: number; stat: Sta
 /** Creates a new file inside a verified directory; never opens what is already there (EEXIST). */
 export function createFileIn(dirFd: number, name: string, mode: number): number {
   return openSync(pathIn(dirFd, name), CREATE_FLAGS, mode);
+}
+
+/**
+ * Creates `name` with the text (given to owner, when one is named) unless the name exists, in which case nothing is
+ * opened and it returns false.
+ */
+export function writeNewFileIn(
+  dirFd: number,
+  name: string,
+  mode: number,
+  text: string,
+  owner?: { uid: number; gid: number },
+): boolean {
+  let fd: number;
+  try {
+    fd = createFileIn(dirFd, name, mode);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+  try {
+    writeFileSync(fd, text);
+    if (owner) chownDescriptor(fd, owner);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
 }
 
 /** Removes a name that is not a directory. unlink never follows: a link goes, not its target. */

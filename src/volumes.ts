@@ -4,22 +4,13 @@
 // every other part of Warren sees the same paths as without one. The IPC output folder stays outside: a full volume
 // must not silence the runner (its files are capped and removed as they are read; the free-disk floor covers it).
 import { execFile } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { ContainerUser } from './groups.js';
 import { readIpcFileText } from './ipc-read.js';
 import type { Logger } from './log.js';
-import { chownDescriptor, closeQuietly, createFileIn, listDirectory, openDirectory } from './safe-fs.js';
+import { chownDescriptor, closeQuietly, listDirectory, openDirectory, writeNewFileIn } from './safe-fs.js';
 
 const execFileAsync = promisify(execFile);
 const COMMAND_TIMEOUT_MS = 60_000;
@@ -105,27 +96,25 @@ export function createVolumes(deps: {
     const read = await readIpcFileText(path.join(from, 'CLAUDE.md'), MAX_MEMORY_FILE_BYTES);
     if (!read.ok) return;
     const dirFd = openDirectory(to);
-    let fd: number | null = null;
     try {
-      fd = createFileIn(dirFd, 'CLAUDE.md', 0o600);
-      writeFileSync(fd, read.text);
-      chownDescriptor(fd, deps.user);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      writeNewFileIn(dirFd, 'CLAUDE.md', 0o600, read.text, deps.user);
     } finally {
-      closeQuietly(fd);
       closeQuietly(dirFd);
     }
   }
 
-  async function create(image: string, quotaMb: number): Promise<void> {
-    // Sparse: the image takes only what the group writes, up to its quota.
-    const fd = openSync(image, 'wx', 0o600);
+  /** Sets the image's size: sparse, it takes only what the group writes. */
+  function sizeImage(image: string, flags: 'wx' | 'r+', quotaMb: number): void {
+    const fd = openSync(image, flags, 0o600);
     try {
       ftruncateSync(fd, quotaMb * 1024 * 1024);
     } finally {
       closeSync(fd);
     }
+  }
+
+  async function create(image: string, quotaMb: number): Promise<void> {
+    sizeImage(image, 'wx', quotaMb);
     // No blocks reserved for root (-m 0); an 8 MiB journal instead of 64 (it is real disk, for every group).
     await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-J', 'size=8', image]);
   }
@@ -143,12 +132,7 @@ export function createVolumes(deps: {
       log.info({ image }, 'group volume still in use; growing it at the next run');
       return;
     }
-    const fd = openSync(image, 'r+');
-    try {
-      ftruncateSync(fd, quotaMb * 1024 * 1024);
-    } finally {
-      closeSync(fd);
-    }
+    sizeImage(image, 'r+', quotaMb);
     // resize2fs wants a checked file system; e2fsck exits 1 when it fixed something, which is fine here.
     await run('e2fsck', ['-f', '-p', image]).catch((error: { code?: number }) => {
       if (error.code !== 1) throw error;
