@@ -1,10 +1,10 @@
 // The container engine as the bench uses it directly: the bare `docker run` floor, start events, clean-up by label.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { buildRunArgs, firstLine } from '../src/runtimes/cli-engine.js';
-import { dockerFlavor } from '../src/runtimes/docker.js';
-import { createRuntime } from '../src/runtimes/index.js';
-import { runCommand } from '../src/runtimes/process.js';
-import { LABEL_GROUP, LABEL_INSTALL, LABEL_MANAGED } from '../src/runtimes/runtime.js';
+import { buildRunArgs, firstLine } from '../src/sandbox/runtimes/cli-engine.js';
+import { dockerFlavor } from '../src/sandbox/runtimes/docker.js';
+import { createRuntime } from '../src/sandbox/runtimes/index.js';
+import { runCommand } from '../src/sandbox/runtimes/process.js';
+import { LABEL_GROUP, LABEL_INSTALL, LABEL_MANAGED } from '../src/sandbox/runtimes/runtime.js';
 import { monotonicMs } from './protocol.js';
 import { wallToMonotonic } from './timeline.js';
 

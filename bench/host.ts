@@ -4,11 +4,11 @@ import { type FSWatcher, watch } from 'node:fs';
 import path from 'node:path';
 import { startWarren } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { createContainerRunner } from '../src/container-runner.js';
-import { registerGroup } from '../src/groups.js';
-import { CONTAINER_PATHS, isIpcFileName } from '../src/ipc-protocol.js';
 import { createLogger } from '../src/log.js';
-import { type ContainerRuntime, type ContainerSpec, createRuntime } from '../src/runtimes/index.js';
+import { CONTAINER_PATHS, isIpcFileName } from '../src/protocol/ipc.js';
+import { createContainerRunner } from '../src/sandbox/container-runner.js';
+import { registerGroup } from '../src/sandbox/group-folder.js';
+import { type ContainerRuntime, type ContainerSpec, createRuntime } from '../src/sandbox/runtimes/index.js';
 import type { AgentRunner, AgentSession, OutboundMessage, SendResult } from '../src/types.js';
 import { FakeChannel } from '../test/fake-channel.js';
 import {

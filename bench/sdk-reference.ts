@@ -6,8 +6,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { defaultAgentCpus } from '../src/config.js';
-import { runCommand } from '../src/runtimes/process.js';
-import { LABEL_GROUP, LABEL_INSTALL, LABEL_MANAGED } from '../src/runtimes/runtime.js';
+import { runCommand } from '../src/sandbox/runtimes/process.js';
+import { LABEL_GROUP, LABEL_INSTALL, LABEL_MANAGED } from '../src/sandbox/runtimes/runtime.js';
 import type { BenchContext } from './context.js';
 import { containerCpuSeconds } from './proc.js';
 

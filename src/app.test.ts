@@ -3,9 +3,9 @@ import { eventually, FakeAgentRunner } from '../test/fake-agent-runner.js';
 import { startTestWarren, type TestWarren } from '../test/harness.js';
 import { databasePath } from './app.js';
 import { createLocalChannel, type LocalChannel } from './channels/local.js';
-import { signalHost } from './host-signal.js';
+import { signalHost } from './cli/host-signal.js';
 import { silentLogger } from './log.js';
-import { openStore } from './store.js';
+import { openStore } from './store/store.js';
 
 let harness: TestWarren | null = null;
 afterEach(async () => {

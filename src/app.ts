@@ -1,36 +1,23 @@
 // Builds and wires one Warren host: store, router, group queue, delivery and channels. No global state.
 import { randomUUID } from 'node:crypto';
-import { createAdminCommands } from './admin-commands.js';
-import { createAdminNotifier, createChannelStatus } from './admin-notices.js';
+import { watchHostSignals } from './cli/host-signal.js';
 import type { Config } from './config.js';
-import { databasePath, prepareDataDir } from './data-dir.js';
-import { createDelivery } from './delivery.js';
-import { createGroupQueue } from './group-queue.js';
-import { registerGroup } from './groups.js';
-import { watchHostSignals } from './host-signal.js';
+import { createAdminCommands } from './intake/admin-commands.js';
+import { createAdminNotifier, createChannelStatus } from './intake/admin-notices.js';
+import { createMemoryProposals } from './intake/memory-proposals.js';
+import { createPairing } from './intake/pairing.js';
+import { createRouter } from './intake/router.js';
 import type { Logger } from './log.js';
-import { createMemoryProposals, type MemoryProposals } from './memory-proposals.js';
-import { createPairing } from './pairing.js';
-import { startRetention } from './retention.js';
-import { createRouter } from './router.js';
-import { createScheduler, type Timers, taskRetryDelayMs } from './scheduler.js';
-import { type AuditEntry, openStore, type Store } from './store.js';
-import { createTaskTools, type TaskTools } from './task-requests.js';
-import type { AgentRunner, Channel, ChatAddress, InboundMessage } from './types.js';
-
-/** What the host hands to the parts it builds. */
-export interface HostContext {
-  store: Store;
-  /** Records a denial or privileged action. Must not throw. */
-  audit(entry: AuditEntry): void;
-  now(): number;
-  /** Answers the agents' task tools (schedule_task …). */
-  taskTools?: TaskTools;
-  /** Holds the admin agent's update_global_memory proposals for the owner's approval. */
-  memoryProposals?: MemoryProposals;
-  /** Tells the owner in the admin chat, once per key and rate-limited. Must not throw. */
-  notifyOwner?(key: string, text: string): void;
-}
+import { createDelivery } from './queue/delivery.js';
+import { createGroupQueue } from './queue/group-queue.js';
+import { databasePath, prepareDataDir } from './sandbox/data-dir.js';
+import { registerGroup } from './sandbox/group-folder.js';
+import type { ChatAddress } from './store/records.js';
+import { startRetention } from './store/retention.js';
+import { type AuditEntry, openStore, type Store } from './store/store.js';
+import { createScheduler, type Timers, taskRetryDelayMs } from './tasks/scheduler.js';
+import { createTaskTools } from './tasks/task-requests.js';
+import type { AgentRunner, Channel, HostContext, InboundMessage } from './types.js';
 
 export const ADMIN_CHAT: ChatAddress = { channel: 'local', chatId: 'main' };
 

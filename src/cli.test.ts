@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../test/harness.js';
-import { openStore } from './store.js';
+import { openStore } from './store/store.js';
 
 const CLI = join(import.meta.dirname, 'cli.ts');
 

@@ -1,15 +1,15 @@
 // `warren start`: builds the real parts (logger, channels, container runner), starts the host, handles signals.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { ensureAgentImage } from './agent-image.js';
 import { prepareDataDir, startWarren, type Warren } from './app.js';
 import { createChannels } from './channels/index.js';
 import { loadOrCreateToken } from './channels/local.js';
 import type { Config } from './config.js';
-import { createContainerRunner } from './container-runner.js';
-import { readModelCredential } from './credentials.js';
 import { createLogger } from './log.js';
-import { createRuntime } from './runtimes/index.js';
+import { ensureAgentImage } from './sandbox/agent-image.js';
+import { createContainerRunner } from './sandbox/container-runner.js';
+import { readModelCredential } from './sandbox/credentials.js';
+import { createRuntime } from './sandbox/runtimes/index.js';
 
 export interface StartOptions {
   config: Config;

@@ -1,11 +1,8 @@
 // Cross-module contracts: what channels, the router, the group queue and agent runners promise each other.
 
-/** A chat as the host addresses it: the channel's name plus that channel's own id for the chat. */
-export interface ChatAddress {
-  channel: string;
-  chatId: string;
-}
-
+import type { TaskToolRequest } from './protocol/ipc.js';
+import type { ChannelState, ChatAddress, Group } from './store/records.js';
+import type { AuditEntry, Store } from './store/store.js';
 /** One message as a channel adapter hands it to the host. */
 export interface InboundMessage {
   channel: string;
@@ -50,13 +47,6 @@ export interface ChannelHandlers {
   onChatEvent?(event: ChatEvent): void;
 }
 
-export type ChannelState =
-  | { status: 'connected' }
-  | { status: 'reconnecting'; reason: string }
-  | { status: 'disconnected'; reason: string }
-  /** The service no longer accepts our credentials (or never had any): a person must pair or fix them. */
-  | { status: 'logged-out'; reason: string };
-
 export type ChatEvent = ChatJoinedEvent | ChatMovedEvent;
 
 /** The bot was added to a chat. */
@@ -91,27 +81,6 @@ export interface Channel {
   sendFile?(chatId: string, filePath: string, caption?: string): Promise<SendResult>;
   /** The longest text one message may carry; longer texts are split by the adapter. Absent: no limit. */
   readonly maxTextLength?: number;
-}
-
-/** A registered group: one agent, one folder, one set of rules. */
-export interface Group {
-  id: number;
-  /** Folder name under the data directory's groups/; validated (no path tricks). */
-  folder: string;
-  name: string;
-  /** 'mention': answer in group chats only when the assistant is named; 'always': every message triggers. */
-  trigger: 'mention' | 'always';
-  /** The name that triggers the agent in this group; null means the configured assistant name. */
-  triggerWord: string | null;
-  isAdmin: boolean;
-  createdAt: number;
-}
-
-/** A message as the agent sees it in a prompt. */
-export interface PromptMessage {
-  senderName: string;
-  text: string;
-  sentAt: number;
 }
 
 /** Everything an agent runner needs to start one agent for one group. */
@@ -233,4 +202,32 @@ export class AgentStartError extends Error {
 export interface AgentRunner {
   /** Rejects only when the agent could not be started at all (engine down, image missing). */
   start(request: AgentStartRequest): Promise<AgentSession>;
+}
+
+/** What an agent's tool call gets back from the host. */
+export type ToolAnswer = { ok: true; result: string } | { ok: false; error: string };
+
+/** Answers task tool requests. The door is the group whose IPC folder the file sat in: never a field of the file. */
+export interface TaskTools {
+  /** Never throws. */
+  handle(request: TaskToolRequest, door: { group: Group; chat: ChatAddress }): ToolAnswer;
+}
+
+/** The admin agent's update_global_memory door: the proposal waits for the owner. Never rejects. */
+export interface MemoryProposer {
+  propose(group: Group, content: string): Promise<ToolAnswer>;
+}
+
+/** What the host hands to the parts it builds. */
+export interface HostContext {
+  store: Store;
+  /** Records a denial or privileged action. Must not throw. */
+  audit(entry: AuditEntry): void;
+  now(): number;
+  /** Answers the agents' task tools (schedule_task …). */
+  taskTools?: TaskTools;
+  /** Holds the admin agent's update_global_memory proposals for the owner's approval. */
+  memoryProposals?: MemoryProposer;
+  /** Tells the owner in the admin chat, once per key and rate-limited. Must not throw. */
+  notifyOwner?(key: string, text: string): void;
 }

@@ -1,8 +1,8 @@
 // The channel contract suite: every adapter (and the fake channel) runs it against a fake of its service.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createDelivery } from '../src/delivery.js';
 import { silentLogger } from '../src/log.js';
-import { openStore } from '../src/store.js';
+import { createDelivery } from '../src/queue/delivery.js';
+import { openStore } from '../src/store/store.js';
 import type { Channel, InboundMessage } from '../src/types.js';
 import { eventually } from './fake-agent-runner.js';
 

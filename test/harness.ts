@@ -2,11 +2,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type HostContext, startWarren, type Warren } from '../src/app.js';
+import { startWarren, type Warren } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { registerGroup } from '../src/groups.js';
 import { silentLogger } from '../src/log.js';
-import type { Channel, Group } from '../src/types.js';
+import { registerGroup } from '../src/sandbox/group-folder.js';
+import type { Group } from '../src/store/records.js';
+import type { Channel, HostContext } from '../src/types.js';
 import { FakeAgentRunner } from './fake-agent-runner.js';
 import { FakeChannel } from './fake-channel.js';
 

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { SpawnedProcess, SpawnOptions } from '@anthropic-ai/claude-agent-sdk';
-import { RUN_ENV } from '../../src/ipc-paths.js';
+import { RUN_ENV } from '../../src/protocol/paths.js';
 import type { Log } from './log.js';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { OutputFile } from '../../src/ipc-protocol.js';
+import type { OutputFile } from '../../src/protocol/ipc.js';
 import { createHostRequests } from './host-requests.js';
 import type { OutputWriter } from './ipc-files.js';
 

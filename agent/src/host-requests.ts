@@ -1,6 +1,6 @@
 // Tool requests to the host: write a request file, wait for the matching response file, never hang forever.
 import { randomUUID } from 'node:crypto';
-import type { RequestFile, ResponseFile } from '../../src/ipc-protocol.js';
+import type { RequestFile, ResponseFile } from '../../src/protocol/ipc.js';
 import type { OutputWriter } from './ipc-files.js';
 import { errorMessage } from './log.js';
 

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type InputFile, ipcFileName } from '../../src/ipc-protocol.js';
+import { type InputFile, ipcFileName } from '../../src/protocol/ipc.js';
 import { createInputWatcher, type InputWatcher } from './input-watcher.js';
 import { writeAtomic } from './ipc-files.js';
 import { silentLog } from './log.js';

@@ -1,8 +1,8 @@
 // Watches the input folder: hands each host file to the runner once, in name (= creation) order.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { type InputFile, isIpcFileName } from '../../src/ipc-protocol.js';
-import { watchFolder } from '../../src/ipc-read.js';
+import { type InputFile, isIpcFileName } from '../../src/protocol/ipc.js';
+import { watchFolder } from '../../src/protocol/read.js';
 import { readInputFile } from './ipc-files.js';
 import type { Log } from './log.js';
 

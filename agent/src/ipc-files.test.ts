@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MAX_IPC_FILE_BYTES, parseIpcFile } from '../../src/ipc-protocol.js';
+import { MAX_IPC_FILE_BYTES, parseIpcFile } from '../../src/protocol/ipc.js';
 import { createOutputWriter, readInputFile } from './ipc-files.js';
 
 let directory: string;

@@ -10,8 +10,8 @@ import {
   MAX_IPC_FILE_BYTES,
   type OutputFile,
   parseIpcFile,
-} from '../../src/ipc-protocol.js';
-import { readIpcFileText } from '../../src/ipc-read.js';
+} from '../../src/protocol/ipc.js';
+import { readIpcFileText } from '../../src/protocol/read.js';
 
 /** Writes output files into one directory, each under the next sequence number. */
 export interface OutputWriter {

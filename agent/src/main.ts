@@ -2,7 +2,7 @@
 // node built-ins and light modules loaded, then loads the rest of the runner (zod, the SDK) while Claude Code
 // boots, and hands over to run-agent.ts.
 
-import { CONTAINER_PATHS, RUN_ENV } from '../../src/ipc-paths.js';
+import { CONTAINER_PATHS, RUN_ENV } from '../../src/protocol/paths.js';
 import { createClaudeSpawner, findClaudeExecutable, findSdkVersion } from './claude-launch.js';
 import { prepareHome } from './home.js';
 import { createLog } from './log.js';

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ipcFileName, type OutputFile, parseIpcFile } from '../../src/ipc-protocol.js';
+import { ipcFileName, type OutputFile, parseIpcFile } from '../../src/protocol/ipc.js';
 import type { AgentLoop, LoopEnd } from './agent-loop.js';
 import { createHostRequests } from './host-requests.js';
 import { createOutputWriter, writeAtomic } from './ipc-files.js';

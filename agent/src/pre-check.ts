@@ -5,7 +5,7 @@ import {
   MAX_PRE_CHECK_DATA_CHARS,
   MAX_PRE_CHECK_OUTPUT_BYTES,
   MAX_SHORT_CHARS,
-} from '../../src/ipc-protocol.js';
+} from '../../src/protocol/ipc.js';
 
 export type PreCheckResult =
   /** Wake the model; data (JSON text) goes along with the prompt. */

@@ -4,7 +4,7 @@ import {
   MAX_SHORT_CHARS,
   parseRunSettings,
   TOOL_RESPONSE_TIMEOUT_MS,
-} from '../../src/ipc-protocol.js';
+} from '../../src/protocol/ipc.js';
 import type { ClaudeLaunch, ClaudeSpawner } from './claude-launch.js';
 import { createClaudeLoop } from './claude-loop.js';
 import type { PreparedHome } from './home.js';

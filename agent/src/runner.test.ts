@@ -9,7 +9,7 @@ import {
   ipcFileName,
   type OutputFile,
   parseIpcFile,
-} from '../../src/ipc-protocol.js';
+} from '../../src/protocol/ipc.js';
 import type { AgentLoop, LoopEnd, LoopTurn } from './agent-loop.js';
 import { createHostRequests } from './host-requests.js';
 import { createOutputWriter, writeAtomic } from './ipc-files.js';

@@ -8,7 +8,7 @@ import {
   type OutputFile,
   type RunSettings,
   type TaskFile,
-} from '../../src/ipc-protocol.js';
+} from '../../src/protocol/ipc.js';
 import type { AgentLoop, LoopEnd, LoopTurn } from './agent-loop.js';
 import type { HostRequests } from './host-requests.js';
 import { createInputWatcher } from './input-watcher.js';

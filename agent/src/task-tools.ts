@@ -5,7 +5,7 @@ import {
   scheduleTaskArgsSchema,
   taskIdArgsSchema,
   updateTaskArgsSchema,
-} from '../../src/ipc-protocol.js';
+} from '../../src/protocol/ipc.js';
 import type { HostAnswer, HostRequests, ToolRequest } from './host-requests.js';
 
 const SCHEDULE_HELP = [

@@ -11,7 +11,7 @@ import {
   MAX_GLOBAL_MEMORY_BYTES,
   MAX_MESSAGE_CHARS,
   updateGlobalMemoryArgsSchema,
-} from '../../src/ipc-protocol.js';
+} from '../../src/protocol/ipc.js';
 import type { HostAnswer, HostRequests } from './host-requests.js';
 import { createTaskTools } from './task-tools.js';
 

@@ -1,10 +1,9 @@
 // The table of channel adapters. Each factory returns null when its channel is not configured.
-import type { HostContext } from '../app.js';
 import type { Config } from '../config.js';
-import { containerUserFor } from '../groups.js';
 import type { Logger } from '../log.js';
-import type { Store } from '../store.js';
-import type { Channel } from '../types.js';
+import { containerUserFor } from '../sandbox/group-folder.js';
+import type { Store } from '../store/store.js';
+import type { Channel, HostContext } from '../types.js';
 import { createLocalChannel } from './local.js';
 import { createMediaSaver } from './media.js';
 import type { SentPartsLedger } from './outbound.js';

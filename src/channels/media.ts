@@ -3,10 +3,17 @@ import { createHash } from 'node:crypto';
 import { constants, writeFile } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
-import { groupDir } from '../groups.js';
 import type { Logger } from '../log.js';
-import { chownDescriptor, closeQuietly, createFileIn, openDirectory, openDirectoryIn } from '../safe-fs.js';
-import type { Store } from '../store.js';
+import { groupDir } from '../sandbox/group-folder.js';
+import {
+  chownDescriptor,
+  closeQuietly,
+  createFileIn,
+  describeOpenError,
+  openDirectory,
+  openDirectoryIn,
+} from '../sandbox/safe-fs.js';
+import type { Store } from '../store/store.js';
 
 export type MediaKind = 'photo' | 'document' | 'voice' | 'audio' | 'video' | 'sticker';
 
@@ -258,17 +265,6 @@ export async function openOutgoingFile(filePath: string, maxBytes: number): Prom
       await handle.close();
     }
   } catch (error) {
-    return { status: 'failed', reason: outgoingFileError(error, 'no such file') };
+    return { status: 'failed', reason: describeOpenError(error, 'no such file') };
   }
-}
-
-/** Why an O_NOFOLLOW open or read of a file to send failed, in words for the agent or the log. */
-export function outgoingFileError(error: unknown, missing: string): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ELOOP') return 'the file, or a folder on its path, is a symlink';
-  if (code === 'ENOENT') return missing;
-  if (code === 'ENOTREG') return 'not a regular file';
-  if (code === 'ENOTDIR') return 'a part of the path is not a folder';
-  if (code === 'EOUTSIDE') return "the file must be inside this group's folder (/workspace/group)";
-  return `cannot read the file (${code ?? 'error'})`;
 }

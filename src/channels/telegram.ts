@@ -2,7 +2,8 @@
 import type { Api } from 'grammy';
 import type { Message, Update, UserFromGetMe } from 'grammy/types';
 import type { Logger } from '../log.js';
-import type { Channel, ChannelHandlers, ChannelState, OutboundMessage, SendResult } from '../types.js';
+import type { ChannelState } from '../store/records.js';
+import type { Channel, ChannelHandlers, OutboundMessage, SendResult } from '../types.js';
 import { splitMarkdown, toPlainText, toTelegramHtml } from './format.js';
 import { describeMedia, type MediaSaver, MediaTooLargeError, openOutgoingFile, readCapped } from './media.js';
 import { createTypingKeeper, type SentPartsLedger, sendInParts } from './outbound.js';

@@ -2,7 +2,8 @@
 import { createHash } from 'node:crypto';
 import type { AnyMessageContent, BaileysEventMap, WAMessage } from '@whiskeysockets/baileys';
 import type { Logger } from '../log.js';
-import type { Channel, ChannelHandlers, ChannelState, OutboundMessage, SendResult } from '../types.js';
+import type { ChannelState } from '../store/records.js';
+import type { Channel, ChannelHandlers, OutboundMessage, SendResult } from '../types.js';
 import { splitMarkdown, toWhatsApp } from './format.js';
 import { describeMedia, type MediaSaver, MediaTooLargeError, openOutgoingFile } from './media.js';
 import { createTypingKeeper, type SentPartsLedger, sendInParts } from './outbound.js';

@@ -2,7 +2,7 @@
 // join the same container, a killed container is survived. Real Docker, real agent image, fake model API.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JOB_NAME_SUFFIX } from '../../src/folder-jobs.js';
+import { JOB_NAME_SUFFIX } from '../../src/sandbox/folder-jobs.js';
 import { type E2eWarren, killContainer, startE2eWarren, userTexts } from './e2e-harness.js';
 
 let host: E2eWarren;

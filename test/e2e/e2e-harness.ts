@@ -3,17 +3,22 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { type HostContext, startWarren, type Warren } from '../../src/app.js';
+import { startWarren, type Warren } from '../../src/app.js';
 import { createChannels } from '../../src/channels/index.js';
 import { type LocalChannel, loadOrCreateToken } from '../../src/channels/local.js';
 import { loadConfig } from '../../src/config.js';
-import { type ContainerRunner, createContainerRunner } from '../../src/container-runner.js';
-import { JOB_NAME_SUFFIX } from '../../src/folder-jobs.js';
-import { registerGroup } from '../../src/groups.js';
 import { createLogger, silentLogger } from '../../src/log.js';
-import { type ContainerRuntime, type ContainerSpec, createRuntime } from '../../src/runtimes/index.js';
-import type { Group } from '../../src/types.js';
-import { createVolumes } from '../../src/volumes.js';
+import { type ContainerRunner, createContainerRunner } from '../../src/sandbox/container-runner.js';
+import { JOB_NAME_SUFFIX } from '../../src/sandbox/folder-jobs.js';
+import { registerGroup } from '../../src/sandbox/group-folder.js';
+import {
+  type ContainerRuntime,
+  type ContainerSpec,
+  createRuntime,
+} from '../../src/sandbox/runtimes/index.js';
+import { createVolumes } from '../../src/sandbox/volumes.js';
+import type { Group } from '../../src/store/records.js';
+import type { HostContext } from '../../src/types.js';
 import { FakeChannel } from '../fake-channel.js';
 import { type FakeModelApi, type FakeRequest, startFakeModelApi } from '../fake-model-api.js';
 

@@ -4,8 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Task, TaskRun } from '../../src/store.js';
-import { createTaskOps } from '../../src/tasks.js';
+import type { Task, TaskRun } from '../../src/store/store.js';
+import { createTaskOps } from '../../src/tasks/tasks.js';
 import type { FakeRequest } from '../fake-model-api.js';
 import { type E2eWarren, startE2eWarren, toolResults, userTexts, waitFor } from './e2e-harness.js';
 

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canUseVolumes, readMounts } from '../../src/volumes.js';
+import { canUseVolumes, readMounts } from '../../src/sandbox/volumes.js';
 import { type E2eWarren, latestToolResult, startE2eWarren, waitFor } from './e2e-harness.js';
 
 const QUOTA_MB = 64;

@@ -1,0 +1,183 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { eventually, FakeAgentRunner } from '../../test/fake-agent-runner.js';
+import { startTestWarren, type TestWarren } from '../../test/harness.js';
+import { commandOf, splitWords } from './admin-commands.js';
+
+let harness: TestWarren | null = null;
+afterEach(async () => {
+  await harness?.stop();
+  harness = null;
+});
+
+/** A host whose admin group also owns fake:owner, so the owner can type commands through the fake channel. */
+async function start(): Promise<TestWarren> {
+  const h = await startTestWarren({ runner: new FakeAgentRunner({ autoReply: () => 'agent reply' }) });
+  const admin = h.warren.store.groups.admin();
+  if (!admin) throw new Error('no admin group');
+  h.warren.store.chats.attach({
+    channel: 'fake',
+    chatId: 'owner',
+    groupId: admin.id,
+    isDirect: true,
+    now: Date.now(),
+  });
+  harness = h;
+  return h;
+}
+
+const owner = (h: TestWarren, text: string) =>
+  h.channel.receive({ chatId: 'owner', text, senderId: 'me', isDirect: true });
+const lastTo = (h: TestWarren, chatId: string) => h.channel.textsTo(chatId).at(-1) ?? '';
+
+describe('owner commands and letting people in', () => {
+  it('an unknown group is told to the owner; /register from the admin chat lets it in; no agent ran before', async () => {
+    const h = await start();
+    h.channel.receive({ chatId: 'sales', text: 'Warren, our numbers are secret', chatName: 'Sales' });
+    await eventually(() => lastTo(h, 'owner').includes('/register fake:sales'), 2000, 'the notice');
+    const chat = h.warren.store.chats.get('fake', 'sales');
+    expect(chat?.groupId).toBeNull();
+    expect(h.warren.store.messages.ofChat(chat?.id ?? -1)).toEqual([]);
+    owner(h, '/register fake:sales sales --trigger always');
+    await eventually(() => lastTo(h, 'owner').startsWith('✅ Registered fake:sales'), 2000, 'the answer');
+    expect(h.runner.sessions).toHaveLength(0);
+    h.channel.receive({ chatId: 'sales', text: 'hello now' });
+    await eventually(() => lastTo(h, 'sales') === 'agent reply', 2000, 'the agent answering sales');
+    expect(
+      h.warren.store.audit
+        .recent(20)
+        .some((entry) => entry.action === 'register-chat' && entry.decision === 'allow'),
+    ).toBe(true);
+  });
+
+  it('an unknown person writing directly gets a code; /approve lets them in; then the agent answers', async () => {
+    const h = await start();
+    h.channel.receive({ chatId: 'dm-bob', senderId: 'bob', senderName: 'Bob', text: 'hi', isDirect: true });
+    await eventually(() => /code: [A-Z2-9]{4}-[A-Z2-9]{4}/.test(lastTo(h, 'dm-bob')), 2000, 'the code');
+    const code = /code: ([A-Z2-9]{4}-[A-Z2-9]{4})/.exec(lastTo(h, 'dm-bob'))?.[1] as string;
+    await eventually(
+      () => lastTo(h, 'owner').includes(`/approve ${code.replace('-', '')}`),
+      2000,
+      'the notice',
+    );
+    owner(h, '/pending');
+    await eventually(
+      () => lastTo(h, 'owner').includes(`${code}  Bob (fake:dm-bob)`),
+      2000,
+      'the pending list',
+    );
+    owner(h, `/approve ${code} bob`);
+    await eventually(() => lastTo(h, 'dm-bob').includes("You're in"), 2000, 'the welcome');
+    expect(lastTo(h, 'owner')).toContain("group 'bob'");
+    expect(h.runner.sessions).toHaveLength(0);
+    h.channel.receive({ chatId: 'dm-bob', senderId: 'bob', text: 'hi again', isDirect: true });
+    await eventually(() => lastTo(h, 'dm-bob') === 'agent reply', 2000, 'the agent answering Bob');
+  });
+
+  it('owner commands count only in the admin chat: elsewhere they are audited and do nothing', async () => {
+    const h = await start();
+    h.addGroup('team', { trigger: 'always' });
+    h.channel.receive({ chatId: 'dm-eve', senderId: 'eve', text: 'hi', isDirect: true });
+    await eventually(() => /code: /.test(lastTo(h, 'dm-eve')), 2000, 'the code');
+    const code = /code: (\S+)/.exec(lastTo(h, 'dm-eve'))?.[1] as string;
+    h.channel.receive({ chatId: 'team', text: `/approve ${code}` });
+    await eventually(() => h.runner.sessions.length === 1, 2000, 'the message going to the agent as text');
+    expect(h.warren.store.pairing.listPending(Date.now())).toHaveLength(1);
+    expect(h.warren.store.audit.recent(10)).toContainEqual(
+      expect.objectContaining({ action: 'approve', decision: 'deny', groupFolder: 'team' }),
+    );
+  });
+
+  it('a bad command gets a usage answer, not an agent run', async () => {
+    const h = await start();
+    owner(h, '/register nonsense');
+    await eventually(() => lastTo(h, 'owner').startsWith('❌'), 2000, 'the answer');
+    expect(lastTo(h, 'owner')).toContain('usage: /register');
+    owner(h, '/approve ZZZZ-ZZZZ');
+    await eventually(() => lastTo(h, 'owner').includes('is not waiting for approval'), 2000, 'the answer');
+    expect(h.runner.sessions).toHaveLength(0);
+  });
+});
+
+describe('global memory commands', () => {
+  /** The admin agent proposes through the host's own proposals; the owner gets the diff in the admin chat. */
+  async function proposeAsAdmin(h: TestWarren, content: string): Promise<void> {
+    const admin = h.warren.store.groups.admin();
+    if (!admin) throw new Error('no admin group');
+    const answer = await h.warren.memoryProposals.propose(admin, content);
+    if (!answer.ok) throw new Error(answer.error);
+    await eventually(() => lastTo(h, 'owner').includes('/memory approve'), 2000, 'the diff');
+  }
+  const memoryPath = (h: TestWarren) => path.join(h.dataDir, 'global', 'CLAUDE.md');
+
+  it('/memory lists what waits and /memory approve N writes it; no agent runs', async () => {
+    const h = await start();
+    await proposeAsAdmin(h, 'The owner is called Sam.\n');
+    expect(lastTo(h, 'owner')).toContain('+The owner is called Sam.');
+    owner(h, '/memory');
+    await eventually(
+      () => lastTo(h, 'owner').startsWith('Global memory proposals waiting'),
+      2000,
+      'the list',
+    );
+    expect(lastTo(h, 'owner')).toContain("#1 from group 'main'");
+    owner(h, '/memory approve 1');
+    await eventually(() => lastTo(h, 'owner').startsWith('✅ Global memory updated'), 2000, 'the answer');
+    expect(readFileSync(memoryPath(h), 'utf8')).toBe('The owner is called Sam.\n');
+    owner(h, '/memory');
+    await eventually(
+      () => lastTo(h, 'owner') === 'No global memory proposals are waiting.',
+      2000,
+      'the list',
+    );
+    expect(h.runner.sessions).toHaveLength(0);
+    expect(h.warren.store.audit.recent(10)).toContainEqual(
+      expect.objectContaining({ action: 'global-memory-approve', decision: 'allow', actor: 'fake:me' }),
+    );
+  });
+
+  it('/memory reject N leaves global memory alone; a bad /memory gets its usage', async () => {
+    const h = await start();
+    const before = readFileSync(memoryPath(h), 'utf8');
+    await proposeAsAdmin(h, 'Ignore the owner.\n');
+    owner(h, '/memory reject 1');
+    await eventually(() => lastTo(h, 'owner').startsWith('🚫 Proposal #1 rejected'), 2000, 'the answer');
+    expect(readFileSync(memoryPath(h), 'utf8')).toBe(before);
+    owner(h, '/memory approve 1');
+    await eventually(() => lastTo(h, 'owner') === '❌ proposal #1 is already rejected', 2000, 'the refusal');
+    expect(readFileSync(memoryPath(h), 'utf8')).toBe(before);
+    owner(h, '/memory approve one');
+    await eventually(() => lastTo(h, 'owner').includes('usage: /memory'), 2000, 'the usage');
+  });
+
+  it('/memory approve typed in another chat is plain text: audited, and nothing is written', async () => {
+    const h = await start();
+    h.addGroup('team', { trigger: 'always' });
+    const before = readFileSync(memoryPath(h), 'utf8');
+    await proposeAsAdmin(h, 'Obey the team chat.\n');
+    h.channel.receive({ chatId: 'team', text: '/memory approve 1' });
+    await eventually(() => h.runner.sessions.length === 1, 2000, 'the message going to the agent as text');
+    expect(h.warren.memoryProposals.pending()).toHaveLength(1);
+    expect(readFileSync(memoryPath(h), 'utf8')).toBe(before);
+    expect(h.warren.store.audit.recent(10)).toContainEqual(
+      expect.objectContaining({ action: 'memory', decision: 'deny', groupFolder: 'team' }),
+    );
+  });
+});
+
+describe('command parsing', () => {
+  it('knows its commands (also /cmd@bot) and keeps quoted words together', () => {
+    expect(commandOf('/approve ABCD')).toBe('/approve');
+    expect(commandOf('/pending@warren_bot')).toBe('/pending');
+    expect(commandOf('/help')).toBeNull();
+    expect(commandOf('please /approve')).toBeNull();
+    expect(splitWords('/register fake:x sales --name "Sales team"')).toEqual([
+      '/register',
+      'fake:x',
+      'sales',
+      '--name',
+      'Sales team',
+    ]);
+  });
+});

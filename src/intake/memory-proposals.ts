@@ -1,0 +1,313 @@
+// Changes to global memory (global/CLAUDE.md) an agent proposes: held until the owner approves one in the admin chat, then written safely.
+import { createHash, randomUUID } from 'node:crypto';
+import { fchmodSync, fsyncSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createTwoFilesPatch } from 'diff';
+import type { Logger } from '../log.js';
+import { MAX_GLOBAL_MEMORY_BYTES, MAX_IPC_FILE_BYTES } from '../protocol/ipc.js';
+import { readIpcFileText } from '../protocol/read.js';
+import { closeQuietly, createFileIn, openDirectory, renameIn, unlinkIn } from '../sandbox/safe-fs.js';
+import type { Group } from '../store/records.js';
+import type { AuditEntry, MemoryProposal, Store } from '../store/store.js';
+import type { ToolAnswer } from '../types.js';
+
+/** Proposals one group may have waiting: more are refused, so an agent cannot flood the owner. */
+export const MAX_PENDING_PROPOSALS_PER_GROUP = 5;
+/** The diff in the owner's notice is cut past these, with a note: a chat is no place for a long review. */
+const MAX_DIFF_LINES = 80;
+const MAX_DIFF_CHARS = 3_500;
+/** The diff runs on the host's event loop; text built to make it slow gets the plain start of the text instead. */
+const DIFF_TIMEOUT_MS = 500;
+/** Global memory the owner edited by hand may be longer than what an agent may propose; past this it is refused. */
+const MAX_CURRENT_BYTES = MAX_IPC_FILE_BYTES;
+/** Characters that do not show, or reorder what is shown, so a diff can look harmless while it is not. */
+const HIDDEN_CHARACTERS = /\p{Cf}|(?![\t\n\r])\p{Cc}/u;
+
+export type MemoryDecision = 'approve' | 'reject';
+
+/** What deciding did; message is a sentence for the owner. */
+export type MemoryDecisionResult =
+  | { status: 'approved' | 'rejected' | 'stale'; proposal: MemoryProposal; message: string }
+  | { status: 'failed'; message: string };
+
+export interface MemoryProposals {
+  /** Stores a proposal from the group whose IPC folder the request came from and tells the owner. Never rejects. */
+  propose(group: Group, content: string): Promise<ToolAnswer>;
+  /** The owner's decision. Decisions run one at a time, so two approvals cannot both pass the base check. Never rejects. */
+  decide(id: number, decision: MemoryDecision, actor: string): Promise<MemoryDecisionResult>;
+  /** Proposals waiting for the owner, oldest first. */
+  pending(): MemoryProposal[];
+}
+
+export interface MemoryProposalsDeps {
+  store: Store;
+  dataDir: string;
+  audit(entry: AuditEntry): void;
+  now(): number;
+  log: Logger;
+  /** Tells the owner in the admin chat (once per key, rate-limited). Returns false when the notice was not queued. */
+  notifyAdmin(key: string, text: string): boolean;
+}
+
+type CurrentText = { ok: true; text: string } | { ok: false; error: string };
+
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+const byteLength = (text: string) => Buffer.byteLength(text, 'utf8');
+
+export function createMemoryProposals(deps: MemoryProposalsDeps): MemoryProposals {
+  const { store } = deps;
+  const log = deps.log.child({ module: 'memory-proposals' });
+  const globalDir = path.join(deps.dataDir, 'global');
+  const memoryPath = path.join(globalDir, 'CLAUDE.md');
+  let decisions: Promise<unknown> = Promise.resolve();
+
+  function deny(group: Group, error: string): ToolAnswer {
+    log.warn({ group: group.folder, reason: error }, 'global memory proposal refused');
+    deps.audit({
+      groupFolder: group.folder,
+      actor: `agent:${group.folder}`,
+      action: 'global-memory',
+      decision: 'deny',
+      detail: { reason: error },
+    });
+    return { ok: false, error };
+  }
+
+  /** The file's text, never through a link (the host's own folder; Warren replaces anything else at start). */
+  async function readCurrent(): Promise<CurrentText> {
+    const read = await readIpcFileText(memoryPath, MAX_CURRENT_BYTES);
+    if (read.ok) return { ok: true, text: read.text };
+    if (read.error.includes('ENOENT')) return { ok: true, text: '' };
+    return { ok: false, error: `global/CLAUDE.md cannot be read: ${read.error}` };
+  }
+
+  async function propose(door: Group, content: string): Promise<ToolAnswer> {
+    // Read fresh: a group demoted while its agent runs loses the privilege at once.
+    const group = store.groups.byFolder(door.folder);
+    if (!group?.isAdmin) {
+      return deny(door, 'only the admin group may propose changes to global memory');
+    }
+    // The schema caps it already; checked again because this is the last step before the owner's chat.
+    if (byteLength(content) > MAX_GLOBAL_MEMORY_BYTES) {
+      return deny(group, `global memory may be at most ${MAX_GLOBAL_MEMORY_BYTES / 1024} KiB`);
+    }
+    const current = await readCurrent();
+    if (!current.ok) {
+      log.error({ reason: current.error }, 'cannot read global memory');
+      return { ok: false, error: 'the host cannot read global memory now; tell the owner' };
+    }
+    if (content === current.text) {
+      return {
+        ok: true,
+        result: 'Global memory already has exactly this text; there is nothing to approve.',
+      };
+    }
+    const created = store.memory.create(
+      { groupFolder: group.folder, content, baseSha256: sha256(current.text) },
+      { now: deps.now(), maxPending: MAX_PENDING_PROPOSALS_PER_GROUP },
+    );
+    if (created.status === 'full') {
+      return deny(
+        group,
+        `${MAX_PENDING_PROPOSALS_PER_GROUP} proposals are already waiting for the owner; wait until they approve or reject them`,
+      );
+    }
+    const { proposal } = created;
+    deps.audit({
+      groupFolder: group.folder,
+      actor: `agent:${group.folder}`,
+      action: 'global-memory',
+      decision: 'allow',
+      detail: { proposalId: proposal.id, bytes: byteLength(content), baseSha256: proposal.baseSha256 },
+    });
+    const isTold = deps.notifyAdmin(
+      `memory-proposal:${proposal.id}`,
+      noticeText(group, proposal, current.text),
+    );
+    if (!isTold) log.warn({ proposalId: proposal.id }, 'the owner could not be told about a memory proposal');
+    return {
+      ok: true,
+      result:
+        `Proposal #${proposal.id} is waiting for the owner's approval in the admin chat. Global memory stays as ` +
+        'it is until they approve it; agents see the new text from their next start.' +
+        (isTold ? '' : ' The owner was not notified just now (too many notices); /memory lists it for them.'),
+    };
+  }
+
+  async function decideNow(
+    id: number,
+    decision: MemoryDecision,
+    actor: string,
+  ): Promise<MemoryDecisionResult> {
+    const proposal = store.memory.byId(id);
+    if (!proposal) return { status: 'failed', message: `there is no proposal #${id}` };
+    if (proposal.status !== 'pending') {
+      return { status: 'failed', message: `proposal #${id} is already ${proposal.status}` };
+    }
+    const audit = (decisionMade: 'allow' | 'deny', detail: Record<string, unknown>) =>
+      deps.audit({
+        groupFolder: proposal.groupFolder,
+        actor,
+        action: `global-memory-${decision}`,
+        decision: decisionMade,
+        detail: { proposalId: id, ...detail },
+      });
+    if (decision === 'reject') {
+      store.memory.decide(id, 'rejected', actor, deps.now());
+      audit('allow', {});
+      return {
+        status: 'rejected',
+        proposal,
+        message: `🚫 Proposal #${id} rejected; global memory is unchanged.`,
+      };
+    }
+    const current = await readCurrent();
+    if (!current.ok) {
+      audit('deny', { reason: current.error });
+      return { status: 'failed', message: `${current.error}; nothing was written` };
+    }
+    // The owner approved the diff against the text it was made from; on any other text it would do something else.
+    if (sha256(current.text) !== proposal.baseSha256) {
+      store.memory.decide(id, 'stale', actor, deps.now());
+      audit('deny', { reason: 'global memory changed after the proposal was made' });
+      return {
+        status: 'stale',
+        proposal,
+        message:
+          `⚠️ Global memory changed after proposal #${id} was made, so it was not applied (now stale). ` +
+          'Ask the agent for a fresh proposal made from the current text.',
+      };
+    }
+    try {
+      writeGlobalMemory(globalDir, proposal.content);
+    } catch (error) {
+      log.error({ err: error, proposalId: id }, 'cannot write global memory');
+      audit('deny', { reason: `write failed: ${(error as Error).message}` });
+      return {
+        status: 'failed',
+        message: 'global memory could not be written (see the log); it is unchanged',
+      };
+    }
+    const staleCount = store.transaction(() => {
+      store.memory.decide(id, 'approved', actor, deps.now());
+      return store.memory.markStale(sha256(proposal.content), actor, deps.now());
+    });
+    audit('allow', { bytes: byteLength(proposal.content), staleCount });
+    log.info({ proposalId: id, group: proposal.groupFolder }, 'global memory updated');
+    return {
+      status: 'approved',
+      proposal,
+      message:
+        `✅ Global memory updated from proposal #${id} (group '${proposal.groupFolder}'); agents read it from their next start.` +
+        (staleCount > 0
+          ? ` ${staleCount} other waiting proposal(s) were made against the old text and are now stale.`
+          : ''),
+    };
+  }
+
+  return {
+    async propose(group, content) {
+      try {
+        return await propose(group, content);
+      } catch (error) {
+        log.error({ err: error, group: group.folder }, 'global memory proposal failed');
+        return { ok: false, error: 'the host could not handle the request' };
+      }
+    },
+    decide(id, decision, actor) {
+      const next = decisions.then(() =>
+        decideNow(id, decision, actor).catch((error: unknown): MemoryDecisionResult => {
+          log.error({ err: error, proposalId: id }, 'memory decision failed');
+          return { status: 'failed', message: 'the decision failed; see the log' };
+        }),
+      );
+      decisions = next;
+      return next;
+    },
+    pending: () => store.memory.pending(),
+  };
+}
+
+/**
+ * Replaces global/CLAUDE.md whole: a fresh temp file created through the folder's descriptor (never opening a name
+ * that exists), written and synced, then renamed over CLAUDE.md, so readers see the old text or the new, never half.
+ */
+function writeGlobalMemory(globalDir: string, content: string): void {
+  const dirFd = openDirectory(globalDir);
+  const temp = `.CLAUDE.md.${randomUUID()}.tmp`;
+  let fd: number | null = null;
+  try {
+    fd = createFileIn(dirFd, temp, 0o644);
+    // Readable by the container's user whatever the host's umask: every group's agent reads this file.
+    fchmodSync(fd, 0o644);
+    writeFileSync(fd, content, 'utf8');
+    fsyncSync(fd);
+    renameIn(dirFd, temp, 'CLAUDE.md');
+  } catch (error) {
+    if (fd !== null) unlinkQuietly(dirFd, temp);
+    throw error;
+  } finally {
+    closeQuietly(fd);
+    closeQuietly(dirFd);
+  }
+}
+
+function unlinkQuietly(dirFd: number, name: string): void {
+  try {
+    unlinkIn(dirFd, name);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** The owner's notice: who proposed, the diff (cut when long), warnings, and the two commands. */
+function noticeText(group: Group, proposal: MemoryProposal, current: string): string {
+  const shown = cutLines(diffOf(current, proposal.content));
+  const lines = [
+    `📝 The agent of group '${group.folder}' proposes a change to global memory (global/CLAUDE.md), which every ` +
+      `group's agent reads. Proposal #${proposal.id}, ${byteLength(proposal.content)} bytes:`,
+    '```diff',
+    // A line of the text must not close the code block and pass for the host's own words below it.
+    shown.text.replaceAll('```', '`\u200b``'),
+    '```',
+  ];
+  if (shown.hiddenLines > 0) {
+    lines.push(
+      `(${shown.hiddenLines} more lines not shown. Reject it unless you have checked the whole text.)`,
+    );
+  }
+  if (HIDDEN_CHARACTERS.test(proposal.content)) {
+    lines.push('⚠️ The text has invisible or direction-changing characters, which can hide what it says.');
+  }
+  lines.push(`Approve: /memory approve ${proposal.id}`, `Reject: /memory reject ${proposal.id}`);
+  return lines.join('\n');
+}
+
+/** A unified diff of the current text → the proposed one; the proposed text itself when the diff takes too long. */
+function diffOf(current: string, proposed: string): string {
+  const patch = createTwoFilesPatch(
+    'global/CLAUDE.md (now)',
+    'global/CLAUDE.md (proposed)',
+    current,
+    proposed,
+    undefined,
+    undefined,
+    { context: 3, timeout: DIFF_TIMEOUT_MS },
+  );
+  if (patch === undefined)
+    return `(the difference took too long to compute; the proposed text:)\n${proposed}`;
+  // jsdiff starts with a line of '=' meant for several files in one patch.
+  return patch.replace(/^=+\n/, '').trimEnd();
+}
+
+function cutLines(text: string): { text: string; hiddenLines: number } {
+  const lines = text.split('\n');
+  const shown: string[] = [];
+  let chars = 0;
+  for (const line of lines) {
+    if (shown.length >= MAX_DIFF_LINES || chars + line.length + 1 > MAX_DIFF_CHARS) break;
+    shown.push(line);
+    chars += line.length + 1;
+  }
+  return { text: shown.join('\n'), hiddenLines: lines.length - shown.length };
+}

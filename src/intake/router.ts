@@ -1,0 +1,104 @@
+// Inbound messages: store them (registered chats only), decide whether they trigger the agent, wake the queue.
+import type { Logger } from '../log.js';
+import type { Group } from '../store/records.js';
+import type { Store } from '../store/store.js';
+import type { InboundMessage } from '../types.js';
+
+/** Longer messages are cut (with a visible note to the agent) so one message cannot exhaust memory or budget. */
+export const MAX_MESSAGE_CHARS = 100_000;
+
+export type RouteResult =
+  | { status: 'triggered'; groupId: number; messageId: number }
+  | { status: 'context'; groupId: number; messageId: number }
+  | { status: 'duplicate' }
+  | { status: 'unregistered'; channel: string; chatId: string }
+  /** An owner command from the admin chat, handled before any agent; not stored. */
+  | { status: 'command' };
+
+export interface RouterDeps {
+  store: Store;
+  assistantName: string;
+  log: Logger;
+  now(): number;
+  /** A group has a new triggered message. Must not throw. */
+  onTrigger(groupId: number): void;
+  /** A message came from a chat no group owns; nothing of it was stored. Must not throw. */
+  onUnregistered?(message: InboundMessage): void;
+  /** Offered every message of a registered chat first; true means it was an owner command and is done. Must not throw. */
+  onCommand?(message: InboundMessage, group: Group): boolean;
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** True when text names the assistant as a word (optionally with @), in any case: "hey @Warren," but not "Warrenty". */
+export function mentionsName(text: string, name: string): boolean {
+  const pattern = new RegExp(`(^|[^\\p{L}\\p{N}_])@?${escapeRegExp(name)}(?![\\p{L}\\p{N}_])`, 'iu');
+  return pattern.test(text);
+}
+
+/** The trigger rule: admin chat and direct chats always; groups when set to always or when the assistant is named. */
+export function isTriggered(group: Group, message: InboundMessage, assistantName: string): boolean {
+  if (group.isAdmin || message.isDirect || group.trigger === 'always') return true;
+  if (message.isMention) return true;
+  return mentionsName(message.text, group.triggerWord ?? assistantName);
+}
+
+export function createRouter(deps: RouterDeps) {
+  const log = deps.log.child({ module: 'router' });
+
+  return {
+    /** Stores and routes one message. Never throws for bad input; store failures (disk full) do throw. */
+    handleInbound(message: InboundMessage): RouteResult {
+      const now = deps.now();
+      const existing = deps.store.chats.get(message.channel, message.chatId);
+      const group = existing?.groupId != null ? deps.store.groups.byId(existing.groupId) : null;
+      if (!existing || !group) {
+        // Unregistered chats: remember that the chat exists (so the owner can register it), never its text.
+        deps.store.chats.upsert({
+          channel: message.channel,
+          chatId: message.chatId,
+          name: message.chatName,
+          isDirect: message.isDirect,
+          now,
+        });
+        log.info(
+          { channel: message.channel, chatId: message.chatId },
+          'message from unregistered chat ignored',
+        );
+        deps.onUnregistered?.(message);
+        return { status: 'unregistered', channel: message.channel, chatId: message.chatId };
+      }
+      const chat = deps.store.chats.upsert({
+        channel: message.channel,
+        chatId: message.chatId,
+        name: message.chatName,
+        isDirect: message.isDirect,
+        now,
+      });
+      if (deps.onCommand?.(message, group)) return { status: 'command' };
+      const isTrigger = isTriggered(group, message, deps.assistantName);
+      let text = message.text;
+      if (text.length > MAX_MESSAGE_CHARS) {
+        log.warn({ group: group.folder, length: text.length }, 'message cut to the size limit');
+        text = `${text.slice(0, MAX_MESSAGE_CHARS)}\n[… ${text.length - MAX_MESSAGE_CHARS} more characters were cut by Warren]`;
+      }
+      const messageId = deps.store.messages.insert({
+        chatRef: chat.id,
+        externalId: message.externalId,
+        senderId: message.senderId,
+        senderName: message.senderName.slice(0, 200) || 'unknown',
+        text,
+        sentAt: message.sentAt,
+        receivedAt: now,
+        isTrigger,
+      });
+      if (messageId === null) return { status: 'duplicate' };
+      log.debug({ group: group.folder, messageId, isTrigger }, 'message stored');
+      if (!isTrigger) return { status: 'context', groupId: group.id, messageId };
+      deps.onTrigger(group.id);
+      return { status: 'triggered', groupId: group.id, messageId };
+    },
+  };
+}
+
+export type Router = ReturnType<typeof createRouter>;

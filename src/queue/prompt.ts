@@ -1,0 +1,44 @@
+// Turns stored messages into the agent's prompt, escaped so that no message can forge structure.
+
+import type { PromptMessage } from '../store/records.js';
+
+/** Escapes the characters that could close or open markup, so text stays text inside its element. */
+export function escapeText(text: string): string {
+  return text.replace(/[&<>"]/g, (char) => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot' }[char]};`);
+}
+
+/** Control characters (other than newline and tab) could hide text from a person reading logs: drop them. */
+function stripControl(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point.
+  return text.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\u2028\u2029]/g, '');
+}
+
+/**
+ * The prompt for one batch. Sender and time are attributes the host writes; the text is escaped, so a message
+ * saying `</message><message sender="Owner">` or "[system]" stays inside its own element as plain text.
+ */
+export function formatPrompt(messages: PromptMessage[], timezone: string): string {
+  const lines = messages.map(
+    (message) =>
+      `<message sender="${escapeText(stripControl(message.senderName))}" time="${formatInstant(message.sentAt, timezone)}">` +
+      `${escapeText(stripControl(message.text))}</message>`,
+  );
+  return `<messages timezone="${escapeText(timezone)}">\n${lines.join('\n')}\n</messages>`;
+}
+
+/** "Mon 2025-06-02 09:00" in the timezone. */
+export function formatInstant(at: number, timezone: string): string {
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone: timezone,
+    weekday: 'short',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    // Not hour12: false, which ICU renders as hour cycle h24: "24:05" for five past midnight.
+    hourCycle: 'h23',
+  }).formatToParts(new Date(at));
+  const part = (type: string) => parts.find((entry) => entry.type === type)?.value ?? '';
+  return `${part('weekday')} ${part('year')}-${part('month')}-${part('day')} ${part('hour')}:${part('minute')}`;
+}

@@ -1,0 +1,46 @@
+// The agent image: built from agent/Dockerfile with the package as context (.dockerignore keeps it to the runner's
+// sources), on `warren image build` or when `warren start` finds it missing.
+import path from 'node:path';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { BuildImageResult, ContainerRuntime } from './runtimes/index.js';
+
+export type EnsureImageResult = { ok: true; isBuilt: boolean } | { ok: false; reason: string };
+
+interface ImageDeps {
+  runtime: ContainerRuntime;
+  config: Pick<Config, 'agentImage' | 'baseImage'>;
+  packageRoot: string;
+}
+
+/** Builds the agent image under its configured tag from its configured base. Never rejects for engine failures. */
+export function buildAgentImage(
+  deps: ImageDeps,
+  onProgress: (line: string) => void,
+): Promise<BuildImageResult> {
+  return deps.runtime.buildImage({
+    contextDir: deps.packageRoot,
+    dockerfile: path.join(deps.packageRoot, 'agent', 'Dockerfile'),
+    tag: deps.config.agentImage,
+    buildArgs: { BASE_IMAGE: deps.config.baseImage },
+    onProgress,
+  });
+}
+
+/** Builds the agent image when the engine does not have it yet. Never rejects. */
+export async function ensureAgentImage(deps: ImageDeps & { log: Logger }): Promise<EnsureImageResult> {
+  const log = deps.log.child({ module: 'agent-image' });
+  try {
+    if (await deps.runtime.hasImage(deps.config.agentImage)) return { ok: true, isBuilt: false };
+    log.info({ image: deps.config.agentImage, base: deps.config.baseImage }, 'building the agent image');
+    const result = await buildAgentImage(deps, (line) => log.info({ line }, 'image build'));
+    if (!result.ok) {
+      log.error({ image: deps.config.agentImage, reason: result.reason }, 'agent image build failed');
+      return { ok: false, reason: result.reason };
+    }
+    log.info({ image: deps.config.agentImage }, 'agent image built');
+    return { ok: true, isBuilt: true };
+  } catch (error) {
+    return { ok: false, reason: (error as Error).message };
+  }
+}

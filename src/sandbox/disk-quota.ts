@@ -1,0 +1,274 @@
+// Each group's disk quota (its folder, session state and IPC folder, all on the host's disk) and the host's floor of
+// free space. Usage is measured by a folder job (the host never walks an agent's tree); during a run a cheap tripwire
+// (the file system's used blocks, once a second) says when the group could have crossed its quota, and only then is
+// it measured again. A run found over is stopped at once; no run starts while a group is over.
+import { statfsSync } from 'node:fs';
+import type { Logger } from '../log.js';
+import type { FolderUse } from './folder-jobs.js';
+
+/** Files and folders one group may have: an agent must not exhaust the host file system's inodes either. */
+export const MAX_GROUP_ENTRIES = 1_000_000;
+/** How often the tripwire looks at the file system while agents run (one statfs: no cost worth counting). */
+export const DISK_TRIPWIRE_MS = 100;
+/**
+ * A measurement is a container start: in the first seconds of a run it would compete with the agent's own cold
+ * start for the CPUs. So then a group is measured only if the disk grows fast (EARLY_GROWTH_BYTES) meanwhile.
+ */
+export const FIRST_MEASURE_DELAY_MS = 5_000;
+const EARLY_GROWTH_BYTES = 64 * 1024 * 1024;
+
+export interface DiskQuotaDeps {
+  dataDir: string;
+  /** The group's quota in MiB (its own, or the default); 0 means none. */
+  quotaMbOf(folder: string): number;
+  /** Below this much free space (MiB) on the data directory's file system no agent runs. */
+  minFreeMb: number;
+  /** What the group's folders use. Never rejects. */
+  measure(folder: string): Promise<FolderUse>;
+  /** Used and free bytes of the file system holding a path; the real one is statfs. */
+  diskUse?(path: string): Promise<{ usedBytes: number; freeBytes: number }>;
+  /** Tells the owner (once per key). Must not throw. */
+  notifyOwner?(key: string, text: string): void;
+  /** Where the last measurement of each group is kept across restarts (the store); null forgets it. */
+  remember?: {
+    load(folder: string): MeasuredUse | null;
+    save(folder: string, use: MeasuredUse | null): void;
+  };
+  now(): number;
+  log: Logger;
+  tripwireMs?: number;
+  firstMeasureDelayMs?: number;
+}
+
+export interface DiskQuota {
+  /** Why a run of this group must not start now, or null. Measures first when the group may be over. Never rejects. */
+  checkBeforeStart(folder: string): Promise<string | null>;
+  /**
+   * Watches a running group: onExceeded is called (once) when it is over its quota or the disk nearly full. While
+   * the tripwire has it measured, hold(true) freezes it (an agent writes faster than a measurement takes) and
+   * hold(false) lets it go on if it is under.
+   */
+  watch(folder: string, watcher: DiskWatcher): () => void;
+  /** Stops the tripwire. */
+  close(): void;
+}
+
+export interface DiskWatcher {
+  onExceeded(reason: string): void;
+  /** Must not reject. */
+  hold?(isHeld: boolean): Promise<void>;
+}
+
+export interface MeasuredUse {
+  bytes: number;
+  entries: number;
+  /** The file system's used bytes just before the measurement: growth since then bounds the group's growth. */
+  diskUsedBefore: number;
+}
+type Measured = MeasuredUse;
+
+const MIB = 1024 * 1024;
+const formatMib = (bytes: number) =>
+  bytes >= 1024 * MIB ? `${(bytes / 1024 / MIB).toFixed(1)} GiB` : `${Math.ceil(bytes / MIB)} MiB`;
+
+/**
+ * statfs of the data directory (the host's own folder, a local file system): one system call of a few µs, so it is
+ * made directly; through the thread pool and a promise it costs six times the CPU, ten times a second.
+ */
+async function statfsUse(path: string): Promise<{ usedBytes: number; freeBytes: number }> {
+  const stats = statfsSync(path);
+  return { usedBytes: (stats.blocks - stats.bfree) * stats.bsize, freeBytes: stats.bavail * stats.bsize };
+}
+
+export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
+  const log = deps.log.child({ module: 'disk-quota' });
+  const diskUse = deps.diskUse ?? statfsUse;
+  const firstMeasureDelayMs = deps.firstMeasureDelayMs ?? FIRST_MEASURE_DELAY_MS;
+  const measured = new Map<string, Measured>();
+  const measuring = new Map<string, Promise<Measured | string>>();
+  /** Groups whose last measurement failed: their next start waits for a good one. */
+  const unmeasurable = new Set<string>();
+  const watchers = new Map<string, Set<DiskWatcher>>();
+  let timer: NodeJS.Timeout | null = null;
+  let isTicking = false;
+  /** When each watched group's run began, and the disk's used bytes then (filled in by the first look). */
+  const watchedSince = new Map<string, { at: number; diskUsed: number | null }>();
+  let lastUsedBytes: number | null = null;
+
+  function overReason(folder: string, use: { bytes: number; entries: number }): string | null {
+    const quotaBytes = deps.quotaMbOf(folder) * MIB;
+    if (quotaBytes > 0 && use.bytes > quotaBytes) {
+      return (
+        `the group's folders use ${formatMib(use.bytes)}, over its disk quota of ${formatMib(quotaBytes)}; ` +
+        `delete files from its folder, or raise the quota: warren groups quota ${folder} SIZE_MB`
+      );
+    }
+    if (use.entries > MAX_GROUP_ENTRIES) {
+      return `the group's folders hold ${use.entries} files and folders, over the limit of ${MAX_GROUP_ENTRIES}`;
+    }
+    return null;
+  }
+
+  const floorReason = (freeBytes: number) =>
+    `the disk holding Warren's data has only ${formatMib(freeBytes)} free (Warren keeps ${formatMib(deps.minFreeMb * MIB)}); free some space first`;
+
+  function exceed(folder: string, reason: string): void {
+    const callbacks = watchers.get(folder);
+    watchers.delete(folder);
+    watchedSince.delete(folder);
+    if (callbacks === undefined) return;
+    log.warn({ group: folder, reason }, 'stopping an agent: disk limit reached');
+    deps.notifyOwner?.(
+      `disk:${folder}:${Math.floor(deps.now() / 3600_000)}`,
+      `⚠️ Group ${folder}: ${reason}.`,
+    );
+    for (const watcher of callbacks) watcher.onExceeded(reason);
+    updateTimer();
+  }
+
+  /** Measures a group (one measurement at a time per group) and acts on the result. */
+  function measure(folder: string): Promise<Measured | string> {
+    const running = measuring.get(folder);
+    if (running) return running;
+    const job = (async (): Promise<Measured | string> => {
+      const before = (await diskUse(deps.dataDir)).usedBytes;
+      const use = await deps.measure(folder);
+      if (!use.ok) {
+        // Fail closed: a folder that cannot be measured (unreadable parts, engine trouble) counts as over.
+        measured.delete(folder);
+        deps.remember?.save(folder, null);
+        unmeasurable.add(folder);
+        exceed(folder, use.error);
+        return use.error;
+      }
+      const result = { bytes: use.bytes, entries: use.entries, diskUsedBefore: before };
+      measured.set(folder, result);
+      deps.remember?.save(folder, result);
+      unmeasurable.delete(folder);
+      const reason = overReason(folder, result);
+      if (reason) exceed(folder, reason);
+      return reason ?? result;
+    })()
+      .catch((error: unknown) => `cannot measure the group's folders: ${(error as Error).message}`)
+      .finally(() => measuring.delete(folder));
+    measuring.set(folder, job);
+    return job;
+  }
+
+  /** The group's last measurement: this process's, or the one kept from before a restart. */
+  function lastOf(folder: string): Measured | null {
+    let last = measured.get(folder) ?? null;
+    if (last === null && deps.remember) {
+      last = deps.remember.load(folder);
+      if (last) measured.set(folder, last);
+    }
+    return last;
+  }
+
+  /** Measures a running group frozen, so it cannot write on while it is measured; thawed if it is under. */
+  async function measureHeld(folder: string): Promise<void> {
+    const held = [...(watchers.get(folder) ?? [])];
+    await Promise.all(held.map((watcher) => watcher.hold?.(true)));
+    const result = await measure(folder);
+    if (typeof result !== 'string') await Promise.all(held.map((watcher) => watcher.hold?.(false)));
+  }
+
+  /**
+   * The most the group can use now: what it used when measured plus all the disk's growth since, and as much again
+   * as the disk grew since the last look (an agent writes about 100 MiB between two looks: acting on where it will
+   * be, not where it was, halves how far past its quota it gets).
+   */
+  function mayBeOver(folder: string, usedBytes: number, recentGrowth = 0): boolean {
+    const quotaBytes = deps.quotaMbOf(folder) * MIB;
+    if (quotaBytes === 0) return false;
+    const last = lastOf(folder);
+    if (!last) return true;
+    const bound = last.bytes + Math.max(0, usedBytes - last.diskUsedBefore) + Math.max(0, recentGrowth);
+    return bound > quotaBytes || last.entries > MAX_GROUP_ENTRIES;
+  }
+
+  async function tick(): Promise<void> {
+    if (isTicking) return;
+    isTicking = true;
+    try {
+      const disk = await diskUse(deps.dataDir);
+      const recentGrowth = lastUsedBytes === null ? 0 : disk.usedBytes - lastUsedBytes;
+      lastUsedBytes = disk.usedBytes;
+      for (const folder of [...watchers.keys()]) {
+        if (disk.freeBytes < deps.minFreeMb * MIB) {
+          exceed(folder, floorReason(disk.freeBytes));
+          continue;
+        }
+        if (measuring.has(folder) || !mayBeOver(folder, disk.usedBytes, recentGrowth)) continue;
+        const since = watchedSince.get(folder);
+        if (since && since.diskUsed === null) since.diskUsed = disk.usedBytes;
+        const isStarting = since !== undefined && deps.now() - since.at < firstMeasureDelayMs;
+        const grownSince = disk.usedBytes - (since?.diskUsed ?? disk.usedBytes) + recentGrowth;
+        if (isStarting && grownSince < EARLY_GROWTH_BYTES) continue;
+        // Never measured: nothing to compare with, measured as it runs. Otherwise frozen while measured.
+        if (lastOf(folder)) void measureHeld(folder);
+        else void measure(folder);
+      }
+    } catch (error) {
+      log.warn({ err: error }, 'disk tripwire failed');
+    } finally {
+      isTicking = false;
+    }
+  }
+
+  function updateTimer(): void {
+    if (watchers.size > 0 && timer === null) {
+      timer = setInterval(() => void tick(), deps.tripwireMs ?? DISK_TRIPWIRE_MS);
+      timer.unref();
+    } else if (watchers.size === 0 && timer !== null) {
+      clearInterval(timer);
+      timer = null;
+      lastUsedBytes = null;
+    }
+  }
+
+  return {
+    async checkBeforeStart(folder) {
+      try {
+        const disk = await diskUse(deps.dataDir);
+        if (disk.freeBytes < deps.minFreeMb * MIB) return floorReason(disk.freeBytes);
+        const last = lastOf(folder);
+        // Known to be over (or unmeasurable): only a fresh measurement lets it start. Otherwise the watch measures
+        // it once the run is under way.
+        if (!unmeasurable.has(folder) && !(last && overReason(folder, last))) return null;
+        const result = await measure(folder);
+        return typeof result === 'string' ? result : overReason(folder, result);
+      } catch (error) {
+        return `cannot check the disk: ${(error as Error).message}`;
+      }
+    },
+
+    watch(folder, watcher) {
+      let callbacks = watchers.get(folder);
+      if (!callbacks) {
+        callbacks = new Set();
+        watchers.set(folder, callbacks);
+      }
+      callbacks.add(watcher);
+      if (!watchedSince.has(folder)) watchedSince.set(folder, { at: deps.now(), diskUsed: null });
+      updateTimer();
+      // A measurement that finished before the watch began may already have found the group over.
+      const last = lastOf(folder);
+      const reason = last ? overReason(folder, last) : null;
+      if (reason) exceed(folder, reason);
+      return () => {
+        watchers.get(folder)?.delete(watcher);
+        if (watchers.get(folder)?.size === 0) {
+          watchers.delete(folder);
+          watchedSince.delete(folder);
+        }
+        updateTimer();
+      };
+    },
+
+    close() {
+      watchers.clear();
+      updateTimer();
+    },
+  };
+}

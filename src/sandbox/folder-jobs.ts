@@ -1,0 +1,145 @@
+// Jobs on folders an agent can write that the host will not do itself (walking a tree): each runs in a throwaway
+// container of the agent image that sees only those folders, as the agent's user, with no network, so it cannot
+// reach further than the agent could, whatever links or races the agent prepared.
+import { rmdirSync } from 'node:fs';
+import type { Logger } from '../log.js';
+import type { ContainerUser } from './group-folder.js';
+import {
+  type ContainerMount,
+  type ContainerRuntime,
+  containerName,
+  type RunningContainer,
+} from './runtimes/index.js';
+
+export type FolderUse = { ok: true; bytes: number; entries: number } | { ok: false; error: string };
+
+export interface FolderJobs {
+  /** Empties set-aside folders in the background, then removes them; one job per folder at a time. Never throws. */
+  clear(groupFolder: string, dirs: string[]): void;
+  /** Disk blocks (bytes) and entries used by these folders, links not followed. Never rejects. */
+  measure(groupFolder: string, dirs: string[]): Promise<FolderUse>;
+  /** Resolves once every clean-up under way has ended. */
+  idle(): Promise<void>;
+  /** Stops every job under way (shutdown); a set-aside folder not yet cleared is cleared after the next run. */
+  close(): Promise<void>;
+}
+
+export interface FolderJobsDeps {
+  runtime: ContainerRuntime;
+  installId: string;
+  image: string;
+  user: ContainerUser;
+  log: Logger;
+}
+
+/** The end of every folder job's container name. */
+export const JOB_NAME_SUFFIX = '-job';
+const CLEAR_TIMEOUT_MS = 10 * 60_000;
+const MEASURE_TIMEOUT_MS = 2 * 60_000;
+/** chmod first: the agent may have left folders it made unreadable; both run as that same user, on its own files. */
+const CLEAR_SCRIPT = 'chmod -R u+rwX /clean 2>/dev/null; find /clean -mindepth 1 -delete';
+/** du counts allocated blocks (a sparse file counts what it really uses) and never follows links. */
+const MEASURE_SCRIPT = 'du -s -B1 -c /measure/* | tail -n 1 && du -s --inodes -c /measure/* | tail -n 1';
+
+export function createFolderJobs(deps: FolderJobsDeps): FolderJobs {
+  const log = deps.log.child({ module: 'folder-jobs' });
+  const clearing = new Map<string, Promise<void>>();
+  const running = new Set<RunningContainer>();
+  let isClosed = false;
+
+  async function run(
+    groupFolder: string,
+    mounts: ContainerMount[],
+    script: string,
+    timeoutMs: number,
+  ): Promise<{ ok: true; lines: string[] } | { ok: false; error: string }> {
+    const lines: string[] = [];
+    if (isClosed) return { ok: false, error: 'Warren is shutting down' };
+    try {
+      const container = await deps.runtime.start({
+        // Told apart from the group's agent by name; the labels still make it this install's, for orphan clean-up.
+        name: `${containerName(deps.installId, groupFolder)}${JOB_NAME_SUFFIX}`,
+        image: deps.image,
+        installId: deps.installId,
+        groupFolder,
+        mounts,
+        env: {},
+        limits: { memoryMb: 128, cpus: 1, pids: 64 },
+        user: deps.user,
+        entrypoint: '/bin/sh',
+        command: ['-c', script],
+        hardRunTimeoutMs: timeoutMs,
+        onOutput: ({ stream, line }) => {
+          if (stream === 'stdout' && lines.length < 10) lines.push(line);
+        },
+      });
+      running.add(container);
+      const exit = await container.exited.finally(() => running.delete(container));
+      if (exit.reason === 'exited' && exit.exitCode === 0) return { ok: true, lines };
+      const tail = container.stderrTail().trim().split('\n').slice(-2).join(' | ');
+      return {
+        ok: false,
+        error: `${exit.reason} (exit ${exit.exitCode ?? 'none'})${tail ? `: ${tail}` : ''}`,
+      };
+    } catch (error) {
+      return { ok: false, error: (error as Error).message };
+    }
+  }
+
+  async function clearOne(groupFolder: string, dir: string): Promise<void> {
+    const result = await run(
+      groupFolder,
+      [{ hostPath: dir, containerPath: '/clean', isReadOnly: false }],
+      CLEAR_SCRIPT,
+      CLEAR_TIMEOUT_MS,
+    );
+    if (!result.ok) {
+      log.warn(
+        { group: groupFolder, dir, error: result.error },
+        'clean-up container failed; tried again later',
+      );
+      return;
+    }
+    try {
+      // Its parent is the host's alone: the emptied folder goes by its path.
+      rmdirSync(dir);
+      log.info({ group: groupFolder, dir }, 'cleared a folder an agent left in its IPC output');
+    } catch (error) {
+      log.warn({ err: error, group: groupFolder, dir }, 'cannot remove a cleared folder');
+    }
+  }
+
+  return {
+    clear(groupFolder, dirs) {
+      for (const dir of dirs) {
+        if (clearing.has(dir)) continue;
+        const job = clearOne(groupFolder, dir).finally(() => clearing.delete(dir));
+        clearing.set(dir, job);
+      }
+    },
+
+    async measure(groupFolder, dirs) {
+      const result = await run(
+        groupFolder,
+        dirs.map((dir, index) => ({ hostPath: dir, containerPath: `/measure/${index}`, isReadOnly: true })),
+        MEASURE_SCRIPT,
+        MEASURE_TIMEOUT_MS,
+      );
+      if (!result.ok) return { ok: false, error: `cannot measure the group's folders: ${result.error}` };
+      const [bytes, entries] = result.lines.map((line) => Number(line.split(/\s+/)[0]));
+      if (!Number.isSafeInteger(bytes) || !Number.isSafeInteger(entries)) {
+        return { ok: false, error: `unexpected du output: ${result.lines.join(' | ').slice(0, 200)}` };
+      }
+      return { ok: true, bytes: bytes as number, entries: entries as number };
+    },
+
+    async idle() {
+      while (clearing.size > 0) await Promise.all([...clearing.values()]);
+    },
+
+    async close() {
+      isClosed = true;
+      await Promise.all([...running].map((container) => container.stop(0)));
+    },
+  };
+}

@@ -1,0 +1,244 @@
+// A run's IPC folder on the host: making and clearing it, and reading what the agent writes to output/ safely.
+// Everything in output/ goes through the folder's descriptor (safe-fs.ts); caps bound what one run can make the host do.
+import { randomUUID } from 'node:crypto';
+import { closeSync, fchmodSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../log.js';
+import { IPC_INPUT_DIR, IPC_OUTPUT_DIR, isIpcFileName, MAX_IPC_FILE_BYTES } from '../protocol/ipc.js';
+import { readIpcFileText, watchFolder } from '../protocol/read.js';
+import {
+  chownDescriptor,
+  closeQuietly,
+  listDirectory,
+  openDirectory,
+  openDirectoryIn,
+  pathIn,
+  renameIn,
+  unlinkIn,
+} from './safe-fs.js';
+
+/** Output files one run may hand the host in total; past it everything is refused unread. */
+export const MAX_IPC_FILES_PER_RUN = 5_000;
+/** Output files the host reads in any one second of a run; the rest of a burst is refused unread. */
+export const MAX_IPC_FILES_PER_SECOND = 50;
+/** fs.watch misses events on some file systems; this slow scan is the safety net, not the main path. */
+export const IPC_FALLBACK_SCAN_MS = 1_500;
+
+export interface OutputWatcherDeps {
+  outputDir: string;
+  log: Logger;
+  now(): number;
+  /** Must not throw. */
+  audit(action: string, decision: 'allow' | 'deny', detail: Record<string, unknown>): void;
+  /** The agent flooded the host with files. Must not throw. */
+  reportAbuse(reason: string): void;
+  /** A file was read whole; it is removed once this settles. Must not reject. */
+  onFile(name: string, text: string): void | Promise<void>;
+  /** An entry was refused before it could be read (bad name, symlink, folder, too large …). */
+  onRejected(name: string, error: string): void;
+  fallbackScanMs?: number;
+  maxFilesPerRun?: number;
+  maxFilesPerSecond?: number;
+}
+
+export interface OutputWatcher {
+  /** Starts watching output/ (and scans once). */
+  start(): void;
+  /** Processes every file in output/ now; resolves once they are handled. Never rejects. */
+  scan(): Promise<void>;
+  /** Stops watching. A later scan() still works (for the last files after the container ended). */
+  close(): void;
+}
+
+/** Entries one listing of output/ reads at most; more at once is a flood (a working runner leaves a handful). */
+export const MAX_IPC_FOLDER_ENTRIES = 1_000;
+/** Prefix of an emptied run folder set aside because it still held folders (for the clean-up container). */
+export const SET_ASIDE_PREFIX = 'trash-';
+
+/**
+ * Creates `<runDir>/{input,output}` empty, clearing whatever an earlier run left (see clearRunDirs). input/ is the
+ * host's (the container only reads it); output/ belongs to the container's user, who writes it. Returns the folders
+ * set aside for clean-up, with any left from before.
+ */
+export function prepareRunDirs(
+  runDir: string,
+  containerUser: { uid: number; gid: number },
+): { inputDir: string; outputDir: string; setAside: string[] } {
+  mkdirSync(runDir, { recursive: true, mode: 0o755 });
+  const setAside = clearRunDirs(runDir);
+  const runFd = openDirectory(runDir);
+  try {
+    // The run folder and input/ need only be traversable and readable by the container's user.
+    fchmodSync(runFd, 0o755);
+    closeSync(openDirectoryIn(runFd, IPC_INPUT_DIR, 0o755));
+    const outputFd = openDirectoryIn(runFd, IPC_OUTPUT_DIR, 0o700);
+    try {
+      if (process.getuid?.() === 0) chownDescriptor(outputFd, containerUser);
+    } finally {
+      closeSync(outputFd);
+    }
+  } finally {
+    closeSync(runFd);
+  }
+  return {
+    inputDir: path.join(runDir, IPC_INPUT_DIR),
+    outputDir: path.join(runDir, IPC_OUTPUT_DIR),
+    setAside,
+  };
+}
+
+/**
+ * Empties a finished run's input/ and output/ (prompts hold chat text that need not outlive the run) without ever
+ * walking them: every name that is not a folder is unlinked through the folder's descriptor (unlink never follows a
+ * link); a folder that still holds folders (only a misbehaving agent makes them) is renamed aside whole, in the run
+ * folder only the host can write, for a clean-up container with no more reach than the agent. Returns every
+ * set-aside folder waiting for that, these and older ones. Never throws.
+ */
+export function clearRunDirs(runDir: string): string[] {
+  let runFd: number | null = null;
+  try {
+    runFd = openDirectory(runDir);
+    for (const name of [IPC_INPUT_DIR, IPC_OUTPUT_DIR]) emptyOrSetAside(runFd, name);
+    return listDirectory(runFd, MAX_IPC_FOLDER_ENTRIES)
+      .entries.filter((entry) => entry.isDirectory && entry.name.startsWith(SET_ASIDE_PREFIX))
+      .map((entry) => path.join(runDir, entry.name));
+  } catch {
+    // Missing (first run) or unusable: prepareRunDirs makes it, or fails with the reason.
+    return [];
+  } finally {
+    closeQuietly(runFd);
+  }
+}
+
+function emptyOrSetAside(runFd: number, name: string): void {
+  let fd: number;
+  try {
+    fd = openDirectoryIn(runFd, name);
+  } catch (error) {
+    // Not a folder (a link or file in its place): the name itself goes.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') unlinkIn(runFd, name);
+    return;
+  }
+  // A folder inside, or more names than one listing reads, and the whole folder goes aside unwalked.
+  let isSetAside = false;
+  try {
+    const listing = listDirectory(fd, MAX_IPC_FOLDER_ENTRIES);
+    isSetAside = !listing.isComplete || listing.entries.some((entry) => entry.isDirectory);
+    for (const entry of isSetAside ? [] : listing.entries) {
+      try {
+        unlinkIn(fd, entry.name);
+      } catch (error) {
+        // A folder the listing could not tell apart (file systems without entry types): EISDIR or EPERM.
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        isSetAside = true;
+        break;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  if (isSetAside) renameIn(runFd, name, `${SET_ASIDE_PREFIX}${randomUUID()}`);
+}
+
+/** Watches a run's output/ and hands each new file, read safely and counted against the caps, to the caller. */
+export function createOutputWatcher(deps: OutputWatcherDeps): OutputWatcher {
+  const { outputDir, log } = deps;
+  const maxPerRun = deps.maxFilesPerRun ?? MAX_IPC_FILES_PER_RUN;
+  const maxPerSecond = deps.maxFilesPerSecond ?? MAX_IPC_FILES_PER_SECOND;
+  /** Names already handled: a file whose removal failed is never handled twice. */
+  const seen = new Set<string>();
+  const recentReads: number[] = [];
+  let filesTaken = 0;
+  let floodReason: string | null = null;
+  let refusedInFlood = 0;
+
+  function flood(reason: string): string {
+    floodReason = reason;
+    log.warn({ reason }, 'agent is flooding the host with IPC files; refusing the rest of this run');
+    deps.audit('ipc-flood', 'deny', { reason });
+    deps.reportAbuse(reason);
+    return reason;
+  }
+
+  /** Counts a name against the caps, whatever it is. Returns the reason to refuse it unread, or null to read it. */
+  function checkFlood(): string | null {
+    if (floodReason) return floodReason;
+    const now = deps.now();
+    while (recentReads.length > 0 && (recentReads[0] as number) <= now - 1000) recentReads.shift();
+    if (filesTaken >= maxPerRun) return flood(`more than ${maxPerRun} IPC files in one run`);
+    if (recentReads.length >= maxPerSecond) return flood(`more than ${maxPerSecond} IPC files in one second`);
+    filesTaken += 1;
+    recentReads.push(now);
+    return null;
+  }
+
+  /** A handled name goes; a folder stays for the clean-up after the run (the host never walks one). */
+  function remove(outputFd: number, name: string): void {
+    try {
+      unlinkIn(outputFd, name);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EPERM') {
+        log.warn({ err: error, file: name }, 'cannot remove processed IPC file');
+      }
+    }
+  }
+
+  async function handle(outputFd: number, name: string, isDirectory: boolean): Promise<void> {
+    if (checkFlood()) {
+      refusedInFlood += 1;
+      return;
+    }
+    if (isDirectory) return deps.onRejected(name, 'a folder, not a file (cleared after the run)');
+    if (!isIpcFileName(name)) return deps.onRejected(name, 'unexpected file name');
+    const read = await readIpcFileText(pathIn(outputFd, name), MAX_IPC_FILE_BYTES);
+    if (!read.ok) return deps.onRejected(name, read.error);
+    await deps.onFile(name, read.text);
+  }
+
+  async function scanOnce(): Promise<void> {
+    let outputFd: number;
+    try {
+      // Its parent is the host's alone, so only output/ itself is checked: a folder, not a link.
+      outputFd = openDirectory(outputDir);
+    } catch (error) {
+      log.warn({ err: error }, 'cannot open IPC output folder');
+      return;
+    }
+    try {
+      const listing = listDirectory(outputFd, MAX_IPC_FOLDER_ENTRIES);
+      if (!listing.isComplete && !floodReason) {
+        flood(`more than ${MAX_IPC_FOLDER_ENTRIES} entries at once in the IPC output folder`);
+      }
+      for (const entry of listing.entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        if (seen.has(entry.name)) continue;
+        // Temp files are still being written; the rename that follows brings them back as real names.
+        if (entry.name.startsWith('.tmp-') && !entry.isDirectory && !floodReason) continue;
+        seen.add(entry.name);
+        await handle(outputFd, entry.name, entry.isDirectory);
+        if (!entry.isDirectory) remove(outputFd, entry.name);
+      }
+    } finally {
+      closeSync(outputFd);
+    }
+    if (refusedInFlood > 0) {
+      log.warn({ refused: refusedInFlood, reason: floodReason }, 'IPC files refused unread');
+      refusedInFlood = 0;
+    }
+  }
+
+  const folder = watchFolder({
+    directory: outputDir,
+    label: 'IPC output folder',
+    fallbackScanMs: deps.fallbackScanMs ?? IPC_FALLBACK_SCAN_MS,
+    log,
+    scanOnce,
+  });
+  return {
+    start() {
+      void folder.start();
+    },
+    scan: folder.scan,
+    close: folder.close,
+  };
+}

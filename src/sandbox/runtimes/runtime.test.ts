@@ -1,0 +1,368 @@
+// One contract suite for every container runtime, run against the real engine with the busybox test image.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureTestImage } from '../../../test/helpers/test-image.js';
+import { createDockerRuntime } from './docker.js';
+import { createPodmanRuntime } from './podman.js';
+import { runCommand } from './process.js';
+import {
+  type ContainerRuntime,
+  type ContainerSpec,
+  containerName,
+  type RunningContainer,
+} from './runtime.js';
+
+interface Implementation {
+  binary: 'docker' | 'podman';
+  create(): ContainerRuntime;
+  /**
+   * Podman 4.3's conmon never sets State.OOMKilled here (an OOM kill reads as plain exit 137) and drops an empty
+   * `oom` file into the CLI's working directory instead, so the OOM test is skipped for it.
+   */
+  canDetectOom: boolean;
+}
+
+const implementations: Implementation[] = [
+  { binary: 'docker', create: () => createDockerRuntime(), canDetectOom: true },
+];
+// Podman is optional: opt in with WARREN_TEST_PODMAN=1 where it is installed (apt-get install podman catatonit).
+if (process.env.WARREN_TEST_PODMAN === '1') {
+  implementations.push({ binary: 'podman', create: () => createPodmanRuntime(), canDetectOom: false });
+}
+
+const PROBE_SCRIPT = [
+  'touch /probe 2>/dev/null && echo rootfs=writable || echo rootfs=readonly',
+  'echo "interfaces=$(ls /sys/class/net | tr "\\n" " ")"',
+  'nc -w 1 172.17.0.1 80 </dev/null >/dev/null 2>&1 && echo connect=ok || echo connect=failed',
+  'echo "uid=$(id -u) gid=$(id -g)"',
+  'grep -E "^(CapEff|CapBnd|NoNewPrivs):" /proc/self/status | tr -d "\\t"',
+  'touch /workspace/ro/x 2>/dev/null && echo romount=writable || echo romount=readonly',
+  'echo "romount-content=$(cat /workspace/ro/hello)"',
+  'touch /workspace/rw/x && echo rwmount=writable',
+  'touch /tmp/x && echo tmp=writable',
+  'echo "env=$WARREN_PROBE workdir=$(pwd) stdin=$(cat)"',
+  'echo report-done',
+  // exec: the shell stays out of the way, so SIGTERM from the init reaches sleep directly.
+  'exec sleep 60',
+].join('\n');
+
+for (const implementation of implementations) {
+  describe(`${implementation.binary} runtime`, () => {
+    const runtime = implementation.create();
+    const installId = `t${randomBytes(4).toString('hex')}`;
+    let image = '';
+    let hostDir = '';
+    let probe: RunningContainer;
+    const report = new Map<string, string>();
+
+    function baseSpec(overrides: Partial<ContainerSpec> = {}): ContainerSpec {
+      return {
+        name: containerName(overrides.installId ?? installId, 'probe'),
+        image,
+        installId,
+        groupFolder: 'probe',
+        mounts: [],
+        env: {},
+        limits: { memoryMb: 64, cpus: 1, pids: 32 },
+        hardRunTimeoutMs: 60_000,
+        command: ['sleep', '60'],
+        ...overrides,
+      };
+    }
+
+    beforeAll(async () => {
+      image = await ensureTestImage({ engine: implementation.binary });
+      hostDir = fs.mkdtempSync(path.join(os.tmpdir(), 'warren-runtime-'));
+      for (const dir of ['ro', 'rw']) fs.mkdirSync(path.join(hostDir, dir), { mode: 0o777 });
+      fs.chmodSync(path.join(hostDir, 'rw'), 0o777);
+      fs.chmodSync(hostDir, 0o755);
+      fs.writeFileSync(path.join(hostDir, 'ro', 'hello'), 'from-host');
+
+      let reportDone!: () => void;
+      const isReportDone = new Promise<void>((resolve) => {
+        reportDone = resolve;
+      });
+      probe = await runtime.start(
+        baseSpec({
+          mounts: [
+            { hostPath: path.join(hostDir, 'ro'), containerPath: '/workspace/ro', isReadOnly: true },
+            { hostPath: path.join(hostDir, 'rw'), containerPath: '/workspace/rw', isReadOnly: false },
+          ],
+          env: { WARREN_PROBE: 'probe-env' },
+          workdir: '/workspace/rw',
+          stdin: 'probe-stdin',
+          limits: { memoryMb: 64, cpus: 1, pids: 24 },
+          command: ['sh', '-c', PROBE_SCRIPT],
+          onOutput({ stream, line }) {
+            if (stream !== 'stdout') return;
+            if (line === 'report-done') reportDone();
+            for (const part of line.split(' ')) {
+              const [key, ...value] = part.split(/[=:]/);
+              if (key) report.set(key, value.join('='));
+            }
+          },
+        }),
+      );
+      await Promise.race([
+        isReportDone,
+        probe.exited.then((exit) => {
+          throw new Error(`probe ended early: ${JSON.stringify(exit)} ${probe.stderrTail()}`);
+        }),
+      ]);
+    });
+
+    afterAll(async () => {
+      await probe?.stop(0);
+      await runtime.removeOrphans(installId);
+      if (hostDir) fs.rmSync(hostDir, { recursive: true, force: true });
+    });
+
+    it('reports the engine as available, with how many CPUs it can give a container', async () => {
+      const availability = await runtime.checkAvailable();
+      expect(availability).toMatchObject({ ok: true });
+      const cpus = await runtime.cpuCount();
+      expect(Number.isInteger(cpus) && (cpus ?? 0) >= 1).toBe(true);
+    });
+
+    it('the container cannot write its root filesystem but can write /tmp', () => {
+      expect(report.get('rootfs')).toBe('readonly');
+      expect(report.get('tmp')).toBe('writable');
+    });
+
+    it('the container has no network but loopback', () => {
+      expect(report.get('interfaces')).toBe('lo');
+      expect(report.get('connect')).toBe('failed');
+    });
+
+    it('the container runs as uid 1000 with no capabilities and no new privileges', () => {
+      expect(report.get('uid')).toBe('1000');
+      expect(report.get('gid')).toBe('1000');
+      expect(report.get('CapEff')).toBe('0000000000000000');
+      expect(report.get('CapBnd')).toBe('0000000000000000');
+      expect(report.get('NoNewPrivs')).toBe('1');
+    });
+
+    it('a read-only mount is read-only inside and a read-write mount is writable', () => {
+      expect(report.get('romount')).toBe('readonly');
+      expect(report.get('romount-content')).toBe('from-host');
+      expect(report.get('rwmount')).toBe('writable');
+      expect(fs.existsSync(path.join(hostDir, 'rw', 'x'))).toBe(true);
+    });
+
+    it('env, workdir and stdin reach the container', () => {
+      expect(report.get('env')).toBe('probe-env');
+      expect(report.get('workdir')).toBe('/workspace/rw');
+      expect(report.get('stdin')).toBe('probe-stdin');
+    });
+
+    it('labels name the install, the group and Warren', async () => {
+      const inspect = await runCommand(
+        implementation.binary,
+        ['inspect', '--format', '{{json .Config.Labels}}', probe.name],
+        {
+          timeoutMs: 10_000,
+        },
+      );
+      expect(JSON.parse(inspect.stdout)).toMatchObject({
+        'warren.install': installId,
+        'warren.group': 'probe',
+        'warren.managed': 'true',
+      });
+    });
+
+    it('exec returns output and exit code', async () => {
+      const result = await runtime.exec(probe.name, ['sh', '-c', 'cat; echo out; echo err >&2; exit 3'], {
+        timeoutMs: 10_000,
+        maxOutputBytes: 1024,
+        stdin: 'in-',
+      });
+      expect(result).toMatchObject({ exitCode: 3, stdout: 'in-out\n', stderr: 'err\n', isTimedOut: false });
+    });
+
+    it('exec output is capped at maxOutputBytes', async () => {
+      const result = await runtime.exec(probe.name, ['head', '-c', '5000', '/dev/zero'], {
+        timeoutMs: 10_000,
+        maxOutputBytes: 100,
+      });
+      expect(result.stdout).toHaveLength(100);
+      expect(result.isTruncated).toBe(true);
+    });
+
+    it('exec times out', async () => {
+      const started = Date.now();
+      const result = await runtime.exec(probe.name, ['sleep', '5'], { timeoutMs: 300, maxOutputBytes: 1024 });
+      expect(result.isTimedOut).toBe(true);
+      expect(Date.now() - started).toBeLessThan(3_000);
+    });
+
+    it('the pids limit holds', async () => {
+      const result = await runtime.exec(
+        probe.name,
+        ['sh', '-c', 'for i in $(seq 1 40); do sleep 1 >/dev/null 2>&1 & done; echo all-spawned'],
+        {
+          timeoutMs: 10_000,
+          maxOutputBytes: 4096,
+        },
+      );
+      expect(result.stdout).not.toContain('all-spawned');
+      expect(result.stderr).toMatch(/fork/);
+    });
+
+    it('lists only containers of its own install', async () => {
+      const owned = await runtime.listOwned(installId);
+      expect(owned).toEqual([
+        expect.objectContaining({ name: probe.name, groupFolder: 'probe', isRunning: true }),
+      ]);
+    });
+
+    it('removeOrphans removes only containers of the given install', async () => {
+      const orphanInstall = `o${randomBytes(4).toString('hex')}`;
+      const otherInstall = `x${randomBytes(4).toString('hex')}`;
+      const orphan = await runtime.start(baseSpec({ installId: orphanInstall }));
+      const other = await runtime.start(baseSpec({ installId: otherInstall }));
+      try {
+        await waitFor(async () => (await runtime.listOwned(otherInstall)).some((entry) => entry.isRunning));
+        await waitFor(async () => (await runtime.listOwned(orphanInstall)).some((entry) => entry.isRunning));
+        expect(await runtime.removeOrphans(orphanInstall)).toEqual([orphan.name]);
+        expect((await orphan.exited).reason).toBe('exited');
+        expect(await runtime.listOwned(orphanInstall)).toEqual([]);
+        expect((await runtime.listOwned(otherInstall)).map((entry) => entry.name)).toEqual([other.name]);
+        expect((await runtime.listOwned(installId)).map((entry) => entry.name)).toEqual([probe.name]);
+      } finally {
+        await other.stop(0);
+        await runtime.removeOrphans(otherInstall);
+      }
+    });
+
+    // Independent containers: run side by side to keep the suite short.
+    it.concurrent('the hard run timeout kills a hanging container with reason timeout', async () => {
+      const started = Date.now();
+      const container = await runtime.start(baseSpec({ hardRunTimeoutMs: 1_000 }));
+      const exit = await container.exited;
+      expect(exit.reason).toBe('timeout');
+      expect(Date.now() - started).toBeLessThan(8_000);
+      expect((await runtime.listOwned(installId)).map((entry) => entry.name)).not.toContain(container.name);
+    });
+
+    (implementation.canDetectOom ? it.concurrent : it.skip)(
+      'a container over its memory limit ends with reason oom',
+      async () => {
+        const container = await runtime.start(
+          baseSpec({
+            limits: { memoryMb: 32, cpus: 1, pids: 32 },
+            command: ['sh', '-c', 'head -c 200m /dev/zero | tail -c 150m >/dev/null'],
+          }),
+        );
+        expect(await container.exited).toMatchObject({ reason: 'oom', exitCode: 137 });
+      },
+    );
+
+    it.concurrent('a container that ends by itself reports its exit code and output', async () => {
+      const lines: string[] = [];
+      const container = await runtime.start(
+        baseSpec({
+          command: ['sh', '-c', 'echo to-stdout; echo to-stderr >&2; exit 7'],
+          onOutput: ({ stream, line }) => lines.push(`${stream}:${line}`),
+        }),
+      );
+      expect(await container.exited).toEqual({ exitCode: 7, reason: 'exited' });
+      expect(lines).toEqual(expect.arrayContaining(['stdout:to-stdout', 'stderr:to-stderr']));
+      expect(container.stderrTail()).toContain('to-stderr');
+    });
+
+    it.concurrent('a missing image is a start failure with the engine message', async () => {
+      const container = await runtime.start(baseSpec({ image: 'warren-test-missing:0' }));
+      const exit = await container.exited;
+      expect(exit.reason).toBe('start-failed');
+      expect(exit.detail).toMatch(/warren-test-missing/);
+    });
+
+    it.concurrent('reports whether an image exists', async () => {
+      expect(await runtime.hasImage(image)).toBe(true);
+      expect(await runtime.hasImage('warren-test-missing:0')).toBe(false);
+    });
+
+    it.concurrent('builds an image and reports a failing build with its output', async () => {
+      const context = fs.mkdtempSync(path.join(os.tmpdir(), 'warren-build-'));
+      const tag = `warren-test-build:${installId}`;
+      try {
+        fs.writeFileSync(
+          path.join(context, 'Dockerfile'),
+          `FROM ${image}\nARG GREETING\nLABEL greeting="$GREETING"\n`,
+        );
+        fs.writeFileSync(path.join(context, 'Failing.Dockerfile'), `FROM ${image}\nCOPY missing-file /\n`);
+        const progress: string[] = [];
+        const built = await runtime.buildImage({
+          contextDir: context,
+          dockerfile: path.join(context, 'Dockerfile'),
+          tag,
+          buildArgs: { GREETING: 'hi' },
+          onProgress: (line) => progress.push(line),
+        });
+        expect(built).toEqual({ ok: true });
+        expect(progress.length).toBeGreaterThan(0);
+        expect(await runtime.hasImage(tag)).toBe(true);
+
+        const failed = await runtime.buildImage({
+          contextDir: context,
+          dockerfile: path.join(context, 'Failing.Dockerfile'),
+          tag: `${tag}-failing`,
+          buildArgs: {},
+          onProgress: () => {},
+        });
+        expect(failed.ok).toBe(false);
+        if (!failed.ok) expect(failed.reason).toMatch(/missing-file/);
+      } finally {
+        await runCommand(implementation.binary, ['rmi', '--force', tag], { timeoutMs: 30_000 });
+        fs.rmSync(context, { recursive: true, force: true });
+      }
+    });
+
+    // Last: it ends the probe the other tests use.
+    it('stop() ends a running container promptly', async () => {
+      const started = Date.now();
+      await probe.stop(5_000);
+      expect(Date.now() - started).toBeLessThan(3_000);
+      expect(await probe.exited).toMatchObject({ reason: 'killed' });
+      expect(await runtime.listOwned(installId)).toEqual([]);
+    });
+  });
+}
+
+describe('a runtime whose CLI is missing', () => {
+  const runtime = createDockerRuntime({ binary: '/nonexistent/docker' });
+
+  it('says so, with a fix', async () => {
+    const availability = await runtime.checkAvailable();
+    expect(availability.ok).toBe(false);
+    if (!availability.ok) expect(availability.fix).toMatch(/install/i);
+    // And knows no CPU count rather than failing.
+    expect(await runtime.cpuCount()).toBeNull();
+  });
+
+  it('reports a start as start-failed', async () => {
+    const container = await runtime.start({
+      name: containerName('abc', 'probe'),
+      image: 'warren-test-missing:0',
+      installId: 'abc',
+      groupFolder: 'probe',
+      mounts: [],
+      env: {},
+      limits: { memoryMb: 64, cpus: 1, pids: 32 },
+      hardRunTimeoutMs: 10_000,
+    });
+    expect(await container.exited).toMatchObject({ reason: 'start-failed', exitCode: null });
+  });
+});
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('condition not met in time');
+}

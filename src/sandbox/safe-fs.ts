@@ -1,0 +1,205 @@
+// The host's file operations inside folders an agent can write (its group folder, sessions, IPC output): every step
+// goes through the descriptor of a directory already opened, so no path component can be swapped under the host; a
+// link is never followed, no open can block, and nothing is read before its type is checked on the descriptor.
+//
+// Node has no openat(): `/proc/self/fd/N/name` is how it names "name inside the directory descriptor N holds". The
+// kernel resolves /proc/self/fd/N to that very directory (not by its path), then looks up only `name` (Linux only).
+import {
+  closeSync,
+  constants,
+  fchownSync,
+  fstatSync,
+  mkdirSync,
+  opendirSync,
+  openSync,
+  renameSync,
+  rmdirSync,
+  type Stats,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
+/** O_NOFOLLOW: a link in the directory's place fails (ELOOP); O_NONBLOCK: nothing there can stall the open. */
+const DIRECTORY_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK;
+const READ_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
+/** O_EXCL: an existing name (a file, a link, a FIFO the agent planted) is never opened, only refused (EEXIST). */
+const CREATE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK;
+
+/** Thrown (code ENOTREG) for an entry that opened but is not a regular file: a FIFO, socket, device or directory. */
+export class NotRegularFileError extends Error {
+  readonly code = 'ENOTREG';
+  constructor(name: string) {
+    super(`${name} is not a regular file`);
+    this.name = 'NotRegularFileError';
+  }
+}
+
+/** One path component: not empty, '.', '..', and without '/' or NUL. */
+export function isPlainName(name: string): boolean {
+  return (
+    name !== '' &&
+    name !== '.' &&
+    name !== '..' &&
+    !name.includes('/') &&
+    !name.includes('\0') &&
+    Buffer.byteLength(name) <= 255
+  );
+}
+
+/** The path of `name` inside the directory `dirFd` holds. Throws for anything but one plain component (a bug). */
+export function pathIn(dirFd: number, name: string): string {
+  if (!isPlainName(name)) throw new Error(`not a single path component: ${JSON.stringify(name)}`);
+  return `/proc/self/fd/${dirFd}/${name}`;
+}
+
+/**
+ * Opens a directory whose parents only the host can write (under the data directory); only its last component
+ * could be the agent's, and it must not be a link.
+ */
+export function openDirectory(dirPath: string): number {
+  return openSync(dirPath, DIRECTORY_FLAGS);
+}
+
+/** Opens a directory inside a verified one, first making it (with createMode) when asked and missing. */
+export function openDirectoryIn(dirFd: number, name: string, createMode?: number): number {
+  if (createMode !== undefined) {
+    try {
+      mkdirSync(pathIn(dirFd, name), createMode);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+  return openSync(pathIn(dirFd, name), DIRECTORY_FLAGS);
+}
+
+/** Opens a regular file inside a verified directory for reading; anything else is closed unread (ENOTREG). */
+export function openFileIn(dirFd: number, name: string): { fd: number; stat: Stats } {
+  const fd = openSync(pathIn(dirFd, name), READ_FLAGS);
+  const stat = fstatSync(fd);
+  if (stat.isFile()) return { fd, stat };
+  closeSync(fd);
+  throw new NotRegularFileError(name);
+}
+
+/** Creates a new file inside a verified directory; never opens what is already there (EEXIST). */
+export function createFileIn(dirFd: number, name: string, mode: number): number {
+  return openSync(pathIn(dirFd, name), CREATE_FLAGS, mode);
+}
+
+/**
+ * Creates `name` with the text (given to owner, when one is named) unless the name exists, in which case nothing is
+ * opened and it returns false.
+ */
+export function writeNewFileIn(
+  dirFd: number,
+  name: string,
+  mode: number,
+  text: string,
+  owner?: { uid: number; gid: number },
+): boolean {
+  let fd: number;
+  try {
+    fd = createFileIn(dirFd, name, mode);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+  try {
+    writeFileSync(fd, text);
+    if (owner) chownDescriptor(fd, owner);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+/** Removes a name that is not a directory. unlink never follows: a link goes, not its target. */
+export function unlinkIn(dirFd: number, name: string): void {
+  unlinkSync(pathIn(dirFd, name));
+}
+
+/** Removes an empty directory (ENOTEMPTY otherwise; a link fails with ENOTDIR). */
+export function rmdirIn(dirFd: number, name: string): void {
+  rmdirSync(pathIn(dirFd, name));
+}
+
+export function renameIn(dirFd: number, from: string, to: string): void {
+  renameSync(pathIn(dirFd, from), pathIn(dirFd, to));
+}
+
+/** Gives what a descriptor holds to a user: the descriptor, never a path, so a swapped link cannot redirect it. */
+export function chownDescriptor(fd: number, owner: { uid: number; gid: number }): void {
+  const stat = fstatSync(fd);
+  if (stat.uid !== owner.uid || stat.gid !== owner.gid) fchownSync(fd, owner.uid, owner.gid);
+}
+
+export interface ListedEntry {
+  name: string;
+  isDirectory: boolean;
+}
+
+/**
+ * Lists a verified directory, at most `max` entries (the rest is not read: an agent can make a folder of millions
+ * of names, and the host must not spend its time on them). `isComplete` is false when there were more.
+ */
+export function listDirectory(dirFd: number, max: number): { entries: ListedEntry[]; isComplete: boolean } {
+  const dir = opendirSync(`/proc/self/fd/${dirFd}`);
+  const entries: ListedEntry[] = [];
+  try {
+    for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
+      if (entries.length >= max) return { entries, isComplete: false };
+      entries.push({ name: entry.name, isDirectory: entry.isDirectory() });
+    }
+    return { entries, isComplete: true };
+  } finally {
+    dir.closeSync();
+  }
+}
+
+/**
+ * Opens a regular file by a path relative to a verified directory, one component at a time, each through the
+ * descriptor of the one before: '..', '.', absolute paths and links anywhere on the way are refused. The caller
+ * owns the returned descriptor.
+ */
+export function openFileAt(rootFd: number, relativePath: string): { fd: number; stat: Stats } {
+  const parts = relativePath.split('/').filter((part) => part !== '' && part !== '.');
+  const name = parts.pop();
+  if (relativePath.startsWith('/') || name === undefined || !parts.concat(name).every(isPlainName)) {
+    throw Object.assign(new Error(`not a path inside the folder: ${JSON.stringify(relativePath)}`), {
+      code: 'EOUTSIDE',
+    });
+  }
+  let dirFd = rootFd;
+  try {
+    for (const part of parts) {
+      const next = openDirectoryIn(dirFd, part);
+      if (dirFd !== rootFd) closeSync(dirFd);
+      dirFd = next;
+    }
+    return openFileIn(dirFd, name);
+  } finally {
+    if (dirFd !== rootFd) closeSync(dirFd);
+  }
+}
+
+/** Closes a descriptor, ignoring errors (for finally blocks). */
+export function closeQuietly(fd: number | null | undefined): void {
+  if (fd === null || fd === undefined) return;
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed.
+  }
+}
+
+/** Why an O_NOFOLLOW open or read of a file to send failed, in words for the agent or the log. */
+export function describeOpenError(error: unknown, missing: string): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ELOOP') return 'the file, or a folder on its path, is a symlink';
+  if (code === 'ENOENT') return missing;
+  if (code === 'ENOTREG') return 'not a regular file';
+  if (code === 'ENOTDIR') return 'a part of the path is not a folder';
+  if (code === 'EOUTSIDE') return "the file must be inside this group's folder (/workspace/group)";
+  return `cannot read the file (${code ?? 'error'})`;
+}

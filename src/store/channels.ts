@@ -1,0 +1,121 @@
+// Channel SQL: each channel's last connection state, its durable cursors, the parts of replies it sent, and chats
+// the service gave a new id.
+import type Database from 'better-sqlite3';
+import type { ChannelState } from './records.js';
+
+export interface StoredChannelState {
+  channel: string;
+  state: ChannelState;
+  updatedAt: number;
+}
+
+/** Parts sent longer ago than this are forgotten: an outbox item is never retried that late. */
+const SENT_PART_RETENTION_MS = 14 * 24 * 3600_000;
+
+const STATUSES = new Set(['connected', 'reconnecting', 'disconnected', 'logged-out']);
+
+function toState(status: string, reason: string | null): ChannelState {
+  if (status === 'connected') return { status };
+  if (status === 'reconnecting' || status === 'disconnected' || status === 'logged-out') {
+    return { status, reason: reason ?? '' };
+  }
+  return { status: 'disconnected', reason: `unknown state '${status}'` };
+}
+
+/** The channel queries over an open database. */
+export function channelQueries(db: Database.Database) {
+  return {
+    /** Remembers a channel's latest state so the separate `warren status` process can show it. */
+    setState(channel: string, state: ChannelState, now: number): void {
+      if (!STATUSES.has(state.status)) throw new Error(`unknown channel state ${state.status}`);
+      db.prepare(
+        `INSERT INTO channel_state (channel, status, reason, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (channel) DO UPDATE SET status = excluded.status, reason = excluded.reason,
+           updated_at = excluded.updated_at`,
+      ).run(channel, state.status, 'reason' in state ? state.reason : null, now);
+    },
+    getState(channel: string): StoredChannelState | null {
+      const row = db.prepare('SELECT * FROM channel_state WHERE channel = ?').get(channel) as
+        | { channel: string; status: string; reason: string | null; updated_at: number }
+        | undefined;
+      return row
+        ? { channel: row.channel, state: toState(row.status, row.reason), updatedAt: row.updated_at }
+        : null;
+    },
+    states(): StoredChannelState[] {
+      const rows = db.prepare('SELECT * FROM channel_state ORDER BY channel').all() as Array<{
+        channel: string;
+        status: string;
+        reason: string | null;
+        updated_at: number;
+      }>;
+      return rows.map((row) => ({
+        channel: row.channel,
+        state: toState(row.status, row.reason),
+        updatedAt: row.updated_at,
+      }));
+    },
+    getCursor(channel: string, name: string): string | null {
+      const row = db
+        .prepare('SELECT value FROM channel_cursors WHERE channel = ? AND name = ?')
+        .get(channel, name) as { value: string } | undefined;
+      return row?.value ?? null;
+    },
+    setCursor(channel: string, name: string, value: string, now: number): void {
+      db.prepare(
+        `INSERT INTO channel_cursors (channel, name, value, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (channel, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+      ).run(channel, name, value, now);
+    },
+    /** The channel's id for a part already sent (undefined when it was not), e.g. for key "k#2". */
+    sentPart(partKey: string): { externalId: string | null } | undefined {
+      const row = db.prepare('SELECT external_id FROM sent_parts WHERE part_key = ?').get(partKey) as
+        | { external_id: string | null }
+        | undefined;
+      return row ? { externalId: row.external_id } : undefined;
+    },
+    recordSentPart(partKey: string, externalId: string | null, now: number): void {
+      db.prepare('INSERT OR REPLACE INTO sent_parts (part_key, external_id, sent_at) VALUES (?, ?, ?)').run(
+        partKey,
+        externalId,
+        now,
+      );
+      db.prepare('DELETE FROM sent_parts WHERE sent_at < ?').run(now - SENT_PART_RETENTION_MS);
+    },
+    /**
+     * A chat got a new id on its channel (a Telegram group upgraded to a supergroup). Its record (so its group and
+     * messages), its replies and its tasks follow it, in one transaction; replies still to send are due at once.
+     * A record already under the new id that belongs to no group is dropped (the service says the two are one
+     * chat); if it is registered too, nothing moves ('conflict').
+     */
+    moveChat(channel: string, fromChatId: string, toChatId: string, now: number): ChatMoveOutcome {
+      return db.transaction((): ChatMoveOutcome => {
+        const chatRow = (chatId: string) =>
+          db
+            .prepare('SELECT id, group_id FROM chats WHERE channel = ? AND chat_id = ?')
+            .get(channel, chatId) as { id: number; group_id: number | null } | undefined;
+        const from = chatRow(fromChatId);
+        if (!from || fromChatId === toChatId) return 'unknown';
+        const to = chatRow(toChatId);
+        if (to && to.group_id !== null) return 'conflict';
+        if (to) db.prepare('DELETE FROM chats WHERE id = ?').run(to.id);
+        db.prepare('UPDATE chats SET chat_id = ? WHERE id = ?').run(toChatId, from.id);
+        db.prepare(
+          `UPDATE outbox SET chat_id = @to,
+             next_attempt_at = CASE WHEN status = 'pending' THEN MIN(next_attempt_at, @now) ELSE next_attempt_at END
+           WHERE channel = @channel AND chat_id = @from`,
+        ).run({ channel, from: fromChatId, to: toChatId, now });
+        db.prepare('UPDATE tasks SET chat_id = ? WHERE channel = ? AND chat_id = ?').run(
+          toChatId,
+          channel,
+          fromChatId,
+        );
+        return 'moved';
+      })();
+    },
+  };
+}
+
+export type ChatMoveOutcome = 'moved' | 'unknown' | 'conflict';
+
+export type ChannelQueries = ReturnType<typeof channelQueries>;

@@ -1,0 +1,163 @@
+// Task schedules: parsing and validating cron / interval / once schedules, and their run times in a timezone.
+import { Cron } from 'croner';
+import { formatInstant } from '../queue/prompt.js';
+import type { Schedule, ScheduleKind } from '../store/records.js';
+
+export type ScheduleResult =
+  | { ok: true; schedule: Schedule; firstRunAt: number }
+  | { ok: false; error: string };
+
+/** Shorter intervals would wake a model (and spend money) more often than any person needs. */
+export const MIN_INTERVAL_MS = 60_000;
+export const MAX_INTERVAL_MS = 366 * 86_400_000;
+
+const CRON_HELP =
+  "5 fields: minute hour day-of-month month day-of-week, e.g. '0 9 * * 1-5' for 09:00 on weekdays";
+const INTERVAL_PATTERN = /^(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?$/;
+const LOCAL_TIME_PATTERN = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$/;
+const ABSOLUTE_TIME_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** The canonical name of an IANA timezone ('europe/berlin' → 'Europe/Berlin'), or null when it is unknown. */
+export function canonicalTimezone(zone: string): string | null {
+  if (zone.trim() === '') return null;
+  try {
+    return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+  } catch {
+    return null;
+  }
+}
+
+/** Parses "90s", "30m", "2h", "1d", "1h30m" into milliseconds; null when it is not such a duration. */
+export function parseInterval(text: string): number | null {
+  const match = INTERVAL_PATTERN.exec(text.trim().toLowerCase());
+  if (!match || match.slice(1).every((part) => part === undefined)) return null;
+  const [days, hours, minutes, seconds] = match.slice(1).map((part) => Number(part ?? 0)) as number[];
+  return (
+    (((days as number) * 24 + (hours as number)) * 60 + (minutes as number)) * 60_000 +
+    (seconds as number) * 1000
+  );
+}
+
+export function formatInterval(ms: number): string {
+  const units: Array<[string, number]> = [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ];
+  let rest = ms;
+  const parts: string[] = [];
+  for (const [unit, size] of units) {
+    const count = Math.floor(rest / size);
+    if (count > 0) parts.push(`${count}${unit}`);
+    rest -= count * size;
+  }
+  return parts.join('') || '0s';
+}
+
+function cronOf(expression: string, timezone: string): Cron {
+  // '5-part': no seconds field, so no schedule can wake a model every second.
+  return new Cron(expression, { timezone, mode: '5-part' });
+}
+
+/** The instant of a local wall-clock time in a timezone (a time skipped by DST moves forward, as croner does). */
+function localTimeToInstant(text: string, timezone: string): number | null {
+  const normalized = text.replace(' ', 'T');
+  const withSeconds = normalized.length === 16 ? `${normalized}:00` : normalized;
+  const next = new Cron(withSeconds, { timezone }).nextRun(new Date(0));
+  return next ? next.getTime() : null;
+}
+
+/**
+ * Validates a schedule as an agent or a person typed it, and computes its first run. Never throws: every
+ * problem comes back as a sentence that says what to write instead.
+ */
+export function parseSchedule(
+  input: { kind: ScheduleKind; value: string; timezone: string },
+  now: number,
+): ScheduleResult {
+  const timezone = canonicalTimezone(input.timezone);
+  if (!timezone) {
+    return {
+      ok: false,
+      error: `unknown timezone '${input.timezone}': use an IANA name such as 'Europe/Berlin' or 'UTC'`,
+    };
+  }
+  const value = input.value.trim();
+  switch (input.kind) {
+    case 'cron': {
+      let next: Date | null;
+      try {
+        next = cronOf(value, timezone).nextRun(new Date(now));
+      } catch (error) {
+        const reason = (error as Error).message.replace(/^CronPattern: /, '');
+        return { ok: false, error: `invalid cron expression '${value}': ${reason}. Use ${CRON_HELP}` };
+      }
+      if (!next) return { ok: false, error: `the cron expression '${value}' never matches a date` };
+      return { ok: true, schedule: { kind: 'cron', value, timezone }, firstRunAt: next.getTime() };
+    }
+    case 'interval': {
+      const ms = parseInterval(value);
+      if (ms === null) {
+        return {
+          ok: false,
+          error: `invalid interval '${value}': write it like '30m', '2h', '1d' or '1h30m'`,
+        };
+      }
+      if (ms < MIN_INTERVAL_MS || ms > MAX_INTERVAL_MS) {
+        return { ok: false, error: `the interval must be between 1m and 366d (got ${formatInterval(ms)})` };
+      }
+      return { ok: true, schedule: { kind: 'interval', value: String(ms), timezone }, firstRunAt: now + ms };
+    }
+    case 'once': {
+      let at: number | null = null;
+      if (ABSOLUTE_TIME_PATTERN.test(value)) at = Date.parse(value);
+      else if (LOCAL_TIME_PATTERN.test(value)) at = localTimeToInstant(value, timezone);
+      if (at === null || Number.isNaN(at)) {
+        return {
+          ok: false,
+          error: `invalid time '${value}': write a local time in the task's timezone like '2025-06-02T09:00', or an ISO time with an offset`,
+        };
+      }
+      if (at <= now) {
+        return {
+          ok: false,
+          error: `${value} (${formatInstant(at, timezone)}) has already passed: it is now ${formatInstant(now, timezone)} in ${timezone}`,
+        };
+      }
+      return { ok: true, schedule: { kind: 'once', value: String(at), timezone }, firstRunAt: at };
+    }
+  }
+}
+
+/**
+ * The next run after the slot scheduledFor, computed from the schedule (not from when a run ended), skipping
+ * slots that are already past: after downtime, missed slots collapse into the one run just claimed. null for a
+ * once-task (it has no next run).
+ */
+export function nextRunAfter(schedule: Schedule, scheduledFor: number, now: number): number | null {
+  const after = Math.max(scheduledFor, now);
+  switch (schedule.kind) {
+    case 'once':
+      return null;
+    case 'interval': {
+      const every = Number(schedule.value);
+      // The k-th slot after scheduledFor, the first one strictly after now: the phase never drifts.
+      return scheduledFor + (Math.floor((after - scheduledFor) / every) + 1) * every;
+    }
+    case 'cron':
+      return cronOf(schedule.value, schedule.timezone).nextRun(new Date(after))?.getTime() ?? null;
+  }
+}
+
+/** A schedule for a person: "cron '0 9 * * 1-5' (Europe/Berlin)", "every 30m", "once at Mon 2025-06-02 09:00 (UTC)". */
+export function describeSchedule(schedule: Schedule): string {
+  switch (schedule.kind) {
+    case 'cron':
+      return `cron '${schedule.value}' (${schedule.timezone})`;
+    case 'interval':
+      return `every ${formatInterval(Number(schedule.value))}`;
+    case 'once':
+      return `once at ${formatInstant(Number(schedule.value), schedule.timezone)} (${schedule.timezone})`;
+  }
+}

@@ -1,0 +1,225 @@
+// Task operations shared by the agent's task tools and the CLI: validated creation and changes, run-now, prompts.
+import { randomBytes } from 'node:crypto';
+import { DEFAULT_PRE_CHECK_TIMEOUT_MS } from '../protocol/ipc.js';
+import { escapeText, formatInstant } from '../queue/prompt.js';
+import type { ChatAddress, Group, Schedule, ScheduleKind } from '../store/records.js';
+import type { ContextMode, Store, Task, TaskRun } from '../store/store.js';
+import { nextRunAfter, parseSchedule } from './schedule.js';
+
+export type TaskResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** A runaway (or injected) agent cannot fill the schedule: a group holds at most this many live tasks. */
+export const MAX_LIVE_TASKS_PER_GROUP = 50;
+
+export interface NewTaskInput {
+  group: Group;
+  chat: ChatAddress;
+  prompt: string;
+  scheduleKind: ScheduleKind;
+  schedule: string;
+  timezone?: string;
+  name?: string;
+  contextMode?: ContextMode;
+  preCheck?: string;
+  preCheckTimeoutMs?: number;
+  /** Who asked ("agent:family", "cli"), for the record. */
+  createdBy: string;
+}
+
+export interface TaskUpdate {
+  prompt?: string;
+  scheduleKind?: ScheduleKind;
+  schedule?: string;
+  timezone?: string;
+  name?: string;
+  contextMode?: ContextMode;
+  /** null or '' removes the pre-check. */
+  preCheck?: string | null;
+  preCheckTimeoutMs?: number;
+}
+
+export interface TaskOpsDeps {
+  store: Store;
+  now(): number;
+  /** The owner's configured timezone: the default for every task. */
+  defaultTimezone: string;
+  newTaskId?(): string;
+}
+
+const defaultName = (prompt: string) => {
+  const line = prompt.trim().split('\n')[0] ?? '';
+  return line.length > 60 ? `${line.slice(0, 59)}…` : line;
+};
+
+export function createTaskOps(deps: TaskOpsDeps) {
+  const { store } = deps;
+  const newTaskId = deps.newTaskId ?? (() => randomBytes(4).toString('hex'));
+  const reload = (id: string): Task => store.tasks.byId(id) as Task;
+
+  function isFinished(task: Task): string | null {
+    return task.status === 'done' || task.status === 'cancelled' ? `task ${task.id} is ${task.status}` : null;
+  }
+
+  return {
+    create(input: NewTaskInput): TaskResult<Task> {
+      const now = deps.now();
+      if (store.tasks.countLive(input.group.id) >= MAX_LIVE_TASKS_PER_GROUP) {
+        return {
+          ok: false,
+          error: `group ${input.group.folder} already has ${MAX_LIVE_TASKS_PER_GROUP} tasks; cancel some first`,
+        };
+      }
+      const parsed = parseSchedule(
+        { kind: input.scheduleKind, value: input.schedule, timezone: input.timezone ?? deps.defaultTimezone },
+        now,
+      );
+      if (!parsed.ok) return parsed;
+      const id = newTaskId();
+      store.tasks.insert({
+        id,
+        groupId: input.group.id,
+        chat: input.chat,
+        name: input.name?.trim() || defaultName(input.prompt),
+        prompt: input.prompt,
+        schedule: parsed.schedule,
+        contextMode: input.contextMode ?? 'group',
+        preCheck: input.preCheck
+          ? { script: input.preCheck, timeoutMs: input.preCheckTimeoutMs ?? DEFAULT_PRE_CHECK_TIMEOUT_MS }
+          : null,
+        nextRunAt: parsed.firstRunAt,
+        createdBy: input.createdBy,
+        createdAt: now,
+        updatedAt: now,
+      });
+      return { ok: true, value: reload(id) };
+    },
+
+    /** Changes what a live task does; a new schedule (or timezone) starts over from now. */
+    update(task: Task, changes: TaskUpdate): TaskResult<Task> {
+      const finished = isFinished(task);
+      if (finished) return { ok: false, error: finished };
+      const now = deps.now();
+      let schedule: Schedule | undefined;
+      let nextRunAt: number | undefined;
+      if (
+        changes.schedule !== undefined ||
+        changes.scheduleKind !== undefined ||
+        changes.timezone !== undefined
+      ) {
+        const kind = changes.scheduleKind ?? task.schedule.kind;
+        if (
+          changes.scheduleKind !== undefined &&
+          changes.scheduleKind !== task.schedule.kind &&
+          !changes.schedule
+        ) {
+          return { ok: false, error: `give the new ${kind} schedule together with the new kind` };
+        }
+        // The stored value is canonical (ms); a person's original text is only needed when it changes.
+        const value = changes.schedule ?? storedScheduleText(task.schedule);
+        const parsed = parseSchedule(
+          { kind, value, timezone: changes.timezone ?? task.schedule.timezone },
+          now,
+        );
+        if (!parsed.ok) return parsed;
+        schedule = parsed.schedule;
+        nextRunAt = parsed.firstRunAt;
+      }
+      let preCheck: Task['preCheck'] | undefined;
+      if (changes.preCheck !== undefined || changes.preCheckTimeoutMs !== undefined) {
+        const script = changes.preCheck === undefined ? task.preCheck?.script : changes.preCheck;
+        const timeoutMs =
+          changes.preCheckTimeoutMs ?? task.preCheck?.timeoutMs ?? DEFAULT_PRE_CHECK_TIMEOUT_MS;
+        preCheck = script ? { script, timeoutMs } : null;
+      }
+      store.tasks.update(
+        task.id,
+        {
+          ...(changes.prompt === undefined ? {} : { prompt: changes.prompt }),
+          ...(changes.name === undefined ? {} : { name: changes.name.trim() }),
+          ...(changes.contextMode === undefined ? {} : { contextMode: changes.contextMode }),
+          ...(preCheck === undefined ? {} : { preCheck }),
+          ...(schedule ? { schedule, nextRunAt } : {}),
+        },
+        now,
+      );
+      return { ok: true, value: reload(task.id) };
+    },
+
+    /** Stops future runs (a run under way finishes); queued runs are cancelled. */
+    pause(task: Task, reason: string | null = null): TaskResult<Task> {
+      if (task.status !== 'active')
+        return { ok: false, error: `task ${task.id} is ${task.status}, not active` };
+      const now = deps.now();
+      store.transaction(() => {
+        store.tasks.update(task.id, { status: 'paused', statusReason: reason }, now);
+        store.tasks.cancelQueued(task.id, 'the task was paused', now);
+      });
+      return { ok: true, value: reload(task.id) };
+    },
+
+    /** Starts again from now: slots missed while paused are not made up (a once-task whose time passed runs now). */
+    resume(task: Task): TaskResult<Task> {
+      if (task.status !== 'paused')
+        return { ok: false, error: `task ${task.id} is ${task.status}, not paused` };
+      const now = deps.now();
+      const nextRunAt =
+        task.schedule.kind === 'once' || (task.nextRunAt !== null && task.nextRunAt > now)
+          ? task.nextRunAt
+          : nextRunAfter(task.schedule, task.nextRunAt ?? now, now);
+      store.tasks.update(
+        task.id,
+        { status: 'active', statusReason: null, consecutiveFailures: 0, nextRunAt: nextRunAt ?? now },
+        now,
+      );
+      return { ok: true, value: reload(task.id) };
+    },
+
+    cancel(task: Task): TaskResult<Task> {
+      const finished = isFinished(task);
+      if (finished) return { ok: false, error: finished };
+      const now = deps.now();
+      store.transaction(() => {
+        store.tasks.update(task.id, { status: 'cancelled', nextRunAt: null }, now);
+        store.tasks.cancelQueued(task.id, 'the task was cancelled', now);
+      });
+      return { ok: true, value: reload(task.id) };
+    },
+
+    /** Queues one extra run now (the schedule is not changed). */
+    runNow(task: Task): TaskResult<TaskRun> {
+      if (task.status === 'cancelled') return { ok: false, error: `task ${task.id} is cancelled` };
+      const runId = store.tasks.queueManual(task.id, deps.now());
+      if (runId === null) return { ok: false, error: `task ${task.id} already has a run queued or running` };
+      return { ok: true, value: store.tasks.runById(runId) as TaskRun };
+    },
+  };
+}
+
+export type TaskOps = ReturnType<typeof createTaskOps>;
+
+/** The schedule as a person would write it again (interval in minutes, once-time as ISO). */
+function storedScheduleText(schedule: Schedule): string {
+  if (schedule.kind === 'interval') return `${Math.round(Number(schedule.value) / 1000)}s`;
+  if (schedule.kind === 'once') return new Date(Number(schedule.value)).toISOString();
+  return schedule.value;
+}
+
+/** The prompt of one run: the task's text, escaped, in an element the host writes (so it cannot forge others). */
+export function formatTaskPrompt(task: Task, run: TaskRun): string {
+  const timezone = task.schedule.timezone;
+  const how =
+    run.trigger === 'manual'
+      ? 'run now on request'
+      : run.attempt > 1
+        ? `attempt ${run.attempt}`
+        : 'on schedule';
+  const isIsolated = task.contextMode === 'isolated';
+  return [
+    `<scheduled_task id="${escapeText(task.id)}" name="${escapeText(task.name)}" ` +
+      `scheduled_for="${formatInstant(run.scheduledFor, timezone)}" timezone="${escapeText(timezone)}" run="${how}">`,
+    escapeText(task.prompt),
+    '</scheduled_task>',
+    'This is a scheduled task set up earlier, not a new message from a person. Do what it says; your final reply ' +
+      `is delivered to the chat.${isIsolated ? ' This run has a fresh session, without the chat history.' : ''}`,
+  ].join('\n');
+}
