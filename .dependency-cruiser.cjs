@@ -6,24 +6,24 @@ const layers = [
   // [folder, the folders of ours it may import besides its own]
   ['src/protocol/', []],
   ['src/store/', []],
-  ['src/(config|log|types)\\.ts', ['src/protocol/', 'src/store/']],
-  ['src/sandbox/', ['src/protocol/', 'src/store/', 'src/(config|log|types)\\.ts']],
-  ['src/queue/', ['src/protocol/', 'src/store/', 'src/(config|log|types)\\.ts']],
-  ['src/tasks/', ['src/protocol/', 'src/store/', 'src/(config|log|types)\\.ts', 'src/queue/']],
+  ['src/(backoff|config|log|types)\\.ts', ['src/protocol/', 'src/store/']],
+  ['src/sandbox/', ['src/protocol/', 'src/store/', 'src/(backoff|config|log|types)\\.ts']],
+  ['src/queue/', ['src/protocol/', 'src/store/', 'src/(backoff|config|log|types)\\.ts']],
+  ['src/tasks/', ['src/protocol/', 'src/store/', 'src/(backoff|config|log|types)\\.ts', 'src/queue/']],
   [
     'src/intake/',
-    ['src/protocol/', 'src/store/', 'src/(config|log|types)\\.ts', 'src/sandbox/', 'src/tasks/'],
+    ['src/protocol/', 'src/store/', 'src/(backoff|config|log|types)\\.ts', 'src/sandbox/', 'src/tasks/'],
   ],
   [
     'src/channels/',
-    ['src/protocol/', 'src/store/', 'src/(config|log|types)\\.ts', 'src/sandbox/', 'src/intake/'],
+    ['src/protocol/', 'src/store/', 'src/(backoff|config|log|types)\\.ts', 'src/sandbox/', 'src/intake/'],
   ],
   [
     'src/cli/',
     [
       'src/protocol/',
       'src/store/',
-      'src/(config|log|types)\\.ts',
+      'src/(backoff|config|log|types)\\.ts',
       'src/sandbox/',
       'src/queue/',
       'src/tasks/',

@@ -110,9 +110,9 @@ function startRows(
     starts.push((context.model.timing(folder)?.requestAt ?? Number.NaN) - containerStart);
   }
   return [
-    { label: 'waiting for a place (message → its `docker run`)', values: waits, isPart: true },
+    { label: 'waiting for a place (message → its container create)', values: waits, isPart: true },
     {
-      label: 'starting beside the others (`docker run` → first model request)',
+      label: 'starting beside the others (container create → first model request)',
       values: starts,
       isPart: true,
     },
@@ -154,7 +154,10 @@ function evictionRows(
     parts.total.push(next - stopRequested);
   }
   return [
-    { label: "Eviction: the runner reads its stop file → next group's `docker run`", values: parts.total },
+    {
+      label: "Eviction: the runner reads its stop file → next group's container create",
+      values: parts.total,
+    },
     { label: 'runner and SDK shut down (stop file → "runner exiting")', values: parts.runner, isPart: true },
     { label: 'container ends ("runner exiting" → engine `die`)', values: parts.die, isPart: true },
     { label: 'container removed (`die` → `destroy`)', values: parts.remove, isPart: true },
@@ -163,6 +166,6 @@ function evictionRows(
       values: parts.host,
       isPart: true,
     },
-    { label: 'host starts the next group (run ended → `docker run`)', values: parts.next, isPart: true },
+    { label: 'host starts the next group (run ended → container create)', values: parts.next, isPart: true },
   ];
 }

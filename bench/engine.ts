@@ -1,22 +1,44 @@
 // The container engine as the bench uses it directly: the bare `docker run` floor, start events, clean-up by label.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { buildRunArgs, firstLine } from '../src/sandbox/runtimes/cli-engine.js';
-import { dockerFlavor } from '../src/sandbox/runtimes/docker.js';
 import { createRuntime } from '../src/sandbox/runtimes/index.js';
-import { runCommand } from '../src/sandbox/runtimes/process.js';
 import { LABEL_GROUP, LABEL_INSTALL, LABEL_MANAGED } from '../src/sandbox/runtimes/runtime.js';
 import { monotonicMs } from './protocol.js';
 import { wallToMonotonic } from './timeline.js';
 
 const FLOOR_TIMEOUT_MS = 60_000;
 
+/** Runs the docker CLI to its end (killed past timeoutMs). Never rejects. */
+export function runDocker(
+  args: string[],
+  timeoutMs = 30_000,
+): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('docker', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let [stdout, stderr] = ['', ''];
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('error', (error) => {
+      stderr += error.message;
+    });
+    child.on('close', (exitCode) => {
+      clearTimeout(timer);
+      resolve({ exitCode, stdout, stderr });
+    });
+  });
+}
+
 async function timedRun(args: string[]): Promise<number> {
   const started = monotonicMs();
-  const result = await runCommand('docker', args, { timeoutMs: FLOOR_TIMEOUT_MS });
+  const result = await runDocker(args, FLOOR_TIMEOUT_MS);
   const elapsed = monotonicMs() - started;
   if (result.exitCode !== 0) {
     throw new Error(
-      `docker ${args.slice(0, 3).join(' ')} … failed: ${firstLine(result.stderr) || result.exitCode}`,
+      `docker ${args.slice(0, 3).join(' ')} … failed: ${result.stderr.trim() || result.exitCode}`,
     );
   }
   return elapsed;
@@ -35,26 +57,31 @@ export function bareDockerRun(image: string, installId: string): Promise<number>
   ]);
 }
 
-/** The same `true`, started with every hardening flag the host uses (no bind mounts): what the flags cost. */
-export function hardenedDockerRun(image: string, installId: string): Promise<number> {
-  const args = buildRunArgs(
-    {
-      name: `warren-${installId}-floor-${Math.random().toString(16).slice(2, 10)}`,
-      image,
-      installId,
-      groupFolder: 'floor',
-      mounts: [],
-      env: {},
-      limits: { memoryMb: 1024, cpus: 1, pids: 256 },
-      tmpfs: ['/home/agent'],
-      user: { uid: 1000, gid: 1000 },
-      workdir: '/workspace/group',
-      hardRunTimeoutMs: FLOOR_TIMEOUT_MS,
-    },
-    dockerFlavor(),
-  );
-  const imageAt = args.lastIndexOf(image);
-  return timedRun([...args.slice(0, imageAt), '--rm', '--entrypoint', 'true', ...args.slice(imageAt)]);
+/**
+ * The same `true`, started the way the host starts agents (the engine's API, every hardening setting, no bind
+ * mounts) and waited for until it is removed: what the settings and the API's create/attach/start/wait/remove cost.
+ */
+export async function hardenedDockerRun(image: string, installId: string): Promise<number> {
+  const started = monotonicMs();
+  const container = await createRuntime({ kind: 'docker' }).start({
+    name: `warren-${installId}-floor-${Math.random().toString(16).slice(2, 10)}`,
+    image,
+    installId,
+    groupFolder: 'floor',
+    mounts: [],
+    env: {},
+    limits: { memoryMb: 1024, cpus: 1, pids: 256 },
+    tmpfs: ['/home/agent'],
+    user: { uid: 1000, gid: 1000 },
+    workdir: '/workspace/group',
+    entrypoint: '/bin/true',
+    hardRunTimeoutMs: FLOOR_TIMEOUT_MS,
+  });
+  const exit = await container.exited;
+  if (exit.reason !== 'exited' || exit.exitCode !== 0) {
+    throw new Error(`the hardened floor container failed: ${exit.reason} ${exit.detail ?? exit.exitCode}`);
+  }
+  return monotonicMs() - started;
 }
 
 export type EngineAction = 'start' | 'die' | 'destroy';
@@ -103,11 +130,13 @@ export function watchEngineEvents(installId: string): EngineEvents {
 
 /** Full ids of an install's running containers (for their cgroups). */
 export async function runningContainerIds(installId: string): Promise<string[]> {
-  const result = await runCommand(
-    'docker',
-    ['ps', '--quiet', '--no-trunc', '--filter', `label=${LABEL_INSTALL}=${installId}`],
-    { timeoutMs: 30_000 },
-  );
+  const result = await runDocker([
+    'ps',
+    '--quiet',
+    '--no-trunc',
+    '--filter',
+    `label=${LABEL_INSTALL}=${installId}`,
+  ]);
   return result.stdout.split('\n').filter((line) => line.trim() !== '');
 }
 

@@ -76,7 +76,7 @@ export async function measureIdle(context: BenchContext, options: IdleOptions): 
             value: `${idleAgents} / ${containers.length}`,
           },
           {
-            label: `Its ${clients.length} \`docker run\` client processes, CPU`,
+            label: `Its ${clients.length} child processes (engine clients), CPU`,
             value: clientsUsed === null ? 'unknown' : `${clientsUsed.toFixed(2)} s (${percent(clientsUsed)})`,
           },
           {

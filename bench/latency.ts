@@ -190,8 +190,8 @@ export async function measureLatency(
       values: proxyHop,
     },
     { label: 'Cold: message arrives → first model request', values: cold.total },
-    { label: 'host: message → `docker run` spawned', values: cold.host, isPart: true },
-    { label: 'container start: `docker run` → engine `start` event', values: cold.container, isPart: true },
+    { label: 'host: message → container create (engine API)', values: cold.host, isPart: true },
+    { label: 'container start: create → engine `start` event', values: cold.container, isPart: true },
     { label: 'runner start: engine `start` → runner `ready`', values: cold.runner, isPart: true },
     {
       label: 'of which node boot, relay, HOME → Claude Code started (early start)',
@@ -212,7 +212,7 @@ export async function measureLatency(
     },
     { label: 'Cold: message arrives → reply handed to the channel', values: cold.reply },
     { label: 'Floor: `docker run --rm --entrypoint true IMAGE`', values: floor.bare },
-    { label: "Floor with Warren's hardening flags (no mounts)", values: floor.hardened },
+    { label: "Floor through the engine API with Warren's hardening (no mounts)", values: floor.hardened },
     {
       label: 'Reference, the SDK alone in the same image: query() → first model request',
       values: reference.start,
@@ -246,7 +246,7 @@ export async function measureLatency(
       notes: [
         `${options.warmRuns} warm turns in one group (after 3 unmeasured turns); ${options.coldRuns} cold starts, each in a new group with no container running, each right after one floor run of each kind.`,
         'Model time is excluded: the fake model answers at once; "response end" is when it has written the whole stream.',
-        "Parts come from: the host (message arrival, `docker run` spawn, the runner's first output file), the engine's `start` event, the runner's own log lines (container clock, ms), and the fake model.",
+        "Parts come from: the host (message arrival, its container create request, the runner's first output file), the engine's `start` event, the runner's own log lines (container clock, ms), and the fake model.",
         `Reference: bench/sdk-probe.mjs runs the SDK in the agent image with Warren's CPU and memory limits but none of Warren (no runner, file IPC, relay or proxy; host networking to reach the fake), ${REFERENCE_TURNS} turns per run, before each cold start. "With Warren's options" gives it the options Warren's runner builds (in-process MCP tools, system prompt preset and append, disallowed tools), from the runner's code in the image.`,
         `Model requests without a bench marker: ${model.unmatched}; repeated requests for one message: ${model.repeated}.`,
       ],

@@ -36,7 +36,7 @@ export function memory(pid: number): { rssBytes: number; peakRssBytes: number } 
   return { rssBytes: kib('VmRSS'), peakRssBytes: kib('VmHWM') };
 }
 
-/** The live child processes of a process (for the host: its `docker run` clients). */
+/** The live child processes of a process (for the host: engine clients, none since it uses the API). */
 export function childPids(pid: number): number[] {
   const children: number[] = [];
   for (const entry of readdirSync('/proc')) {

@@ -76,7 +76,7 @@ export const hostEventSchema = z.discriminatedUnion('type', [
   }),
   /** The delivery handed a reply to the channel (the fake channel's send was called). */
   z.object({ type: z.literal('sent'), chatId: z.string(), text: z.string(), at: z.number() }),
-  /** The host asked the engine for a container (`docker run` is spawned right after). */
+  /** The host asked the engine for a container (its create request is sent right after). */
   z.object({
     type: z.literal('container-start'),
     folder: z.string(),

@@ -6,9 +6,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { defaultAgentCpus } from '../src/config.js';
-import { runCommand } from '../src/sandbox/runtimes/process.js';
 import { LABEL_GROUP, LABEL_INSTALL, LABEL_MANAGED } from '../src/sandbox/runtimes/runtime.js';
 import type { BenchContext } from './context.js';
+import { runDocker } from './engine.js';
 import { containerCpuSeconds } from './proc.js';
 
 export interface SdkReference {
@@ -100,7 +100,7 @@ export async function runSdkReference(
   });
   const code = await new Promise<number | null>((resolve) => {
     const timer = setTimeout(() => {
-      void runCommand('docker', ['rm', '--force', name], { timeoutMs: 30_000 });
+      void runDocker(['rm', '--force', name]);
     }, PROBE_TIMEOUT_MS);
     child.on('close', (exitCode) => {
       clearTimeout(timer);
@@ -127,7 +127,7 @@ export async function runSdkReference(
 }
 
 async function measureIdle(name: string): Promise<number | null> {
-  const inspect = await runCommand('docker', ['inspect', '--format', '{{.Id}}', name], { timeoutMs: 30_000 });
+  const inspect = await runDocker(['inspect', '--format', '{{.Id}}', name]);
   const id = inspect.stdout.trim();
   await sleep(IDLE_SETTLE_S * 1000);
   const before = containerCpuSeconds(id);

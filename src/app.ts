@@ -5,13 +5,14 @@ import type { Config } from './config.js';
 import { createAdminCommands } from './intake/admin-commands.js';
 import { createAdminNotifier, createChannelStatus } from './intake/admin-notices.js';
 import { createMemoryProposals } from './intake/memory-proposals.js';
+import { createOwnerOps } from './intake/owner-ops.js';
 import { createPairing } from './intake/pairing.js';
+import { registerGroup } from './intake/registration.js';
 import { createRouter } from './intake/router.js';
 import type { Logger } from './log.js';
 import { createDelivery } from './queue/delivery.js';
 import { createGroupQueue } from './queue/group-queue.js';
 import { databasePath, prepareDataDir } from './sandbox/data-dir.js';
-import { registerGroup } from './sandbox/group-folder.js';
 import type { ChatAddress } from './store/records.js';
 import { startRetention } from './store/retention.js';
 import { type AuditEntry, openStore, type Store } from './store/store.js';
@@ -39,6 +40,8 @@ export interface WarrenOptions {
   timers?: Timers;
   now?: () => number;
   newId?: () => string;
+  /** Host paths no extra mount may expose (the package itself). */
+  protectedPaths?: string[];
 }
 
 export { databasePath, prepareDataDir };
@@ -171,16 +174,23 @@ export async function startWarren(options: WarrenOptions) {
     notifier,
     silentChannels: config.whatsappUnknownSenders === 'ignore' ? ['whatsapp'] : [],
   });
-  const commands = createAdminCommands({
+  const ownerOps = createOwnerOps({
     store,
     dataDir: config.dataDir,
-    pairing,
-    memory: memoryProposals,
-    log,
     now,
     audit,
-    enqueue: enqueueNotice,
+    pairing,
+    memory: memoryProposals,
+    timezone: config.timezone,
+    defaultDiskQuotaMb: config.diskQuotaMb,
+    mountAllowlistPath: config.mountAllowlistPath,
+    protectedPaths: options.protectedPaths ?? [],
+    onChange: () => {
+      scheduler.kick();
+      delivery.kick();
+    },
   });
+  const commands = createAdminCommands({ ops: ownerOps, log, enqueue: enqueueNotice });
   const channelStatus = createChannelStatus({ store, now, log, notifier });
   const router = createRouter({
     store,
@@ -249,6 +259,7 @@ export async function startWarren(options: WarrenOptions) {
     router,
     channels,
     memoryProposals,
+    ownerOps,
     /** Stops intake and agents, lets a send under way finish, leaves everything else pending, closes the store. */
     async stop(): Promise<void> {
       if (isStopped) return;

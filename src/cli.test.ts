@@ -96,14 +96,14 @@ describe('warren CLI', () => {
     const env = { WARREN_DATA_DIR: dataDir, WARREN_MOUNT_ALLOWLIST: join(dataDir, 'allowlist.json') };
     await warren(['groups', 'add', 'local:team', '--folder', 'team'], env);
     const refused = await warren(['groups', 'mount', 'team', shared], env);
-    expect(refused.code).toBe(2);
+    expect(refused.code).toBe(1); // refused, not misused: exit 2 is for usage errors
     expect(refused.stderr).toMatch(/does not allow it/);
     writeFileSync(env.WARREN_MOUNT_ALLOWLIST, JSON.stringify({ allowedRoots: [{ path: shared }] }));
     const allowed = await warren(['groups', 'mount', 'team', shared, '--as', 'shared'], env);
     expect(allowed.code, allowed.stderr).toBe(0);
     expect(allowed.stdout).toMatch(/read-only under \/workspace\/extra/);
     const rw = await warren(['groups', 'mount', 'team', shared, '--rw'], env);
-    expect(rw.code).toBe(2);
+    expect(rw.code).toBe(1);
     expect((await warren(['groups', 'unmount', 'team', 'shared'], env)).code).toBe(0);
   });
 
@@ -121,7 +121,7 @@ describe('warren CLI', () => {
       /default disk quota again \(4096 MiB\)/,
     );
     expect((await warren(['groups', 'quota', 'team', 'lots'], env)).code).toBe(2);
-    expect((await warren(['groups', 'quota', 'nobody', '10'], env)).code).toBe(2);
+    expect((await warren(['groups', 'quota', 'nobody', '10'], env)).code).toBe(1);
   });
 
   it('refuses a folder name with path tricks, with a clear message and exit code 1', async () => {

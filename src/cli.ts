@@ -8,17 +8,18 @@ import { ADMIN_CHAT, databasePath, prepareDataDir } from './app.js';
 import { loadOrCreateToken } from './channels/local.js';
 import { runChatClient } from './cli/chat-client.js';
 import { formatDoctor, runDoctor } from './cli/doctor.js';
+import { createCliOwnerOps, performFromCli } from './cli/owner.js';
 import { runPairingCommand } from './cli/pairing.js';
 import { formatGroups, formatStatus } from './cli/status.js';
 import { runTasksCommand } from './cli/tasks.js';
 import { type Config, ConfigError, describeSettings, loadConfig } from './config.js';
+import type { OwnerOp, OwnerOps } from './intake/owner-ops.js';
 import { startHost } from './main.js';
 import { buildAgentImage } from './sandbox/agent-image.js';
 import { readModelCredential } from './sandbox/credentials.js';
-import { parseChatAddress, registerGroup, shareGroup } from './sandbox/group-folder.js';
-import { buildMounts, loadMountAllowlist } from './sandbox/mounts.js';
 import { createRuntime } from './sandbox/runtimes/index.js';
-import { openStore, StoreError } from './store/store.js';
+import { parseChatAddress } from './store/records.js';
+import { openStore, type Store, StoreError } from './store/store.js';
 
 /** The package root (holds agent/ and package.json), found from this file in src/ or dist/. */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -82,15 +83,41 @@ function withStore<T>(fn: (store: ReturnType<typeof openStore>, config: Config) 
   }
 }
 
-async function groupsCommand(args: string[]): Promise<void> {
+/** Opens the store and the owner's operations (the same table as the admin chat's) for one command. */
+async function withOwnerOps<T>(fn: (ops: OwnerOps, store: Store, config: Config) => Promise<T>): Promise<T> {
+  const cfg = config();
+  prepareDataDir(cfg.dataDir);
+  const store = openStore(databasePath(cfg.dataDir));
+  try {
+    const ops = createCliOwnerOps({ store, config: cfg, protectedPaths: [packageRoot], now: Date.now });
+    return await fn(ops, store, cfg);
+  } finally {
+    store.close();
+  }
+}
+
+/** Prints an outcome the way every command does and returns its exit code. */
+function print(outcome: { code: number; text: string }): number {
+  if (outcome.code === 0) console.log(outcome.text);
+  else console.error(`warren: ${outcome.text}`);
+  return outcome.code;
+}
+
+async function groupsCommand(args: string[]): Promise<number> {
   const [action, ...rest] = args;
   if (action === 'list' || action === undefined) {
     console.log(withStore((store) => formatGroups(store)));
-    return;
+    return 0;
   }
+  const request = parseGroupsCommand(action, rest);
+  return print(await withOwnerOps((ops) => performFromCli(ops, request)));
+}
+
+/** `groups add|remove|mount|unmount|quota` as an owner operation. */
+function parseGroupsCommand(action: string, args: string[]): OwnerOp {
   if (action === 'add') {
     const { values, positionals } = parseArgs({
-      args: rest,
+      args,
       allowPositionals: true,
       options: {
         folder: { type: 'string' },
@@ -103,119 +130,50 @@ async function groupsCommand(args: string[]): Promise<void> {
     });
     const chat = positionals[0] ? parseChatAddress(positionals[0]) : null;
     if (!chat) throw new UsageError('groups add needs a chat as CHANNEL:CHAT_ID, e.g. local:team');
-    const shareFolder = values.share;
-    if (shareFolder) {
-      const shared = withStore((store) => {
-        const isDirect = values.direct || (store.chats.get(chat.channel, chat.chatId)?.isDirect ?? false);
-        return shareGroup(store, { chat, folder: shareFolder, isDirect }, Date.now());
-      });
-      console.log(`${positionals[0]} now shares group '${shared.folder}' (its agent, folder and memory).`);
-      return;
-    }
+    if (values.share) return { op: 'share-chat', chat, folder: values.share, isDirect: values.direct };
     if (!values.folder)
       throw new UsageError('groups add needs --folder NAME (lowercase letters, digits, - and _)');
     if (values.trigger !== 'mention' && values.trigger !== 'always') {
       throw new UsageError("--trigger must be 'mention' or 'always'");
     }
-    const trigger = values.trigger;
-    const group = withStore((store, cfg) =>
-      registerGroup(
-        store,
-        cfg.dataDir,
-        {
-          folder: values.folder as string,
-          name: values.name ?? (values.folder as string),
-          chat,
-          isDirect: values.direct ?? false,
-          trigger,
-          triggerWord: values['trigger-word'] ?? null,
-        },
-        Date.now(),
-      ),
-    );
-    console.log(`Registered ${positionals[0]} as group '${group.folder}'.`);
-    return;
+    return {
+      op: 'register-chat',
+      chat,
+      folder: values.folder,
+      name: values.name,
+      isDirect: values.direct ?? false,
+      trigger: values.trigger,
+      triggerWord: values['trigger-word'] ?? null,
+    };
   }
   if (action === 'mount' || action === 'unmount') {
-    await mountCommand(action, rest);
-    return;
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { as: { type: 'string' }, rw: { type: 'boolean', default: false } },
+    });
+    const [folder, target] = positionals;
+    if (!folder || !target) {
+      throw new UsageError(
+        `usage: warren groups ${action} FOLDER ${action === 'mount' ? 'HOST_PATH [--as NAME] [--rw]' : 'NAME'}`,
+      );
+    }
+    return action === 'unmount'
+      ? { op: 'unmount', folder, name: target }
+      : { op: 'mount', folder, hostPath: resolve(target), as: values.as, isReadOnly: !values.rw };
   }
   if (action === 'remove') {
-    const folder = rest[0];
-    if (!folder) throw new UsageError('groups remove needs the group folder');
-    const removed = withStore((store) => {
-      if (store.groups.byFolder(folder)?.isAdmin) throw new UsageError('the admin group cannot be removed');
-      return store.groups.remove(folder);
-    });
-    if (!removed) throw new UsageError(`no group '${folder}' (see \`warren groups list\`)`);
-    console.log(`Removed group '${folder}'. Its folder was kept on disk.`);
-    return;
+    if (!args[0]) throw new UsageError('groups remove needs the group folder');
+    return { op: 'remove-group', folder: args[0] };
   }
   if (action === 'quota') {
-    const [folder, size] = rest;
+    const [folder, size] = args;
     if (!folder || !size || !/^(\d{1,8}|default)$/.test(size)) {
       throw new UsageError('usage: warren groups quota FOLDER SIZE_MB|default');
     }
-    const message = withStore((store, cfg) => {
-      if (!store.groups.setDiskQuotaMb(folder, size === 'default' ? null : Number(size))) {
-        throw new UsageError(`no group '${folder}' (see \`warren groups list\`)`);
-      }
-      return size === 'default'
-        ? `Group '${folder}' has the default disk quota again (${cfg.diskQuotaMb} MiB).`
-        : `Group '${folder}' may use ${size} MiB of disk (0: no quota).`;
-    });
-    console.log(`${message} It applies from the next check, at once for a running agent.`);
-    return;
+    return { op: 'set-quota', folder, mb: size === 'default' ? null : Number(size) };
   }
   throw new UsageError(`unknown groups command '${action}'; use list, add, remove, mount, unmount or quota`);
-}
-
-/** `groups mount|unmount`: records what a group asks to see; the allowlist decides at every container start. */
-async function mountCommand(action: 'mount' | 'unmount', args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { as: { type: 'string' }, rw: { type: 'boolean', default: false } },
-  });
-  const [folder, target] = positionals;
-  if (!folder || !target) {
-    throw new UsageError(
-      `usage: warren groups ${action} FOLDER ${action === 'mount' ? 'HOST_PATH [--as NAME] [--rw]' : 'NAME'}`,
-    );
-  }
-  const message = withStore((store, cfg) => {
-    const group = store.groups.byFolder(folder);
-    if (!group) throw new UsageError(`no group '${folder}' (see \`warren groups list\`)`);
-    const current = store.groups.extraMounts(group.id);
-    if (action === 'unmount') {
-      const kept = current.filter((mount) => mount.containerName !== target && mount.hostPath !== target);
-      if (kept.length === current.length)
-        throw new UsageError(`group '${folder}' has no extra mount '${target}'`);
-      store.groups.setExtraMounts(group.id, kept);
-      return `Group '${folder}' no longer asks for ${target} (from its next run).`;
-    }
-    const request = { hostPath: resolve(target), containerName: values.as, isReadOnly: !values.rw };
-    const allowlist = loadMountAllowlist(cfg.mountAllowlistPath);
-    if (!allowlist.ok) throw new UsageError(allowlist.reason);
-    const check = buildMounts({
-      dataDir: cfg.dataDir,
-      groupFolder: folder,
-      isAdmin: group.isAdmin,
-      extraMounts: [request],
-      allowlist: allowlist.allowlist,
-      protectedPaths: [packageRoot],
-    });
-    if (check.denials.length > 0) {
-      const reasons = check.denials.map((denial) => denial.reason).join('; ');
-      throw new UsageError(`the mount allowlist (${cfg.mountAllowlistPath}) does not allow it: ${reasons}`);
-    }
-    store.groups.setExtraMounts(group.id, [
-      ...current.filter((mount) => mount.hostPath !== request.hostPath),
-      request,
-    ]);
-    return `Group '${folder}' will see ${request.hostPath} ${request.isReadOnly ? 'read-only' : 'read-write'} under /workspace/extra/ (from its next run).`;
-  });
-  console.log(message);
 }
 
 async function chatCommand(args: string[]): Promise<void> {
@@ -279,37 +237,13 @@ export async function main(argv: string[]): Promise<number> {
         console.log(withStore((store) => formatStatus(store, Date.now())));
         return 0;
       case 'groups':
-        await groupsCommand(args);
-        return 0;
-      case 'pairing': {
-        const outcome = withStore((store, cfg) =>
-          runPairingCommand(args, {
-            store,
-            dataDir: cfg.dataDir,
-            assistantName: cfg.assistantName,
-            now: Date.now,
-          }),
+        return await groupsCommand(args);
+      case 'pairing':
+        return print(await withOwnerOps((ops) => runPairingCommand(args, ops)));
+      case 'tasks':
+        return print(
+          await withOwnerOps((ops, store) => runTasksCommand(args, { store, ops, now: Date.now() })),
         );
-        (outcome.code === 0 ? console.log : console.error)(
-          outcome.code === 0 ? outcome.text : `warren: ${outcome.text}`,
-        );
-        return outcome.code;
-      }
-      case 'tasks': {
-        const outcome = withStore((store, cfg) =>
-          runTasksCommand(args, {
-            store,
-            dataDir: cfg.dataDir,
-            now: Date.now(),
-            timezone: cfg.timezone,
-            audit: (entry) => store.audit.record(entry, Date.now()),
-          }),
-        );
-        (outcome.code === 0 ? console.log : console.error)(
-          outcome.code === 0 ? outcome.text : `warren: ${outcome.text}`,
-        );
-        return outcome.code;
-      }
       case 'doctor':
         return await doctorCommand();
       case 'image':

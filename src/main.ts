@@ -85,6 +85,7 @@ export async function startHost(options: StartOptions): Promise<number> {
   const host = await startWarren({
     config,
     log,
+    protectedPaths: [options.packageRoot],
     createChannels: (context) => createChannels({ ...context, config, log, localToken }),
     createRunner: (context) => {
       const runner = createContainerRunner({

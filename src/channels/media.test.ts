@@ -11,8 +11,8 @@ import {
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/harness.js';
+import { registerGroup } from '../intake/registration.js';
 import { silentLogger } from '../log.js';
-import { registerGroup } from '../sandbox/group-folder.js';
 import { openStore, type Store } from '../store/store.js';
 import {
   createMediaSaver,

@@ -1,6 +1,7 @@
 // The Telegram channel (grammY's API client): long polling with a durable offset, HTML replies, media in and out.
 import type { Api } from 'grammy';
 import type { Message, Update, UserFromGetMe } from 'grammy/types';
+import { backoffMs } from '../backoff.js';
 import type { Logger } from '../log.js';
 import type { ChannelState } from '../store/records.js';
 import type { Channel, ChannelHandlers, OutboundMessage, SendResult } from '../types.js';
@@ -191,7 +192,7 @@ export function createTelegramChannel(options: TelegramChannelOptions): Channel 
         const retryAfter = isApiError(error) ? error.parameters?.retry_after : undefined;
         const delay = retryAfter
           ? retryAfter * 1000
-          : Math.min(retryBaseMs * 2 ** (failures - 1), retryMaxMs);
+          : backoffMs(failures, { baseMs: retryBaseMs, maxMs: retryMaxMs });
         setState({ status: 'reconnecting', reason: describeTelegramError(error) });
         log.warn({ reason: describeTelegramError(error), retryInMs: delay }, 'telegram polling failed');
         await sleep(delay, signal);

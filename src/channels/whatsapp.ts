@@ -1,6 +1,7 @@
 // The WhatsApp channel (Baileys 7 behind a small socket seam): pairing, reconnection with backoff, media, formatting.
 import { createHash } from 'node:crypto';
 import type { AnyMessageContent, BaileysEventMap, WAMessage } from '@whiskeysockets/baileys';
+import { backoffMs } from '../backoff.js';
 import type { Logger } from '../log.js';
 import type { ChannelState } from '../store/records.js';
 import type { Channel, ChannelHandlers, OutboundMessage, SendResult } from '../types.js';
@@ -110,7 +111,7 @@ export function createWhatsAppChannel(options: WhatsAppChannelOptions): Channel 
   function scheduleReconnect(reason: string, delayMs?: number): void {
     if (isStopped) return;
     failures++;
-    const delay = delayMs ?? Math.min(retryBaseMs * 2 ** (failures - 1), retryMaxMs);
+    const delay = delayMs ?? backoffMs(failures, { baseMs: retryBaseMs, maxMs: retryMaxMs });
     setState({ status: 'reconnecting', reason });
     log.warn({ reason, retryInMs: delay }, 'whatsapp connection closed; reconnecting');
     if (reconnectTimer) clearTimeout(reconnectTimer);

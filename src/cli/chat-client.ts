@@ -1,6 +1,8 @@
 // `warren chat`: a terminal client of the local channel's API that posts typed lines and prints replies as they stream in.
 import { createInterface } from 'node:readline';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
+import { backoffMs } from '../backoff.js';
 
 export interface ChatClientOptions {
   /** The local channel's base url, e.g. http://127.0.0.1:7777. */
@@ -42,12 +44,6 @@ const chatEventSchema = z.object({
 const historySchema = z.object({ events: z.array(chatEventSchema) });
 const typingSchema = z.object({ isTyping: z.boolean() });
 const errorBodySchema = z.object({ error: z.string() });
-
-interface SseEvent {
-  name: string;
-  id?: string;
-  data: string;
-}
 
 /**
  * Runs until the input ends (Ctrl-D), Ctrl-C or the signal aborts. Rejects with a ChatClientError when the
@@ -109,15 +105,17 @@ export async function runChatClient(options: ChatClientOptions): Promise<void> {
     }
   }
 
-  function handleEvent(event: SseEvent): void {
+  function handleEvent(event: EventSourceMessage): void {
     if (event.id !== undefined && /^\d+$/.test(event.id))
       lastEventId = Math.max(lastEventId, Number(event.id));
-    if (event.name === 'message') {
+    // An event without an `event:` field is a message, as EventSource has it.
+    const name = event.event ?? 'message';
+    if (name === 'message') {
       const parsed = chatEventSchema.safeParse(parseJson(event.data));
       if (!parsed.success || parsed.data.role !== 'assistant') return;
       isTyping = false;
       print(`${parsed.data.senderName}: ${parsed.data.text}`);
-    } else if (event.name === 'typing') {
+    } else if (name === 'typing') {
       const parsed = typingSchema.safeParse(parseJson(event.data));
       if (!parsed.success) return;
       if (parsed.data.isTyping && !isTyping) print(`(${options.assistantName} is typing…)`);
@@ -146,12 +144,12 @@ export async function runChatClient(options: ChatClientOptions): Promise<void> {
       onOpen();
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
-      const parse = createSseParser(handleEvent);
+      const parser = createParser({ onEvent: handleEvent });
       for (;;) {
         const { value, done } = await reader.read();
         if (done) return;
         armStallTimer();
-        parse(decoder.decode(value, { stream: true }));
+        parser.feed(decoder.decode(value, { stream: true }));
       }
     } finally {
       clearTimeout(stallTimer);
@@ -176,8 +174,10 @@ export async function runChatClient(options: ChatClientOptions): Promise<void> {
       if (stop.signal.aborted) return;
       failures += 1;
       if (failures === 1) print(`(connection lost: ${reason}; reconnecting…)`);
-      const backoff = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (failures - 1));
-      await delay(backoff * (0.75 + Math.random() * 0.5), stop.signal);
+      await delay(
+        backoffMs(failures, { baseMs: FIRST_RETRY_MS, maxMs: MAX_RETRY_MS, jitter: 0.25 }),
+        stop.signal,
+      );
     }
   }
 
@@ -256,34 +256,6 @@ function describeFetchFailure(baseUrl: string, error: unknown): string {
 async function readError(response: Response): Promise<string> {
   const parsed = errorBodySchema.safeParse(parseJson(await response.text().catch(() => '')));
   return parsed.success ? parsed.data.error : `HTTP ${response.status}`;
-}
-
-function createSseParser(onEvent: (event: SseEvent) => void): (chunk: string) => void {
-  let buffer = '';
-  let name = 'message';
-  let id: string | undefined;
-  let data: string[] = [];
-  return (chunk) => {
-    buffer += chunk;
-    const parts = buffer.split('\n');
-    buffer = parts.pop() ?? '';
-    for (const part of parts) {
-      const line = part.endsWith('\r') ? part.slice(0, -1) : part;
-      if (line === '') {
-        if (data.length > 0) onEvent({ name, id, data: data.join('\n') });
-        name = 'message';
-        id = undefined;
-        data = [];
-      } else if (!line.startsWith(':')) {
-        const colon = line.indexOf(':');
-        const field = colon === -1 ? line : line.slice(0, colon);
-        const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'event') name = value;
-        else if (field === 'data') data.push(value);
-        else if (field === 'id') id = value;
-      }
-    }
-  };
 }
 
 function parseJson(text: string): unknown {

@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/harness.js';
 import { databasePath, ensureAdminGroup } from '../app.js';
-import { registerGroup } from '../sandbox/group-folder.js';
+import { registerGroup } from '../intake/registration.js';
 import { openStore, type Store } from '../store/store.js';
+import { createCliOwnerOps } from './owner.js';
 import { runPairingCommand } from './pairing.js';
 
 let store: Store;
@@ -21,20 +22,35 @@ beforeEach(() => {
 });
 afterEach(() => store.close());
 
-const run = (...args: string[]) => runPairingCommand(args, { store, dataDir, assistantName: 'Warren', now });
+const run = (...args: string[]) =>
+  runPairingCommand(
+    args,
+    createCliOwnerOps({
+      store,
+      config: {
+        dataDir,
+        assistantName: 'Warren',
+        timezone: 'UTC',
+        diskQuotaMb: 4096,
+        mountAllowlistPath: join(dataDir, 'no-allowlist.json'),
+      },
+      protectedPaths: [],
+      now,
+    }),
+  );
 
 describe('warren pairing', () => {
-  it('lists the people waiting, with their codes', () => {
-    expect(run('list')).toEqual({
+  it('lists the people waiting, with their codes', async () => {
+    expect(await run('list')).toEqual({
       code: 0,
-      text: 'Waiting for approval:\n  PQRS-TUVW  Bob (telegram:555), expires in 60 min',
+      text: 'Pairing requests:\n  PQRS-TUVW  Bob (telegram:555), expires in 60 min',
     });
   });
 
-  it('approve registers the chat, queues the welcome and audits who decided', () => {
-    expect(run('approve', 'pqrs-tuvw', '--folder', 'bob')).toEqual({
+  it('approve registers the chat, queues the welcome and audits who decided', async () => {
+    expect(await run('approve', 'pqrs-tuvw', '--folder', 'bob')).toEqual({
       code: 0,
-      text: "Approved Bob (telegram:555): group 'bob'.",
+      text: "Bob (telegram:555) can talk to the agent of group 'bob' now.",
     });
     expect(store.chats.get('telegram', '555')?.groupId).toBe(store.groups.byFolder('bob')?.id);
     expect(store.outbox.byKey('pairing:PQRSTUVW:approved')).toMatchObject({
@@ -42,14 +58,14 @@ describe('warren pairing', () => {
       chatId: '555',
     });
     expect(store.audit.recent(1)[0]).toMatchObject({ actor: 'cli', action: 'pairing-approve' });
-    expect(run('list').text).toBe('No pairing requests.');
+    expect((await run('list')).text).toBe('No pairing requests.');
   });
 
-  it('deny turns the person away; an unknown code is an error', () => {
-    expect(run('deny', 'PQRSTUVW').code).toBe(0);
+  it('deny turns the person away; an unknown code is an error', async () => {
+    expect((await run('deny', 'PQRSTUVW')).code).toBe(0);
     expect(store.pairing.byCode('PQRSTUVW')?.status).toBe('denied');
-    expect(run('approve', 'PQRSTUVW')).toMatchObject({ code: 1, text: /not waiting for approval/ });
-    expect(run('frobnicate').code).toBe(2);
+    expect(await run('approve', 'PQRSTUVW')).toMatchObject({ code: 1, text: /not waiting for approval/ });
+    expect((await run('frobnicate')).code).toBe(2);
   });
 });
 

@@ -2,22 +2,21 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { registerGroup } from '../sandbox/group-folder.js';
-import { type AuditEntry, openStore, type Store, type Task } from '../store/store.js';
+import { registerGroup } from '../intake/registration.js';
+import { openStore, type Store, type Task } from '../store/store.js';
 import { createTaskOps } from '../tasks/tasks.js';
+import { createCliOwnerOps } from './owner.js';
 import { formatStatus } from './status.js';
 import { runTasksCommand } from './tasks.js';
 
 const NOW = Date.parse('2025-06-02T06:00:00Z');
 let dataDir: string;
 let store: Store;
-let audits: AuditEntry[];
 let briefing: Task;
 
 beforeEach(() => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'warren-tasks-cli-'));
   store = openStore(':memory:');
-  audits = [];
   const group = registerGroup(
     store,
     dataDir,
@@ -54,23 +53,32 @@ afterEach(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-const tasks = (...args: string[]) =>
-  runTasksCommand(args, {
+const tasks = (...args: string[]) => {
+  const ops = createCliOwnerOps({
     store,
-    dataDir,
-    now: NOW,
-    timezone: 'Europe/Berlin',
-    audit: (entry) => audits.push(entry),
+    config: {
+      dataDir,
+      assistantName: 'Warren',
+      timezone: 'Europe/Berlin',
+      diskQuotaMb: 4096,
+      mountAllowlistPath: path.join(dataDir, 'no-allowlist.json'),
+    },
+    protectedPaths: [],
+    now: () => NOW,
   });
+  return runTasksCommand(args, { store, ops, now: NOW });
+};
+/** The audit trail, oldest first. */
+const audits = () => store.audit.recent(100).reverse();
 
 describe('warren tasks', () => {
-  it('is summed up in warren status with the time to the next run', () => {
+  it('is summed up in warren status with the time to the next run', async () => {
     // 06:00 UTC on a Monday is 08:00 in Berlin: the 09:00 briefing is an hour away.
     expect(formatStatus(store, NOW)).toMatch(/Tasks: 1 active, 0 paused, next run in 60m/);
   });
 
-  it('lists what will run when, in each task’s own timezone', () => {
-    const { code, text } = tasks();
+  it('lists what will run when, in each task’s own timezone', async () => {
+    const { code, text } = await tasks();
     expect(code).toBe(0);
     expect(text).toMatch(/^Tasks \(1\):\n {2}ID {8}GROUP {2}STATUS {2}SCHEDULE/);
     expect(text).toContain(
@@ -78,7 +86,7 @@ describe('warren tasks', () => {
     );
   });
 
-  it('shows one task with its recent runs: when, how long, status, tokens and result', () => {
+  it('shows one task with its recent runs: when, how long, status, tokens and result', async () => {
     const runId = store.tasks.queueManual(briefing.id, NOW - 3_600_000) as number;
     store.tasks.start(runId, 'b1', 'agent-1', NOW - 3_600_000);
     store.tasks.finishRun(
@@ -91,31 +99,36 @@ describe('warren tasks', () => {
       null,
       NOW - 3_600_000 + 12_300,
     );
-    const { text } = tasks('show', 'brief001');
+    const { text } = await tasks('show', 'brief001');
     expect(text).toContain('Task brief001 “pipeline briefing”');
     expect(text).toContain('results to telegram:42');
     expect(text).toContain("schedule   cron '0 9 * * 1-5' (Europe/Berlin)");
     expect(text).toMatch(
       /Mon 2025-06-02 07:00\s+manual\s+succeeded\s+12\.3s\s+1200\/340 tokens\s+Pipeline: 3 deals closing/,
     );
-    expect(tasks().text).toMatch(/succeeded 60m ago/);
+    expect((await tasks()).text).toMatch(/succeeded 60m ago/);
   });
 
-  it('pauses, resumes, runs now and cancels, audits each, and wakes a running host', () => {
-    expect(tasks('pause', 'brief001')).toEqual({ code: 0, text: 'Paused task brief001.' });
+  it('pauses, resumes, runs now and cancels, audits each, and wakes a running host', async () => {
+    expect(await tasks('pause', 'brief001')).toEqual({ code: 0, text: 'Paused task brief001.' });
     expect(existsSync(path.join(dataDir, 'signals', 'tasks'))).toBe(true);
-    expect(tasks('pause', 'brief001')).toEqual({ code: 1, text: 'task brief001 is paused, not active' });
-    expect(tasks('resume', 'brief001').text).toMatch(/Resumed task brief001; next run Mon 2025-06-02 09:00/);
-    expect(tasks('run-now', 'brief001').code).toBe(0);
-    expect(tasks().text).toContain('queued now');
-    expect(tasks('run-now', 'brief001')).toMatchObject({
+    expect(await tasks('pause', 'brief001')).toEqual({
+      code: 1,
+      text: 'task brief001 is paused, not active',
+    });
+    expect((await tasks('resume', 'brief001')).text).toMatch(
+      /Resumed task brief001; next run Mon 2025-06-02 09:00/,
+    );
+    expect((await tasks('run-now', 'brief001')).code).toBe(0);
+    expect((await tasks()).text).toContain('queued now');
+    expect(await tasks('run-now', 'brief001')).toMatchObject({
       code: 1,
       text: expect.stringMatching(/already has a run/),
     });
-    expect(tasks('cancel', 'brief001').code).toBe(0);
-    expect(tasks().text).toMatch(/^No tasks/);
-    expect(tasks('list', '--all').text).toContain('cancelled');
-    expect(audits.map((entry) => [entry.action, entry.decision, entry.actor])).toEqual([
+    expect((await tasks('cancel', 'brief001')).code).toBe(0);
+    expect((await tasks()).text).toMatch(/^No tasks/);
+    expect((await tasks('list', '--all')).text).toContain('cancelled');
+    expect(audits().map((entry) => [entry.action, entry.decision, entry.actor])).toEqual([
       ['task-pause', 'allow', 'cli'],
       ['task-pause', 'deny', 'cli'],
       ['task-resume', 'allow', 'cli'],
@@ -125,10 +138,13 @@ describe('warren tasks', () => {
     ]);
   });
 
-  it('says how to use it when the arguments are wrong', () => {
-    expect(tasks('pause').code).toBe(2);
-    expect(tasks('explode', 'brief001').code).toBe(2);
-    expect(tasks('show', 'nope')).toMatchObject({ code: 1, text: expect.stringMatching(/no task 'nope'/) });
-    expect(tasks('list', '--group', 'nobody')).toMatchObject({ code: 2 });
+  it('says how to use it when the arguments are wrong', async () => {
+    expect((await tasks('pause')).code).toBe(2);
+    expect((await tasks('explode', 'brief001')).code).toBe(2);
+    expect(await tasks('show', 'nope')).toMatchObject({
+      code: 1,
+      text: expect.stringMatching(/no task 'nope'/),
+    });
+    expect(await tasks('list', '--group', 'nobody')).toMatchObject({ code: 2 });
   });
 });

@@ -1,18 +1,17 @@
 // `warren tasks`: what will run when and what ran, and pause / resume / cancel / run-now from the terminal.
 import { parseArgs } from 'node:util';
+import type { OwnerOps } from '../intake/owner-ops.js';
 import { formatInstant } from '../queue/prompt.js';
-import type { AuditEntry, Store, Task, TaskRun } from '../store/store.js';
+import type { Store, Task, TaskRun } from '../store/store.js';
 import { describeSchedule } from '../tasks/schedule.js';
-import { createTaskOps } from '../tasks/tasks.js';
-import { signalHost } from './host-signal.js';
+import { describeNextRun, relative } from '../tasks/tasks.js';
+import { performFromCli } from './owner.js';
 
 export interface TasksCliContext {
   store: Store;
-  dataDir: string;
   now: number;
-  /** The owner's timezone (times of runs are shown in their task's own timezone). */
-  timezone: string;
-  audit(entry: AuditEntry): void;
+  /** Pause, resume, cancel and run-now go through the owner's operations (authorized and audited there). */
+  ops: OwnerOps;
 }
 
 /** code: 0 done, 1 refused (e.g. the task is not paused), 2 usage error. */
@@ -25,21 +24,6 @@ export const TASKS_USAGE = `usage: warren tasks [list [--group FOLDER] [--all]]
        warren tasks show ID
        warren tasks pause|resume|cancel|run-now ID`;
 
-/** "in 2h", "3m ago". */
-function relative(at: number, now: number): string {
-  const seconds = Math.round((at - now) / 1000);
-  const size = Math.abs(seconds);
-  const text =
-    size < 90
-      ? `${size}s`
-      : size < 5400
-        ? `${Math.round(size / 60)}m`
-        : size < 172_800
-          ? `${Math.round(size / 3600)}h`
-          : `${Math.round(size / 86_400)}d`;
-  return seconds >= 0 ? `in ${text}` : `${text} ago`;
-}
-
 function duration(run: TaskRun): string {
   if (run.startedAt === null || run.endedAt === null) return '-';
   const ms = run.endedAt - run.startedAt;
@@ -50,15 +34,6 @@ const oneLine = (text: string | null, max: number) => {
   const line = (text ?? '').replace(/\s+/g, ' ').trim();
   return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 };
-
-function nextRunText(task: Task, store: Store, now: number): string {
-  const open = store.tasks
-    .runsOf(task.id, 1)
-    .find((run) => run.status === 'queued' || run.status === 'running');
-  if (open) return open.status === 'running' ? 'running now' : 'queued now';
-  if (task.nextRunAt === null || task.status !== 'active') return '-';
-  return `${formatInstant(task.nextRunAt, task.schedule.timezone)} (${relative(task.nextRunAt, now)})`;
-}
 
 export function formatTaskList(
   store: Store,
@@ -76,7 +51,7 @@ export function formatTaskList(
       task.groupFolder,
       task.status,
       describeSchedule(task.schedule),
-      nextRunText(task, store, now),
+      describeNextRun(task, store, now),
       lastText,
     ];
   });
@@ -99,7 +74,7 @@ export function formatTaskDetails(store: Store, task: Task, now: number): string
     `  schedule   ${describeSchedule(task.schedule)}`,
     `  context    ${task.contextMode === 'isolated' ? 'isolated (a fresh session each run)' : "the group's conversation"}`,
     `  pre-check  ${task.preCheck ? `${Math.round(task.preCheck.timeoutMs / 1000)} s limit: ${oneLine(task.preCheck.script, 80)}` : 'none'}`,
-    `  next run   ${nextRunText(task, store, now)}`,
+    `  next run   ${describeNextRun(task, store, now)}`,
     `  created    ${formatInstant(task.createdAt, zone)} by ${task.createdBy || 'unknown'}`,
     `  prompt     ${oneLine(task.prompt, 200)}`,
     '',
@@ -117,7 +92,7 @@ export function formatTaskDetails(store: Store, task: Task, now: number): string
   return lines.join('\n');
 }
 
-export function runTasksCommand(args: string[], context: TasksCliContext): CliOutcome {
+export async function runTasksCommand(args: string[], context: TasksCliContext): Promise<CliOutcome> {
   const { store, now } = context;
   const [action = 'list', ...rest] = args;
   if (action === 'list') {
@@ -147,31 +122,10 @@ export function runTasksCommand(args: string[], context: TasksCliContext): CliOu
   if (!task) return { code: 1, text: `no task '${id}' (see \`warren tasks list --all\`)` };
   if (action === 'show') return { code: 0, text: formatTaskDetails(store, task, now) };
 
-  const ops = createTaskOps({ store, now: () => now, defaultTimezone: context.timezone });
-  const result =
-    action === 'pause'
-      ? ops.pause(task, 'paused from the command line')
-      : action === 'resume'
-        ? ops.resume(task)
-        : action === 'cancel'
-          ? ops.cancel(task)
-          : ops.runNow(task);
-  context.audit({
-    groupFolder: task.groupFolder,
-    actor: 'cli',
-    action: `task-${action}`,
-    decision: result.ok ? 'allow' : 'deny',
-    detail: { taskId: task.id, ...(result.ok ? {} : { reason: result.error }) },
+  // A running host re-arms its scheduler at once (owner-ops signals it); one that is not running finds the change
+  // when it starts.
+  return performFromCli(context.ops, {
+    op: `task-${action as 'pause' | 'resume' | 'cancel' | 'run-now'}`,
+    id,
   });
-  if (!result.ok) return { code: 1, text: result.error };
-  // A running host re-arms its scheduler now; one that is not running finds the change when it starts.
-  signalHost(context.dataDir, now);
-  const after = store.tasks.byId(task.id) as Task;
-  const done = {
-    pause: `Paused task ${task.id}.`,
-    resume: `Resumed task ${task.id}; next run ${nextRunText(after, store, now)}.`,
-    cancel: `Cancelled task ${task.id}.`,
-    'run-now': `Queued a run of task ${task.id} now; \`warren tasks show ${task.id}\` shows how it went.`,
-  }[action as 'pause' | 'resume' | 'cancel' | 'run-now'];
-  return { code: 0, text: done };
 }

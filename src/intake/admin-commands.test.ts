@@ -69,7 +69,7 @@ describe('owner commands and letting people in', () => {
     );
     owner(h, `/approve ${code} bob`);
     await eventually(() => lastTo(h, 'dm-bob').includes("You're in"), 2000, 'the welcome');
-    expect(lastTo(h, 'owner')).toContain("group 'bob'");
+    await eventually(() => lastTo(h, 'owner').includes("group 'bob'"), 2000, 'the answer to the owner');
     expect(h.runner.sessions).toHaveLength(0);
     h.channel.receive({ chatId: 'dm-bob', senderId: 'bob', text: 'hi again', isDirect: true });
     await eventually(() => lastTo(h, 'dm-bob') === 'agent reply', 2000, 'the agent answering Bob');

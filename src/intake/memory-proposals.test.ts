@@ -15,7 +15,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { prepareDataDir } from '../app.js';
 import { silentLogger } from '../log.js';
 import { MAX_GLOBAL_MEMORY_BYTES, parseIpcFile } from '../protocol/ipc.js';
-import { registerGroup } from '../sandbox/group-folder.js';
 import type { Group } from '../store/records.js';
 import { type AuditEntry, openStore, type Store } from '../store/store.js';
 import {
@@ -23,6 +22,7 @@ import {
   MAX_PENDING_PROPOSALS_PER_GROUP,
   type MemoryProposals,
 } from './memory-proposals.js';
+import { registerGroup } from './registration.js';
 
 const NOW = Date.parse('2025-06-02T08:00:00Z');
 const ORIGINAL = '# Shared memory\n\nThe owner likes short answers.\n';

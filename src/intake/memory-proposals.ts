@@ -162,8 +162,8 @@ export function createMemoryProposals(deps: MemoryProposalsDeps): MemoryProposal
       };
     }
     const current = await readCurrent();
+    // A failure is a refusal the owner's operation audits (owner-ops.ts); a stale base is audited here.
     if (!current.ok) {
-      audit('deny', { reason: current.error });
       return { status: 'failed', message: `${current.error}; nothing was written` };
     }
     // The owner approved the diff against the text it was made from; on any other text it would do something else.
@@ -182,7 +182,6 @@ export function createMemoryProposals(deps: MemoryProposalsDeps): MemoryProposal
       writeGlobalMemory(globalDir, proposal.content);
     } catch (error) {
       log.error({ err: error, proposalId: id }, 'cannot write global memory');
-      audit('deny', { reason: `write failed: ${(error as Error).message}` });
       return {
         status: 'failed',
         message: 'global memory could not be written (see the log); it is unchanged',

@@ -1,12 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/harness.js';
 import { silentLogger } from '../log.js';
-import { registerGroup } from '../sandbox/group-folder.js';
 import type { ChatAddress } from '../store/records.js';
 import { type AuditEntry, openStore, type Store } from '../store/store.js';
 import type { InboundMessage } from '../types.js';
 import { createAdminNotifier } from './admin-notices.js';
 import { createPairing, formatCode, normalizeCode, type Pairing } from './pairing.js';
+import { registerGroup } from './registration.js';
 
 const ADMIN: ChatAddress = { channel: 'local', chatId: 'main' };
 const TTL = 60 * 60_000;

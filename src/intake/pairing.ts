@@ -2,11 +2,11 @@
 // directly gets a one-time pairing code, and nothing they send reaches an agent until the owner approves it.
 import { randomInt } from 'node:crypto';
 import type { Logger } from '../log.js';
-import { registerGroup, shareGroup } from '../sandbox/group-folder.js';
 import type { ChatAddress, Group } from '../store/records.js';
 import { type AuditEntry, type PairingRequest, type Store, StoreError } from '../store/store.js';
 import type { ChatJoinedEvent, ChatMovedEvent, InboundMessage } from '../types.js';
 import type { AdminNotifier } from './admin-notices.js';
+import { registerGroup, shareGroup } from './registration.js';
 
 export const PAIRING_TTL_MS = 60 * 60_000;
 export const MAX_PENDING_PAIRINGS = 3;

@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/harness.js';
 import { silentLogger } from '../log.js';
-import { registerGroup } from '../sandbox/group-folder.js';
 import type { Group } from '../store/records.js';
 import { openStore, type Store } from '../store/store.js';
 import type { InboundMessage } from '../types.js';
+import { registerGroup } from './registration.js';
 import { createRouter, isTriggered, MAX_MESSAGE_CHARS, mentionsName } from './router.js';
 
 const group = (overrides: Partial<Group> = {}): Group => ({

@@ -1,5 +1,6 @@
 // Delivery: drains the durable outbox into channels, in order per chat, with retries and backoff.
 import { rmSync } from 'node:fs';
+import { backoffMs } from '../backoff.js';
 import type { Logger } from '../log.js';
 import type { OutboxItem, Store } from '../store/store.js';
 import type { Channel, SendResult } from '../types.js';
@@ -83,7 +84,7 @@ export function createDelivery(deps: DeliveryDeps) {
           log.error(fields, 'delivery failed for good');
           continue;
         }
-        const delay = Math.min(deps.baseDelayMs * 2 ** (item.attempts - 1), deps.maxDelayMs);
+        const delay = backoffMs(item.attempts, { baseMs: deps.baseDelayMs, maxMs: deps.maxDelayMs });
         const nextAt = deps.now() + delay;
         deps.store.outbox.markRetry(item.id, result.reason, nextAt);
         log.warn({ ...fields, retryInMs: delay }, 'delivery failed; will retry');

@@ -13,7 +13,7 @@ import {
   type TaskWorkSource,
 } from '../types.js';
 import { formatPrompt } from './prompt.js';
-import { createRunOutcomes } from './run-outcomes.js';
+import { createRunOutcomes, type Slot, type SlotState } from './run-outcomes.js';
 
 export interface GroupQueueDeps {
   store: Store;
@@ -32,29 +32,6 @@ export interface GroupQueueDeps {
   onBusy?(chat: ChatAddress, isBusy: boolean): void;
   /** Scheduled task runs; without it the queue serves chat messages only. */
   tasks?: TaskWorkSource;
-}
-
-export type SlotState = 'starting' | 'busy' | 'idle' | 'stopping';
-
-export interface Slot {
-  groupId: number;
-  folder: string;
-  runId: string;
-  chat: ChatAddress;
-  state: SlotState;
-  session: AgentSession | null;
-  /** Batches handed to the agent that it has not finished. */
-  openBatches: Set<string>;
-  lastActiveAt: number;
-  startedAt: number;
-  /** Work arrived that this run could not take (another chat, or the agent was starting or stopping). */
-  hasMoreWork: boolean;
-  /** The open batches that are task runs (the rest are chat message batches). */
-  taskBatches: Set<string>;
-  /** A fresh session for one isolated task run: nothing joins it, its session id is not kept. */
-  isIsolated: boolean;
-  /** Started for a task and nothing else has happened: stop it once idle instead of keeping it warm. */
-  isStopWhenIdle: boolean;
 }
 
 /** What a new run starts with. */

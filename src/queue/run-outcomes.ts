@@ -1,17 +1,23 @@
 // What a group run's agent events leave behind: replies and notices in the outbox, chat message batches completed
 // or retried with backoff (or given up, with word to the chat), and task runs settled with the scheduler.
 
+import { backoffMs } from '../backoff.js';
 import type { Logger } from '../log.js';
 import type { ChatAddress } from '../store/records.js';
-import type { BatchFailure } from '../store/store.js';
-import type { AgentEvent, TaskRunOutcome } from '../types.js';
-import type { GroupQueueDeps, Slot } from './group-queue.js';
+import type { BatchFailure, Store } from '../store/store.js';
+import type { AgentEvent, AgentSession, TaskRunOutcome, TaskWorkSource } from '../types.js';
 
-export interface RunOutcomeDeps
-  extends Pick<
-    GroupQueueDeps,
-    'store' | 'now' | 'maxAttempts' | 'retryBaseMs' | 'onOutbox' | 'onBusy' | 'tasks'
-  > {
+export interface RunOutcomeDeps {
+  store: Store;
+  now(): number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  /** Something was queued in the outbox. Must not throw. */
+  onOutbox(): void;
+  /** The agent started or stopped working on a chat's messages (typing indicators). Must not throw. */
+  onBusy?(chat: ChatAddress, isBusy: boolean): void;
+  /** Settles task runs; without it there are none. */
+  tasks?: Pick<TaskWorkSource, 'settle'>;
   /** The queue's logger: these lines are the queue's. */
   log: Logger;
   /** Wakes the queue when a retry comes due. */
@@ -20,11 +26,36 @@ export interface RunOutcomeDeps
   afterBatchesClosed(slot: Slot): void;
 }
 
+/** One group's live agent run, as the queue keeps it (group-queue.ts changes it; this module reads and settles). */
+export type SlotState = 'starting' | 'busy' | 'idle' | 'stopping';
+
+export interface Slot {
+  groupId: number;
+  folder: string;
+  runId: string;
+  chat: ChatAddress;
+  state: SlotState;
+  session: AgentSession | null;
+  /** Batches handed to the agent that it has not finished. */
+  openBatches: Set<string>;
+  lastActiveAt: number;
+  startedAt: number;
+  /** Work arrived that this run could not take (another chat, or the agent was starting or stopping). */
+  hasMoreWork: boolean;
+  /** The open batches that are task runs (the rest are chat message batches). */
+  taskBatches: Set<string>;
+  /** A fresh session for one isolated task run: nothing joins it, its session id is not kept. */
+  isIsolated: boolean;
+  /** Started for a task and nothing else has happened: stop it once idle instead of keeping it warm. */
+  isStopWhenIdle: boolean;
+}
+
 const MAX_BACKOFF_MS = 5 * 60_000;
 
 export function createRunOutcomes(deps: RunOutcomeDeps) {
   const { log, armWake, afterBatchesClosed } = deps;
-  const backoffMs = (attempt: number) => Math.min(deps.retryBaseMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+  const retryDelayMs = (attempt: number) =>
+    backoffMs(attempt, { baseMs: deps.retryBaseMs, maxMs: MAX_BACKOFF_MS });
 
   function notify(chat: ChatAddress, key: string, text: string): void {
     deps.store.outbox.enqueue(
@@ -44,7 +75,7 @@ export function createRunOutcomes(deps: RunOutcomeDeps) {
   function reportFailure(slot: Slot, batchId: string, reason: string, isRetryable = true): void {
     const failure: BatchFailure | null = deps.store.messages.failBatch(batchId, reason, {
       maxAttempts: isRetryable ? deps.maxAttempts : 0,
-      backoffMs,
+      backoffMs: retryDelayMs,
       now: deps.now(),
     });
     if (!failure) return;

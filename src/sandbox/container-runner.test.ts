@@ -6,13 +6,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/fake-agent-runner.js';
 import { prepareDataDir } from '../app.js';
 import { loadConfig } from '../config.js';
+import { registerGroup } from '../intake/registration.js';
 import { silentLogger } from '../log.js';
 import { type InputFile, ipcFileName, type OutputFile, parseIpcFile } from '../protocol/ipc.js';
 import type { Group } from '../store/records.js';
 import { type AuditEntry, openStore, type Store } from '../store/store.js';
 import type { AgentEvent, AgentStartRequest } from '../types.js';
 import { type ContainerRunner, createContainerRunner } from './container-runner.js';
-import { registerGroup } from './group-folder.js';
 import type {
   ContainerExit,
   ContainerRuntime,
@@ -203,9 +203,6 @@ class FakeRuntime implements ContainerRuntime {
   async buildImage() {
     this.hasAgentImage = true;
     return { ok: true as const };
-  }
-  async exec() {
-    return { exitCode: 0, stdout: '', stderr: '', isTimedOut: false, isTruncated: false };
   }
 }
 

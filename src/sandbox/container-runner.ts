@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { CONTAINER_PATHS, RUN_ENV, runSettingsToEnv } from '../protocol/ipc.js';
+import { formatChatAddress } from '../store/records.js';
 import type { HostContext } from '../types.js';
 import {
   type AgentExit,
@@ -20,7 +21,6 @@ import { createAgentProxy, type RunState } from './agent-proxy.js';
 import type { CredentialProxy, ModelCredential } from './credential-proxy.js';
 import { createDiskQuota } from './disk-quota.js';
 import { createFolderJobs } from './folder-jobs.js';
-import { formatChatAddress } from './group-folder.js';
 import { createRunIpc, type RunIpc, type RunnerExitReason } from './ipc.js';
 import { clearRunDirs } from './ipc-folder.js';
 import { buildRunMounts, containerUserFor, prepareRunFolders } from './run-folders.js';

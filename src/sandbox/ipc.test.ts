@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryProposals } from '../intake/memory-proposals.js';
+import { registerGroup } from '../intake/registration.js';
 import { silentLogger } from '../log.js';
 import {
   type InputFile,
@@ -25,7 +26,6 @@ import {
 import type { Group } from '../store/records.js';
 import { type AuditEntry, openStore, type Store } from '../store/store.js';
 import type { AgentEvent } from '../types.js';
-import { registerGroup } from './group-folder.js';
 import { createRunIpc, type RunIpcDeps } from './ipc.js';
 import { clearRunDirs, prepareRunDirs } from './ipc-folder.js';
 

@@ -24,9 +24,9 @@ import {
   type UpdateGlobalMemoryRequest,
 } from '../protocol/ipc.js';
 import type { ChatAddress, Group } from '../store/records.js';
+import { formatChatAddress, parseChatAddress } from '../store/records.js';
 import type { AuditEntry, Store } from '../store/store.js';
 import type { AgentEvent, MemoryProposer, PreCheck, TaskTools } from '../types.js';
-import { formatChatAddress, parseChatAddress } from './group-folder.js';
 import { createOutputWatcher } from './ipc-folder.js';
 import { closeQuietly, describeOpenError, openDirectory, openFileAt } from './safe-fs.js';
 

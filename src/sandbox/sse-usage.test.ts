@@ -86,6 +86,17 @@ describe('usage meter', () => {
     expect(feedInPieces('text/event-stream', text, 4)).toBeNull();
   });
 
+  it('skips an event too large to hold and goes on metering after it', () => {
+    const pad = 'x'.repeat(17 * 1024 * 1024);
+    const huge = `data: {"type":"message_delta","usage":{"input_tokens":999},"pad":"${pad}"}\n\n`;
+    const later = { type: 'message_delta', usage: { output_tokens: 50 } };
+    const text = `${sse([START, END])}${huge}${sse([later])}`;
+    expect(feedInPieces('text/event-stream', text, 64 * 1024)).toMatchObject({
+      inputTokens: 100,
+      outputTokens: 50,
+    });
+  });
+
   it('reads usage from a JSON message body', () => {
     const body = JSON.stringify({
       model: 'claude-json',

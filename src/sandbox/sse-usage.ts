@@ -1,5 +1,6 @@
 // Reads token usage out of a Messages API response (SSE stream or JSON body) as its bytes pass by, unchanged.
 import { StringDecoder } from 'node:string_decoder';
+import { createParser } from 'eventsource-parser';
 import { z } from 'zod';
 
 export interface MessageUsage {
@@ -18,7 +19,10 @@ export interface UsageMeter {
   result(): MessageUsage | null;
 }
 
-/** A single SSE line or JSON body larger than this is not metered rather than held in memory. */
+/**
+ * An SSE event (its unfinished line plus the data lines so far) or a JSON body larger than this is not metered
+ * rather than held in memory.
+ */
 const MAX_BUFFERED_CHARS = 16 * 1024 * 1024;
 
 const tokenCount = z.number().int().nonnegative().nullish();
@@ -78,44 +82,37 @@ class UsageTotals {
 function createSseMeter(): UsageMeter {
   const decoder = new StringDecoder('utf8');
   const totals = new UsageTotals();
-  let pending = '';
   let isSkippingLine = false;
-  let data: string[] = [];
-
-  function dispatch(): void {
-    const text = data.join('\n');
-    data = [];
-    // Only message_start and message_delta carry usage; skip parsing the many content deltas.
-    if (!text.includes('"message_start"') && !text.includes('"message_delta"')) return;
-    const parsed = streamEventSchema.safeParse(parseJson(text));
-    if (!parsed.success) return;
-    if (parsed.data.type === 'message_start')
-      totals.apply(parsed.data.message.usage, parsed.data.message.model);
-    else totals.apply(parsed.data.usage);
-  }
-
-  function line(text: string): void {
-    if (text === '') dispatch();
-    else if (text.startsWith('data:')) data.push(text.slice(text.startsWith('data: ') ? 6 : 5));
+  const parser = createParser({
+    // The parser drops what it holds past the cap and refuses more until reset(): the rest of the line that broke
+    // the cap is skipped here, then parsing starts afresh, so one oversized event costs only itself.
+    maxBufferSize: MAX_BUFFERED_CHARS,
+    onError(error) {
+      if (error.type === 'max-buffer-size-exceeded') isSkippingLine = true;
+    },
     // event:, id:, retry: and comments do not matter: the JSON's own `type` says what an event is.
-  }
+    onEvent({ data }) {
+      // Only message_start and message_delta carry usage; skip parsing the many content deltas.
+      if (!data.includes('"message_start"') && !data.includes('"message_delta"')) return;
+      const parsed = streamEventSchema.safeParse(parseJson(data));
+      if (!parsed.success) return;
+      if (parsed.data.type === 'message_start')
+        totals.apply(parsed.data.message.usage, parsed.data.message.model);
+      else totals.apply(parsed.data.usage);
+    },
+  });
 
   return {
     push(chunk) {
-      pending += decoder.write(chunk);
-      let newline = pending.indexOf('\n');
-      while (newline !== -1) {
-        const text = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        if (isSkippingLine) isSkippingLine = false;
-        else line(text.endsWith('\r') ? text.slice(0, -1) : text);
-        newline = pending.indexOf('\n');
+      let text = decoder.write(chunk);
+      if (isSkippingLine) {
+        const lineEnd = text.search(/[\r\n]/);
+        if (lineEnd === -1) return;
+        text = text.slice(lineEnd + 1);
+        isSkippingLine = false;
+        parser.reset();
       }
-      if (pending.length > MAX_BUFFERED_CHARS) {
-        pending = '';
-        isSkippingLine = true;
-        data = [];
-      }
+      parser.feed(text);
     },
     result: () => totals.result(),
   };

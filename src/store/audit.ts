@@ -24,17 +24,8 @@ export interface AuditRecord extends AuditEntry {
 /** Refusals are counted per minute: a flood costs one row a minute for each kind of refusal. */
 const AUDIT_BUCKET_MS = 60_000;
 
-interface AuditRow {
-  at: number;
-  group_folder: string | null;
-  actor: string;
-  action: string;
-  decision: 'allow' | 'deny';
-  detail: string;
-  count: number;
-  last_at: number | null;
-  last_detail: string | null;
-}
+/** A row under its record's names; the details are still JSON text. */
+type AuditRow = Omit<AuditRecord, 'detail' | 'lastDetail'> & { detail: string; lastDetail: string | null };
 
 /**
  * What makes refusals "of one kind": the group, the kind of actor (the text before its first ':', so `agent`,
@@ -74,17 +65,17 @@ export function auditQueries(db: Database.Database) {
     },
     /** The newest rows first. */
     recent(limit: number): AuditRecord[] {
-      const rows = db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit) as AuditRow[];
+      const rows = db
+        .prepare(
+          `SELECT at, group_folder AS groupFolder, actor, action, decision, detail, count,
+             COALESCE(last_at, at) AS lastAt, last_detail AS lastDetail
+           FROM audit ORDER BY id DESC LIMIT ?`,
+        )
+        .all(limit) as AuditRow[];
       return rows.map((row) => ({
-        at: row.at,
-        groupFolder: row.group_folder,
-        actor: row.actor,
-        action: row.action,
-        decision: row.decision,
+        ...row,
         detail: parseDetail(row.detail),
-        count: row.count,
-        lastAt: row.last_at ?? row.at,
-        lastDetail: row.last_detail === null ? null : parseDetail(row.last_detail),
+        lastDetail: row.lastDetail === null ? null : parseDetail(row.lastDetail),
       }));
     },
     /** Forgets rows whose last entry is older than before (a row still counting refusals stays); returns how many. */

@@ -22,6 +22,20 @@ function toState(status: string, reason: string | null): ChannelState {
   return { status: 'disconnected', reason: `unknown state '${status}'` };
 }
 
+/** A channel_state row with its record's names, before its status and reason become a ChannelState. */
+interface StateRow {
+  channel: string;
+  status: string;
+  reason: string | null;
+  updatedAt: number;
+}
+const STATE_COLUMNS = 'channel, status, reason, updated_at AS updatedAt';
+const toStored = (row: StateRow): StoredChannelState => ({
+  channel: row.channel,
+  state: toState(row.status, row.reason),
+  updatedAt: row.updatedAt,
+});
+
 /** The channel queries over an open database. */
 export function channelQueries(db: Database.Database) {
   return {
@@ -35,25 +49,12 @@ export function channelQueries(db: Database.Database) {
       ).run(channel, state.status, 'reason' in state ? state.reason : null, now);
     },
     getState(channel: string): StoredChannelState | null {
-      const row = db.prepare('SELECT * FROM channel_state WHERE channel = ?').get(channel) as
-        | { channel: string; status: string; reason: string | null; updated_at: number }
-        | undefined;
-      return row
-        ? { channel: row.channel, state: toState(row.status, row.reason), updatedAt: row.updated_at }
-        : null;
+      const row = db.prepare(`SELECT ${STATE_COLUMNS} FROM channel_state WHERE channel = ?`).get(channel);
+      return row ? toStored(row as StateRow) : null;
     },
     states(): StoredChannelState[] {
-      const rows = db.prepare('SELECT * FROM channel_state ORDER BY channel').all() as Array<{
-        channel: string;
-        status: string;
-        reason: string | null;
-        updated_at: number;
-      }>;
-      return rows.map((row) => ({
-        channel: row.channel,
-        state: toState(row.status, row.reason),
-        updatedAt: row.updated_at,
-      }));
+      const rows = db.prepare(`SELECT ${STATE_COLUMNS} FROM channel_state ORDER BY channel`).all();
+      return (rows as StateRow[]).map(toStored);
     },
     getCursor(channel: string, name: string): string | null {
       const row = db
@@ -69,10 +70,9 @@ export function channelQueries(db: Database.Database) {
     },
     /** The channel's id for a part already sent (undefined when it was not), e.g. for key "k#2". */
     sentPart(partKey: string): { externalId: string | null } | undefined {
-      const row = db.prepare('SELECT external_id FROM sent_parts WHERE part_key = ?').get(partKey) as
-        | { external_id: string | null }
+      return db.prepare('SELECT external_id AS externalId FROM sent_parts WHERE part_key = ?').get(partKey) as
+        | { externalId: string | null }
         | undefined;
-      return row ? { externalId: row.external_id } : undefined;
     },
     recordSentPart(partKey: string, externalId: string | null, now: number): void {
       db.prepare('INSERT OR REPLACE INTO sent_parts (part_key, external_id, sent_at) VALUES (?, ?, ?)').run(

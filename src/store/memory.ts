@@ -21,27 +21,9 @@ export interface MemoryProposal {
   decidedBy: string | null;
 }
 
-interface MemoryProposalRow {
-  id: number;
-  group_folder: string;
-  content: string;
-  base_sha256: string;
-  status: MemoryProposalStatus;
-  created_at: number;
-  decided_at: number | null;
-  decided_by: string | null;
-}
-
-const toProposal = (row: MemoryProposalRow): MemoryProposal => ({
-  id: row.id,
-  groupFolder: row.group_folder,
-  content: row.content,
-  baseSha256: row.base_sha256,
-  status: row.status,
-  createdAt: row.created_at,
-  decidedAt: row.decided_at,
-  decidedBy: row.decided_by,
-});
+/** A proposal's columns under its record's names; status holds only the values decide() and markStale() write. */
+const PROPOSAL_COLUMNS = `id, group_folder AS groupFolder, content, base_sha256 AS baseSha256, status, created_at AS createdAt,
+  decided_at AS decidedAt, decided_by AS decidedBy`;
 
 /** The memory proposal queries over an open database. */
 export function memoryQueries(db: Database.Database) {
@@ -69,18 +51,14 @@ export function memoryQueries(db: Database.Database) {
       },
     ),
     byId(id: number): MemoryProposal | null {
-      const row = db.prepare('SELECT * FROM memory_proposals WHERE id = ?').get(id) as
-        | MemoryProposalRow
-        | undefined;
-      return row ? toProposal(row) : null;
+      const row = db.prepare(`SELECT ${PROPOSAL_COLUMNS} FROM memory_proposals WHERE id = ?`).get(id);
+      return (row as MemoryProposal | undefined) ?? null;
     },
     /** Every proposal waiting for the owner, oldest first. */
     pending(): MemoryProposal[] {
-      return (
-        db
-          .prepare(`SELECT * FROM memory_proposals WHERE status = 'pending' ORDER BY id`)
-          .all() as MemoryProposalRow[]
-      ).map(toProposal);
+      return db
+        .prepare(`SELECT ${PROPOSAL_COLUMNS} FROM memory_proposals WHERE status = 'pending' ORDER BY id`)
+        .all() as MemoryProposal[];
     },
     /** Decides a pending proposal. Returns false when it is not pending (any more). */
     decide(

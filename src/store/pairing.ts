@@ -17,33 +17,9 @@ export interface PairingRequest {
   decidedBy: string | null;
 }
 
-interface PairingRow {
-  id: number;
-  code: string;
-  channel: string;
-  chat_id: string;
-  sender_id: string;
-  sender_name: string;
-  status: PairingStatus;
-  created_at: number;
-  expires_at: number;
-  decided_at: number | null;
-  decided_by: string | null;
-}
-
-const toRequest = (row: PairingRow): PairingRequest => ({
-  id: row.id,
-  code: row.code,
-  channel: row.channel,
-  chatId: row.chat_id,
-  senderId: row.sender_id,
-  senderName: row.sender_name,
-  status: row.status,
-  createdAt: row.created_at,
-  expiresAt: row.expires_at,
-  decidedAt: row.decided_at,
-  decidedBy: row.decided_by,
-});
+/** A request's columns under its record's names; status holds only the values this file writes. */
+const REQUEST_COLUMNS = `id, code, channel, chat_id AS chatId, sender_id AS senderId, sender_name AS senderName, status,
+  created_at AS createdAt, expires_at AS expiresAt, decided_at AS decidedAt, decided_by AS decidedBy`;
 
 /** The pairing queries over an open database. */
 export function pairingQueries(db: Database.Database) {
@@ -86,38 +62,38 @@ export function pairingQueries(db: Database.Database) {
             policy.now,
             policy.now + policy.ttlMs,
           );
-        const row = db
-          .prepare('SELECT * FROM pairing_requests WHERE id = ?')
-          .get(info.lastInsertRowid) as PairingRow;
-        return { status: 'created', request: toRequest(row) };
+        const request = db
+          .prepare(`SELECT ${REQUEST_COLUMNS} FROM pairing_requests WHERE id = ?`)
+          .get(info.lastInsertRowid) as PairingRequest;
+        return { status: 'created', request };
       },
     ),
     pendingFor(channel: string, chatId: string): PairingRequest | null {
       const row = db
-        .prepare(`SELECT * FROM pairing_requests WHERE channel = ? AND chat_id = ? AND status = 'pending'`)
-        .get(channel, chatId) as PairingRow | undefined;
-      return row ? toRequest(row) : null;
+        .prepare(
+          `SELECT ${REQUEST_COLUMNS} FROM pairing_requests WHERE channel = ? AND chat_id = ? AND status = 'pending'`,
+        )
+        .get(channel, chatId);
+      return (row as PairingRequest | undefined) ?? null;
     },
     /** The most recent request of a chat, whatever its status (a denied sender stays ignored). */
     latestFor(channel: string, chatId: string): PairingRequest | null {
       const row = db
-        .prepare('SELECT * FROM pairing_requests WHERE channel = ? AND chat_id = ? ORDER BY id DESC LIMIT 1')
-        .get(channel, chatId) as PairingRow | undefined;
-      return row ? toRequest(row) : null;
+        .prepare(
+          `SELECT ${REQUEST_COLUMNS} FROM pairing_requests WHERE channel = ? AND chat_id = ? ORDER BY id DESC LIMIT 1`,
+        )
+        .get(channel, chatId);
+      return (row as PairingRequest | undefined) ?? null;
     },
     byCode(code: string): PairingRequest | null {
-      const row = db.prepare('SELECT * FROM pairing_requests WHERE code = ?').get(code) as
-        | PairingRow
-        | undefined;
-      return row ? toRequest(row) : null;
+      const row = db.prepare(`SELECT ${REQUEST_COLUMNS} FROM pairing_requests WHERE code = ?`).get(code);
+      return (row as PairingRequest | undefined) ?? null;
     },
     listPending(now: number): PairingRequest[] {
       queries.expire(now);
-      return (
-        db
-          .prepare(`SELECT * FROM pairing_requests WHERE status = 'pending' ORDER BY id`)
-          .all() as PairingRow[]
-      ).map(toRequest);
+      return db
+        .prepare(`SELECT ${REQUEST_COLUMNS} FROM pairing_requests WHERE status = 'pending' ORDER BY id`)
+        .all() as PairingRequest[];
     },
     /** Decides a pending request. Returns false when it is not pending (any more). */
     decide(code: string, status: 'approved' | 'denied', actor: string, now: number): boolean {

@@ -45,3 +45,12 @@ export interface Schedule {
   value: string;
   timezone: string;
 }
+
+/** Parses "channel:chatId" (the chat id may itself contain ':'). */
+export function parseChatAddress(text: string): ChatAddress | null {
+  const index = text.indexOf(':');
+  if (index <= 0 || index === text.length - 1) return null;
+  return { channel: text.slice(0, index), chatId: text.slice(index + 1) };
+}
+
+export const formatChatAddress = (chat: ChatAddress) => `${chat.channel}:${chat.chatId}`;

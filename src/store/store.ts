@@ -76,45 +76,18 @@ export interface UsageEntry {
   runId?: string | null;
 }
 
-interface GroupRow {
-  id: number;
-  folder: string;
-  name: string;
-  trigger: 'mention' | 'always';
-  trigger_word: string | null;
-  is_admin: number;
-  created_at: number;
-}
+/** A record as selected under its own names, but with its flag as SQLite stores booleans: 0 or 1. */
+type Stored<T, Flag extends keyof T> = Omit<T, Flag> & Record<Flag, number>;
 
-interface ChatRow {
-  id: number;
-  channel: string;
-  chat_id: string;
-  name: string | null;
-  is_direct: number;
-  group_id: number | null;
-  last_seen_at: number;
-}
+const GROUP_COLUMNS =
+  'id, folder, name, trigger, trigger_word AS triggerWord, is_admin AS isAdmin, created_at AS createdAt';
+type GroupRow = Stored<Group, 'isAdmin'>;
+const toGroup = (row: GroupRow): Group => ({ ...row, isAdmin: row.isAdmin === 1 });
 
-const toGroup = (row: GroupRow): Group => ({
-  id: row.id,
-  folder: row.folder,
-  name: row.name,
-  trigger: row.trigger,
-  triggerWord: row.trigger_word,
-  isAdmin: row.is_admin === 1,
-  createdAt: row.created_at,
-});
-
-const toChat = (row: ChatRow): Chat => ({
-  id: row.id,
-  channel: row.channel,
-  chatId: row.chat_id,
-  name: row.name,
-  isDirect: row.is_direct === 1,
-  groupId: row.group_id,
-  lastSeenAt: row.last_seen_at,
-});
+const CHAT_COLUMNS = `id, channel, chat_id AS chatId, name, is_direct AS isDirect, group_id AS groupId,
+  last_seen_at AS lastSeenAt`;
+type ChatRow = Stored<Chat, 'isDirect'>;
+const toChat = (row: ChatRow): Chat => ({ ...row, isDirect: row.isDirect === 1 });
 
 export type Store = ReturnType<typeof openStore>;
 
@@ -166,19 +139,19 @@ export function openStore(path: string) {
       }
     },
     byId(id: number): Group | null {
-      const row = db.prepare('SELECT * FROM groups WHERE id = ?').get(id) as GroupRow | undefined;
-      return row ? toGroup(row) : null;
+      const row = db.prepare(`SELECT ${GROUP_COLUMNS} FROM groups WHERE id = ?`).get(id);
+      return row ? toGroup(row as GroupRow) : null;
     },
     byFolder(folder: string): Group | null {
-      const row = db.prepare('SELECT * FROM groups WHERE folder = ?').get(folder) as GroupRow | undefined;
-      return row ? toGroup(row) : null;
+      const row = db.prepare(`SELECT ${GROUP_COLUMNS} FROM groups WHERE folder = ?`).get(folder);
+      return row ? toGroup(row as GroupRow) : null;
     },
     admin(): Group | null {
-      const row = db.prepare('SELECT * FROM groups WHERE is_admin = 1').get() as GroupRow | undefined;
-      return row ? toGroup(row) : null;
+      const row = db.prepare(`SELECT ${GROUP_COLUMNS} FROM groups WHERE is_admin = 1`).get();
+      return row ? toGroup(row as GroupRow) : null;
     },
     list(): Group[] {
-      return (db.prepare('SELECT * FROM groups ORDER BY id').all() as GroupRow[]).map(toGroup);
+      return (db.prepare(`SELECT ${GROUP_COLUMNS} FROM groups ORDER BY id`).all() as GroupRow[]).map(toGroup);
     },
     /** The extra host folders a group asks for; a column that does not parse counts as none (fail closed). */
     extraMounts(groupId: number): ExtraMount[] {
@@ -256,18 +229,20 @@ export function openStore(path: string) {
       return chats.get(input.channel, input.chatId) as Chat;
     },
     get(channel: string, chatId: string): Chat | null {
-      const row = db.prepare('SELECT * FROM chats WHERE channel = ? AND chat_id = ?').get(channel, chatId) as
-        | ChatRow
-        | undefined;
-      return row ? toChat(row) : null;
+      const row = db
+        .prepare(`SELECT ${CHAT_COLUMNS} FROM chats WHERE channel = ? AND chat_id = ?`)
+        .get(channel, chatId);
+      return row ? toChat(row as ChatRow) : null;
     },
     list(): Chat[] {
-      return (db.prepare('SELECT * FROM chats ORDER BY last_seen_at DESC').all() as ChatRow[]).map(toChat);
+      const rows = db.prepare(`SELECT ${CHAT_COLUMNS} FROM chats ORDER BY last_seen_at DESC`).all();
+      return (rows as ChatRow[]).map(toChat);
     },
     ofGroup(groupId: number): Chat[] {
-      return (db.prepare('SELECT * FROM chats WHERE group_id = ? ORDER BY id').all(groupId) as ChatRow[]).map(
-        toChat,
-      );
+      const rows = db
+        .prepare(`SELECT ${CHAT_COLUMNS} FROM chats WHERE group_id = ? ORDER BY id`)
+        .all(groupId);
+      return (rows as ChatRow[]).map(toChat);
     },
     /** Registers a chat to a group (creating the chat record if it was never seen). */
     attach(input: {

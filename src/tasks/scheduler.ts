@@ -1,5 +1,6 @@
 // The scheduler: one timer for the next due task, the atomic claim of each run, and what happens when a run ends.
 
+import { backoffMs } from '../backoff.js';
 import type { Logger } from '../log.js';
 import { formatInstant } from '../queue/prompt.js';
 import type { Store, Task, TaskRun } from '../store/store.js';
@@ -28,7 +29,7 @@ export const MAX_TIMER_MS = 2_147_483_647;
 export const PAUSE_AFTER_FAILURES = 3;
 /** Task retries wait longer than message retries: 30× the base delay, doubling (1 min, 2 min with the defaults). */
 export function taskRetryDelayMs(baseMs: number, attempt: number): number {
-  return Math.min(baseMs * 30 * 2 ** (attempt - 1), 30 * 60_000);
+  return backoffMs(attempt, { baseMs: baseMs * 30, maxMs: 30 * 60_000 });
 }
 
 /** What task_runs keeps of a result; the whole reply went to the chat. */

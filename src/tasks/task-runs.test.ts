@@ -1,8 +1,10 @@
 // Task runs through the group queue: a real host (temp SQLite, real scheduler and queue) with a fake agent runner.
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, FakeAgentRunner, type FakeRunnerOptions } from '../../test/fake-agent-runner.js';
 import { startTestWarren, type TestWarren } from '../../test/harness.js';
 import { databasePath } from '../app.js';
+import { createCliOwnerOps } from '../cli/owner.js';
 import { runTasksCommand } from '../cli/tasks.js';
 import { type ContextMode, openStore, type Task, type TaskRun } from '../store/store.js';
 import { createTaskOps } from './tasks.js';
@@ -201,13 +203,19 @@ describe('task runs through the group queue', () => {
     // The CLI opens its own connection to the same database; only the signal file tells the host.
     const cliStore = openStore(databasePath(h.dataDir));
     try {
-      const outcome = runTasksCommand(['run-now', task.id], {
+      const ops = createCliOwnerOps({
         store: cliStore,
-        dataDir: h.dataDir,
-        now: Date.now(),
-        timezone: 'UTC',
-        audit: () => {},
+        config: {
+          dataDir: h.dataDir,
+          assistantName: 'Warren',
+          timezone: 'UTC',
+          diskQuotaMb: 4096,
+          mountAllowlistPath: path.join(h.dataDir, 'no-allowlist.json'),
+        },
+        protectedPaths: [],
+        now: Date.now,
       });
+      const outcome = await runTasksCommand(['run-now', task.id], { store: cliStore, ops, now: Date.now() });
       expect(outcome.code).toBe(0);
     } finally {
       cliStore.close();

@@ -223,3 +223,28 @@ export function formatTaskPrompt(task: Task, run: TaskRun): string {
       `is delivered to the chat.${isIsolated ? ' This run has a fresh session, without the chat history.' : ''}`,
   ].join('\n');
 }
+
+/** "in 2h", "3m ago". */
+export function relative(at: number, now: number): string {
+  const seconds = Math.round((at - now) / 1000);
+  const size = Math.abs(seconds);
+  const text =
+    size < 90
+      ? `${size}s`
+      : size < 5400
+        ? `${Math.round(size / 60)}m`
+        : size < 172_800
+          ? `${Math.round(size / 3600)}h`
+          : `${Math.round(size / 86_400)}d`;
+  return seconds >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+/** When a task runs next, for people: "queued now", "running now", or the time and how far off it is. */
+export function describeNextRun(task: Task, store: Store, now: number): string {
+  const open = store.tasks
+    .runsOf(task.id, 1)
+    .find((run) => run.status === 'queued' || run.status === 'running');
+  if (open) return open.status === 'running' ? 'running now' : 'queued now';
+  if (task.nextRunAt === null || task.status !== 'active') return '-';
+  return `${formatInstant(task.nextRunAt, task.schedule.timezone)} (${relative(task.nextRunAt, now)})`;
+}

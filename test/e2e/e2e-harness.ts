@@ -7,10 +7,10 @@ import { startWarren, type Warren } from '../../src/app.js';
 import { createChannels } from '../../src/channels/index.js';
 import { type LocalChannel, loadOrCreateToken } from '../../src/channels/local.js';
 import { loadConfig } from '../../src/config.js';
+import { registerGroup } from '../../src/intake/registration.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { type ContainerRunner, createContainerRunner } from '../../src/sandbox/container-runner.js';
 import { JOB_NAME_SUFFIX } from '../../src/sandbox/folder-jobs.js';
-import { registerGroup } from '../../src/sandbox/group-folder.js';
 import {
   type ContainerRuntime,
   type ContainerSpec,

@@ -39,12 +39,25 @@ async function runBash(command: string, reply: string): Promise<string> {
   return toolResults(second).join('\n');
 }
 
-/** Runs a command in the family container as its own user, the way any tool of the agent would. */
+/** Runs a command in the family container as its own user (`docker exec`), the way any tool of the agent would. */
 async function execInFamily(command: string[], timeoutMs = 60_000): Promise<string> {
   const name = await host.containerOf('family');
-  const result = await host.runtime.exec(name, command, { timeoutMs, maxOutputBytes: 1024 * 1024 });
-  expect(result.isTimedOut).toBe(false);
-  return `${result.stdout}${result.stderr}`;
+  let output = '';
+  const isTimedOut = await new Promise<boolean>((resolve) => {
+    const child = spawn('docker', ['exec', name, ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString();
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.on('close', (_code, signal) => {
+      clearTimeout(timer);
+      resolve(signal === 'SIGKILL');
+    });
+  });
+  expect(isTimedOut).toBe(false);
+  return output;
 }
 
 function inspectEnv(name: string): Promise<string> {

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerGroup } from '../../src/sandbox/group-folder.js';
+import { registerGroup } from '../../src/intake/registration.js';
 import { type FakeTelegramApi, startFakeTelegramApi } from '../fake-telegram-api.js';
 import { type E2eWarren, startE2eWarren, userTexts, waitFor } from './e2e-harness.js';
 

@@ -3,34 +3,23 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestImage } from '../../../test/helpers/test-image.js';
-import { createDockerRuntime } from './docker.js';
-import { createPodmanRuntime } from './podman.js';
-import { runCommand } from './process.js';
-import {
-  type ContainerRuntime,
-  type ContainerSpec,
-  containerName,
-  type RunningContainer,
-} from './runtime.js';
+import { createRuntime, engineSocket } from './index.js';
+import { type ContainerSpec, containerName, type RunningContainer, type RuntimeKind } from './runtime.js';
 
 interface Implementation {
-  binary: 'docker' | 'podman';
-  create(): ContainerRuntime;
-  /**
-   * Podman 4.3's conmon never sets State.OOMKilled here (an OOM kill reads as plain exit 137) and drops an empty
-   * `oom` file into the CLI's working directory instead, so the OOM test is skipped for it.
-   */
+  kind: RuntimeKind;
+  engine: 'docker' | 'podman';
+  /** Podman 4.3's conmon never sets State.OOMKilled (an OOM kill reads as plain exit 137): skipped for it. */
   canDetectOom: boolean;
 }
 
-const implementations: Implementation[] = [
-  { binary: 'docker', create: () => createDockerRuntime(), canDetectOom: true },
-];
-// Podman is optional: opt in with WARREN_TEST_PODMAN=1 where it is installed (apt-get install podman catatonit).
+const implementations: Implementation[] = [{ kind: 'docker', engine: 'docker', canDetectOom: true }];
+// Podman is optional: opt in with WARREN_TEST_PODMAN=1 where it is installed and its API socket runs.
 if (process.env.WARREN_TEST_PODMAN === '1') {
-  implementations.push({ binary: 'podman', create: () => createPodmanRuntime(), canDetectOom: false });
+  implementations.push({ kind: 'podman', engine: 'podman', canDetectOom: false });
 }
 
 const PROBE_SCRIPT = [
@@ -43,15 +32,19 @@ const PROBE_SCRIPT = [
   'echo "romount-content=$(cat /workspace/ro/hello)"',
   'touch /workspace/rw/x && echo rwmount=writable',
   'touch /tmp/x && echo tmp=writable',
-  'echo "env=$WARREN_PROBE workdir=$(pwd) stdin=$(cat)"',
+  'touch /home/agent/x && echo home=writable',
+  'echo "home-owner=$(stat -c %u /home/agent)"',
+  'echo "env=$WARREN_PROBE workdir=$(pwd)"',
   'echo report-done',
   // exec: the shell stays out of the way, so SIGTERM from the init reaches sleep directly.
   'exec sleep 60',
 ].join('\n');
 
 for (const implementation of implementations) {
-  describe(`${implementation.binary} runtime`, () => {
-    const runtime = implementation.create();
+  describe(`${implementation.kind} runtime`, () => {
+    const runtime = createRuntime({ kind: implementation.kind });
+    // The engine asked directly, for what the runtime does not tell (labels, images), through the same socket.
+    const engine = new Docker({ socketPath: engineSocket(implementation.kind) });
     const installId = `t${randomBytes(4).toString('hex')}`;
     let image = '';
     let hostDir = '';
@@ -74,7 +67,7 @@ for (const implementation of implementations) {
     }
 
     beforeAll(async () => {
-      image = await ensureTestImage({ engine: implementation.binary });
+      image = await ensureTestImage({ engine: implementation.engine });
       hostDir = fs.mkdtempSync(path.join(os.tmpdir(), 'warren-runtime-'));
       for (const dir of ['ro', 'rw']) fs.mkdirSync(path.join(hostDir, dir), { mode: 0o777 });
       fs.chmodSync(path.join(hostDir, 'rw'), 0o777);
@@ -93,7 +86,7 @@ for (const implementation of implementations) {
           ],
           env: { WARREN_PROBE: 'probe-env' },
           workdir: '/workspace/rw',
-          stdin: 'probe-stdin',
+          tmpfs: ['/home/agent'],
           limits: { memoryMb: 64, cpus: 1, pids: 24 },
           command: ['sh', '-c', PROBE_SCRIPT],
           onOutput({ stream, line }) {
@@ -152,63 +145,61 @@ for (const implementation of implementations) {
       expect(fs.existsSync(path.join(hostDir, 'rw', 'x'))).toBe(true);
     });
 
-    it('env, workdir and stdin reach the container', () => {
+    it("a tmpfs folder of the spec is the container user's and writable", () => {
+      expect(report.get('home')).toBe('writable');
+      expect(report.get('home-owner')).toBe('1000');
+    });
+
+    it('env and workdir reach the container', () => {
       expect(report.get('env')).toBe('probe-env');
       expect(report.get('workdir')).toBe('/workspace/rw');
-      expect(report.get('stdin')).toBe('probe-stdin');
     });
 
     it('labels name the install, the group and Warren', async () => {
-      const inspect = await runCommand(
-        implementation.binary,
-        ['inspect', '--format', '{{json .Config.Labels}}', probe.name],
-        {
-          timeoutMs: 10_000,
-        },
-      );
-      expect(JSON.parse(inspect.stdout)).toMatchObject({
+      const inspect = await engine.getContainer(probe.name).inspect();
+      expect(inspect.Config.Labels).toMatchObject({
         'warren.install': installId,
         'warren.group': 'probe',
         'warren.managed': 'true',
       });
     });
 
-    it('exec returns output and exit code', async () => {
-      const result = await runtime.exec(probe.name, ['sh', '-c', 'cat; echo out; echo err >&2; exit 3'], {
-        timeoutMs: 10_000,
-        maxOutputBytes: 1024,
-        stdin: 'in-',
+    it('the engine holds the container to its limits, with no swap, no log file and an init', async () => {
+      const { HostConfig } = await engine.getContainer(probe.name).inspect();
+      expect(HostConfig).toMatchObject({
+        Memory: 64 * 1024 * 1024,
+        MemorySwap: 64 * 1024 * 1024,
+        NanoCpus: 1e9,
+        PidsLimit: 24,
+        ReadonlyRootfs: true,
+        NetworkMode: 'none',
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        Init: true,
+        LogConfig: { Type: 'none' },
       });
-      expect(result).toMatchObject({ exitCode: 3, stdout: 'in-out\n', stderr: 'err\n', isTimedOut: false });
     });
 
-    it('exec output is capped at maxOutputBytes', async () => {
-      const result = await runtime.exec(probe.name, ['head', '-c', '5000', '/dev/zero'], {
-        timeoutMs: 10_000,
-        maxOutputBytes: 100,
-      });
-      expect(result.stdout).toHaveLength(100);
-      expect(result.isTruncated).toBe(true);
-    });
-
-    it('exec times out', async () => {
-      const started = Date.now();
-      const result = await runtime.exec(probe.name, ['sleep', '5'], { timeoutMs: 300, maxOutputBytes: 1024 });
-      expect(result.isTimedOut).toBe(true);
-      expect(Date.now() - started).toBeLessThan(3_000);
-    });
-
-    it('the pids limit holds', async () => {
-      const result = await runtime.exec(
-        probe.name,
-        ['sh', '-c', 'for i in $(seq 1 40); do sleep 1 >/dev/null 2>&1 & done; echo all-spawned'],
-        {
-          timeoutMs: 10_000,
-          maxOutputBytes: 4096,
-        },
+    it.concurrent('the pids limit holds', async () => {
+      const lines: string[] = [];
+      const container = await runtime.start(
+        baseSpec({
+          limits: { memoryMb: 64, cpus: 1, pids: 24 },
+          command: ['sh', '-c', 'for i in $(seq 1 40); do sleep 1 >/dev/null 2>&1 & done; echo all-spawned'],
+          onOutput: ({ stream, line }) => lines.push(`${stream}:${line}`),
+        }),
       );
-      expect(result.stdout).not.toContain('all-spawned');
-      expect(result.stderr).toMatch(/fork/);
+      await container.exited;
+      expect(lines).not.toContain('stdout:all-spawned');
+      expect(lines.join('\n')).toMatch(/stderr:.*fork/);
+    });
+
+    it('freezes and thaws a running container', async () => {
+      const isPaused = async () => (await engine.getContainer(probe.name).inspect()).State.Paused;
+      expect(await probe.pause(true)).toBe(true);
+      expect(await isPaused()).toBe(true);
+      expect(await probe.pause(false)).toBe(true);
+      expect(await isPaused()).toBe(false);
     });
 
     it('lists only containers of its own install', async () => {
@@ -294,6 +285,7 @@ for (const implementation of implementations) {
           `FROM ${image}\nARG GREETING\nLABEL greeting="$GREETING"\n`,
         );
         fs.writeFileSync(path.join(context, 'Failing.Dockerfile'), `FROM ${image}\nCOPY missing-file /\n`);
+        fs.writeFileSync(path.join(context, 'Slow.Dockerfile'), `FROM ${image}\nRUN sleep 30\n`);
         const progress: string[] = [];
         const built = await runtime.buildImage({
           contextDir: context,
@@ -305,6 +297,7 @@ for (const implementation of implementations) {
         expect(built).toEqual({ ok: true });
         expect(progress.length).toBeGreaterThan(0);
         expect(await runtime.hasImage(tag)).toBe(true);
+        expect((await engine.getImage(tag).inspect()).Config.Labels).toMatchObject({ greeting: 'hi' });
 
         const failed = await runtime.buildImage({
           contextDir: context,
@@ -315,8 +308,23 @@ for (const implementation of implementations) {
         });
         expect(failed.ok).toBe(false);
         if (!failed.ok) expect(failed.reason).toMatch(/missing-file/);
+
+        const started = Date.now();
+        const slow = await runtime.buildImage({
+          contextDir: context,
+          dockerfile: path.join(context, 'Slow.Dockerfile'),
+          tag: `${tag}-slow`,
+          buildArgs: {},
+          onProgress: () => {},
+          timeoutMs: 1_000,
+        });
+        expect(slow).toMatchObject({ ok: false, reason: expect.stringMatching(/build timed out$/) });
+        expect(Date.now() - started).toBeLessThan(10_000);
       } finally {
-        await runCommand(implementation.binary, ['rmi', '--force', tag], { timeoutMs: 30_000 });
+        await engine
+          .getImage(tag)
+          .remove({ force: true })
+          .catch(() => {});
         fs.rmSync(context, { recursive: true, force: true });
       }
     });
@@ -327,13 +335,14 @@ for (const implementation of implementations) {
       await probe.stop(5_000);
       expect(Date.now() - started).toBeLessThan(3_000);
       expect(await probe.exited).toMatchObject({ reason: 'killed' });
+      expect(await probe.pause(true)).toBe(false);
       expect(await runtime.listOwned(installId)).toEqual([]);
     });
   });
 }
 
-describe('a runtime whose CLI is missing', () => {
-  const runtime = createDockerRuntime({ binary: '/nonexistent/docker' });
+describe('a runtime whose engine socket is missing', () => {
+  const runtime = createRuntime({ kind: 'docker', socketPath: '/nonexistent/docker.sock' });
 
   it('says so, with a fix', async () => {
     const availability = await runtime.checkAvailable();
@@ -355,6 +364,17 @@ describe('a runtime whose CLI is missing', () => {
       hardRunTimeoutMs: 10_000,
     });
     expect(await container.exited).toMatchObject({ reason: 'start-failed', exitCode: null });
+  });
+
+  it('refuses a Dockerfile outside the build context before asking the engine', async () => {
+    const built = await runtime.buildImage({
+      contextDir: os.tmpdir(),
+      dockerfile: '/etc/passwd',
+      tag: 'warren-test-build:outside',
+      buildArgs: {},
+      onProgress: () => {},
+    });
+    expect(built).toEqual({ ok: false, reason: expect.stringMatching(/outside the build context/) });
   });
 });
 

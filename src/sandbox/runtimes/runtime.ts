@@ -46,8 +46,6 @@ export interface ContainerSpec {
   command?: string[];
   /** The host kills the container past this, whatever it is doing (reason 'timeout'). */
   hardRunTimeoutMs: number;
-  /** Written to the container's stdin, which is then closed. Never a secret. Without it, stdin is closed. */
-  stdin?: string;
   /** Receives the container's output line by line (lines cut at 64 KiB). Must not throw. */
   onOutput?(output: { stream: 'stdout' | 'stderr'; line: string }): void;
 }
@@ -78,14 +76,13 @@ export interface RunningContainer {
   stop(graceMs?: number): Promise<void>;
   /** Freezes (true) or thaws (false) every process in it; resolves true when the engine did. Never rejects. */
   pause(isPaused: boolean): Promise<boolean>;
-  /** The last 8 KiB the container (and the engine CLI) wrote to stderr. */
+  /** The last 8 KiB the container wrote to stderr. */
   stderrTail(): string;
 }
 
 export interface OwnedContainer {
   name: string;
   groupFolder: string;
-  createdAt?: string;
   isRunning: boolean;
 }
 
@@ -93,7 +90,7 @@ export type RuntimeAvailability = { ok: true; version: string } | { ok: false; r
 
 export interface BuildImageOptions {
   contextDir: string;
-  /** Path of the Dockerfile (absolute, or relative to the current directory as the engine CLI sees it). */
+  /** Path of the Dockerfile, inside contextDir (sent even if .dockerignore leaves it out, as the docker CLI does). */
   dockerfile: string;
   tag: string;
   buildArgs: Record<string, string>;
@@ -105,31 +102,12 @@ export interface BuildImageOptions {
 
 export type BuildImageResult = { ok: true } | { ok: false; reason: string };
 
-export interface ExecOptions {
-  timeoutMs: number;
-  stdin?: string;
-  /** Each of stdout and stderr keeps at most this many bytes. */
-  maxOutputBytes: number;
-}
-
-export interface ExecResult {
-  exitCode: number | null;
-  stdout: string;
-  stderr: string;
-  /**
-   * The exec client was killed past timeoutMs. The process it started inside the container may live on until
-   * the container ends (engines have no "kill this exec"); the container's hard timeout still bounds it.
-   */
-  isTimedOut: boolean;
-  isTruncated: boolean;
-}
-
 export type RuntimeKind = 'docker' | 'podman' | 'gvisor';
 
 /**
  * A container engine. start() rejects only for a spec that breaks the rules (a bug in the caller); an engine
  * or image problem shows up as exited with reason 'start-failed'. listOwned/removeOrphans reject when the
- * engine cannot be asked; checkAvailable, cpuCount, hasImage, buildImage and exec never reject for engine failures.
+ * engine cannot be asked; checkAvailable, cpuCount, hasImage and buildImage never reject for engine failures.
  */
 export interface ContainerRuntime {
   readonly kind: RuntimeKind;
@@ -146,8 +124,6 @@ export interface ContainerRuntime {
   cpuCount(): Promise<number | null>;
   hasImage(tag: string): Promise<boolean>;
   buildImage(options: BuildImageOptions): Promise<BuildImageResult>;
-  /** Runs a command in a running container, as the container's user. */
-  exec(name: string, command: string[], options: ExecOptions): Promise<ExecResult>;
 }
 
 /** Thrown for a spec or argument that breaks the rules: always a bug in the caller, never a user error. */
@@ -158,47 +134,32 @@ export class ContainerSpecError extends Error {
   }
 }
 
-/** Thrown when the engine could not answer a question (listOwned, removeOrphans). */
-export class ContainerEngineError extends Error {
-  constructor(
-    message: string,
-    readonly details: { command: string; exitCode: number | null; stderr: string },
-  ) {
-    super(message);
-    this.name = 'ContainerEngineError';
-  }
-}
-
 const INSTALL_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
-/** Docker's own rule for names, bounded; a leading '-' can never be read as a flag. */
+/** Docker's own rule for names, bounded. Names and tags go into API URL paths: no '/' or '..' in a name. */
 const CONTAINER_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
-/** registry/name:tag@digest characters; a leading '-' can never be read as a flag. */
-const IMAGE_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9._/:@-]{0,254}$/;
+/** registry/name:tag@digest characters, and no '..' (a tag is part of the URL path of image requests). */
+const IMAGE_PATTERN = /^(?!.*\.\.)[a-zA-Z0-9][a-zA-Z0-9._/:@-]{0,254}$/;
+/** An '=' in a name would set another variable than the one named. */
 const ENV_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-/** Characters that would break `--mount`/`--tmpfs` option parsing (',' and '=' separate options, ':' volumes). */
-const UNSAFE_PATH_CHARACTERS = /[,:"'\\\n\r\t\0]/;
 
 export function isValidInstallId(installId: string): boolean {
   return INSTALL_ID_PATTERN.test(installId);
 }
 
-export function isValidContainerName(name: string): boolean {
-  return CONTAINER_NAME_PATTERN.test(name);
-}
-
-export function isValidImageTag(tag: string): boolean {
-  return IMAGE_PATTERN.test(tag);
+export function assertImageTag(tag: string): void {
+  if (!IMAGE_PATTERN.test(tag)) throw new ContainerSpecError(`image tag is invalid: ${tag}`);
 }
 
 /** `warren-<installId>-<folder>-<8 hex>`: unique per run, so a name still held by the engine never blocks. */
 export function containerName(installId: string, groupFolder: string): string {
   assertIdentity(installId, groupFolder);
   const name = `warren-${installId}-${groupFolder}-${randomBytes(4).toString('hex')}`;
-  if (!isValidContainerName(name)) throw new ContainerSpecError(`container name is invalid: ${name}`);
+  if (!CONTAINER_NAME_PATTERN.test(name)) throw new ContainerSpecError(`container name is invalid: ${name}`);
   return name;
 }
 
-export function assertIdentity(installId: string, groupFolder: string): void {
+/** The labels that make a container this install's and this group's: they must say exactly who it belongs to. */
+function assertIdentity(installId: string, groupFolder: string): void {
   if (!isValidInstallId(installId))
     throw new ContainerSpecError(`install id is invalid: ${JSON.stringify(installId)}`);
   if (checkGroupFolder(groupFolder) !== null) {
@@ -206,12 +167,12 @@ export function assertIdentity(installId: string, groupFolder: string): void {
   }
 }
 
-/** Throws ContainerSpecError for anything the argument builder must never see. */
+/** Throws ContainerSpecError for anything the engine must never be asked for. */
 export function validateSpec(spec: ContainerSpec): void {
   assertIdentity(spec.installId, spec.groupFolder);
-  if (!isValidContainerName(spec.name))
+  if (!CONTAINER_NAME_PATTERN.test(spec.name))
     throw new ContainerSpecError(`container name is invalid: ${spec.name}`);
-  if (!isValidImageTag(spec.image)) throw new ContainerSpecError(`image is invalid: ${spec.image}`);
+  assertImageTag(spec.image);
   const { memoryMb, cpus, pids } = spec.limits;
   if (!Number.isInteger(memoryMb) || memoryMb < 16)
     throw new ContainerSpecError(`memoryMb must be an integer >= 16`);
@@ -232,7 +193,8 @@ export function validateSpec(spec: ContainerSpec): void {
       throw new ContainerSpecError(`env name is invalid: ${JSON.stringify(key)}`);
   }
   for (const mount of spec.mounts) {
-    assertSafePath(mount.hostPath, 'mount host path');
+    if (!path.isAbsolute(mount.hostPath))
+      throw new ContainerSpecError(`mount host path must be absolute: ${mount.hostPath}`);
     assertContainerPath(mount.containerPath, 'mount container path');
   }
   for (const dir of spec.tmpfs ?? []) assertContainerPath(dir, 'tmpfs path');
@@ -240,19 +202,9 @@ export function validateSpec(spec: ContainerSpec): void {
   if (spec.entrypoint !== undefined) assertContainerPath(spec.entrypoint, 'entrypoint');
 }
 
-function assertSafePath(value: string, what: string): void {
-  if (!path.isAbsolute(value))
-    throw new ContainerSpecError(`${what} must be absolute: ${JSON.stringify(value)}`);
-  if (UNSAFE_PATH_CHARACTERS.test(value)) {
-    throw new ContainerSpecError(
-      `${what} contains a character that breaks engine option parsing (, : quotes, backslash, control): ${JSON.stringify(value)}`,
-    );
-  }
-}
-
+/** A mount over '/' or a path that climbs out would hide or replace more than the one folder meant. */
 function assertContainerPath(value: string, what: string): void {
-  assertSafePath(value, what);
-  if (value === '/' || path.posix.normalize(value) !== value || value.split('/').includes('..')) {
+  if (value === '/' || !path.posix.isAbsolute(value) || path.posix.normalize(value) !== value) {
     throw new ContainerSpecError(`${what} must be a normalized absolute path: ${JSON.stringify(value)}`);
   }
 }

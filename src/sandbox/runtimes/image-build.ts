@@ -1,0 +1,93 @@
+// Building an image through the engine's API (the legacy builder): the context packed here as the docker CLI packs it.
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import dockerignore from '@balena/dockerignore';
+import type Docker from 'dockerode';
+import { pack } from 'tar-fs';
+import { z } from 'zod';
+import { engineMessage, LineSink } from './engine.js';
+import {
+  assertImageTag,
+  type BuildImageOptions,
+  type BuildImageResult,
+  ContainerSpecError,
+} from './runtime.js';
+
+const buildEventSchema = z.object({ stream: z.string().optional(), error: z.string().optional() });
+
+/**
+ * The files of the context the docker CLI would send: .dockerignore applied with docker's rules (not git's), the
+ * Dockerfile and .dockerignore always in. A folder left out is not walked unless an exception ('!') reaches into it.
+ */
+export function contextFiles(contextDir: string, dockerfile: string): string[] {
+  let rules: string[] = [];
+  try {
+    rules = fs.readFileSync(path.join(contextDir, '.dockerignore'), 'utf8').split('\n');
+  } catch {}
+  rules = [...rules.map((rule) => rule.trim()), '!.dockerignore', `!${dockerfile}`];
+  const ignore = dockerignore.default({ ignorecase: false }).add(rules);
+  const exceptions = rules.filter((rule) => rule.startsWith('!')).map((rule) => rule.replace(/^!\/*/, ''));
+  const walk = (dir: string): string[] =>
+    fs.readdirSync(path.join(contextDir, dir), { withFileTypes: true }).flatMap((entry) => {
+      const file = dir === '' ? entry.name : `${dir}/${entry.name}`;
+      if (!entry.isDirectory()) return ignore.ignores(file) ? [] : [file];
+      const isReached = exceptions.some((rule) => rule.startsWith(`${file}/`));
+      return !ignore.ignores(file) || isReached ? walk(file) : [];
+    });
+  return walk('');
+}
+
+export async function buildImage(docker: Docker, build: BuildImageOptions): Promise<BuildImageResult> {
+  assertImageTag(build.tag);
+  for (const key of Object.keys(build.buildArgs)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
+      throw new ContainerSpecError(`build arg name is invalid: ${key}`);
+  }
+  const contextDir = path.resolve(build.contextDir);
+  const dockerfile = path.relative(contextDir, path.resolve(build.dockerfile));
+  if (dockerfile.startsWith('..') || path.isAbsolute(dockerfile)) {
+    return { ok: false, reason: `the Dockerfile is outside the build context: ${build.dockerfile}` };
+  }
+  const lastLines: string[] = [];
+  const progress = (line: string) => {
+    lastLines.push(line);
+    if (lastLines.length > 20) lastLines.shift();
+    build.onProgress(line);
+  };
+  let failure: string | null = null;
+  // The engine cancels a build (and removes its step container) when the request is cut.
+  const deadline = build.timeoutMs === undefined ? undefined : AbortSignal.timeout(build.timeoutMs);
+  // The engine answers with JSON lines: {"stream": "Step 1/7 : FROM …\n"}, … and {"error": "…"} when a step fails.
+  const events = new LineSink((json) => {
+    let event: z.infer<typeof buildEventSchema> = {};
+    try {
+      event = buildEventSchema.parse(JSON.parse(json));
+    } catch {}
+    for (const line of (event.stream ?? '').split('\n')) if (line.trim() !== '') progress(line.trimEnd());
+    if (event.error !== undefined) {
+      failure = event.error;
+      progress(event.error);
+    }
+  });
+  try {
+    // Owned by root in the archive, as the docker CLI sends it: the same context builds the same layers for anyone.
+    const entries = contextFiles(contextDir, dockerfile);
+    const context = pack(contextDir, { entries, map: (header) => ({ ...header, uid: 0, gid: 0 }) });
+    const output = await docker.buildImage(context, {
+      t: build.tag,
+      dockerfile,
+      buildargs: build.buildArgs,
+      // A failed step's container is removed too, not left behind.
+      forcerm: true,
+      ...(deadline === undefined ? {} : { abortSignal: deadline }),
+    });
+    await pipeline(output, events);
+  } catch (error) {
+    if (failure === null) {
+      failure = deadline?.aborted ? 'build timed out' : engineMessage(error);
+      progress(failure);
+    }
+  }
+  return failure === null ? { ok: true } : { ok: false, reason: lastLines.join('\n').trim() };
+}
