@@ -2,14 +2,13 @@
 // as `warren start` wires them, with the fake channel in place of chat apps, driven over the process's IPC channel.
 import { type FSWatcher, watch } from 'node:fs';
 import path from 'node:path';
-import { startWarren } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { registerGroup } from '../src/intake/registration.js';
 import { createLogger } from '../src/log.js';
+import { startHostParts } from '../src/main.js';
 import { CONTAINER_PATHS, isIpcFileName } from '../src/protocol/ipc.js';
-import { createContainerRunner } from '../src/sandbox/container-runner.js';
 import { type ContainerRuntime, type ContainerSpec, createRuntime } from '../src/sandbox/runtimes/index.js';
-import type { AgentRunner, AgentSession, OutboundMessage, SendResult } from '../src/types.js';
+import type { AgentSession, OutboundMessage, SendResult } from '../src/types.js';
 import { FakeChannel } from '../test/fake-channel.js';
 import {
   type HostCommand,
@@ -103,36 +102,28 @@ async function main(): Promise<void> {
   const runtime = timedRuntime(createRuntime({ kind: config.runtime }, { log }));
   const channel = new BenchChannel();
   const sessions = new Map<string, AgentSession>();
-  let closeRunner: () => Promise<void> = async () => {};
-
-  const warren = await startWarren({
+  // The same wiring as `warren start` (src/main.ts), with the bench's channel and a runner that keeps sessions.
+  const { warren, runner } = await startHostParts({
     config,
     log,
-    createChannels: () => [channel],
-    createRunner: (context) => {
-      const runner = createContainerRunner({
-        ...context,
-        config,
-        log,
-        runtime,
-        installId,
-        credential: { kind: 'api-key', apiKey },
-        packageRoot,
-        // Bounds a failing run (the default retries for minutes); a run that works never retries.
-        agentEnv: { CLAUDE_CODE_MAX_RETRIES: '2' },
-      });
-      closeRunner = () => runner.close();
-      // Keeps each group's session, so the bench can stop an agent the way eviction does.
-      const keeping: AgentRunner = {
-        async start(request) {
-          const session = await runner.start(request);
-          sessions.set(request.group.folder, session);
-          return session;
-        },
-      };
-      return keeping;
-    },
+    runtime,
+    installId,
+    credential: { kind: 'api-key', apiKey },
+    packageRoot,
+    localToken: 'bench',
+    extraChannels: [channel],
+    // Bounds a failing run (the default retries for minutes); a run that works never retries.
+    agentEnv: { CLAUDE_CODE_MAX_RETRIES: '2' },
+    // Keeps each group's session, so the bench can stop an agent the way eviction does.
+    wrapRunner: (inner) => ({
+      async start(request) {
+        const session = await inner.start(request);
+        sessions.set(request.group.folder, session);
+        return session;
+      },
+    }),
   });
+  const closeRunner = () => runner.close();
 
   async function handle(command: HostCommand): Promise<Omit<Extract<HostEvent, { type: 'reply' }>, 'type'>> {
     switch (command.type) {

@@ -12,11 +12,12 @@ import { createRouter } from './intake/router.js';
 import type { Logger } from './log.js';
 import { createDelivery } from './queue/delivery.js';
 import { createGroupQueue } from './queue/group-queue.js';
+import { createWork } from './queue/work.js';
 import { databasePath, prepareDataDir } from './sandbox/data-dir.js';
 import type { ChatAddress } from './store/records.js';
 import { startRetention } from './store/retention.js';
 import { type AuditEntry, openStore, type Store } from './store/store.js';
-import { createScheduler, type Timers, taskRetryDelayMs } from './tasks/scheduler.js';
+import { createScheduler, type Timers } from './tasks/scheduler.js';
 import { createTaskTools } from './tasks/task-requests.js';
 import type { AgentRunner, Channel, HostContext, InboundMessage } from './types.js';
 
@@ -123,24 +124,28 @@ export async function startWarren(options: WarrenOptions) {
     log,
     now,
     onWork: (groupId) => queue.enqueue(groupId),
-    onOutbox: () => delivery.kick(),
-    maxAttempts: config.maxAttempts,
-    retryDelayMs: (attempt) => taskRetryDelayMs(config.retryBaseMs, attempt),
     ...(options.timers ? { timers: options.timers } : {}),
+  });
+  const work = createWork({
+    store,
+    log,
+    now,
+    newId,
+    contextLimit: config.contextMessages,
+    timezone: config.timezone,
+    maxAttempts: config.maxAttempts,
+    retryBaseMs: config.retryBaseMs,
+    onOutbox: () => delivery.kick(),
+    onTaskChange: () => scheduler.kick(),
   });
   const queue = createGroupQueue({
     store,
+    work,
     runner,
-    tasks: scheduler,
     log,
     now,
     newId,
     maxConcurrent: config.maxConcurrentAgents,
-    maxAttempts: config.maxAttempts,
-    retryBaseMs: config.retryBaseMs,
-    contextLimit: config.contextMessages,
-    timezone: config.timezone,
-    onOutbox: () => delivery.kick(),
     onBusy: (chat, isBusy) => {
       channels
         .get(chat.channel)
@@ -214,8 +219,7 @@ export async function startWarren(options: WarrenOptions) {
   };
 
   delivery.start();
-  // Runs a dead host left running end as interrupted before the queue can start anything new.
-  scheduler.recover();
+  // What a dead host left claimed is recovered (task runs end as interrupted) before anything new starts.
   queue.resume();
   scheduler.start();
   const stopRetention = startRetention({

@@ -5,11 +5,14 @@ import { prepareDataDir, startWarren, type Warren } from './app.js';
 import { createChannels } from './channels/index.js';
 import { loadOrCreateToken } from './channels/local.js';
 import type { Config } from './config.js';
-import { createLogger } from './log.js';
+import { createLogger, type Logger } from './log.js';
 import { ensureAgentImage } from './sandbox/agent-image.js';
-import { createContainerRunner } from './sandbox/container-runner.js';
+import { type ContainerRunner, createContainerRunner } from './sandbox/container-runner.js';
 import { readModelCredential } from './sandbox/credentials.js';
+import type { ModelCredential } from './sandbox/proxy-headers.js';
+import type { ContainerRuntime } from './sandbox/runtimes/index.js';
 import { createRuntime } from './sandbox/runtimes/index.js';
+import type { AgentRunner, Channel } from './types.js';
 
 export interface StartOptions {
   config: Config;
@@ -21,6 +24,56 @@ export interface StartOptions {
 /** Names this install's containers: derived from the data directory, so two installs never touch each other's. */
 export function installIdFor(dataDir: string): string {
   return createHash('sha256').update(dataDir).digest('hex').slice(0, 10);
+}
+
+export interface HostParts {
+  config: Config;
+  log: Logger;
+  runtime: ContainerRuntime;
+  installId: string;
+  /** null: no key configured; agents are refused with a message that says how to fix it. */
+  credential: ModelCredential | null;
+  packageRoot: string;
+  localToken: string;
+  /** Channels besides the configured ones: the tests' and the bench's fakes. */
+  extraChannels?: Channel[];
+  /** Non-secret env for agent containers (tests bound the SDK's retries). */
+  agentEnv?: Record<string, string>;
+  /** Wraps the agent runner the queue uses (the bench keeps each group's session). */
+  wrapRunner?(runner: AgentRunner): AgentRunner;
+}
+
+/**
+ * The one wiring of a host from its parts: `warren start`, the end-to-end tests and the benchmark all start
+ * Warren through here, so what they test and measure is what runs.
+ */
+export async function startHostParts(parts: HostParts): Promise<{ warren: Warren; runner: ContainerRunner }> {
+  const { config, log } = parts;
+  let runner: ContainerRunner | null = null;
+  const warren = await startWarren({
+    config,
+    log,
+    protectedPaths: [parts.packageRoot],
+    createChannels: (context) => [
+      ...(parts.extraChannels ?? []),
+      ...createChannels({ ...context, config, log, localToken: parts.localToken }),
+    ],
+    createRunner: (context) => {
+      runner = createContainerRunner({
+        ...context,
+        config,
+        log,
+        runtime: parts.runtime,
+        installId: parts.installId,
+        credential: parts.credential,
+        packageRoot: parts.packageRoot,
+        ...(parts.agentEnv ? { agentEnv: parts.agentEnv } : {}),
+      });
+      return parts.wrapRunner ? parts.wrapRunner(runner) : runner;
+    },
+  });
+  if (!runner) throw new Error('startWarren did not create the runner');
+  return { warren, runner };
 }
 
 /** Runs Warren until SIGINT/SIGTERM. Resolves with the process exit code. */
@@ -82,25 +135,16 @@ export async function startHost(options: StartOptions): Promise<number> {
       'agent image unavailable: agents will fail until `warren image build` works',
     );
 
-  const host = await startWarren({
+  const { warren: host, runner } = await startHostParts({
     config,
     log,
-    protectedPaths: [options.packageRoot],
-    createChannels: (context) => createChannels({ ...context, config, log, localToken }),
-    createRunner: (context) => {
-      const runner = createContainerRunner({
-        ...context,
-        config,
-        log,
-        runtime,
-        installId,
-        credential,
-        packageRoot: options.packageRoot,
-      });
-      closeRunner = () => runner.close();
-      return runner;
-    },
+    runtime,
+    installId,
+    credential,
+    packageRoot: options.packageRoot,
+    localToken,
   });
+  closeRunner = () => runner.close();
 
   warren = host;
   if (signalled !== null) {

@@ -137,38 +137,6 @@ export interface PreCheck {
   timeoutMs: number;
 }
 
-/** A task run waiting for its group's agent. */
-export interface QueuedTaskRun {
-  runId: number;
-  chat: ChatAddress;
-  /** Needs a fresh session: it never joins a running agent, and its session is never stored as the group's. */
-  isIsolated: boolean;
-}
-
-export interface StartedTaskRun {
-  prompt: string;
-  preCheck: PreCheck | null;
-}
-
-export type TaskRunOutcome =
-  | { status: 'succeeded'; result: string | null }
-  | { status: 'skipped'; detail: string | null }
-  | { status: 'failed'; error: string; isRetryable: boolean };
-
-/** Where the group queue gets scheduled task runs: the scheduler. */
-export interface TaskWorkSource {
-  /** Groups that have a task run due now. */
-  dueGroupIds(now: number): number[];
-  /** The group's next due task run, not yet handed to an agent. */
-  next(groupId: number, now: number): QueuedTaskRun | null;
-  /** Claims it for an agent run, as batchId. null when it is no longer queued (cancelled meanwhile). */
-  take(run: QueuedTaskRun, agentRunId: string, batchId: string, now: number): StartedTaskRun | null;
-  /** The agent could not take it after all: it waits again, the attempt not counted. */
-  release(batchId: string): void;
-  /** The run's batch ended (the reply, if any, was queued by the queue). Must not throw. */
-  settle(batchId: string, outcome: TaskRunOutcome): void;
-}
-
 /** isRetryable false: running the same work again would end the same way (the run ceiling, a full disk quota). */
 export type AgentExit =
   | { status: 'exited'; reason: string }

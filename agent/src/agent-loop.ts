@@ -5,11 +5,10 @@ import type { QueuedPrompt } from './prompt-queue.js';
 export interface LoopTurn {
   /** The prompts this turn consumed (their uuids); null when the loop cannot tell. */
   promptUuids: string[] | null;
-  /** The final text of the turn; null when there is none. */
+  /** The final text of the turn, or what went wrong when isError; null when there is none. */
   result: string | null;
   sessionId: string | null;
   isError: boolean;
-  error?: string;
 }
 
 export type LoopEnd =

@@ -1,9 +1,8 @@
-// How Claude Code is launched, decided before the SDK is loaded: the command line and env Warren's options give it,
-// and an early start. Claude Code takes about a second to start, nearly all of it its own CPU work; started here, at
-// the runner's first step, that second overlaps the runner loading zod and the SDK (about 0.3 s) instead of
-// following it (docs/BENCHMARKS.md). Imports only node built-ins and import-free modules, so it can run before
-// everything else.
-import { type ChildProcess, spawn } from 'node:child_process';
+// How Claude Code is launched, decided before the SDK is loaded: its command line and env, and an early start.
+// Claude Code takes about a second to start, nearly all of it its own CPU work; started at the runner's first step,
+// that second overlaps the runner loading zod and the SDK (about 0.3 s) instead of following it
+// (docs/BENCHMARKS.md). Imports only node built-ins and import-free modules, so it can run before everything else.
+import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -40,24 +39,23 @@ export const CLAUDE_SETTINGS = { autoMemoryEnabled: false, disableAllHooks: true
  */
 export const PERMISSION_MODE = 'bypassPermissions';
 
+/** The SDK's spawn request: command, args, cwd and env (and the abort signal, which is not part of the match). */
+type SpawnRequest = Omit<SpawnOptions, 'signal'>;
+
 /** What a run's Claude Code launch depends on, all known before the SDK is loaded. */
 export interface ClaudeLaunch {
   cwd: string;
-  /** HOME for Claude Code: writable, with .claude the group's session state. */
+  /** Writable, its .claude/projects the group's session transcripts (main.ts, prepareHome). */
   home: string;
   /** The relay's URL: the SDK's only way to the model API. */
   apiBaseUrl: string;
   /** Folders besides cwd the agent may work in (global memory, extra mounts). */
   additionalDirectories: string[];
   model?: string;
-  /** Claude Code's native binary; null: not found, the SDK looks for it itself and nothing starts early. */
+  /** Claude Code's native binary and the SDK's version; null when unknown: then nothing starts early. */
   executable: string | null;
-  /** The installed SDK's version, which it passes to Claude Code; null: unknown, nothing starts early. */
   sdkVersion: string | null;
-  /**
-   * The runner's env, copied before the SDK loads: the SDK writes variables of its own into process.env, which
-   * would make the env the early process got differ from the one the SDK asks for.
-   */
+  /** The runner's env, copied before the SDK loads (it writes variables of its own into process.env). */
   runnerEnv: Readonly<Record<string, string | undefined>>;
 }
 
@@ -80,14 +78,13 @@ export function claudeEnv(launch: ClaudeLaunch): Record<string, string | undefin
   };
 }
 
+const require = createRequire(import.meta.url);
+
 /** The installed SDK's version, read from its package.json without loading the SDK. */
 export function findSdkVersion(): string | null {
   try {
-    const entry = createRequire(import.meta.url).resolve('@anthropic-ai/claude-agent-sdk');
-    const manifest: unknown = JSON.parse(
-      readFileSync(path.join(path.dirname(entry), 'package.json'), 'utf8'),
-    );
-    const version = (manifest as { version?: unknown }).version;
+    const entry = require.resolve('@anthropic-ai/claude-agent-sdk');
+    const { version } = JSON.parse(readFileSync(path.join(path.dirname(entry), 'package.json'), 'utf8'));
     return typeof version === 'string' ? version : null;
   } catch {
     return null;
@@ -96,7 +93,6 @@ export function findSdkVersion(): string | null {
 
 /** The platform package's binary, as the SDK finds it (the image is glibc Linux; musl second). */
 export function findClaudeExecutable(): string | null {
-  const require = createRequire(import.meta.url);
   for (const suffix of ['', '-musl']) {
     try {
       return require.resolve(`@anthropic-ai/claude-agent-sdk-linux-${process.arch}${suffix}/claude`);
@@ -112,10 +108,7 @@ export function findClaudeExecutable(): string | null {
  * written down here so Claude Code can start before the SDK is loaded; claude-launch.test.ts compares it with the
  * SDK's real request, so an SDK upgrade that changes it fails a test instead of silently losing the early start.
  */
-export function expectedSpawn(
-  launch: ClaudeLaunch,
-  resumeSessionId: string | null,
-): Omit<SpawnOptions, 'signal'> | null {
+export function expectedSpawn(launch: ClaudeLaunch, resumeSessionId: string | null): SpawnRequest | null {
   if (launch.executable === null || launch.sdkVersion === null) return null;
   // The SDK's debug mode changes the env in ways not mirrored here: no early start then.
   if (launch.runnerEnv.DEBUG_CLAUDE_AGENT_SDK) return null;
@@ -152,91 +145,69 @@ export function expectedSpawn(
   };
 }
 
-/** The SDK's `spawnClaudeCodeProcess`, plus a way to stop a started process nobody claimed. */
-export interface ClaudeSpawner {
-  spawn(request: SpawnOptions): SpawnedProcess;
-  dispose(): void;
-}
-
-/** Stderr kept for the log line when Claude Code exits with an error. */
-const STDERR_TAIL_CHARS = 2_000;
+/** The SDK's `spawnClaudeCodeProcess`, and `dispose` to stop an early process nobody claimed. */
+export type ClaudeSpawner = ReturnType<typeof createClaudeSpawner>;
 
 /**
- * Starts Claude Code now, for the first session of the run (resuming `resumeSessionId`). The SDK's first spawn
- * request gets that process if the request is exactly the one it was started with; any other request (another
- * SDK version, a retry without resume) gets a fresh process, and the early one is stopped. Either way the process
- * runs what the SDK asked for.
+ * Starts Claude Code now, for the run's first session. The SDK's first spawn request gets that process if it asks
+ * for exactly what it was started with; any other request (another SDK version, a retry without resume) gets a
+ * fresh process, and the early one is stopped. Either way the process runs what the SDK asked for.
  */
-export function createClaudeSpawner(
-  launch: ClaudeLaunch,
-  resumeSessionId: string | null,
-  log: Log,
-): ClaudeSpawner {
+export function createClaudeSpawner(launch: ClaudeLaunch, resumeSessionId: string | null, log: Log) {
   const expected = expectedSpawn(launch, resumeSessionId);
-  let early: ChildProcess | null = expected ? startProcess(expected, log) : null;
-  if (early) log.info({ pid: early.pid }, 'claude code started early');
-
+  let early = expected && { expected, child: startProcess(expected, log) };
+  if (early) log.info({ pid: early.child.pid }, 'claude code started early');
+  const dispose = () => {
+    if (early && isRunning(early.child)) early.child.kill('SIGKILL');
+    early = null;
+  };
   return {
-    spawn(request) {
-      const candidate = early;
-      early = null;
-      if (candidate && expected) {
-        const mismatch = firstDifference(expected, request);
-        const isAlive = isRunning(candidate) && candidate.pid !== undefined;
-        if (mismatch === null && isAlive) return asSpawned(candidate, request.signal);
+    spawn(request: SpawnOptions): SpawnedProcess {
+      if (early) {
+        const mismatch = firstDifference(early.expected, request);
+        const child = early.child;
+        if (mismatch === null && isRunning(child)) {
+          early = null;
+          return asSpawned(child, request.signal);
+        }
         log.warn({ mismatch: mismatch ?? 'the early process has ended' }, 'early claude start not used');
-        if (isAlive) candidate.kill('SIGKILL');
+        dispose();
       }
       return asSpawned(startProcess(request, log), request.signal);
     },
-    dispose() {
-      if (early && isRunning(early)) early.kill('SIGKILL');
-      early = null;
-    },
+    dispose,
   };
 }
 
-const isRunning = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+const isRunning = (child: ChildProcess) =>
+  child.pid !== undefined && child.exitCode === null && child.signalCode === null;
 
-function startProcess(request: Omit<SpawnOptions, 'signal'>, log: Log): ChildProcess {
-  const child = spawn(request.command, request.args, {
-    cwd: request.cwd,
-    env: request.env,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+function startProcess(request: SpawnRequest, log: Log): ChildProcessWithoutNullStreams {
+  const child = spawn(request.command, request.args, { cwd: request.cwd, env: request.env });
+  // Always drained (a full stderr pipe would stall Claude Code); the tail goes into the log if it fails.
   let tail = '';
-  // Always drained: a full stderr pipe would stall Claude Code.
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (data: string) => {
-    tail = (tail + data).slice(-STDERR_TAIL_CHARS);
+  child.stderr.setEncoding('utf8').on('data', (data: string) => {
+    tail = (tail + data).slice(-2_000);
     log.debug({ data: data.trimEnd() }, 'claude code stderr');
   });
   child.on('error', (error) => log.warn({ err: error }, 'claude code process error'));
   child.on('exit', (code, signal) => {
-    if (code !== 0 && code !== null)
-      log.warn({ code, stderr: tail.trim() }, 'claude code exited with an error');
+    if (code) log.warn({ code, stderr: tail.trim() }, 'claude code exited with an error');
     else log.debug({ code, signal }, 'claude code exited');
   });
   return child;
 }
 
 /** The SDK's view of a child; aborting `signal` stops it (the SDK aborts after its own graceful close). */
-function asSpawned(child: ChildProcess, signal: AbortSignal): SpawnedProcess {
-  const { stdin, stdout } = child;
-  if (!stdin || !stdout) throw new Error('claude code process has no stdio pipes');
-  const kill = () => {
-    if (isRunning(child)) child.kill('SIGTERM');
-  };
+function asSpawned(child: ChildProcessWithoutNullStreams, signal: AbortSignal): SpawnedProcess {
+  const kill = () => isRunning(child) && child.kill('SIGTERM');
   if (signal.aborted) kill();
   else signal.addEventListener('abort', kill, { once: true });
-  return Object.assign(child, { stdin, stdout });
+  return child;
 }
 
 /** The first field in which the request differs from the expected one (names only: env values stay out of logs). */
-export function firstDifference(
-  expected: Omit<SpawnOptions, 'signal'>,
-  request: Omit<SpawnOptions, 'signal'>,
-): string | null {
+export function firstDifference(expected: SpawnRequest, request: SpawnRequest): string | null {
   if (expected.command !== request.command) return 'command';
   if (expected.cwd !== request.cwd) return 'cwd';
   if (JSON.stringify(expected.args) !== JSON.stringify(request.args)) return 'args';

@@ -1,5 +1,6 @@
 // The Claude Agent SDK model loop: one streaming query() per session, results mapped to turns.
 import type { UUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type McpSdkServerConfigWithInstance,
   type Options,
@@ -19,20 +20,15 @@ import {
 } from './claude-launch.js';
 import { errorMessage, type Log } from './log.js';
 import type { QueuedPrompt } from './prompt-queue.js';
-import { WARREN_SERVER_NAME } from './warren-tools.js';
 
 export interface ClaudeLoopOptions {
-  /** Where Claude Code runs and how it is reached; also what the early start used (claude-launch.ts). */
+  /** Where Claude Code runs and how; the early process for the first session, fresh ones after (claude-launch.ts). */
   launch: ClaudeLaunch;
-  /** Starts Claude Code for the SDK: the early process for the first session, fresh ones after. */
   spawner: ClaudeSpawner;
   tools: McpSdkServerConfigWithInstance;
   systemPromptAppend: string;
   log: Log;
 }
-
-/** How long close() waits for an interrupt to be acknowledged before closing anyway. */
-const INTERRUPT_TIMEOUT_MS = 500;
 
 /** The SDK options. What becomes Claude Code's command line must match expectedSpawn() in claude-launch.ts. */
 export function buildClaudeOptions(options: ClaudeLoopOptions, resumeSessionId: string | null): Options {
@@ -52,7 +48,7 @@ export function buildClaudeOptions(options: ClaudeLoopOptions, resumeSessionId: 
     settingSources: [],
     settings: CLAUDE_SETTINGS,
     strictMcpConfig: true,
-    mcpServers: { [WARREN_SERVER_NAME]: options.tools },
+    mcpServers: { [options.tools.name]: options.tools },
     permissionMode: PERMISSION_MODE,
     allowDangerouslySkipPermissions: true,
     disallowedTools: DISALLOWED_TOOLS,
@@ -61,6 +57,9 @@ export function buildClaudeOptions(options: ClaudeLoopOptions, resumeSessionId: 
     env: claudeEnv(launch),
   };
 }
+
+/** How long close() waits for an interrupt to be acknowledged before closing anyway. */
+const INTERRUPT_TIMEOUT_MS = 500;
 
 export function createClaudeLoop(options: ClaudeLoopOptions): AgentLoop {
   const { log } = options;
@@ -71,26 +70,24 @@ export function createClaudeLoop(options: ClaudeLoopOptions): AgentLoop {
     async run({ prompts, resumeSessionId, onTurnEnd }): Promise<LoopEnd> {
       isClosing = false;
       let isInitialized = false;
-      let session: Query | null = null;
       try {
-        session = query({
+        current = query({
           prompt: toSdkMessages(prompts),
           options: buildClaudeOptions(options, resumeSessionId),
         });
-        current = session;
-        for await (const message of session) {
-          if (message.type === 'system' && message.subtype === 'init') {
+        for await (const message of current) {
+          if (message.type === 'system' && message.subtype === 'init' && !isInitialized) {
             // Claude Code repeats init at every turn; the first one starts the session.
-            if (!isInitialized)
-              log.info({ sessionId: message.session_id, model: message.model }, 'session started');
+            log.info({ sessionId: message.session_id, model: message.model }, 'session started');
             isInitialized = true;
           } else if (message.type === 'result') {
+            const turn = toTurn(message);
             // An error before the session even started, while resuming: the stored session is unusable
             // (seen: "No conversation found with session ID" for missing and corrupt transcripts).
-            if (!isInitialized && resumeSessionId && message.is_error) {
-              return { status: 'resume-failed', error: resultError(message) ?? 'resume failed' };
+            if (!isInitialized && resumeSessionId && turn.isError) {
+              return { status: 'resume-failed', error: turn.result ?? 'resume failed' };
             }
-            onTurnEnd(toTurn(message));
+            onTurnEnd(turn);
           }
         }
         return { status: 'ended' };
@@ -100,13 +97,13 @@ export function createClaudeLoop(options: ClaudeLoopOptions): AgentLoop {
         log.error({ err: error }, 'claude session failed');
         return { status: 'failed', error: errorMessage(error) };
       } finally {
-        current = null;
         // Make sure the Claude Code process is gone, also when we returned early.
         try {
-          session?.close();
+          current?.close();
         } catch (error) {
           log.debug({ err: error }, 'closing the claude session failed');
         }
+        current = null;
       }
     },
     close() {
@@ -115,12 +112,9 @@ export function createClaudeLoop(options: ClaudeLoopOptions): AgentLoop {
       if (!session) return;
       // Interrupt the turn first: an idle Claude Code process exits as soon as its input ends, while close() on
       // a busy one waits 2 s before it sends SIGTERM.
-      const closeNow = () => {
-        clearTimeout(fallback);
-        session.close();
-      };
-      const fallback = setTimeout(closeNow, INTERRUPT_TIMEOUT_MS);
-      session.interrupt().then(closeNow, closeNow);
+      const interrupted = session.interrupt().catch(() => {});
+      const waited = sleep(INTERRUPT_TIMEOUT_MS, undefined, { ref: false });
+      void Promise.race([interrupted, waited]).then(() => session.close());
     },
   };
 }
@@ -137,20 +131,14 @@ async function* toSdkMessages(prompts: AsyncIterable<QueuedPrompt>): AsyncGenera
   }
 }
 
+/** A result as a turn: an error's text (the errors, or the failed result) goes in `result` too. */
 function toTurn(message: SDKResultMessage): LoopTurn {
-  const uuids =
-    message.user_message_uuids ?? (message.user_message_uuid ? [message.user_message_uuid] : null);
-  const error = resultError(message);
+  const isSuccess = message.subtype === 'success';
   return {
-    promptUuids: uuids,
-    result: message.subtype === 'success' ? message.result : null,
+    promptUuids:
+      message.user_message_uuids ?? (message.user_message_uuid ? [message.user_message_uuid] : null),
+    result: isSuccess ? message.result : message.errors.join('; ') || message.subtype,
     sessionId: message.session_id,
-    isError: message.is_error,
-    ...(error ? { error } : {}),
+    isError: message.is_error || !isSuccess,
   };
-}
-
-function resultError(message: SDKResultMessage): string | undefined {
-  if (message.subtype !== 'success') return message.errors.join('; ') || message.subtype;
-  return message.is_error ? message.result : undefined;
 }

@@ -11,58 +11,40 @@ export type ToolRequest = {
   [Tool in RequestFile['tool']]: Pick<Extract<RequestFile, { tool: Tool }>, 'tool' | 'args'>;
 }[RequestFile['tool']];
 
-export interface HostRequests {
-  /** Writes the request and waits for the host's answer. Never rejects: failures and timeouts are answers too. */
-  send(request: ToolRequest): Promise<HostAnswer>;
-  /** Hands a response file to the request waiting for it. Returns false when nothing waits for that id. */
-  resolve(response: ResponseFile): boolean;
-  /** How many requests are still waiting for the host. */
-  pendingCount(): number;
-  /** Answers every waiting request with an error (the run is ending). */
-  cancelAll(reason: string): void;
-}
+export type HostRequests = ReturnType<typeof createHostRequests>;
 
-export function createHostRequests(deps: { output: OutputWriter; timeoutMs: number }): HostRequests {
+export function createHostRequests(deps: { output: OutputWriter; timeoutMs: number }) {
   const pending = new Map<string, (answer: HostAnswer) => void>();
-
   return {
-    send(request) {
+    /** Writes the request and waits for the host's answer. Never rejects: failures and timeouts are answers too. */
+    send(request: ToolRequest): Promise<HostAnswer> {
       const id = randomUUID();
-      return new Promise<HostAnswer>((resolve) => {
-        const timer = setTimeout(() => {
-          finish({
-            ok: false,
-            error: `the host did not answer within ${Math.round(deps.timeoutMs / 1000)} s`,
-          });
-        }, deps.timeoutMs);
-        function finish(answer: HostAnswer) {
+      const silence = `the host did not answer within ${Math.round(deps.timeoutMs / 1000)} s`;
+      return new Promise((resolve) => {
+        const finish = (answer: HostAnswer) => {
           clearTimeout(timer);
           pending.delete(id);
           resolve(answer);
-        }
+        };
+        const timer = setTimeout(() => finish({ ok: false, error: silence }), deps.timeoutMs);
         // Registered before the file exists, so a fast response cannot arrive before anyone waits for it.
         pending.set(id, finish);
-        deps.output
-          .write({ type: 'request', id, ...request })
-          .catch((error: unknown) =>
-            finish({ ok: false, error: `request not sent: ${errorMessage(error)}` }),
-          );
+        const notSent = (error: unknown) =>
+          finish({ ok: false, error: `request not sent: ${errorMessage(error)}` });
+        deps.output.write({ type: 'request', id, ...request }).catch(notSent);
       });
     },
-    resolve(response) {
+    /** Hands a response file to the request waiting for it. Returns false when nothing waits for that id. */
+    resolve(response: ResponseFile): boolean {
       const finish = pending.get(response.id);
-      if (!finish) return false;
-      finish(
-        response.ok
-          ? { ok: true, ...(response.result === undefined ? {} : { result: response.result }) }
-          : { ok: false, error: response.error ?? 'refused by the host' },
-      );
-      return true;
+      const error = response.error ?? 'refused by the host';
+      finish?.(response.ok ? { ok: true, result: response.result } : { ok: false, error });
+      return finish !== undefined;
     },
-    pendingCount() {
-      return pending.size;
-    },
-    cancelAll(reason) {
+    /** How many requests are still waiting for the host. */
+    pendingCount: () => pending.size,
+    /** Answers every waiting request with an error (the run is ending). */
+    cancelAll(reason: string): void {
       for (const finish of [...pending.values()]) finish({ ok: false, error: reason });
     },
   };

@@ -4,12 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type InputFile, ipcFileName } from '../../src/protocol/ipc.js';
-import { createInputWatcher, type InputWatcher } from './input-watcher.js';
-import { writeAtomic } from './ipc-files.js';
+import { createInputWatcher, writeAtomic } from './ipc-files.js';
 import { silentLog } from './log.js';
 
 let directory: string;
-let watcher: InputWatcher | null;
+let watcher: ReturnType<typeof createInputWatcher> | null;
 let received: string[];
 let invalid: string[];
 

@@ -1,4 +1,5 @@
-// Reading and writing IPC files: atomic writes with ordered names, and careful, size-capped reads.
+// The runner's side of the IPC files: output written atomically under ordered names; input read carefully
+// (size-capped, regular files only) and watched, each file handed over once, in name (= creation) order.
 import { randomUUID } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -7,24 +8,25 @@ import {
   type InputFile,
   type IpcResult,
   ipcFileName,
+  isIpcFileName,
   MAX_IPC_FILE_BYTES,
+  MAX_SHORT_CHARS,
   type OutputFile,
   parseIpcFile,
 } from '../../src/protocol/ipc.js';
-import { readIpcFileText } from '../../src/protocol/read.js';
+import { type FolderWatch, readIpcFileText, watchFolder } from '../../src/protocol/read.js';
+import type { Log } from './log.js';
+
+export type OutputWriter = ReturnType<typeof createOutputWriter>;
 
 /** Writes output files into one directory, each under the next sequence number. */
-export interface OutputWriter {
-  /** Resolves with the file name once the file is in place; rejects when the file is invalid or the write fails. */
-  write(file: OutputFile): Promise<string>;
-}
-
-export function createOutputWriter(directory: string): OutputWriter {
+export function createOutputWriter(directory: string) {
   let sequence = 0;
   // Writes go one after another, so a file never appears before one with a smaller sequence number.
   let tail: Promise<unknown> = Promise.resolve();
   return {
-    write(file) {
+    /** Resolves with the file name once the file is in place; rejects when the file is invalid or the write fails. */
+    write(file: OutputFile): Promise<string> {
       const encoded = encodeIpcFile('output', file);
       if (!encoded.ok)
         return Promise.reject(new Error(`refusing to write ${file.type} file: ${encoded.error}`));
@@ -53,4 +55,52 @@ export async function writeAtomic(directory: string, name: string, text: string)
 export async function readInputFile(filePath: string): Promise<IpcResult<InputFile>> {
   const read = await readIpcFileText(filePath, MAX_IPC_FILE_BYTES);
   return read.ok ? parseIpcFile('input', read.text) : read;
+}
+
+export function createInputWatcher(options: {
+  directory: string;
+  /** Called once per file, in name order. Must not throw. */
+  onFile(file: InputFile, name: string): void;
+  /** A file that could not be read or parsed; it is skipped for good (fail closed, no retry loop). */
+  onInvalid(name: string, error: string): void;
+  log: Log;
+  /** The safety net's period (watchFolder); default 2 s. */
+  fallbackScanMs?: number;
+}): FolderWatch {
+  const { directory, log } = options;
+  // The runner never deletes input files (input/ is mounted read-only), so it remembers what it has read.
+  const seen = new Set<string>();
+  let isClosed = false;
+  const folder = watchFolder({
+    directory,
+    label: 'input folder',
+    fallbackScanMs: options.fallbackScanMs ?? 2_000,
+    log,
+    async scanOnce() {
+      const names = await fs.readdir(directory).catch((error: unknown) => {
+        log.warn({ err: error, directory }, 'cannot list input folder');
+        return [];
+      });
+      for (const name of names.filter((name) => isIpcFileName(name) && !seen.has(name)).sort()) {
+        if (isClosed) return;
+        seen.add(name);
+        const result = await readInputFile(path.join(directory, name));
+        if (isClosed) return;
+        if (result.ok) options.onFile(result.value, name);
+        else options.onInvalid(name, result.error);
+      }
+    },
+  });
+  return {
+    ...folder,
+    close() {
+      isClosed = true;
+      folder.close();
+    },
+  };
+}
+
+/** Text cut to fit a protocol field (a short text unless told). */
+export function truncate(text: string, max = MAX_SHORT_CHARS): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }

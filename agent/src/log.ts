@@ -1,48 +1,33 @@
 // The runner's logger: pino-compatible JSON lines on stderr, which the host captures with the container's output.
 
-export type LogFields = Record<string, unknown>;
-
-export interface Log {
-  debug(fields: LogFields, message: string): void;
-  info(fields: LogFields, message: string): void;
-  warn(fields: LogFields, message: string): void;
-  error(fields: LogFields, message: string): void;
-}
+type LogMethod = (fields: Record<string, unknown>, message: string) => void;
+export type Log = Record<keyof typeof LEVELS, LogMethod>;
 
 const LEVELS = { debug: 20, info: 30, warn: 40, error: 50 } as const;
 
-export function createLog(
-  options: { level?: keyof typeof LEVELS; write?: (line: string) => void } = {},
-): Log {
-  const threshold = LEVELS[options.level ?? 'info'];
-  const write = options.write ?? ((line: string) => process.stderr.write(line));
-  const emit = (level: keyof typeof LEVELS) => (fields: LogFields, message: string) => {
-    if (LEVELS[level] < threshold) return;
-    const record = {
-      level: LEVELS[level],
-      time: Date.now(),
-      name: 'agent-runner',
-      ...serializeErrors(fields),
-      msg: message,
+export function createLog(threshold: keyof typeof LEVELS = 'info'): Log {
+  const emit =
+    (level: keyof typeof LEVELS): LogMethod =>
+    (fields, message) => {
+      if (LEVELS[level] < LEVELS[threshold]) return;
+      const record = {
+        level: LEVELS[level],
+        time: Date.now(),
+        name: 'agent-runner',
+        ...fields,
+        msg: message,
+      };
+      process.stderr.write(`${JSON.stringify(record, serializeError)}\n`);
     };
-    write(`${JSON.stringify(record)}\n`);
-  };
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
 }
 
 /** A logger that discards everything, for tests. */
-export function silentLog(): Log {
-  const ignore = () => {};
-  return { debug: ignore, info: ignore, warn: ignore, error: ignore };
-}
+export const silentLog = (): Log => ({ debug() {}, info() {}, warn() {}, error() {} });
 
-function serializeErrors(fields: LogFields): LogFields {
-  const out: LogFields = {};
-  for (const [key, value] of Object.entries(fields)) {
-    out[key] =
-      value instanceof Error ? { type: value.name, message: value.message, stack: value.stack } : value;
-  }
-  return out;
+/** Errors as pino writes them, wherever they are in the fields (JSON.stringify would make them `{}`). */
+function serializeError(_key: string, value: unknown): unknown {
+  return value instanceof Error ? { type: value.name, message: value.message, stack: value.stack } : value;
 }
 
 /** The message of anything thrown, for logs and error fields. */

@@ -2,15 +2,16 @@
 // node built-ins and light modules loaded, then loads the rest of the runner (zod, the SDK) while Claude Code
 // boots, and hands over to run-agent.ts.
 
+import { constants, promises as fs } from 'node:fs';
+import path from 'node:path';
 import { CONTAINER_PATHS, RUN_ENV } from '../../src/protocol/paths.js';
 import { createClaudeSpawner, findClaudeExecutable, findSdkVersion } from './claude-launch.js';
-import { prepareHome } from './home.js';
-import { createLog } from './log.js';
+import { createLog, type Log } from './log.js';
 import { listExtraDirectories } from './memory.js';
 import { startRelay } from './relay.js';
 
 async function main(): Promise<number> {
-  const log = createLog({ level: process.env.WARREN_LOG_LEVEL === 'debug' ? 'debug' : 'info' });
+  const log = createLog(process.env.WARREN_LOG_LEVEL === 'debug' ? 'debug' : 'info');
   process.on('uncaughtException', (error) => {
     log.error({ err: error }, 'uncaught exception');
     process.exit(1);
@@ -19,20 +20,14 @@ async function main(): Promise<number> {
 
   const relay = await startRelay({ socketPath: CONTAINER_PATHS.apiSocket, log });
   // HOME must be ready before Claude Code starts: it reads and writes ~/.claude.json at once.
-  const home = await prepareHome({
-    home: CONTAINER_PATHS.home,
-    claudeState: CONTAINER_PATHS.claudeState,
-    scratch: '/tmp',
-    log,
-  });
+  const { home, notices } = await prepareHome(log);
   const extraDirectories = await listExtraDirectories(CONTAINER_PATHS.extra);
-  const model = process.env[RUN_ENV.model];
   const launch = {
     cwd: CONTAINER_PATHS.group,
-    home: home.home,
+    home,
     apiBaseUrl: relay.url,
     additionalDirectories: [CONTAINER_PATHS.global, ...extraDirectories],
-    ...(model ? { model } : {}),
+    model: process.env[RUN_ENV.model] || undefined,
     executable: findClaudeExecutable(),
     sdkVersion: findSdkVersion(),
     runnerEnv: { ...process.env },
@@ -42,11 +37,44 @@ async function main(): Promise<number> {
   const spawner = createClaudeSpawner(launch, process.env[RUN_ENV.sessionId] || null, log);
   try {
     const { runAgent } = await import('./run-agent.js');
-    return await runAgent({ log, relay, home, extraDirectories, launch, spawner });
+    return await runAgent({ log, notices, extraDirectories, launch, spawner });
   } finally {
     spawner.dispose();
+    await relay.close();
   }
 }
+
+/**
+ * Returns the HOME to give Claude Code, and problems the host should hear about (a misconfigured mount). When
+ * the intended HOME is not writable (a tmpfs mounted without uid=1000 is root's), Claude Code cannot write
+ * ~/.claude.json and every start takes seconds longer; then a HOME in /tmp, whose .claude/projects links to the
+ * transcripts, is used instead. Never throws.
+ */
+async function prepareHome(log: Log): Promise<{ home: string; notices: string[] }> {
+  const { home, claudeState } = CONTAINER_PATHS;
+  const notices: string[] = [];
+  if (!(await isWritable(claudeState))) {
+    notices.push(`${claudeState} is not writable by the agent user: sessions will not persist`);
+  }
+  if (await isWritable(home)) return { home, notices };
+  const fallback = '/tmp/warren-home';
+  try {
+    await fs.mkdir(path.join(fallback, '.claude'), { recursive: true, mode: 0o700 });
+    await fs.symlink(claudeState, path.join(fallback, '.claude', 'projects'));
+    notices.push(`${home} is not writable: mount a tmpfs there owned by uid 1000; using ${fallback} instead`);
+    return { home: fallback, notices };
+  } catch (error) {
+    log.warn({ err: error, home }, 'cannot make a fallback HOME');
+    notices.push(`${home} is not writable: mount a tmpfs there owned by uid 1000`);
+    return { home, notices };
+  }
+}
+
+const isWritable = (directory: string) =>
+  fs
+    .access(directory, constants.W_OK | constants.X_OK)
+    .then(() => true)
+    .catch(() => false);
 
 main().then(
   (code) => process.exit(code),

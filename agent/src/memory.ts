@@ -5,9 +5,9 @@ import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 
 /** A memory file larger than this is cut: it would crowd the model's context anyway. */
-export const MAX_MEMORY_BYTES = 64 * 1024;
+const MAX_MEMORY_BYTES = 64 * 1024;
 
-export interface MemoryInput {
+export async function buildSystemPromptAppend(input: {
   assistantName: string;
   chat: string;
   groupDirectory: string;
@@ -15,10 +15,8 @@ export interface MemoryInput {
   /** Extra folders the group may use, as mounted. */
   extraDirectories: string[];
   /** The admin group's agent may propose changes to global memory (update_global_memory). */
-  isAdmin?: boolean;
-}
-
-export async function buildSystemPromptAppend(input: MemoryInput): Promise<string> {
+  isAdmin: boolean;
+}): Promise<string> {
   const globalMemory = await readCapped(path.join(input.globalDirectory, 'CLAUDE.md'));
   const groupMemory = await readCapped(path.join(input.groupDirectory, 'CLAUDE.md'));
   const parts = [
@@ -42,28 +40,20 @@ export async function buildSystemPromptAppend(input: MemoryInput): Promise<strin
 
 /** The subfolders of the extra mounts folder; none when it does not exist. */
 export async function listExtraDirectories(extraRoot: string): Promise<string[]> {
-  try {
-    const entries = await fs.readdir(extraRoot, { withFileTypes: true });
-    return entries
-      .filter((entry) => entry.isDirectory())
-      .map((entry) => path.join(extraRoot, entry.name))
-      .sort();
-  } catch {
-    return [];
-  }
+  const entries = await fs.readdir(extraRoot, { withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => path.join(extraRoot, entry.name))
+    .sort();
 }
 
-/** The file's text up to the cap; null when missing or not a regular file. Never throws. */
-export async function readCapped(filePath: string, maxBytes = MAX_MEMORY_BYTES): Promise<string | null> {
-  let handle: fs.FileHandle | undefined;
+/** The file's text up to the cap; null when missing, empty or not a regular file. Never throws. */
+async function readCapped(filePath: string): Promise<string | null> {
+  const handle = await fs.open(filePath, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => null);
   try {
-    handle = await fs.open(filePath, constants.O_RDONLY | constants.O_NONBLOCK);
-    const stat = await handle.stat();
-    if (!stat.isFile()) return null;
-    const buffer = Buffer.alloc(Math.min(stat.size, maxBytes));
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    const text = buffer.subarray(0, bytesRead).toString('utf8').trim();
-    return text === '' ? null : text;
+    if (!handle || !(await handle.stat()).isFile()) return null;
+    const { bytesRead, buffer } = await handle.read(Buffer.alloc(MAX_MEMORY_BYTES), 0, MAX_MEMORY_BYTES, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8').trim() || null;
   } catch {
     return null;
   } finally {

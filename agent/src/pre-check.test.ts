@@ -9,7 +9,7 @@ import { createHostRequests } from './host-requests.js';
 import { createOutputWriter, writeAtomic } from './ipc-files.js';
 import { silentLog } from './log.js';
 import { decide, runPreCheck } from './pre-check.js';
-import { type Runner, startRunner } from './runner.js';
+import { startRunner } from './runner.js';
 
 let root: string;
 beforeEach(async () => {
@@ -87,7 +87,7 @@ describe('running a pre-check', () => {
 });
 
 describe('the runner with a task prompt', () => {
-  let runner: Runner | null = null;
+  let runner: ReturnType<typeof startRunner> | null = null;
   afterEach(async () => {
     runner?.stop('signal');
     await runner?.done;

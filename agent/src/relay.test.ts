@@ -5,12 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLog } from './log.js';
-import { type Relay, startRelay } from './relay.js';
+import { startRelay } from './relay.js';
 
 let directory: string;
 let socketPath: string;
 let upstream: http.Server | null;
-let relay: Relay | null;
+let relay: Awaited<ReturnType<typeof startRelay>> | null;
 
 beforeEach(async () => {
   directory = await fs.mkdtemp(path.join(os.tmpdir(), 'warren-relay-'));
@@ -66,7 +66,7 @@ describe('relay', () => {
 
   it('listens on loopback only', async () => {
     relay = await startRelay({ socketPath, log: silentLog() });
-    const socket = net.connect(relay.port, '127.0.0.1');
+    const socket = net.connect(Number(new URL(relay.url).port), '127.0.0.1');
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     expect(socket.remoteAddress).toBe('127.0.0.1');
     socket.destroy();

@@ -15,7 +15,9 @@ import { createHostRequests } from './host-requests.js';
 import { createOutputWriter, writeAtomic } from './ipc-files.js';
 import { silentLog } from './log.js';
 import type { QueuedPrompt } from './prompt-queue.js';
-import { type Runner, startRunner, toReplyText } from './runner.js';
+import { startRunner, toReplyText } from './runner.js';
+
+type Runner = ReturnType<typeof startRunner>;
 
 /** A model loop that answers each prompt with "echo: <text>" and can be told to fail a resume. */
 function fakeLoop(
@@ -112,7 +114,6 @@ function start(
     inputDirectory: input,
     log: silentLog(),
     fallbackScanMs: 50,
-    closeGraceMs: 10,
   });
   return runner;
 }

@@ -4,22 +4,20 @@ import {
   CONTAINER_PATHS,
   IPC_PROTOCOL_VERSION,
   MAX_MESSAGE_CHARS,
-  MAX_SHORT_CHARS,
   type OutputFile,
   type RunSettings,
   type TaskFile,
 } from '../../src/protocol/ipc.js';
 import type { AgentLoop, LoopEnd, LoopTurn } from './agent-loop.js';
 import type { HostRequests } from './host-requests.js';
-import { createInputWatcher } from './input-watcher.js';
-import type { OutputWriter } from './ipc-files.js';
+import { createInputWatcher, type OutputWriter, truncate } from './ipc-files.js';
 import type { Log } from './log.js';
-import { type PreCheckRunner, type RunningPreCheck, runPreCheck } from './pre-check.js';
+import { type RunningPreCheck, runPreCheck, withCheckData } from './pre-check.js';
 import { createPromptQueue } from './prompt-queue.js';
 
-export type RunnerExit = { reason: 'idle' | 'stop' | 'signal' } | { reason: 'error'; error: string };
+type RunnerExit = { reason: 'idle' | 'stop' | 'signal' } | { reason: 'error'; error: string };
 
-export interface RunnerDeps {
+interface RunnerDeps {
   settings: Pick<RunSettings, 'sessionId' | 'idleTimeoutMs'>;
   loop: AgentLoop;
   output: OutputWriter;
@@ -27,27 +25,18 @@ export interface RunnerDeps {
   inputDirectory: string;
   log: Log;
   fallbackScanMs?: number;
-  /** After an idle exit starts, how long the loop may take to end by itself before it is closed. */
-  closeGraceMs?: number;
   /** Warnings found while starting, sent to the host as log events right after ready. */
   notices?: string[];
-  /** Runs task pre-checks (default: bash in the group folder). */
-  runPreCheck?: PreCheckRunner;
   /** Where pre-checks run. Default: the group folder. */
   workDirectory?: string;
 }
 
-export interface Runner {
-  /** Resolves (never rejects) once the run is over and its last events are written. */
-  readonly done: Promise<RunnerExit>;
-  /** Ends the run now: a stop file or a signal. Safe to call more than once. */
-  stop(reason: 'stop' | 'signal', detail?: string): void;
-}
-
+/** After an idle exit starts, how long the loop may take to end by itself before it is closed. */
+const CLOSE_GRACE_MS = 2_000;
 /** How long the runner waits for a closed loop to return before it gives up on it. */
 const LOOP_EXIT_DEADLINE_MS = 3_000;
 
-export function startRunner(deps: RunnerDeps): Runner {
+export function startRunner(deps: RunnerDeps) {
   const { loop, log, requests } = deps;
   const queue = createPromptQueue();
   /** Pre-checks under way, by batch: the run is not idle while one runs. */
@@ -55,7 +44,7 @@ export function startRunner(deps: RunnerDeps): Runner {
   let exit: RunnerExit | null = null;
   let idleTimer: NodeJS.Timeout | undefined;
   let sessionId = deps.settings.sessionId;
-  let giveUpOnLoop: () => void = () => {};
+  let giveUpOnLoop = () => {};
   const loopGivenUp = new Promise<LoopEnd>((resolve) => {
     giveUpOnLoop = () => resolve({ status: 'failed', error: 'the model loop did not end after close' });
   });
@@ -65,37 +54,35 @@ export function startRunner(deps: RunnerDeps): Runner {
       () => {},
       (error: unknown) => log.error({ err: error, type: file.type }, 'cannot write output file'),
     );
+  /** A warning for the runner's log, and for the host's as a log event (`text`). */
+  const warn = (fields: Record<string, unknown>, message: string, text: string): Promise<void> => {
+    log.warn(fields, message);
+    return writeEvent({ type: 'log', level: 'warn', message: truncate(text) });
+  };
 
   const watcher = createInputWatcher({
     directory: deps.inputDirectory,
     log,
-    ...(deps.fallbackScanMs === undefined ? {} : { fallbackScanMs: deps.fallbackScanMs }),
+    fallbackScanMs: deps.fallbackScanMs,
     onFile(file, name) {
-      switch (file.type) {
-        case 'prompt':
-          if (!queue.push(file.batchId, file.text)) return;
-          log.info({ batchId: file.batchId, file: name }, 'prompt received');
-          armIdleTimer();
-          return;
-        case 'task':
-          startCheck(file, name);
-          return;
-        case 'stop':
-          log.info({ reason: file.reason }, 'stop requested');
-          finish({ reason: 'stop' });
-          return;
-        case 'response':
-          if (!requests.resolve(file)) log.warn({ id: file.id }, 'response for no waiting request');
-          return;
+      if (file.type === 'prompt' && queue.push(file.batchId, file.text)) {
+        log.info({ batchId: file.batchId, file: name }, 'prompt received');
+        armIdleTimer();
+      } else if (file.type === 'task') {
+        startCheck(file, name);
+      } else if (file.type === 'stop') {
+        log.info({ reason: file.reason }, 'stop requested');
+        finish({ reason: 'stop' });
+      } else if (file.type === 'response' && !requests.resolve(file)) {
+        log.warn({ id: file.id }, 'response for no waiting request');
       }
     },
     onInvalid(name, error) {
-      log.warn({ file: name, error }, 'invalid input file skipped');
-      void writeEvent({
-        type: 'log',
-        level: 'warn',
-        message: `invalid input file ${name} skipped: ${error}`,
-      });
+      void warn(
+        { file: name, error },
+        'invalid input file skipped',
+        `invalid input file ${name} skipped: ${error}`,
+      );
     },
   });
 
@@ -103,22 +90,15 @@ export function startRunner(deps: RunnerDeps): Runner {
   function startCheck(file: TaskFile, name: string): void {
     if (exit || checks.has(file.batchId)) return;
     log.info({ batchId: file.batchId, file: name }, 'task pre-check started');
-    const running = (deps.runPreCheck ?? runPreCheck)(file.preCheck, {
-      cwd: deps.workDirectory ?? CONTAINER_PATHS.group,
-    });
+    const running = runPreCheck(file.preCheck, { cwd: deps.workDirectory ?? CONTAINER_PATHS.group });
     checks.set(file.batchId, running);
     void running.result.then(async (result) => {
       checks.delete(file.batchId);
       // The run is ending: the host sees the batch unanswered and decides.
       if (exit) return;
-      const detail = result.outcome === 'run' ? undefined : result.detail;
-      log.info({ batchId: file.batchId, outcome: result.outcome, detail }, 'task pre-check done');
-      await writeEvent({
-        type: 'pre-check',
-        batchId: file.batchId,
-        outcome: result.outcome,
-        ...(detail === undefined ? {} : { detail }),
-      });
+      const detail = result.outcome === 'run' ? {} : { detail: result.detail };
+      log.info({ batchId: file.batchId, outcome: result.outcome, ...detail }, 'task pre-check done');
+      await writeEvent({ type: 'pre-check', batchId: file.batchId, outcome: result.outcome, ...detail });
       if (result.outcome === 'run') queue.push(file.batchId, withCheckData(file.text, result.data));
       armIdleTimer();
     });
@@ -126,24 +106,20 @@ export function startRunner(deps: RunnerDeps): Runner {
 
   function armIdleTimer(): void {
     clearTimeout(idleTimer);
-    if (exit) return;
-    idleTimer = setTimeout(() => void onIdle(), deps.settings.idleTimeoutMs);
+    if (!exit) idleTimer = setTimeout(() => void onIdle(), deps.settings.idleTimeoutMs);
   }
 
   async function onIdle(): Promise<void> {
     // A prompt may have landed without a watch event: look once more before leaving.
     await watcher.scan();
     if (exit) return;
-    if (queue.hasWork() || requests.pendingCount() > 0 || checks.size > 0) {
-      armIdleTimer();
-      return;
-    }
+    if (queue.hasWork() || requests.pendingCount() > 0 || checks.size > 0) return armIdleTimer();
     log.info({ idleTimeoutMs: deps.settings.idleTimeoutMs }, 'idle, exiting');
     finish({ reason: 'idle' });
   }
 
-  function finish(next: RunnerExit): void {
-    if (exit) return;
+  function finish(next: RunnerExit): RunnerExit {
+    if (exit) return exit;
     exit = next;
     clearTimeout(idleTimer);
     watcher.close();
@@ -151,89 +127,66 @@ export function startRunner(deps: RunnerDeps): Runner {
     requests.cancelAll('the run is ending');
     for (const check of checks.values()) check.kill();
     // Idle: the prompt stream has ended, so the loop can finish its session cleanly; stop and signals are now.
-    const graceMs = next.reason === 'idle' ? (deps.closeGraceMs ?? 2_000) : 0;
-    const closeTimer = setTimeout(() => loop.close(), graceMs);
-    const giveUpTimer = setTimeout(giveUpOnLoop, graceMs + LOOP_EXIT_DEADLINE_MS);
-    closeTimer.unref();
-    giveUpTimer.unref();
+    const graceMs = next.reason === 'idle' ? CLOSE_GRACE_MS : 0;
+    setTimeout(() => loop.close(), graceMs).unref();
+    setTimeout(giveUpOnLoop, graceMs + LOOP_EXIT_DEADLINE_MS).unref();
+    return next;
   }
 
-  function onTurnEnd(turn: LoopTurn): void {
-    if (turn.sessionId) sessionId = turn.sessionId;
-    const batchIds = queue.settle(turn.promptUuids);
-    const error = turn.error ?? (turn.isError ? turn.result : undefined);
-    void writeEvent({
+  /** The turn-end for these batches: the reply, or (isError) what went wrong. */
+  const writeTurnEnd = (batchIds: string[], result: string | null, isError: boolean) =>
+    writeEvent({
       type: 'turn-end',
       id: randomUUID(),
       batchIds,
-      result: turn.isError ? null : toReplyText(turn.result),
+      result: isError ? null : toReplyText(result),
       sessionId,
-      isError: turn.isError,
-      ...(error ? { error: truncate(error, MAX_SHORT_CHARS) } : {}),
+      isError,
+      ...(isError && result ? { error: truncate(result) } : {}),
     });
+
+  function onTurnEnd(turn: LoopTurn): void {
+    sessionId = turn.sessionId ?? sessionId;
+    const batchIds = queue.settle(turn.promptUuids);
+    void writeTurnEnd(batchIds, turn.result, turn.isError);
     log.info({ batchIds, isError: turn.isError, sessionId }, 'turn ended');
     armIdleTimer();
   }
 
+  const runLoop = (resumeSessionId: string | null) =>
+    Promise.race([loop.run({ prompts: queue.stream(), resumeSessionId, onTurnEnd }), loopGivenUp]);
+
   async function run(): Promise<RunnerExit> {
     await writeEvent({ type: 'ready', protocolVersion: IPC_PROTOCOL_VERSION });
-    for (const notice of deps.notices ?? []) {
-      log.warn({ notice }, 'startup notice');
-      await writeEvent({ type: 'log', level: 'warn', message: truncate(notice, MAX_SHORT_CHARS) });
-    }
+    for (const notice of deps.notices ?? []) await warn({ notice }, 'startup notice', notice);
     await watcher.start();
     armIdleTimer();
-    let resumeSessionId = sessionId;
-    let end: LoopEnd;
-    while (true) {
-      end = await Promise.race([
-        loop.run({ prompts: queue.stream(), resumeSessionId, onTurnEnd }),
-        loopGivenUp,
-      ]);
-      if (end.status !== 'resume-failed' || resumeSessionId === null || exit) break;
+    const resume = deps.settings.sessionId;
+    let end = await runLoop(resume);
+    if (end.status === 'resume-failed' && resume !== null && !exit) {
       // The stored session is unusable (missing, corrupt): start a fresh one once, with the same prompts.
-      log.warn(
-        { sessionId: resumeSessionId, error: end.error },
+      const text = `session ${resume} could not be resumed (${end.error}); started a fresh one`;
+      await warn(
+        { sessionId: resume, error: end.error },
         'cannot resume session, starting a fresh one',
+        text,
       );
-      await writeEvent({
-        type: 'log',
-        level: 'warn',
-        message: truncate(
-          `session ${resumeSessionId} could not be resumed (${end.error}); started a fresh one`,
-          MAX_SHORT_CHARS,
-        ),
-      });
       queue.requeueUnanswered();
-      resumeSessionId = null;
       sessionId = null;
+      end = await runLoop(null);
     }
-    if (!exit) {
-      finish({
-        reason: 'error',
-        error: end.status === 'ended' ? 'the model loop ended by itself' : end.error,
-      });
-    }
-    const final = exit ?? { reason: 'error', error: 'unreachable' };
-    const unanswered = queue.unanswered();
-    if (unanswered.length > 0) {
-      await writeEvent({
-        type: 'turn-end',
-        id: randomUUID(),
-        batchIds: unanswered.map((prompt) => prompt.batchId),
-        result: null,
-        sessionId,
-        isError: true,
-        error: truncate(
-          `the run ended (${final.reason}) before these prompts were answered`,
-          MAX_SHORT_CHARS,
-        ),
-      });
-    }
+    // A stop or signal that ended the loop stays the reason: finish() keeps the first.
+    const final = finish({
+      reason: 'error',
+      error: end.status === 'ended' ? 'the model loop ended by itself' : end.error,
+    });
+    const unanswered = queue.unanswered().map((prompt) => prompt.batchId);
+    const why = `the run ended (${final.reason}) before these prompts were answered`;
+    if (unanswered.length > 0) await writeTurnEnd(unanswered, why, true);
     await writeEvent({
       type: 'exit',
       reason: final.reason,
-      ...(final.reason === 'error' ? { error: truncate(final.error, MAX_SHORT_CHARS) } : {}),
+      ...(final.reason === 'error' ? { error: truncate(final.error) } : {}),
     });
     return final;
   }
@@ -242,10 +195,11 @@ export function startRunner(deps: RunnerDeps): Runner {
     log.error({ err: error }, 'runner failed');
     return { reason: 'error', error: String(error) };
   });
-
   return {
+    /** Resolves (never rejects) once the run is over and its last events are written. */
     done,
-    stop(reason, detail) {
+    /** Ends the run now: a stop file or a signal. Safe to call more than once. */
+    stop(reason: 'stop' | 'signal', detail?: string): void {
       if (!exit) log.info({ reason, detail }, 'stopping');
       finish({ reason });
     },
@@ -257,18 +211,6 @@ export function startRunner(deps: RunnerDeps): Runner {
  * trimmed, capped. null when nothing is left, i.e. the agent chose to stay silent.
  */
 export function toReplyText(result: string | null): string | null {
-  if (result === null) return null;
-  const text = result.replace(/<internal>[\s\S]*?(<\/internal>|$)/g, '').trim();
-  return text === '' ? null : truncate(text, MAX_MESSAGE_CHARS);
-}
-
-/** The task prompt with what its pre-check handed over, escaped so the data cannot forge structure. */
-export function withCheckData(text: string, data: string | null): string {
-  if (data === null) return text;
-  const escaped = data.replace(/[&<>]/g, (char) => `&${{ '&': 'amp', '<': 'lt', '>': 'gt' }[char]};`);
-  return `${text}\n<pre_check_data>\n${escaped}\n</pre_check_data>\nThe task's pre-check found this (JSON).`;
-}
-
-function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  const text = result?.replace(/<internal>[\s\S]*?(<\/internal>|$)/g, '').trim();
+  return text ? truncate(text, MAX_MESSAGE_CHARS) : null;
 }

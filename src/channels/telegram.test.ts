@@ -434,7 +434,8 @@ describe('telegram in a running host', () => {
       await eventually(() => /code: /.test(api.textsTo(999)[0] ?? ''), 5000, 'the pairing code');
       expect(runner.sessions).toHaveLength(1);
       expect(h.warren.store.channels.getCursor('telegram', 'update-offset')).not.toBeNull();
-      expect(h.warren.store.channels.getState('telegram')?.state).toEqual({ status: 'connected' });
+      const state = h.warren.store.channels.states().find((stored) => stored.channel === 'telegram')?.state;
+      expect(state).toEqual({ status: 'connected' });
     } finally {
       await h.stop();
       await api.close();

@@ -4,9 +4,9 @@ import { parseArgs } from 'node:util';
 import type { Logger } from '../log.js';
 import { type ChatAddress, type Group, parseChatAddress } from '../store/records.js';
 import type { InboundMessage } from '../types.js';
-import type { OwnerOp, OwnerOps } from './owner-ops.js';
+import type { OwnerActor, OwnerOp, OwnerOps } from './owner-ops.js';
 
-export const ADMIN_COMMANDS = ['/register', '/approve', '/deny', '/pending', '/memory'] as const;
+const ADMIN_COMMANDS = ['/register', '/approve', '/deny', '/pending', '/memory'] as const;
 type AdminCommand = (typeof ADMIN_COMMANDS)[number];
 
 const USAGE: Record<AdminCommand, string> = {
@@ -84,14 +84,33 @@ function parseCommand(command: AdminCommand, words: string[]): OwnerOp | string 
   }
 }
 
-export interface AdminCommandDeps {
+export function createAdminCommands(deps: {
   ops: Pick<OwnerOps, 'authorize' | 'perform'>;
   log: Logger;
   /** Queues the answer to the chat the command came from (idempotent by key). */
   enqueue(chat: ChatAddress, key: string, text: string): void;
-}
+}) {
+  /** The answer to a command from the admin chat; never rejects. */
+  async function answer(command: AdminCommand, text: string, actor: OwnerActor): Promise<string> {
+    let request: OwnerOp | string;
+    try {
+      request = parseCommand(command, splitWords(text).slice(1));
+    } catch (error) {
+      request = (error as Error).message; // parseArgs: an unknown or malformed option
+    }
+    if (typeof request === 'string') return `❌ ${request}`;
+    try {
+      const result = await deps.ops.perform(request, actor);
+      if (!result.ok) return `❌ ${result.text}`;
+      // A change done gets a tick; lists, and texts that carry their own mark (memory decisions), do not.
+      const isMarked = request.op.endsWith('-list') || /^\p{Extended_Pictographic}/u.test(result.text);
+      return isMarked ? result.text : `✅ ${result.text}`;
+    } catch (error) {
+      deps.log.error({ err: error, command }, 'admin command failed');
+      return '❌ The command failed; see the log.';
+    }
+  }
 
-export function createAdminCommands(deps: AdminCommandDeps) {
   return {
     /**
      * Runs an owner command. Returns true when the message was one and was handled (nothing is stored and no
@@ -104,34 +123,10 @@ export function createAdminCommands(deps: AdminCommandDeps) {
       const actor = { kind: 'chat' as const, id: `${message.channel}:${message.senderId}`, group };
       // Elsewhere than the admin chat a command is ordinary text for the agent; the refusal is audited.
       if (!deps.ops.authorize(actor, command.slice(1))) return false;
-      const reply = (answer: string) =>
-        deps.enqueue(message, `command:${message.channel}:${message.chatId}:${message.externalId}`, answer);
-      let request: OwnerOp | string;
-      try {
-        request = parseCommand(command, splitWords(message.text).slice(1));
-      } catch (error) {
-        request = (error as Error).message; // parseArgs: an unknown or malformed option
-      }
-      if (typeof request === 'string') {
-        reply(`❌ ${request}`);
-        return true;
-      }
-      // An operation that waits for the disk (/memory approve) answers when it is done; this still never throws.
-      deps.ops
-        .perform(request, actor)
-        .then(
-          (result) => {
-            if (!result.ok) return `❌ ${result.text}`;
-            // A change done gets a tick; lists, and texts that carry their own mark (memory decisions), do not.
-            const isMarked = request.op.endsWith('-list') || /^\p{Extended_Pictographic}/u.test(result.text);
-            return isMarked ? result.text : `✅ ${result.text}`;
-          },
-          (error: unknown) => {
-            deps.log.error({ err: error, command }, 'admin command failed');
-            return '❌ The command failed; see the log.';
-          },
-        )
-        .then(reply)
+      const key = `command:${message.channel}:${message.chatId}:${message.externalId}`;
+      // An operation that waits for the disk (/memory approve) answers when it is done.
+      answer(command, message.text, actor)
+        .then((text) => deps.enqueue(message, key, text))
         .catch((error: unknown) => deps.log.error({ err: error, command }, 'admin command answer failed'));
       return true;
     },

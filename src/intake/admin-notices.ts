@@ -54,17 +54,7 @@ export function createChannelStatus(deps: {
   outageNoticeMs?: number;
 }) {
   const outageNoticeMs = deps.outageNoticeMs ?? 5 * 60_000;
-  const outages = new Map<string, { since: number; timer: NodeJS.Timeout | null; isTold: boolean }>();
-
-  function endOutage(channel: string): void {
-    const outage = outages.get(channel);
-    if (!outage) return;
-    if (outage.timer) clearTimeout(outage.timer);
-    outages.delete(channel);
-    if (outage.isTold) {
-      deps.notifier.notify(`channel:${channel}:back:${outage.since}`, `✅ ${channel} is connected again.`);
-    }
-  }
+  const outages = new Map<string, { since: number; timer: NodeJS.Timeout; isTold: boolean }>();
 
   return {
     report(channel: string, state: ChannelState): void {
@@ -74,32 +64,36 @@ export function createChannelStatus(deps: {
       } catch (error) {
         deps.log.error({ err: error, channel }, 'failed to record a channel state');
       }
-      if (state.status === 'connected') {
-        endOutage(channel);
-        return;
-      }
-      if (state.status === 'logged-out') {
+      const outage = outages.get(channel);
+      if (state.status === 'connected' && outage) {
+        clearTimeout(outage.timer);
+        outages.delete(channel);
+        if (outage.isTold) {
+          deps.notifier.notify(
+            `channel:${channel}:back:${outage.since}`,
+            `✅ ${channel} is connected again.`,
+          );
+        }
+      } else if (state.status === 'logged-out') {
         deps.notifier.notify(
           `channel:${channel}:logged-out:${digest(state.reason)}`,
           `🔌 ${channel} needs you: ${state.reason}`,
         );
-        return;
+      } else if (state.status === 'reconnecting' && !outage) {
+        const since = deps.now();
+        const timer = setTimeout(() => {
+          started.isTold = deps.notifier.notify(
+            `channel:${channel}:down:${since}`,
+            `⚠️ ${channel} has been disconnected for ${Math.round(outageNoticeMs / 60_000)} minutes and keeps ` +
+              `reconnecting (${state.reason}). Messages sent meanwhile are picked up once it is back.`,
+          );
+        }, outageNoticeMs);
+        const started = { since, timer: timer.unref(), isTold: false };
+        outages.set(channel, started);
       }
-      if (state.status !== 'reconnecting' || outages.has(channel)) return;
-      const outage = { since: deps.now(), timer: null as NodeJS.Timeout | null, isTold: false };
-      outage.timer = setTimeout(() => {
-        outage.timer = null;
-        outage.isTold = deps.notifier.notify(
-          `channel:${channel}:down:${outage.since}`,
-          `⚠️ ${channel} has been disconnected for ${Math.round(outageNoticeMs / 60_000)} minutes and keeps ` +
-            `reconnecting (${state.reason}). Messages sent meanwhile are picked up once it is back.`,
-        );
-      }, outageNoticeMs);
-      outage.timer.unref();
-      outages.set(channel, outage);
     },
     stop(): void {
-      for (const outage of outages.values()) if (outage.timer) clearTimeout(outage.timer);
+      for (const outage of outages.values()) clearTimeout(outage.timer);
       outages.clear();
     },
   };

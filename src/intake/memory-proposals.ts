@@ -1,4 +1,5 @@
-// Changes to global memory (global/CLAUDE.md) an agent proposes: held until the owner approves one in the admin chat, then written safely.
+// Changes to global memory (global/CLAUDE.md) an agent proposes: held until the owner approves one in the admin
+// chat, then written safely.
 import { createHash, randomUUID } from 'node:crypto';
 import { fchmodSync, fsyncSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -18,26 +19,15 @@ const MAX_DIFF_LINES = 80;
 const MAX_DIFF_CHARS = 3_500;
 /** The diff runs on the host's event loop; text built to make it slow gets the plain start of the text instead. */
 const DIFF_TIMEOUT_MS = 500;
-/** Global memory the owner edited by hand may be longer than what an agent may propose; past this it is refused. */
-const MAX_CURRENT_BYTES = MAX_IPC_FILE_BYTES;
 /** Characters that do not show, or reorder what is shown, so a diff can look harmless while it is not. */
 const HIDDEN_CHARACTERS = /\p{Cf}|(?![\t\n\r])\p{Cc}/u;
 
-export type MemoryDecision = 'approve' | 'reject';
+type Decision = 'approve' | 'reject';
 
 /** What deciding did; message is a sentence for the owner. */
-export type MemoryDecisionResult =
+type Decided =
   | { status: 'approved' | 'rejected' | 'stale'; proposal: MemoryProposal; message: string }
   | { status: 'failed'; message: string };
-
-export interface MemoryProposals {
-  /** Stores a proposal from the group whose IPC folder the request came from and tells the owner. Never rejects. */
-  propose(group: Group, content: string): Promise<ToolAnswer>;
-  /** The owner's decision. Decisions run one at a time, so two approvals cannot both pass the base check. Never rejects. */
-  decide(id: number, decision: MemoryDecision, actor: string): Promise<MemoryDecisionResult>;
-  /** Proposals waiting for the owner, oldest first. */
-  pending(): MemoryProposal[];
-}
 
 export interface MemoryProposalsDeps {
   store: Store;
@@ -49,33 +39,33 @@ export interface MemoryProposalsDeps {
   notifyAdmin(key: string, text: string): boolean;
 }
 
-type CurrentText = { ok: true; text: string } | { ok: false; error: string };
-
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const byteLength = (text: string) => Buffer.byteLength(text, 'utf8');
 
-export function createMemoryProposals(deps: MemoryProposalsDeps): MemoryProposals {
+export type MemoryProposals = ReturnType<typeof createMemoryProposals>;
+
+export function createMemoryProposals(deps: MemoryProposalsDeps) {
   const { store } = deps;
   const log = deps.log.child({ module: 'memory-proposals' });
   const globalDir = path.join(deps.dataDir, 'global');
-  const memoryPath = path.join(globalDir, 'CLAUDE.md');
   let decisions: Promise<unknown> = Promise.resolve();
 
+  const auditAgent = (group: Group, decision: 'allow' | 'deny', detail: Record<string, unknown>) => {
+    const actor = `agent:${group.folder}`;
+    deps.audit({ groupFolder: group.folder, actor, action: 'global-memory', decision, detail });
+  };
   function deny(group: Group, error: string): ToolAnswer {
     log.warn({ group: group.folder, reason: error }, 'global memory proposal refused');
-    deps.audit({
-      groupFolder: group.folder,
-      actor: `agent:${group.folder}`,
-      action: 'global-memory',
-      decision: 'deny',
-      detail: { reason: error },
-    });
+    auditAgent(group, 'deny', { reason: error });
     return { ok: false, error };
   }
 
-  /** The file's text, never through a link (the host's own folder; Warren replaces anything else at start). */
-  async function readCurrent(): Promise<CurrentText> {
-    const read = await readIpcFileText(memoryPath, MAX_CURRENT_BYTES);
+  /**
+   * The file's text, never through a link (the host's own folder; Warren replaces anything else at start). The
+   * owner may have made it longer by hand than an agent may propose; past the IPC file cap it is refused.
+   */
+  async function readCurrent(): Promise<{ ok: true; text: string } | { ok: false; error: string }> {
+    const read = await readIpcFileText(path.join(globalDir, 'CLAUDE.md'), MAX_IPC_FILE_BYTES);
     if (read.ok) return { ok: true, text: read.text };
     if (read.error.includes('ENOENT')) return { ok: true, text: '' };
     return { ok: false, error: `global/CLAUDE.md cannot be read: ${read.error}` };
@@ -84,9 +74,7 @@ export function createMemoryProposals(deps: MemoryProposalsDeps): MemoryProposal
   async function propose(door: Group, content: string): Promise<ToolAnswer> {
     // Read fresh: a group demoted while its agent runs loses the privilege at once.
     const group = store.groups.byFolder(door.folder);
-    if (!group?.isAdmin) {
-      return deny(door, 'only the admin group may propose changes to global memory');
-    }
+    if (!group?.isAdmin) return deny(door, 'only the admin group may propose changes to global memory');
     // The schema caps it already; checked again because this is the last step before the owner's chat.
     if (byteLength(content) > MAX_GLOBAL_MEMORY_BYTES) {
       return deny(group, `global memory may be at most ${MAX_GLOBAL_MEMORY_BYTES / 1024} KiB`);
@@ -107,23 +95,14 @@ export function createMemoryProposals(deps: MemoryProposalsDeps): MemoryProposal
       { now: deps.now(), maxPending: MAX_PENDING_PROPOSALS_PER_GROUP },
     );
     if (created.status === 'full') {
-      return deny(
-        group,
-        `${MAX_PENDING_PROPOSALS_PER_GROUP} proposals are already waiting for the owner; wait until they approve or reject them`,
-      );
+      const waiting = `${MAX_PENDING_PROPOSALS_PER_GROUP} proposals are already waiting for the owner`;
+      return deny(group, `${waiting}; wait until they approve or reject them`);
     }
     const { proposal } = created;
-    deps.audit({
-      groupFolder: group.folder,
-      actor: `agent:${group.folder}`,
-      action: 'global-memory',
-      decision: 'allow',
-      detail: { proposalId: proposal.id, bytes: byteLength(content), baseSha256: proposal.baseSha256 },
-    });
-    const isTold = deps.notifyAdmin(
-      `memory-proposal:${proposal.id}`,
-      noticeText(group, proposal, current.text),
-    );
+    const bytes = byteLength(content);
+    auditAgent(group, 'allow', { proposalId: proposal.id, bytes, baseSha256: proposal.baseSha256 });
+    const notice = noticeText(group, proposal, current.text);
+    const isTold = deps.notifyAdmin(`memory-proposal:${proposal.id}`, notice);
     if (!isTold) log.warn({ proposalId: proposal.id }, 'the owner could not be told about a memory proposal');
     return {
       ok: true,
@@ -134,49 +113,37 @@ export function createMemoryProposals(deps: MemoryProposalsDeps): MemoryProposal
     };
   }
 
-  async function decideNow(
-    id: number,
-    decision: MemoryDecision,
-    actor: string,
-  ): Promise<MemoryDecisionResult> {
+  async function decideNow(id: number, decision: Decision, actor: string): Promise<Decided> {
     const proposal = store.memory.byId(id);
     if (!proposal) return { status: 'failed', message: `there is no proposal #${id}` };
     if (proposal.status !== 'pending') {
       return { status: 'failed', message: `proposal #${id} is already ${proposal.status}` };
     }
-    const audit = (decisionMade: 'allow' | 'deny', detail: Record<string, unknown>) =>
+    /** Records the decision: audited here, with what was written or why not. */
+    const decided = (status: Exclude<Decided['status'], 'failed'>, message: string, detail = {}) => {
       deps.audit({
         groupFolder: proposal.groupFolder,
         actor,
         action: `global-memory-${decision}`,
-        decision: decisionMade,
+        decision: status === 'stale' ? 'deny' : 'allow',
         detail: { proposalId: id, ...detail },
       });
+      return { status, proposal, message };
+    };
     if (decision === 'reject') {
       store.memory.decide(id, 'rejected', actor, deps.now());
-      audit('allow', {});
-      return {
-        status: 'rejected',
-        proposal,
-        message: `🚫 Proposal #${id} rejected; global memory is unchanged.`,
-      };
+      return decided('rejected', `🚫 Proposal #${id} rejected; global memory is unchanged.`);
     }
     const current = await readCurrent();
     // A failure is a refusal the owner's operation audits (owner-ops.ts); a stale base is audited here.
-    if (!current.ok) {
-      return { status: 'failed', message: `${current.error}; nothing was written` };
-    }
+    if (!current.ok) return { status: 'failed', message: `${current.error}; nothing was written` };
     // The owner approved the diff against the text it was made from; on any other text it would do something else.
     if (sha256(current.text) !== proposal.baseSha256) {
       store.memory.decide(id, 'stale', actor, deps.now());
-      audit('deny', { reason: 'global memory changed after the proposal was made' });
-      return {
-        status: 'stale',
-        proposal,
-        message:
-          `⚠️ Global memory changed after proposal #${id} was made, so it was not applied (now stale). ` +
-          'Ask the agent for a fresh proposal made from the current text.',
-      };
+      const message =
+        `⚠️ Global memory changed after proposal #${id} was made, so it was not applied (now stale). ` +
+        'Ask the agent for a fresh proposal made from the current text.';
+      return decided('stale', message, { reason: 'global memory changed after the proposal was made' });
     }
     try {
       writeGlobalMemory(globalDir, proposal.content);
@@ -191,21 +158,19 @@ export function createMemoryProposals(deps: MemoryProposalsDeps): MemoryProposal
       store.memory.decide(id, 'approved', actor, deps.now());
       return store.memory.markStale(sha256(proposal.content), actor, deps.now());
     });
-    audit('allow', { bytes: byteLength(proposal.content), staleCount });
     log.info({ proposalId: id, group: proposal.groupFolder }, 'global memory updated');
-    return {
-      status: 'approved',
-      proposal,
-      message:
-        `✅ Global memory updated from proposal #${id} (group '${proposal.groupFolder}'); agents read it from their next start.` +
-        (staleCount > 0
-          ? ` ${staleCount} other waiting proposal(s) were made against the old text and are now stale.`
-          : ''),
-    };
+    const message =
+      `✅ Global memory updated from proposal #${id} (group '${proposal.groupFolder}'); agents read it from their ` +
+      'next start.' +
+      (staleCount > 0
+        ? ` ${staleCount} other waiting proposal(s) were made against the old text and are now stale.`
+        : '');
+    return decided('approved', message, { bytes: byteLength(proposal.content), staleCount });
   }
 
   return {
-    async propose(group, content) {
+    /** Stores a proposal from the group whose IPC folder the request came from and tells the owner. Never rejects. */
+    async propose(group: Group, content: string): Promise<ToolAnswer> {
       try {
         return await propose(group, content);
       } catch (error) {
@@ -213,9 +178,10 @@ export function createMemoryProposals(deps: MemoryProposalsDeps): MemoryProposal
         return { ok: false, error: 'the host could not handle the request' };
       }
     },
-    decide(id, decision, actor) {
+    /** The owner's decision, one at a time, so two approvals cannot both pass the base check. Never rejects. */
+    decide(id: number, decision: Decision, actor: string): Promise<Decided> {
       const next = decisions.then(() =>
-        decideNow(id, decision, actor).catch((error: unknown): MemoryDecisionResult => {
+        decideNow(id, decision, actor).catch((error: unknown): Decided => {
           log.error({ err: error, proposalId: id }, 'memory decision failed');
           return { status: 'failed', message: 'the decision failed; see the log' };
         }),
@@ -223,6 +189,7 @@ export function createMemoryProposals(deps: MemoryProposalsDeps): MemoryProposal
       decisions = next;
       return next;
     },
+    /** Proposals waiting for the owner, oldest first. */
     pending: () => store.memory.pending(),
   };
 }
@@ -243,7 +210,11 @@ function writeGlobalMemory(globalDir: string, content: string): void {
     fsyncSync(fd);
     renameIn(dirFd, temp, 'CLAUDE.md');
   } catch (error) {
-    if (fd !== null) unlinkQuietly(dirFd, temp);
+    if (fd !== null) {
+      try {
+        unlinkIn(dirFd, temp);
+      } catch {} // Already gone.
+    }
     throw error;
   } finally {
     closeQuietly(fd);
@@ -251,62 +222,41 @@ function writeGlobalMemory(globalDir: string, content: string): void {
   }
 }
 
-function unlinkQuietly(dirFd: number, name: string): void {
-  try {
-    unlinkIn(dirFd, name);
-  } catch {
-    // Already gone.
-  }
-}
-
 /** The owner's notice: who proposed, the diff (cut when long), warnings, and the two commands. */
 function noticeText(group: Group, proposal: MemoryProposal, current: string): string {
-  const shown = cutLines(diffOf(current, proposal.content));
-  const lines = [
+  const lines = diffOf(current, proposal.content).split('\n');
+  let chars = 0;
+  // The first lines while the budget lasts: chars only grows, so once one line is left out, all after it are.
+  const shown = lines.slice(0, MAX_DIFF_LINES).filter((line) => {
+    chars += line.length + 1;
+    return chars <= MAX_DIFF_CHARS;
+  });
+  const hiddenLines = lines.length - shown.length;
+  return [
     `📝 The agent of group '${group.folder}' proposes a change to global memory (global/CLAUDE.md), which every ` +
       `group's agent reads. Proposal #${proposal.id}, ${byteLength(proposal.content)} bytes:`,
     '```diff',
     // A line of the text must not close the code block and pass for the host's own words below it.
-    shown.text.replaceAll('```', '`\u200b``'),
+    shown.join('\n').replaceAll('```', '`\u200b``'),
     '```',
-  ];
-  if (shown.hiddenLines > 0) {
-    lines.push(
-      `(${shown.hiddenLines} more lines not shown. Reject it unless you have checked the whole text.)`,
-    );
-  }
-  if (HIDDEN_CHARACTERS.test(proposal.content)) {
-    lines.push('⚠️ The text has invisible or direction-changing characters, which can hide what it says.');
-  }
-  lines.push(`Approve: /memory approve ${proposal.id}`, `Reject: /memory reject ${proposal.id}`);
-  return lines.join('\n');
+    ...(hiddenLines > 0
+      ? [`(${hiddenLines} more lines not shown. Reject it unless you have checked the whole text.)`]
+      : []),
+    ...(HIDDEN_CHARACTERS.test(proposal.content)
+      ? ['⚠️ The text has invisible or direction-changing characters, which can hide what it says.']
+      : []),
+    `Approve: /memory approve ${proposal.id}`,
+    `Reject: /memory reject ${proposal.id}`,
+  ].join('\n');
 }
 
 /** A unified diff of the current text → the proposed one; the proposed text itself when the diff takes too long. */
 function diffOf(current: string, proposed: string): string {
-  const patch = createTwoFilesPatch(
-    'global/CLAUDE.md (now)',
-    'global/CLAUDE.md (proposed)',
-    current,
-    proposed,
-    undefined,
-    undefined,
-    { context: 3, timeout: DIFF_TIMEOUT_MS },
-  );
+  const [oldName, newName] = ['global/CLAUDE.md (now)', 'global/CLAUDE.md (proposed)'];
+  const options = { context: 3, timeout: DIFF_TIMEOUT_MS };
+  const patch = createTwoFilesPatch(oldName, newName, current, proposed, undefined, undefined, options);
   if (patch === undefined)
     return `(the difference took too long to compute; the proposed text:)\n${proposed}`;
   // jsdiff starts with a line of '=' meant for several files in one patch.
   return patch.replace(/^=+\n/, '').trimEnd();
-}
-
-function cutLines(text: string): { text: string; hiddenLines: number } {
-  const lines = text.split('\n');
-  const shown: string[] = [];
-  let chars = 0;
-  for (const line of lines) {
-    if (shown.length >= MAX_DIFF_LINES || chars + line.length + 1 > MAX_DIFF_CHARS) break;
-    shown.push(line);
-    chars += line.length + 1;
-  }
-  return { text: shown.join('\n'), hiddenLines: lines.length - shown.length };
 }

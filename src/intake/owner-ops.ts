@@ -6,13 +6,15 @@ import { type ChatAddress, formatChatAddress, type Group } from '../store/record
 import { type AuditEntry, type Store, StoreError, type Task } from '../store/store.js';
 import { createTaskOps, describeNextRun } from '../tasks/tasks.js';
 import type { MemoryProposals } from './memory-proposals.js';
-import { formatPending, type Pairing } from './pairing.js';
+import { formatCode, type Pairing } from './pairing.js';
 import { registerGroup, shareGroup } from './registration.js';
 
 /** Who asks: the CLI (whoever can open the database is the owner) or a person in a chat of some group. */
 export type OwnerActor = { kind: 'cli' } | { kind: 'chat'; id: string; group: Group };
 
-export type OpResult = { ok: true; text: string; group?: string } | { ok: false; text: string };
+export type OpResult = ({ ok: true } & Done) | { ok: false; text: string };
+/** What an operation did: a sentence for the owner, and the group it was about. */
+type Done = { text: string; group?: string };
 
 export interface OwnerOpsDeps {
   store: Store;
@@ -40,18 +42,18 @@ export type OwnerOp =
       op: 'register-chat';
       chat: ChatAddress;
       folder: string;
-      name?: string | undefined;
+      name?: string;
       trigger: Group['trigger'];
-      triggerWord?: string | null | undefined;
-      isDirect?: boolean | undefined;
+      triggerWord?: string | null;
+      isDirect?: boolean;
     }
-  | { op: 'share-chat'; chat: ChatAddress; folder: string; isDirect?: boolean | undefined }
+  | { op: 'share-chat'; chat: ChatAddress; folder: string; isDirect?: boolean }
   | { op: 'remove-group'; folder: string }
-  | { op: 'mount'; folder: string; hostPath: string; as?: string | undefined; isReadOnly: boolean }
+  | { op: 'mount'; folder: string; hostPath: string; as?: string; isReadOnly: boolean }
   | { op: 'unmount'; folder: string; name: string }
   | { op: 'set-quota'; folder: string; mb: number | null }
   | { op: 'pairing-list' }
-  | { op: 'pairing-approve'; code: string; folder?: string | undefined; share?: string | undefined }
+  | { op: 'pairing-approve'; code: string; folder?: string; share?: string }
   | { op: 'pairing-deny'; code: string }
   | { op: `task-${TaskAction}`; id: string }
   | { op: 'memory-list' }
@@ -71,6 +73,8 @@ const AUDITED_ELSEWHERE = new Set<OwnerOp['op']>([
   'global-memory-reject',
 ]);
 
+const ONLY_ADMIN = 'owner commands work only in the admin chat';
+
 /** A refusal with words for the owner (an unknown group, a bad code): audited as a denial, never a crash. */
 class Refusal extends Error {}
 
@@ -84,28 +88,22 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
     return group;
   };
 
-  function mount(request: Extract<OwnerOp, { op: 'mount' | 'unmount' }>): OpResult {
+  function mount(request: Extract<OwnerOp, { op: 'mount' | 'unmount' }>): Done {
     const group = groupNamed(request.folder);
     const current = store.groups.extraMounts(group.id);
     if (request.op === 'unmount') {
-      const kept = current.filter(
-        (entry) => entry.containerName !== request.name && entry.hostPath !== request.name,
-      );
-      if (kept.length === current.length) {
-        throw new Refusal(`group '${group.folder}' has no extra mount '${request.name}'`);
-      }
+      const { name } = request;
+      const kept = current.filter((entry) => entry.containerName !== name && entry.hostPath !== name);
+      if (kept.length === current.length)
+        throw new Refusal(`group '${group.folder}' has no extra mount '${name}'`);
       store.groups.setExtraMounts(group.id, kept);
       return {
-        ok: true,
         group: group.folder,
-        text: `Group '${group.folder}' no longer asks for ${request.name} (from its next run).`,
+        text: `Group '${group.folder}' no longer asks for ${name} (from its next run).`,
       };
     }
-    const wanted = {
-      hostPath: path.resolve(request.hostPath),
-      containerName: request.as,
-      isReadOnly: request.isReadOnly,
-    };
+    const { as: containerName, isReadOnly } = request;
+    const wanted = { hostPath: path.resolve(request.hostPath), containerName, isReadOnly };
     // Checked now for a clear answer; the allowlist decides again at every container start (it may change).
     const allowlist = loadMountAllowlist(deps.mountAllowlistPath);
     if (!allowlist.ok) throw new Refusal(allowlist.reason);
@@ -121,18 +119,14 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
       const reasons = check.denials.map((denial) => denial.reason).join('; ');
       throw new Refusal(`the mount allowlist (${deps.mountAllowlistPath}) does not allow it: ${reasons}`);
     }
-    store.groups.setExtraMounts(group.id, [
-      ...current.filter((entry) => entry.hostPath !== wanted.hostPath),
-      wanted,
-    ]);
-    return {
-      ok: true,
-      group: group.folder,
-      text: `Group '${group.folder}' will see ${wanted.hostPath} ${wanted.isReadOnly ? 'read-only' : 'read-write'} under /workspace/extra/ (from its next run).`,
-    };
+    const others = current.filter((entry) => entry.hostPath !== wanted.hostPath);
+    store.groups.setExtraMounts(group.id, [...others, wanted]);
+    const how = `${isReadOnly ? 'read-only' : 'read-write'} under /workspace/extra/`;
+    const text = `Group '${group.folder}' will see ${wanted.hostPath} ${how} (from its next run).`;
+    return { group: group.folder, text };
   }
 
-  function task(action: TaskAction, id: string): OpResult {
+  function task(action: TaskAction, id: string): Done {
     const found = store.tasks.byId(id);
     if (!found) throw new Refusal(`no task '${id}' (see \`warren tasks list --all\`)`);
     const result =
@@ -152,11 +146,16 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
       cancel: `Cancelled task ${id}.`,
       'run-now': `Queued a run of task ${id} now; \`warren tasks show ${id}\` shows how it went.`,
     }[action];
-    return { ok: true, group: found.groupFolder, text };
+    return { group: found.groupFolder, text };
   }
 
   function pendingText(): string {
-    const requests = formatPending(deps.pairing.listPending(), deps.now());
+    const now = deps.now();
+    const requests = deps.pairing.listPending().map((request) => {
+      const minutes = Math.max(1, Math.round((request.expiresAt - now) / 60_000));
+      const who = `${request.senderName} (${formatChatAddress(request)})`;
+      return `${formatCode(request.code)}  ${who}, expires in ${minutes} min`;
+    });
     const chats = store.chats
       .list()
       .filter((chat) => chat.groupId === null && !chat.isDirect)
@@ -169,8 +168,13 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
     ].join('\n');
   }
 
+  const memory = () => {
+    if (!deps.memory) throw new Refusal('global memory proposals are not available here');
+    return deps.memory;
+  };
+
   function memoryList(): string {
-    const waiting = deps.memory?.pending() ?? [];
+    const waiting = memory().pending();
     if (waiting.length === 0) return 'No global memory proposals are waiting.';
     return [
       'Global memory proposals waiting for you (each came with its diff):',
@@ -182,46 +186,32 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
     ].join('\n');
   }
 
-  async function run(request: OwnerOp, actor: string): Promise<OpResult> {
+  async function run(request: OwnerOp, actor: string): Promise<Done> {
     const now = deps.now();
     switch (request.op) {
       case 'register-chat': {
-        const known = store.chats.get(request.chat.channel, request.chat.chatId);
-        const group = registerGroup(
-          store,
-          deps.dataDir,
-          {
-            folder: request.folder,
-            name: request.name ?? known?.name ?? request.folder,
-            chat: request.chat,
-            isDirect: request.isDirect ?? known?.isDirect ?? false,
-            trigger: request.trigger,
-            triggerWord: request.triggerWord ?? null,
-          },
-          now,
-        );
+        const { chat, folder, trigger } = request;
+        const known = store.chats.get(chat.channel, chat.chatId);
+        const name = request.name ?? known?.name ?? folder;
+        const isDirect = request.isDirect ?? known?.isDirect ?? false;
+        const triggerWord = request.triggerWord ?? null;
+        const input = { folder, name, chat, isDirect, trigger, triggerWord };
+        const group = registerGroup(store, deps.dataDir, input, now);
         const answers = group.trigger === 'always' ? 'every message' : 'when named';
-        return {
-          ok: true,
-          group: group.folder,
-          text: `Registered ${formatChatAddress(request.chat)} as group '${group.folder}' (answers ${answers}).`,
-        };
+        const text = `Registered ${formatChatAddress(chat)} as group '${group.folder}' (answers ${answers}).`;
+        return { group: group.folder, text };
       }
       case 'share-chat': {
-        const known = store.chats.get(request.chat.channel, request.chat.chatId);
-        const isDirect = request.isDirect || (known?.isDirect ?? false);
-        const group = shareGroup(store, { chat: request.chat, folder: request.folder, isDirect }, now);
-        return {
-          ok: true,
-          group: group.folder,
-          text: `${formatChatAddress(request.chat)} now shares group '${group.folder}' (its agent, folder and memory).`,
-        };
+        const { chat, folder } = request;
+        const isDirect = request.isDirect || (store.chats.get(chat.channel, chat.chatId)?.isDirect ?? false);
+        const group = shareGroup(store, { chat, folder, isDirect }, now);
+        const text = `${formatChatAddress(chat)} now shares group '${group.folder}' (its agent, folder and memory).`;
+        return { group: group.folder, text };
       }
       case 'remove-group': {
         if (groupNamed(request.folder).isAdmin) throw new Refusal('the admin group cannot be removed');
         store.groups.remove(request.folder);
         return {
-          ok: true,
           group: request.folder,
           text: `Removed group '${request.folder}'. Its folder was kept on disk.`,
         };
@@ -235,38 +225,22 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
           request.mb === null
             ? `has the default disk quota again (${deps.defaultDiskQuotaMb} MiB)`
             : `may use ${request.mb} MiB of disk (0: no quota)`;
-        return {
-          ok: true,
-          group: request.folder,
-          text: `Group '${request.folder}' ${what}. It applies from the next check, at once for a running agent.`,
-        };
+        const when = 'It applies from the next check, at once for a running agent.';
+        const text = `Group '${request.folder}' ${what}. ${when}`;
+        return { group: request.folder, text };
       }
       case 'pairing-list':
-        return { ok: true, text: pendingText() };
+        return { text: pendingText() };
       case 'pairing-approve': {
-        const outcome = deps.pairing.approve({
-          code: request.code,
-          folder: request.folder,
-          shareFolder: request.share,
-          actor,
-        });
-        if (outcome.status !== 'approved')
-          throw new Refusal(outcome.status === 'failed' ? outcome.reason : 'not approved');
-        const who = `${outcome.request.senderName} (${outcome.request.channel}:${outcome.request.chatId})`;
-        return {
-          ok: true,
-          group: outcome.group.folder,
-          text: `${who} can talk to the agent of group '${outcome.group.folder}' now.`,
-        };
+        const { code, folder, share } = request;
+        const { group, request: asked } = deps.pairing.approve({ code, folder, shareFolder: share, actor });
+        const who = `${asked.senderName} (${formatChatAddress(asked)})`;
+        const text = `${who} can talk to the agent of group '${group.folder}' now.`;
+        return { group: group.folder, text };
       }
       case 'pairing-deny': {
-        const outcome = deps.pairing.deny({ code: request.code, actor });
-        if (outcome.status !== 'denied')
-          throw new Refusal(outcome.status === 'failed' ? outcome.reason : 'not denied');
-        return {
-          ok: true,
-          text: `Denied ${outcome.request.senderName} (${outcome.request.channel}:${outcome.request.chatId}); they stay ignored.`,
-        };
+        const denied = deps.pairing.deny({ code: request.code, actor });
+        return { text: `Denied ${denied.senderName} (${formatChatAddress(denied)}); they stay ignored.` };
       }
       case 'task-pause':
       case 'task-resume':
@@ -274,19 +248,13 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
       case 'task-run-now':
         return task(request.op.slice('task-'.length) as TaskAction, request.id);
       case 'memory-list':
-        if (!deps.memory) throw new Refusal('global memory proposals are not available here');
-        return { ok: true, text: memoryList() };
+        return { text: memoryList() };
       case 'global-memory-approve':
       case 'global-memory-reject': {
-        if (!deps.memory) throw new Refusal('global memory proposals are not available here');
         const decision = request.op === 'global-memory-approve' ? 'approve' : 'reject';
-        const result = await deps.memory.decide(request.id, decision, actor);
+        const result = await memory().decide(request.id, decision, actor);
         if (result.status === 'failed') throw new Refusal(result.message);
-        return {
-          ok: true,
-          ...(result.proposal ? { group: result.proposal.groupFolder } : {}),
-          text: result.message,
-        };
+        return { group: result.proposal.groupFolder, text: result.message };
       }
     }
   }
@@ -294,13 +262,8 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
   /** Only the CLI and people in the admin group's chat are the owner; anyone else is refused, and audited. */
   function authorize(actor: OwnerActor, action: string): boolean {
     if (actor.kind === 'cli' || actor.group.isAdmin) return true;
-    deps.audit({
-      groupFolder: actor.group.folder,
-      actor: actor.id,
-      action,
-      decision: 'deny',
-      detail: { reason: 'owner commands work only in the admin chat' },
-    });
+    const detail = { reason: ONLY_ADMIN };
+    deps.audit({ groupFolder: actor.group.folder, actor: actor.id, action, decision: 'deny', detail });
     return false;
   }
 
@@ -308,21 +271,15 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
     authorize,
     /** Authorizes, runs and audits one operation. Never rejects for a refusal; rejects only on a bug. */
     async perform(request: OwnerOp, actor: OwnerActor): Promise<OpResult> {
-      if (!authorize(actor, request.op))
-        return { ok: false, text: 'owner commands work only in the admin chat' };
+      if (!authorize(actor, request.op)) return { ok: false, text: ONLY_ADMIN };
       const who = actor.kind === 'cli' ? 'cli' : actor.id;
       const audit = (decision: 'allow' | 'deny', group: string | null, detail: Record<string, unknown>) =>
         deps.audit({ groupFolder: group, actor: who, action: request.op, decision, detail });
       const { op: _op, ...args } = request;
       try {
-        const result = await run(request, who);
-        if (!AUDITED_ELSEWHERE.has(request.op)) {
-          audit(result.ok ? 'allow' : 'deny', result.ok ? (result.group ?? null) : null, {
-            ...args,
-            ...(result.ok ? {} : { reason: result.text }),
-          });
-        }
-        return result;
+        const done = await run(request, who);
+        if (!AUDITED_ELSEWHERE.has(request.op)) audit('allow', done.group ?? null, args);
+        return { ok: true, ...done };
       } catch (error) {
         if (!(error instanceof Refusal || error instanceof StoreError)) throw error;
         audit('deny', actor.kind === 'chat' ? actor.group.folder : null, { ...args, reason: error.message });

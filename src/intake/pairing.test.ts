@@ -86,10 +86,7 @@ describe('sender pairing', () => {
   it('a code expires; after that the person gets a new one, and the old one cannot be approved', () => {
     pairing.onUnknownMessage(direct('555'));
     clock += TTL + 1;
-    expect(pairing.approve({ code: 'AAAABBBB', actor: 'owner' })).toMatchObject({
-      status: 'failed',
-      reason: /expired/,
-    });
+    expect(() => pairing.approve({ code: 'AAAABBBB', actor: 'owner' })).toThrow(/expired/);
     pairing.onUnknownMessage(direct('555'));
     expect(toChat('555')).toEqual([
       expect.stringContaining('AAAA-BBBB'),
@@ -113,12 +110,12 @@ describe('sender pairing', () => {
     pairing.onUnknownMessage(direct('555'));
     const outcome = pairing.approve({ code: 'aaaa-bbbb', actor: 'local:owner' });
     expect(outcome).toMatchObject({
-      status: 'approved',
+      request: { status: 'approved' },
       group: { folder: 'telegram-555', trigger: 'always' },
     });
     expect(store.chats.get('telegram', '555')?.groupId).not.toBeNull();
     expect(toChat('555').at(-1)).toMatch(/You're in/);
-    expect(pairing.approve({ code: 'AAAABBBB', actor: 'local:owner' })).toMatchObject({ status: 'failed' });
+    expect(() => pairing.approve({ code: 'AAAABBBB', actor: 'local:owner' })).toThrow(/not waiting/);
     expect(store.pairing.byCode('AAAABBBB')).toMatchObject({ status: 'approved', decidedBy: 'local:owner' });
     expect(audits.at(-1)).toMatchObject({
       action: 'pairing-approve',
@@ -148,13 +145,12 @@ describe('sender pairing', () => {
       0,
     );
     pairing.onUnknownMessage(direct('555'));
-    expect(pairing.approve({ code: 'AAAABBBB', shareFolder: 'main', actor: 'owner' })).toMatchObject({
-      status: 'failed',
-      reason: /admin group cannot be shared/,
-    });
+    expect(() => pairing.approve({ code: 'AAAABBBB', shareFolder: 'main', actor: 'owner' })).toThrow(
+      /admin group cannot be shared/,
+    );
     expect(store.pairing.byCode('AAAABBBB')?.status).toBe('pending');
     expect(pairing.approve({ code: 'AAAABBBB', shareFolder: 'family', actor: 'owner' })).toMatchObject({
-      status: 'approved',
+      request: { status: 'approved' },
       group: { folder: 'family' },
     });
   });

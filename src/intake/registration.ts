@@ -4,30 +4,33 @@ import { ensureGroupFolder } from '../sandbox/group-folder.js';
 import type { ChatAddress, Group } from '../store/records.js';
 import { type Store, StoreError } from '../store/store.js';
 
-export interface RegisterGroupInput {
-  folder: string;
-  name: string;
+interface RegisterGroupInput
+  extends Pick<Group, 'folder' | 'name' | 'trigger'>,
+    Partial<Pick<Group, 'triggerWord' | 'isAdmin'>> {
   chat: ChatAddress;
   isDirect: boolean;
-  trigger: Group['trigger'];
-  triggerWord?: string | null;
-  isAdmin?: boolean;
+}
+
+/** A chat belongs to one group at most. */
+function checkChatIsFree(store: Store, chat: ChatAddress): void {
+  const groupId = store.chats.get(chat.channel, chat.chatId)?.groupId;
+  if (groupId == null) return;
+  const owner = store.groups.byId(groupId);
+  throw new StoreError(`chat ${chat.channel}:${chat.chatId} already belongs to group '${owner?.folder}'`);
+}
+
+/** Binds the chat; a sender waiting for pairing is let in by registering their chat some other way, too. */
+function attach(store: Store, chat: ChatAddress, group: Group, isDirect: boolean, now: number): void {
+  store.chats.attach({ ...chat, groupId: group.id, isDirect, now });
+  store.pairing.settleChat(chat.channel, chat.chatId, 'registered', now);
 }
 
 /** Registers a group and binds a chat to it. Throws StoreError with a clear message on a bad or taken folder. */
 export function registerGroup(store: Store, dataDir: string, input: RegisterGroupInput, now: number): Group {
-  const existingChat = store.chats.get(input.chat.channel, input.chat.chatId);
-  if (existingChat?.groupId != null) {
-    const owner = store.groups.byId(existingChat.groupId);
-    throw new StoreError(
-      `chat ${input.chat.channel}:${input.chat.chatId} already belongs to group '${owner?.folder}'`,
-    );
-  }
+  checkChatIsFree(store, input.chat);
   const group = store.transaction(() => {
     const created = store.groups.create({ ...input, now });
-    store.chats.attach({ ...input.chat, groupId: created.id, isDirect: input.isDirect, now });
-    // A sender waiting for pairing is let in by registering their chat some other way, too.
-    store.pairing.settleChat(input.chat.channel, input.chat.chatId, 'registered', now);
+    attach(store, input.chat, created, input.isDirect, now);
     return created;
   });
   ensureGroupFolder(dataDir, group.folder, group.name);
@@ -45,18 +48,10 @@ export function shareGroup(
 ): Group {
   const group = store.groups.byFolder(input.folder);
   if (!group) throw new StoreError(`no group '${input.folder}' to share (see \`warren groups list\`)`);
-  if (group.isAdmin)
+  if (group.isAdmin) {
     throw new StoreError('the admin group cannot be shared: privilege belongs to the one admin chat');
-  const existingChat = store.chats.get(input.chat.channel, input.chat.chatId);
-  if (existingChat?.groupId != null) {
-    const owner = store.groups.byId(existingChat.groupId);
-    throw new StoreError(
-      `chat ${input.chat.channel}:${input.chat.chatId} already belongs to group '${owner?.folder}'`,
-    );
   }
-  store.transaction(() => {
-    store.chats.attach({ ...input.chat, groupId: group.id, isDirect: input.isDirect, now });
-    store.pairing.settleChat(input.chat.channel, input.chat.chatId, 'registered', now);
-  });
+  checkChatIsFree(store, input.chat);
+  store.transaction(() => attach(store, input.chat, group, input.isDirect, now));
   return group;
 }

@@ -81,8 +81,7 @@ describe('router', () => {
   afterEach(() => store.close());
 
   it('stores nothing of a message from an unregistered chat and starts no agent', () => {
-    const result = router.handleInbound(message({ text: 'secret stuff' }));
-    expect(result.status).toBe('unregistered');
+    expect(router.handleInbound(message({ text: 'secret stuff' }))).toBe('unregistered');
     const chat = store.chats.get('fake', 'team');
     expect(chat?.groupId).toBeNull();
     expect(store.messages.ofChat(chat?.id ?? -1)).toEqual([]);
@@ -102,9 +101,9 @@ describe('router', () => {
       },
       0,
     );
-    expect(router.handleInbound(message({ text: 'Warren hi' })).status).toBe('triggered');
-    expect(router.handleInbound(message({ text: 'Warren hi' })).status).toBe('duplicate');
-    expect(router.handleInbound(message({ externalId: 'x2', text: 'just chatting' })).status).toBe('context');
+    expect(router.handleInbound(message({ text: 'Warren hi' }))).toBe('triggered');
+    expect(router.handleInbound(message({ text: 'Warren hi' }))).toBe('duplicate');
+    expect(router.handleInbound(message({ externalId: 'x2', text: 'just chatting' }))).toBe('context');
     expect(triggered).toEqual([g.id]);
   });
 

@@ -7,13 +7,8 @@ import type { InboundMessage } from '../types.js';
 /** Longer messages are cut (with a visible note to the agent) so one message cannot exhaust memory or budget. */
 export const MAX_MESSAGE_CHARS = 100_000;
 
-export type RouteResult =
-  | { status: 'triggered'; groupId: number; messageId: number }
-  | { status: 'context'; groupId: number; messageId: number }
-  | { status: 'duplicate' }
-  | { status: 'unregistered'; channel: string; chatId: string }
-  /** An owner command from the admin chat, handled before any agent; not stored. */
-  | { status: 'command' };
+/** What became of a message; 'command' is an owner command from the admin chat, handled before any agent. */
+export type RouteResult = 'triggered' | 'context' | 'duplicate' | 'unregistered' | 'command';
 
 export interface RouterDeps {
   store: Store;
@@ -50,24 +45,7 @@ export function createRouter(deps: RouterDeps) {
     /** Stores and routes one message. Never throws for bad input; store failures (disk full) do throw. */
     handleInbound(message: InboundMessage): RouteResult {
       const now = deps.now();
-      const existing = deps.store.chats.get(message.channel, message.chatId);
-      const group = existing?.groupId != null ? deps.store.groups.byId(existing.groupId) : null;
-      if (!existing || !group) {
-        // Unregistered chats: remember that the chat exists (so the owner can register it), never its text.
-        deps.store.chats.upsert({
-          channel: message.channel,
-          chatId: message.chatId,
-          name: message.chatName,
-          isDirect: message.isDirect,
-          now,
-        });
-        log.info(
-          { channel: message.channel, chatId: message.chatId },
-          'message from unregistered chat ignored',
-        );
-        deps.onUnregistered?.(message);
-        return { status: 'unregistered', channel: message.channel, chatId: message.chatId };
-      }
+      // Every chat is remembered (so the owner can register it); an unregistered chat's text never is.
       const chat = deps.store.chats.upsert({
         channel: message.channel,
         chatId: message.chatId,
@@ -75,7 +53,16 @@ export function createRouter(deps: RouterDeps) {
         isDirect: message.isDirect,
         now,
       });
-      if (deps.onCommand?.(message, group)) return { status: 'command' };
+      const group = chat.groupId !== null ? deps.store.groups.byId(chat.groupId) : null;
+      if (!group) {
+        log.info(
+          { channel: message.channel, chatId: message.chatId },
+          'message from unregistered chat ignored',
+        );
+        deps.onUnregistered?.(message);
+        return 'unregistered';
+      }
+      if (deps.onCommand?.(message, group)) return 'command';
       const isTrigger = isTriggered(group, message, deps.assistantName);
       let text = message.text;
       if (text.length > MAX_MESSAGE_CHARS) {
@@ -92,13 +79,11 @@ export function createRouter(deps: RouterDeps) {
         receivedAt: now,
         isTrigger,
       });
-      if (messageId === null) return { status: 'duplicate' };
+      if (messageId === null) return 'duplicate';
       log.debug({ group: group.folder, messageId, isTrigger }, 'message stored');
-      if (!isTrigger) return { status: 'context', groupId: group.id, messageId };
+      if (!isTrigger) return 'context';
       deps.onTrigger(group.id);
-      return { status: 'triggered', groupId: group.id, messageId };
+      return 'triggered';
     },
   };
 }
-
-export type Router = ReturnType<typeof createRouter>;

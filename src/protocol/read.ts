@@ -1,32 +1,47 @@
 // Reading what the other side of the IPC wrote: the host reads the agent's output/, the runner the host's input/.
-// One file, safely; and a folder, scanned as files arrive. Shared with the agent image like ipc-protocol.ts;
-// imports only node built-ins.
-import { constants, type FSWatcher, promises as fs, watch } from 'node:fs';
+// One file, safely; and a folder, scanned as files arrive. Shared with the agent image like ipc.ts; imports only
+// node built-ins.
+import { closeSync, constants, type FSWatcher, fstatSync, openSync, read, type Stats, watch } from 'node:fs';
+import { promisify } from 'node:util';
 
 export type ReadResult = { ok: true; text: string } | { ok: false; error: string };
 
+const readAt = promisify(read);
+
 /**
- * Reads a file as UTF-8 text. Never throws. Refuses symlinks (O_NOFOLLOW), anything but a regular file (a fifo
- * is opened non-blocking, so it cannot stall the reader) and files over maxBytes, without reading more than
- * maxBytes + 1 whatever the file claims.
+ * Opens a file for reading only if it is a regular file: never through a link (O_NOFOLLOW: ELOOP), never blocking
+ * (O_NONBLOCK: a FIFO opens at once), its type checked on the descriptor before anything is read; anything else is
+ * closed unread (code ENOTREG). The one way the host (safe-fs.ts) and the runner open a file the other side wrote.
+ */
+export function openRegularFile(filePath: string): { fd: number; stat: Stats } {
+  const fd = openSync(filePath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  const stat = fstatSync(fd);
+  if (stat.isFile()) return { fd, stat };
+  closeSync(fd);
+  throw Object.assign(new Error(`not a regular file: ${filePath}`), { code: 'ENOTREG' });
+}
+
+/**
+ * Reads a regular file (openRegularFile) as UTF-8 text. Never throws. Refuses files over maxBytes, without reading
+ * more than maxBytes + 1 whatever the file claims.
  */
 export async function readIpcFileText(filePath: string, maxBytes: number): Promise<ReadResult> {
-  let handle: fs.FileHandle;
+  let file: { fd: number; stat: Stats };
   try {
-    handle = await fs.open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    file = openRegularFile(filePath);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTREG') return { ok: false, error: 'not a regular file' };
     return { ok: false, error: code === 'ELOOP' ? 'symlink refused' : `cannot open (${code ?? error})` };
   }
+  const { fd, stat } = file;
   try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) return { ok: false, error: 'not a regular file' };
     if (stat.size > maxBytes) return { ok: false, error: `file too large (${stat.size} bytes)` };
     // One byte more than stat said: a file that grows while it is read is refused, not cut.
     const buffer = Buffer.alloc(stat.size + 1);
     let length = 0;
     while (length < buffer.length) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      const { bytesRead } = await readAt(fd, buffer, length, buffer.length - length, length);
       if (bytesRead === 0) break;
       length += bytesRead;
     }
@@ -35,7 +50,7 @@ export async function readIpcFileText(filePath: string, maxBytes: number): Promi
   } catch (error) {
     return { ok: false, error: `cannot read (${String(error)})` };
   } finally {
-    await handle.close().catch(() => {});
+    closeSync(fd);
   }
 }
 

@@ -1,61 +1,54 @@
-// The group queue: at most one agent per group, a global cap, follow-ups to running agents, eviction.
-// Work is chat message batches (from the store) and scheduled task runs (from the scheduler, a TaskWorkSource).
-// What a run's agent events leave behind (replies, retries, settled task runs) is run-outcomes.ts's.
+// The group queue: at most one agent per group, a global cap, follow-ups to running agents, idle eviction. It
+// owns the state of every live run (its slot); what is claimed, retried and settled is work.ts's.
 import type { Logger } from '../log.js';
-import type { ChatAddress } from '../store/records.js';
+import { type ChatAddress, isSameChat } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import {
+  type AgentEvent,
   type AgentExit,
   type AgentRunner,
   type AgentSession,
   AgentStartError,
-  type PreCheck,
-  type TaskWorkSource,
 } from '../types.js';
-import { formatPrompt } from './prompt.js';
-import { createRunOutcomes, type Slot, type SlotState } from './run-outcomes.js';
+import { type EventEffect, effectOf } from './agent-events.js';
+import type { Work, WorkQueue } from './work.js';
 
 export interface GroupQueueDeps {
   store: Store;
+  work: WorkQueue;
   runner: AgentRunner;
   log: Logger;
   now(): number;
   newId(): string;
   maxConcurrent: number;
-  maxAttempts: number;
-  retryBaseMs: number;
-  contextLimit: number;
-  timezone: string;
-  /** Something was queued in the outbox. Must not throw. */
-  onOutbox(): void;
   /** The agent started or stopped working on a chat's messages (typing indicators). Must not throw. */
   onBusy?(chat: ChatAddress, isBusy: boolean): void;
-  /** Scheduled task runs; without it the queue serves chat messages only. */
-  tasks?: TaskWorkSource;
 }
 
-/** What a new run starts with. */
-interface FirstWork {
+export type SlotState = 'starting' | 'busy' | 'idle' | 'stopping';
+
+/** One group's live agent run. Only this module changes it. */
+interface Slot {
+  groupId: number;
+  folder: string;
+  runId: string;
   chat: ChatAddress;
-  prompt: string;
-  preCheck: PreCheck | null;
-  isTask: boolean;
+  state: SlotState;
+  session: AgentSession | null;
+  /** Work handed to the agent that it has not finished, by batch id. */
+  open: Map<string, Work>;
+  lastActiveAt: number;
+  startedAt: number;
+  /** Work arrived that this run could not take (another chat, or the agent was starting or stopping). */
+  hasMoreWork: boolean;
+  /** A fresh session for one isolated task run: nothing joins it, its session id is not kept. */
   isIsolated: boolean;
-  size: number;
-}
-
-export interface QueueSnapshot {
-  running: Array<{
-    groupId: number;
-    folder: string;
-    state: SlotState;
-    startedAt: number;
-    lastActiveAt: number;
-  }>;
-  waiting: number[];
+  /** Started for a task and nothing else has happened: stop it once idle instead of keeping it warm. */
+  isStopWhenIdle: boolean;
 }
 
 export function createGroupQueue(deps: GroupQueueDeps) {
+  const { work } = deps;
   const log = deps.log.child({ module: 'group-queue' });
   const slots = new Map<number, Slot>();
   const waiting: number[] = [];
@@ -63,18 +56,9 @@ export function createGroupQueue(deps: GroupQueueDeps) {
   let wakeAt: number | null = null;
   let isShuttingDown = false;
 
-  const sameChat = (a: ChatAddress, b: ChatAddress) => a.channel === b.channel && a.chatId === b.chatId;
-  const { handleEvent, settleTask, reportFailure } = createRunOutcomes({
-    ...deps,
-    log,
-    armWake,
-    afterBatchesClosed,
-  });
-
   /** Arms one timer for the earliest future retry: the queue never polls. */
   function armWake(at: number | null): void {
-    if (at === null || isShuttingDown) return;
-    if (wakeAt !== null && wakeAt <= at) return;
+    if (at === null || isShuttingDown || (wakeAt !== null && wakeAt <= at)) return;
     if (wakeTimer) clearTimeout(wakeTimer);
     wakeAt = at;
     wakeTimer = setTimeout(
@@ -88,13 +72,12 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     wakeTimer.unref();
   }
 
-  /** Looks at the store for due work and enqueues every group that has some. */
+  /** Enqueues every group with work due, and arms the wake for what comes due later. */
   function pump(): void {
     if (isShuttingDown) return;
-    const work = deps.store.messages.work(deps.now());
-    for (const groupId of work.dueGroupIds) enqueue(groupId);
-    for (const groupId of deps.tasks?.dueGroupIds(deps.now()) ?? []) enqueue(groupId);
-    armWake(work.nextDueAt);
+    const due = work.due();
+    for (const groupId of due.groupIds) enqueue(groupId);
+    armWake(due.nextDueAt);
   }
 
   /** An agent started only for task runs stops once it is idle, rather than holding a place for nothing. */
@@ -104,12 +87,13 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     void slot.session.stop(slot.isIsolated ? 'isolated task run finished' : 'task run finished');
   }
 
-  /** After batches closed: go idle, stop a task-only agent, hand over what waited, let waiting groups in. */
-  function afterBatchesClosed(slot: Slot): void {
-    if (slot.openBatches.size === 0 && slot.state === 'busy') {
+  /** Work of the slot ended: settle it, go idle, hand over what waited, let waiting groups in. */
+  function close(slot: Slot, { works, outcome, reply }: Extract<EventEffect, { type: 'close' }>): void {
+    for (const item of works) slot.open.delete(item.batchId);
+    work.settle(works, outcome, reply);
+    if (slot.open.size === 0 && slot.state === 'busy') {
       slot.state = 'idle';
       deps.onBusy?.(slot.chat, false);
-      log.debug({ group: slot.folder }, 'agent idle');
     }
     stopIfDone(slot);
     if (slot.hasMoreWork) {
@@ -117,114 +101,94 @@ export function createGroupQueue(deps: GroupQueueDeps) {
       enqueue(slot.groupId);
     }
     drainWaiting();
+    pump();
+  }
+
+  function handleEvent(slot: Slot, event: AgentEvent): void {
+    try {
+      slot.lastActiveAt = deps.now();
+      const effect = effectOf(event, slot);
+      if (effect.type === 'send') work.send(effect.item);
+      else if (effect.type === 'busy')
+        deps.onBusy?.(slot.chat, true); // the model is on it now
+      else if (effect.type === 'close') {
+        if (effect.sessionId) deps.store.sessions.set(slot.groupId, effect.sessionId, deps.now());
+        if (effect.isKeptWarm) slot.isStopWhenIdle = false;
+        close(slot, effect);
+      }
+    } catch (error) {
+      log.error({ err: error, group: slot.folder, event: event.type }, 'failed to handle agent event');
+    }
   }
 
   function handleExit(slot: Slot, exit: AgentExit, failure?: { reason: string; isRetryable: boolean }): void {
     slots.delete(slot.groupId);
     deps.store.runs.end(slot.runId, `${exit.status}: ${exit.reason}`, deps.now());
     log.info({ group: slot.folder, runId: slot.runId, ...exit }, 'agent exited');
-    if (slot.openBatches.size > 0) deps.onBusy?.(slot.chat, false);
-    // On shutdown, open batches stay 'processing' in the store and are released on the next start.
-    if (!isShuttingDown) {
-      const reason =
-        failure?.reason ??
-        (exit.status === 'crashed'
-          ? `the agent stopped unexpectedly: ${exit.reason}`
-          : 'the agent exited before answering');
-      const isRetryable = failure?.isRetryable ?? !(exit.status === 'crashed' && exit.isRetryable === false);
-      for (const batchId of [...slot.openBatches]) {
-        if (slot.taskBatches.has(batchId))
-          settleTask(slot, batchId, { status: 'failed', error: reason, isRetryable });
-        else reportFailure(slot, batchId, reason, isRetryable);
-      }
-    }
-    // Task runs left running on shutdown are ended as interrupted by the scheduler at the next start.
-    slot.openBatches.clear();
-    slot.taskBatches.clear();
+    if (slot.open.size > 0) deps.onBusy?.(slot.chat, false);
+    // On shutdown, open work stays claimed in the store and is recovered on the next start.
     if (isShuttingDown) return;
+    const error =
+      failure?.reason ??
+      (exit.status === 'crashed'
+        ? `the agent stopped unexpectedly: ${exit.reason}`
+        : 'the agent exited before answering');
+    const isRetryable = failure?.isRetryable ?? !(exit.status === 'crashed' && exit.isRetryable === false);
+    for (const item of [...slot.open.values()]) work.settle([item], { status: 'failed', error, isRetryable });
+    slot.open.clear();
     drainWaiting();
     pump();
-  }
-
-  /** Claims what a new run of the group starts with: chat messages first (people are waiting), then a task run. */
-  function claimFirstWork(groupId: number, runId: string, batchId: string): FirstWork | null {
-    const batch = deps.store.messages.claimBatch(groupId, batchId, deps.contextLimit, deps.now());
-    if (batch) {
-      const prompt = formatPrompt(batch.messages, deps.timezone);
-      return {
-        chat: batch.chat,
-        prompt,
-        preCheck: null,
-        isTask: false,
-        isIsolated: false,
-        size: batch.messages.length,
-      };
-    }
-    // A run cancelled between next() and take() is skipped; the loop ends when nothing is queued.
-    for (
-      let queued = deps.tasks?.next(groupId, deps.now());
-      queued;
-      queued = deps.tasks?.next(groupId, deps.now())
-    ) {
-      const started = deps.tasks?.take(queued, runId, batchId, deps.now());
-      if (started)
-        return { ...started, chat: queued.chat, isTask: true, isIsolated: queued.isIsolated, size: 1 };
-    }
-    return null;
   }
 
   async function startRun(groupId: number): Promise<void> {
     const group = deps.store.groups.byId(groupId);
     if (!group) return;
-    const batchId = deps.newId();
     const runId = deps.newId();
-    const work = claimFirstWork(groupId, runId, batchId);
-    if (!work) return;
+    const first = work.claim(groupId, runId);
+    if (!first) return;
+    const isTask = first.kind === 'task';
     const slot: Slot = {
       groupId,
       folder: group.folder,
       runId,
-      chat: work.chat,
+      chat: first.chat,
       state: 'starting',
       session: null,
-      openBatches: new Set([batchId]),
+      open: new Map([[first.batchId, first]]),
       lastActiveAt: deps.now(),
       startedAt: deps.now(),
       hasMoreWork: false,
-      taskBatches: new Set(work.isTask ? [batchId] : []),
-      isIsolated: work.isIsolated,
-      isStopWhenIdle: work.isTask,
+      isIsolated: first.isIsolated,
+      isStopWhenIdle: isTask,
     };
     slots.set(groupId, slot);
     deps.store.runs.start(runId, groupId, deps.now());
     // A pre-check may find nothing to do: no typing indicator until it says the model is needed.
-    if (!work.preCheck) deps.onBusy?.(work.chat, true);
-    log.info({ group: group.folder, runId, size: work.size, isTask: work.isTask }, 'starting agent');
+    if (!first.preCheck) deps.onBusy?.(first.chat, true);
+    log.info({ group: group.folder, runId, size: first.size, isTask }, 'starting agent');
     let session: AgentSession;
     try {
       session = await deps.runner.start({
         runId,
         group,
-        chat: work.chat,
-        prompt: work.prompt,
-        batchId,
-        ...(work.preCheck ? { preCheck: work.preCheck } : {}),
-        sessionId: work.isIsolated ? null : deps.store.sessions.get(groupId),
+        chat: first.chat,
+        prompt: first.prompt,
+        batchId: first.batchId,
+        ...(first.preCheck ? { preCheck: first.preCheck } : {}),
+        sessionId: first.isIsolated ? null : deps.store.sessions.get(groupId),
         onEvent: (event) => handleEvent(slot, event),
       });
     } catch (error) {
       log.error({ err: error, group: group.folder }, 'agent failed to start');
+      const reason = (error as Error).message;
       const isRetryable = !(error instanceof AgentStartError && !error.isRetryable);
-      handleExit(
-        slot,
-        { status: 'crashed', reason: `could not start: ${(error as Error).message}` },
-        { reason: `could not start the agent: ${(error as Error).message}`, isRetryable },
-      );
+      const failure = { reason: `could not start the agent: ${reason}`, isRetryable };
+      handleExit(slot, { status: 'crashed', reason: `could not start: ${reason}` }, failure);
       return;
     }
     slot.session = session;
     if (slot.state === 'starting') {
-      slot.state = slot.openBatches.size > 0 ? 'busy' : 'idle';
+      slot.state = slot.open.size > 0 ? 'busy' : 'idle';
       // Everything was answered while the agent was starting: the typing indicator goes off too.
       if (slot.state === 'idle') deps.onBusy?.(slot.chat, false);
     }
@@ -241,51 +205,38 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     }
   }
 
-  /** Hands new work to the group's running agent if it can take it. Returns false when it cannot. */
-  function offerFollowUp(slot: Slot): boolean {
-    if (!slot.session || (slot.state !== 'busy' && slot.state !== 'idle')) return false;
-    const chat = deps.store.messages.nextChat(slot.groupId, deps.now());
-    if (!chat) return offerTask(slot);
-    if (!sameChat(chat, slot.chat) || slot.isIsolated) return false; // one run serves one chat (and session)
-    const batchId = deps.newId();
-    const batch = deps.store.messages.claimBatch(slot.groupId, batchId, deps.contextLimit, deps.now());
-    if (!batch) return true;
-    if (!slot.session.sendFollowUp(formatPrompt(batch.messages, deps.timezone), batchId)) {
-      deps.store.messages.unclaim(batchId); // the agent is closing: the next run takes these
-      return false;
-    }
-    slot.openBatches.add(batchId);
-    if (slot.state === 'idle') deps.onBusy?.(slot.chat, true);
-    slot.state = 'busy';
-    slot.isStopWhenIdle = false;
-    slot.lastActiveAt = deps.now();
-    log.debug({ group: slot.folder, batchId }, 'follow-up handed to running agent');
-    return offerTask(slot);
-  }
-
   /**
-   * Hands a due task run to the running agent when it may join: 'group' context, same chat, and an agent that is
-   * not itself an isolated run. Returns false when a task waits that this agent cannot take.
+   * Hands the group's waiting work to its running agent while it may join: the same chat, and neither side an
+   * isolated run. Returns false when work waits that this agent cannot take.
    */
-  function offerTask(slot: Slot): boolean {
-    const queued = deps.tasks?.next(slot.groupId, deps.now());
-    if (!queued || !slot.session) return true;
-    if (queued.isIsolated || slot.isIsolated || !sameChat(queued.chat, slot.chat)) return false;
-    const batchId = deps.newId();
-    const started = deps.tasks?.take(queued, slot.runId, batchId, deps.now());
-    if (!started) return true;
-    const options = started.preCheck ? { preCheck: started.preCheck } : {};
-    if (!slot.session.sendFollowUp(started.prompt, batchId, options)) {
-      deps.tasks?.release(batchId); // the agent is closing: the next run takes it
-      return false;
+  function offerFollowUps(slot: Slot): boolean {
+    for (;;) {
+      if (!slot.session || (slot.state !== 'busy' && slot.state !== 'idle')) return false;
+      const next = work.next(slot.groupId);
+      if (!next) return true;
+      if (next.isIsolated || slot.isIsolated || !isSameChat(next.chat, slot.chat)) return false;
+      const item = work.claim(slot.groupId, slot.runId, slot.chat);
+      if (!item) return true;
+      if (
+        !slot.session.sendFollowUp(
+          item.prompt,
+          item.batchId,
+          item.preCheck ? { preCheck: item.preCheck } : {},
+        )
+      ) {
+        work.release(item); // the agent is closing: the next run takes it
+        return false;
+      }
+      slot.open.set(item.batchId, item);
+      if (slot.state === 'idle' && !item.preCheck) deps.onBusy?.(slot.chat, true);
+      slot.state = 'busy';
+      if (item.kind === 'messages') slot.isStopWhenIdle = false;
+      slot.lastActiveAt = deps.now();
+      log.debug(
+        { group: slot.folder, batchId: item.batchId, kind: item.kind },
+        'work handed to running agent',
+      );
     }
-    slot.openBatches.add(batchId);
-    slot.taskBatches.add(batchId);
-    if (slot.state === 'idle' && !started.preCheck) deps.onBusy?.(slot.chat, true);
-    slot.state = 'busy';
-    slot.lastActiveAt = deps.now();
-    log.debug({ group: slot.folder, batchId }, 'task run handed to running agent');
-    return true;
   }
 
   /** Frees a place for a waiting group by stopping the least recently active idle agent. */
@@ -315,7 +266,7 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     if (isShuttingDown) return;
     const slot = slots.get(groupId);
     if (slot) {
-      if (!offerFollowUp(slot)) {
+      if (!offerFollowUps(slot)) {
         slot.hasMoreWork = true;
         // An idle agent steps aside for work it cannot take: another chat of this group, or an isolated task.
         if (slot.state === 'idle' && slot.session) {
@@ -335,26 +286,19 @@ export function createGroupQueue(deps: GroupQueueDeps) {
 
   return {
     enqueue,
-    /** After a (re)start: messages a dead host left in processing are pending again, and all due work is queued. */
+    /** After a (re)start: what a dead host left claimed is recovered, and all due work is queued. */
     resume(): void {
-      const released = deps.store.messages.releaseProcessing();
-      const closed = deps.store.runs.closeAll('host restarted', deps.now());
-      if (released > 0 || closed > 0) log.info({ released, closed }, 'resumed work left by the previous run');
+      work.recover();
       pump();
     },
-    snapshot(): QueueSnapshot {
-      return {
-        running: [...slots.values()].map((slot) => ({
-          groupId: slot.groupId,
-          folder: slot.folder,
-          state: slot.state,
-          startedAt: slot.startedAt,
-          lastActiveAt: slot.lastActiveAt,
-        })),
-        waiting: [...waiting],
-      };
+    /** Who runs and who waits, for status and the bench. */
+    snapshot() {
+      const running = [...slots.values()].map(({ groupId, folder, state, startedAt, lastActiveAt }) => {
+        return { groupId, folder, state, startedAt, lastActiveAt };
+      });
+      return { running, waiting: [...waiting] };
     },
-    /** Stops taking work and stops every agent; unfinished messages stay in the store for the next start. */
+    /** Stops taking work and stops every agent; unfinished work stays in the store for the next start. */
     async shutdown(): Promise<void> {
       isShuttingDown = true;
       if (wakeTimer) clearTimeout(wakeTimer);

@@ -1,6 +1,7 @@
 // Turns stored messages into the agent's prompt, escaped so that no message can forge structure.
 
 import type { PromptMessage } from '../store/records.js';
+import type { Task, TaskRun } from '../store/store.js';
 
 /** Escapes the characters that could close or open markup, so text stays text inside its element. */
 export function escapeText(text: string): string {
@@ -41,4 +42,24 @@ export function formatInstant(at: number, timezone: string): string {
   }).formatToParts(new Date(at));
   const part = (type: string) => parts.find((entry) => entry.type === type)?.value ?? '';
   return `${part('weekday')} ${part('year')}-${part('month')}-${part('day')} ${part('hour')}:${part('minute')}`;
+}
+
+/** The prompt of one run: the task's text, escaped, in an element the host writes (so it cannot forge others). */
+export function formatTaskPrompt(task: Task, run: TaskRun): string {
+  const timezone = task.schedule.timezone;
+  const how =
+    run.trigger === 'manual'
+      ? 'run now on request'
+      : run.attempt > 1
+        ? `attempt ${run.attempt}`
+        : 'on schedule';
+  const isIsolated = task.contextMode === 'isolated';
+  return [
+    `<scheduled_task id="${escapeText(task.id)}" name="${escapeText(task.name)}" ` +
+      `scheduled_for="${formatInstant(run.scheduledFor, timezone)}" timezone="${escapeText(timezone)}" run="${how}">`,
+    escapeText(task.prompt),
+    '</scheduled_task>',
+    'This is a scheduled task set up earlier, not a new message from a person. Do what it says; your final reply ' +
+      `is delivered to the chat.${isIsolated ? ' This run has a fresh session, without the chat history.' : ''}`,
+  ].join('\n');
 }

@@ -30,16 +30,14 @@ export function buildAgentImage(
 /** Builds the agent image when the engine does not have it yet. Never rejects. */
 export async function ensureAgentImage(deps: ImageDeps & { log: Logger }): Promise<EnsureImageResult> {
   const log = deps.log.child({ module: 'agent-image' });
+  const image = deps.config.agentImage;
   try {
-    if (await deps.runtime.hasImage(deps.config.agentImage)) return { ok: true, isBuilt: false };
-    log.info({ image: deps.config.agentImage, base: deps.config.baseImage }, 'building the agent image');
+    if (await deps.runtime.hasImage(image)) return { ok: true, isBuilt: false };
+    log.info({ image, base: deps.config.baseImage }, 'building the agent image');
     const result = await buildAgentImage(deps, (line) => log.info({ line }, 'image build'));
-    if (!result.ok) {
-      log.error({ image: deps.config.agentImage, reason: result.reason }, 'agent image build failed');
-      return { ok: false, reason: result.reason };
-    }
-    log.info({ image: deps.config.agentImage }, 'agent image built');
-    return { ok: true, isBuilt: true };
+    if (!result.ok) log.error({ image, reason: result.reason }, 'agent image build failed');
+    else log.info({ image }, 'agent image built');
+    return result.ok ? { ok: true, isBuilt: true } : result;
   } catch (error) {
     return { ok: false, reason: (error as Error).message };
   }

@@ -3,24 +3,18 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { AgentEvent, HostContext } from '../types.js';
-import {
-  type BudgetDecision,
-  type CredentialProxy,
-  createCredentialProxy,
-  type ModelCredential,
-} from './credential-proxy.js';
+import { type CredentialProxy, createCredentialProxy, type ModelCredential } from './credential-proxy.js';
 
 /** UTC day of a timestamp, as the usage table keys it. */
-export function usageDay(at: number): string {
+function usageDay(at: number): string {
   return new Date(at).toISOString().slice(0, 10);
 }
 
 export interface RunState {
-  folder: string;
   /** Tags the run's model calls in the usage table (a task run's tokens are counted from them). */
   runId: string;
+  /** The proxy refused this run a model call for the budget (and told its chat, once). */
   budgetRefused: boolean;
-  isBudgetNoticeSent: boolean;
   emit(event: AgentEvent): void;
 }
 
@@ -35,36 +29,25 @@ export interface AgentProxyDeps extends Pick<HostContext, 'store' | 'audit' | 'n
 export function createAgentProxy(deps: AgentProxyDeps): CredentialProxy {
   const { config, runs } = deps;
 
-  function checkBudget(groupFolder: string): BudgetDecision {
-    const budget = config.dailyTokenBudget;
-    if (budget === 0) return { decision: 'allow' };
-    const totals = deps.store.usage.totalForDay(groupFolder, usageDay(deps.now()));
-    const used = totals.inputTokens + totals.outputTokens;
-    if (used < budget) return { decision: 'allow' };
-    return {
-      decision: 'deny',
-      reason: `this group has used its daily budget of ${budget} tokens (${used} used today); it renews at midnight UTC.`,
-    };
-  }
-
   return createCredentialProxy({
     upstreamBaseUrl: config.modelBaseUrl,
     credential: deps.credential,
     log: deps.log,
     now: deps.now,
-    checkBudget,
+    checkBudget(groupFolder) {
+      const budget = config.dailyTokenBudget;
+      if (budget === 0) return { decision: 'allow' };
+      const totals = deps.store.usage.totalForDay(groupFolder, usageDay(deps.now()));
+      const used = totals.inputTokens + totals.outputTokens;
+      if (used < budget) return { decision: 'allow' };
+      return {
+        decision: 'deny',
+        reason: `this group has used its daily budget of ${budget} tokens (${used} used today); it renews at midnight UTC.`,
+      };
+    },
     recordUsage(usage) {
-      deps.store.usage.record({
-        groupFolder: usage.groupFolder,
-        at: usage.at,
-        day: usageDay(usage.at),
-        model: usage.model,
-        inputTokens: usage.inputTokens,
-        outputTokens: usage.outputTokens,
-        cacheReadTokens: usage.cacheReadTokens,
-        cacheWriteTokens: usage.cacheWriteTokens,
-        runId: runs.get(usage.groupFolder)?.runId ?? null,
-      });
+      const runId = runs.get(usage.groupFolder)?.runId ?? null;
+      deps.store.usage.record({ ...usage, day: usageDay(usage.at), runId });
     },
     onRefused(refusal) {
       deps.audit({
@@ -75,10 +58,8 @@ export function createAgentProxy(deps: AgentProxyDeps): CredentialProxy {
         detail: { reason: refusal.reason, path: refusal.path },
       });
       const run = runs.get(refusal.groupFolder);
-      if (!run || !refusal.reason.startsWith('budget:')) return;
+      if (!run || run.budgetRefused || !refusal.reason.startsWith('budget:')) return;
       run.budgetRefused = true;
-      if (run.isBudgetNoticeSent) return;
-      run.isBudgetNoticeSent = true;
       run.emit({
         type: 'agent-notice',
         id: 'budget-refused',

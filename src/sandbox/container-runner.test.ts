@@ -12,6 +12,7 @@ import { type InputFile, ipcFileName, type OutputFile, parseIpcFile } from '../p
 import type { Group } from '../store/records.js';
 import { type AuditEntry, openStore, type Store } from '../store/store.js';
 import type { AgentEvent, AgentStartRequest } from '../types.js';
+import { ensureAgentImage } from './agent-image.js';
 import { type ContainerRunner, createContainerRunner } from './container-runner.js';
 import type {
   ContainerExit,
@@ -530,8 +531,11 @@ describe('container runner', () => {
   });
 
   it('builds the image only when it is missing', async () => {
-    expect(await runner.ensureImage()).toEqual({ ok: true, isBuilt: false });
+    const config = loadConfig({ env: { WARREN_DATA_DIR: dataDir }, cwd: dataDir });
+    const ensureImage = () =>
+      ensureAgentImage({ runtime, config, packageRoot: path.resolve('.'), log: silentLogger() });
+    expect(await ensureImage()).toEqual({ ok: true, isBuilt: false });
     runtime.hasAgentImage = false;
-    expect(await runner.ensureImage()).toEqual({ ok: true, isBuilt: true });
+    expect(await ensureImage()).toEqual({ ok: true, isBuilt: true });
   });
 });

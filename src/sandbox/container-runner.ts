@@ -1,36 +1,27 @@
 // The real AgentRunner: one hardened container per group run, from start to ready, follow-ups, stop and exit.
-// Its folders and mounts are run-folders.ts's, the proxy's budget and metering agent-proxy.ts's.
-import { existsSync } from 'node:fs';
-import path from 'node:path';
+// Its folders, mounts and disk are run-folders.ts's, the proxy's budget and metering agent-proxy.ts's, the words
+// for how it ended run-exit.ts's.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { CONTAINER_PATHS, RUN_ENV, runSettingsToEnv } from '../protocol/ipc.js';
+import { CONTAINER_PATHS, runSettingsToEnv } from '../protocol/ipc.js';
 import { formatChatAddress } from '../store/records.js';
-import type { HostContext } from '../types.js';
 import {
   type AgentExit,
   type AgentRunner,
   type AgentSession,
   AgentStartError,
   type AgentStartRequest,
+  type HostContext,
+  type PreCheck,
 } from '../types.js';
-import { type EnsureImageResult, ensureAgentImage } from './agent-image.js';
 import { createAgentProxy, type RunState } from './agent-proxy.js';
-import type { CredentialProxy, ModelCredential } from './credential-proxy.js';
-import { createDiskQuota } from './disk-quota.js';
-import { createFolderJobs } from './folder-jobs.js';
+import { checkAgentEnv, type ModelCredential } from './credentials.js';
+import { containerUserFor } from './group-folder.js';
 import { createRunIpc, type RunIpc, type RunnerExitReason } from './ipc.js';
-import { clearRunDirs } from './ipc-folder.js';
-import { buildRunMounts, containerUserFor, prepareRunFolders } from './run-folders.js';
-import {
-  type ContainerExit,
-  type ContainerRuntime,
-  containerName,
-  type RunningContainer,
-} from './runtimes/index.js';
-import { createVolumes } from './volumes.js';
+import { describeExit, explainStartFailure, forwardRunnerLog } from './run-exit.js';
+import { createRunFolders } from './run-folders.js';
+import { type ContainerRuntime, containerName, type RunningContainer } from './runtimes/index.js';
 
 export interface ContainerRunnerDeps extends HostContext {
   config: Config;
@@ -42,10 +33,7 @@ export interface ContainerRunnerDeps extends HostContext {
   credential: ModelCredential | null;
   /** Where the agent image is built from (agent/Dockerfile) and what is never mounted. */
   packageRoot: string;
-  /**
-   * Extra, non-secret environment for the agent (e.g. CLAUDE_CODE_MAX_RETRIES in tests). Checked: names that
-   * look like credentials and values holding the model credential are refused.
-   */
+  /** Extra, non-secret env for the agent (tests bound the SDK's retries); anything like a secret is refused. */
   agentEnv?: Record<string, string>;
   /** How long a stopping agent may take to finish by itself before its container is stopped. Default 5 s. */
   stopGraceMs?: number;
@@ -54,47 +42,33 @@ export interface ContainerRunnerDeps extends HostContext {
 }
 
 export type ContainerRunner = AgentRunner & {
-  /** Builds the agent image if the engine lacks it. Never rejects: the result says what went wrong. */
-  ensureImage(): Promise<EnsureImageResult>;
   /** Stops every running agent, then the credential proxy. */
   close(): Promise<void>;
 };
 
-const DEFAULT_STOP_GRACE_MS = 5_000;
-const DEFAULT_READY_TIMEOUT_MS = 60_000;
 /** After the grace period the engine gets this long (SIGTERM → SIGKILL) to end the container. */
 const ENGINE_STOP_GRACE_MS = 2_000;
-/** Env names that could carry a secret are never passed to a container, whatever the caller says. */
-const CREDENTIAL_LIKE_NAME = /api[-_]?key|token|secret|passw|auth|cookie|credential/i;
-
-/** The agent runner writes JSON log lines (pino-like) on stderr. */
-const runnerLogLineSchema = z.object({ level: z.number(), msg: z.string() });
+const NO_CREDENTIAL =
+  'no ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN) is set, so the agent cannot reach the model; ' +
+  'set it in the environment or .env and run `warren doctor`';
 
 export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunner {
-  const { config, runtime } = deps;
+  const { config, runtime, installId } = deps;
+  // What the parts below are given: the host's context, never the model credential (the proxy's alone).
+  const { credential, ...host } = deps;
   const log = deps.log.child({ module: 'container-runner' });
   const containerUser = containerUserFor();
-  const stopGraceMs = deps.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
-  const readyTimeoutMs = deps.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+  const stopGraceMs = deps.stopGraceMs ?? 5_000;
+  const readyTimeoutMs = deps.readyTimeoutMs ?? 60_000;
   const runs = new Map<string, RunState>();
-  const sessions = new Set<{ stop(reason: string): Promise<void> }>();
-  const agentEnv = checkAgentEnv(deps.agentEnv ?? {}, deps.credential);
+  const sessions = new Set<AgentSession>();
+  const agentEnv = checkAgentEnv(deps.agentEnv ?? {}, credential);
+  if (config.logLevel === 'debug' || config.logLevel === 'trace') agentEnv.WARREN_LOG_LEVEL = 'debug';
   let isClosed = false;
-
-  const proxy: CredentialProxy | null = deps.credential
-    ? createAgentProxy({
-        config,
-        credential: deps.credential,
-        store: deps.store,
-        audit: deps.audit,
-        log: deps.log,
-        now: deps.now,
-        runs,
-      })
-    : null;
+  const proxy = credential ? createAgentProxy({ ...host, credential, runs }) : null;
 
   // Nothing of this install can legitimately be running before its first start: clear what a dead host left.
-  const orphansCleared = runtime.removeOrphans(deps.installId).then(
+  const orphansCleared = runtime.removeOrphans(installId).then(
     (names) => {
       if (names.length > 0) log.info({ containers: names }, 'removed orphaned agent containers');
     },
@@ -106,207 +80,66 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
   const agentCpus = runtime.cpuCount().then(
     (count) => {
       if (count === null || count >= config.agentCpus) return config.agentCpus;
-      log.warn(
-        { configured: config.agentCpus, engine: count },
-        'the engine has fewer CPUs; agents get what it has',
-      );
+      log.warn({ configured: config.agentCpus, engine: count }, 'the engine has fewer CPUs than configured');
       return count;
     },
     () => config.agentCpus,
   );
 
-  const jobs = createFolderJobs({
-    runtime,
-    installId: deps.installId,
-    image: config.agentImage,
-    user: containerUser,
-    log: deps.log,
-  });
-  const volumes = createVolumes({
-    dataDir: config.dataDir,
-    mode: config.diskQuotaMode,
-    user: containerUser,
-    log: deps.log,
-  });
-  const quotaMbOf = (folder: string) => deps.store.groups.diskQuotaMb(folder) ?? config.diskQuotaMb;
-  /** Groups on a file system of their own: the kernel holds them to their quota; only the free-disk floor is watched. */
-  const hardLimited = new Set<string>();
-  const ensureVolume = async (folder: string) => {
-    const volume = await volumes.ensure(folder, quotaMbOf(folder));
-    if (volume) hardLimited.add(folder);
-    else hardLimited.delete(folder);
-    return volume;
-  };
-  // Volumes made before are mounted at start, so what the host saves for a group (media) lands in them.
-  const volumesMounted = Promise.all(
-    deps.store.groups
-      .list()
-      .filter((group) => existsSync(path.join(config.dataDir, 'volumes', `${group.folder}.ext4`)))
-      .map((group) => ensureVolume(group.folder)),
-  );
-  const quota = createDiskQuota({
-    dataDir: config.dataDir,
-    quotaMbOf: (folder) => (hardLimited.has(folder) ? 0 : quotaMbOf(folder)),
-    minFreeMb: config.minFreeDiskMb,
-    // The three places of a group on the host's disk that its agent can fill.
-    measure: (folder) =>
-      jobs.measure(
-        folder,
-        ['groups', 'sessions', 'ipc']
-          .map((part) => path.join(config.dataDir, part, folder))
-          .filter(existsSync),
-      ),
-    ...(deps.notifyOwner ? { notifyOwner: deps.notifyOwner } : {}),
-    remember: {
-      load: (folder) => deps.store.groups.diskUse(folder),
-      save: (folder, use) => deps.store.groups.setDiskUse(folder, use),
-    },
-    now: deps.now,
-    log: deps.log,
-  });
+  const folders = createRunFolders({ ...host, user: containerUser });
 
-  /** Why a container could not start, in words that say what to do. */
-  async function explainStartFailure(exit: ContainerExit): Promise<string> {
-    const availability = await runtime.checkAvailable();
-    if (!availability.ok) return `${availability.reason}; ${availability.fix}`;
-    if (!(await runtime.hasImage(config.agentImage))) {
-      return `the agent image ${config.agentImage} is missing: run \`warren image build\``;
-    }
-    return `the container engine could not start the agent: ${exit.detail ?? `exit ${exit.exitCode}`}`;
-  }
-
-  function describeExit(
-    exit: ContainerExit,
-    runnerExit: RunnerExitReason | null,
-    stopReason: string | null,
-    limitReason: string | null = null,
-  ): AgentExit {
-    if (limitReason !== null) return { status: 'crashed', reason: limitReason, isRetryable: false };
-    switch (exit.reason) {
-      case 'timeout':
-        // Not retried: a hung agent would hold its group for the full ceiling again, and again.
-        return {
-          status: 'crashed',
-          reason: `ran longer than the ${config.agentMaxRunMinutes} min limit (not tried again; ask again to retry)`,
-          isRetryable: false,
-        };
-      case 'oom':
-        return { status: 'crashed', reason: `ran out of memory (limit ${config.agentMemoryMb} MB)` };
-      case 'start-failed':
-        return { status: 'crashed', reason: `could not start: ${exit.detail ?? 'unknown'}` };
-      case 'killed':
-        return stopReason !== null && runnerExit?.reason !== 'error'
-          ? { status: 'exited', reason: `stopped: ${stopReason}` }
-          : { status: 'crashed', reason: `killed (exit ${exit.exitCode ?? 'unknown'})` };
-      case 'exited':
-        if (exit.exitCode === 0 && runnerExit !== null && runnerExit.reason !== 'error') {
-          return {
-            status: 'exited',
-            reason:
-              runnerExit.reason === 'stop' && stopReason !== null
-                ? `stopped: ${stopReason}`
-                : runnerExit.reason,
-          };
-        }
-        if (runnerExit?.reason === 'error') {
-          return { status: 'crashed', reason: `agent error: ${runnerExit.error ?? 'unknown'}` };
-        }
-        if (exit.exitCode === 137) return { status: 'crashed', reason: 'killed (exit 137)' };
-        if (exit.exitCode === 143) return { status: 'crashed', reason: 'terminated (exit 143)' };
-        return { status: 'crashed', reason: `exited unexpectedly (exit ${exit.exitCode ?? 'unknown'})` };
-    }
-  }
-
-  async function start(request: AgentStartRequest): Promise<AgentSession> {
+  async function startAgent(request: AgentStartRequest): Promise<AgentSession> {
     if (isClosed) throw new Error('the agent runner is closed');
-    if (!proxy) {
-      throw new AgentStartError(
-        'no ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN) is set, so the agent cannot reach the model; ' +
-          'set it in the environment or .env and run `warren doctor`',
-        false,
-      );
-    }
+    if (!proxy) throw new AgentStartError(NO_CREDENTIAL, false);
     await orphansCleared;
-    const { group } = request;
+    const { group, runId } = request;
     const folder = group.folder;
     if (runs.has(folder)) throw new Error(`an agent for group ${folder} is already running`);
-    const runLog = log.child({ group: folder, runId: request.runId });
+    const runLog = log.child({ group: folder, runId });
     const startedAt = deps.now();
 
     let runnerExit: RunnerExitReason | null = null;
     let stopReason: string | null = null;
+    /** Why the host ended the run itself (over its disk quota, misbehaving): a crash not worth retrying. */
+    let limitReason: string | null = null;
     let state: 'starting' | 'running' | 'stopping' | 'ended' = 'starting';
     let container: RunningContainer | null = null;
     let ipc: RunIpc | null = null;
-    let resolveReady: () => void = () => {};
-    // Set once the session exists; abuse noticed before that ends the run through the start-up checks.
-    let requestStop: (reason: string) => Promise<void> = async () => {};
+    let unwatchDisk = () => {};
+    let resolveReady = () => {};
     const ready = new Promise<void>((resolve) => {
       resolveReady = resolve;
     });
+    const send = (prompt: string, batchId: string, preCheck: PreCheck | undefined) =>
+      (preCheck ? ipc?.writeTask(batchId, prompt, preCheck) : ipc?.writePrompt(batchId, prompt)) ?? false;
 
     const run: RunState = {
-      folder,
-      runId: request.runId,
+      runId,
       budgetRefused: false,
-      isBudgetNoticeSent: false,
+      // Both callers (the IPC handler, the proxy's refusal) catch what onEvent throws.
       emit(event) {
         // A failure after the budget was refused cannot be fixed by trying again today.
-        const decorated =
-          event.type === 'turn-end' && event.isError && run.budgetRefused
-            ? { ...event, isRetryable: false }
-            : event;
-        try {
-          request.onEvent(decorated);
-        } catch (error) {
-          runLog.error({ err: error, event: event.type }, 'onEvent threw');
-        }
+        const isHopeless = event.type === 'turn-end' && event.isError && run.budgetRefused;
+        request.onEvent(isHopeless ? { ...event, isRetryable: false } : event);
       },
     };
     runs.set(folder, run);
-
-    const dataDir = config.dataDir;
-    const runDir = path.join(dataDir, 'ipc', folder);
-    let limitReason: string | null = null;
-    let unwatchDisk = () => {};
     const cleanUp = async () => {
       ipc?.close();
       unwatchDisk();
-      await proxy
-        .closeGroup(folder)
-        .catch((error: unknown) => runLog.warn({ err: error }, 'proxy close failed'));
-      jobs.clear(folder, clearRunDirs(runDir));
+      await proxy.closeGroup(folder);
+      folders.clear(folder);
       if (runs.get(folder) === run) runs.delete(folder);
     };
 
     try {
-      await volumesMounted;
-      await ensureVolume(folder);
-      const { inputDir, outputDir, socketPath, setAside } = prepareRunFolders(
-        dataDir,
-        folder,
-        runDir,
-        containerUser,
-      );
-      jobs.clear(folder, setAside);
-      const refusal = await quota.checkBeforeStart(folder);
-      if (refusal !== null) throw new AgentStartError(refusal, false);
+      const { runDir, socketPath, mounts } = await folders.prepare(group);
       await proxy.listen(folder, socketPath);
-
-      const mounts = buildRunMounts(
-        { config, packageRoot: deps.packageRoot, store: deps.store, audit: deps.audit, log },
-        group,
-        { inputDir, outputDir },
-      );
-
       ipc = createRunIpc({
+        ...host,
         runDir,
         group,
         chat: request.chat,
-        store: deps.store,
-        audit: deps.audit,
-        log: deps.log,
-        now: deps.now,
         onEvent: run.emit,
         onReady: () => resolveReady(),
         onRunnerExit(exit) {
@@ -317,39 +150,29 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
           runLog.warn({ reason }, 'stopping a misbehaving agent');
           // Killed, not asked: it would go on meanwhile. Not retried: the same prompt would do it again.
           limitReason ??= `stopped: the agent misbehaved (${reason})`;
-          if (container) void container.stop(0);
-          else void requestStop(`misbehaving: ${reason}`);
+          void container?.stop(0);
         },
-        ...(deps.taskTools ? { taskTools: deps.taskTools } : {}),
-        ...(deps.memoryProposals ? { memoryProposals: deps.memoryProposals } : {}),
       });
-      const isWritten = request.preCheck
-        ? ipc.writeTask(request.batchId, request.prompt, request.preCheck)
-        : ipc.writePrompt(request.batchId, request.prompt);
-      if (!isWritten) throw new Error('could not write the prompt file');
+      if (!send(request.prompt, request.batchId, request.preCheck))
+        throw new Error('could not write the prompt file');
       ipc.start();
 
-      const env = {
-        ...agentEnv,
-        ...runSettingsToEnv({
-          runId: request.runId,
-          groupFolder: folder,
-          isAdmin: group.isAdmin,
-          chat: formatChatAddress(request.chat),
-          sessionId: request.sessionId,
-          idleTimeoutMs: config.agentIdleSeconds * 1000,
-          assistantName: config.assistantName,
-        }),
+      const settings = {
+        runId,
+        groupFolder: folder,
+        isAdmin: group.isAdmin,
+        chat: formatChatAddress(request.chat),
+        sessionId: request.sessionId,
+        idleTimeoutMs: config.agentIdleSeconds * 1000,
+        assistantName: config.assistantName,
       };
-      if (config.logLevel === 'debug' || config.logLevel === 'trace') env.WARREN_LOG_LEVEL = 'debug';
-
       container = await runtime.start({
-        name: containerName(deps.installId, folder),
+        name: containerName(installId, folder),
         image: config.agentImage,
-        installId: deps.installId,
+        installId,
         groupFolder: folder,
         mounts,
-        env,
+        env: { ...agentEnv, ...runSettingsToEnv(settings) },
         limits: { memoryMb: config.agentMemoryMb, cpus: await agentCpus, pids: config.agentPids },
         // HOME is scratch: ~/.claude.json and caches never persist; the session state is its own mount inside.
         tmpfs: [CONTAINER_PATHS.home],
@@ -366,7 +189,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     runLog.info({ container: started.name }, 'agent container started');
     // Past its disk quota (or with the disk nearly full) an agent is killed at once, not asked to finish; while it
     // is measured it is frozen, so it cannot write on meanwhile.
-    unwatchDisk = quota.watch(folder, {
+    unwatchDisk = folders.quota.watch(folder, {
       onExceeded(reason) {
         limitReason = reason;
         void started.stop(0);
@@ -383,7 +206,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
         // The runner's last files (turn-end for unanswered prompts, exit) may have landed just before it ended.
         await ipc?.scan();
         await cleanUp();
-        const agentExit = describeExit(exit, runnerExit, stopReason, limitReason);
+        const agentExit = describeExit(config, exit, runnerExit, stopReason, limitReason);
         runLog.info({ container: started.name, ...exit, ...agentExit }, 'agent container ended');
         return agentExit;
       })
@@ -397,11 +220,8 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
 
     let stopping: Promise<void> | null = null;
     const session: AgentSession = {
-      sendFollowUp(prompt, batchId, options) {
-        if (state !== 'running' || !ipc) return false;
-        if (options?.preCheck) return ipc.writeTask(batchId, prompt, options.preCheck);
-        return ipc.writePrompt(batchId, prompt);
-      },
+      sendFollowUp: (prompt, batchId, options) =>
+        state === 'running' && send(prompt, batchId, options?.preCheck),
       stop(reason) {
         stopping ??= (async () => {
           if (state === 'ended') return;
@@ -420,7 +240,6 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
       },
       exited,
     };
-    requestStop = session.stop;
     sessions.add(session);
     void exited.then(() => sessions.delete(session));
     if (isClosed) {
@@ -431,7 +250,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     // Ready, or the container ended first (could not start, or the runner died at once), or it never answers.
     const outcome = await Promise.race([
       ready.then(() => 'ready' as const),
-      started.exited.then(() => 'ended' as const),
+      started.exited,
       sleep(readyTimeoutMs, 'timeout' as const, { ref: false }),
     ]);
     if (outcome === 'ready') {
@@ -443,66 +262,39 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     if (outcome === 'timeout') {
       await started.stop(0);
       await exited;
-      throw new Error(
-        `the agent container did not become ready within ${Math.round(readyTimeoutMs / 1000)} s`,
-      );
+      const seconds = Math.round(readyTimeoutMs / 1000);
+      throw new Error(`the agent container did not become ready within ${seconds} s`);
     }
-    const exit = await started.exited;
     await exited;
-    if (exit.reason === 'start-failed') throw new Error(await explainStartFailure(exit));
+    if (outcome.reason === 'start-failed')
+      throw new Error(await explainStartFailure(runtime, config.agentImage, outcome));
+    const why = describeExit(config, outcome, runnerExit, stopReason).reason;
     const tail = started.stderrTail().trim().split('\n').slice(-3).join(' | ');
-    throw new Error(
-      `the agent container ended before it was ready (${describeExit(exit, runnerExit, stopReason).reason})${tail ? `: ${tail}` : ''}`,
-    );
+    throw new Error(`the agent container ended before it was ready (${why})${tail ? `: ${tail}` : ''}`);
+  }
+
+  /** Starts under way, so close() can wait for them: the engine takes a moment to create and start a container. */
+  const starting = new Set<Promise<AgentSession>>();
+  function start(request: AgentStartRequest): Promise<AgentSession> {
+    const started = startAgent(request);
+    starting.add(started);
+    void started.catch(() => {}).finally(() => starting.delete(started));
+    return started;
   }
 
   return {
     start,
-    ensureImage: () => ensureAgentImage({ runtime, config, packageRoot: deps.packageRoot, log: deps.log }),
     async close() {
       isClosed = true;
-      quota.close();
-      await Promise.all([...sessions].map((session) => session.stop('Warren is shutting down')));
-      await jobs.close();
+      folders.quota.close();
+      const stopAll = () =>
+        Promise.all([...sessions].map((session) => session.stop('Warren is shutting down')));
+      await stopAll();
+      // A start under way when the runner closed stops its own container (see startAgent); then none is left.
+      await Promise.allSettled([...starting]);
+      await stopAll();
+      await folders.jobs.close();
       await proxy?.close();
     },
   };
-}
-
-/** Drops env entries that could carry a secret; throws for a value that holds the model credential (a bug). */
-function checkAgentEnv(
-  env: Record<string, string>,
-  credential: ModelCredential | null,
-): Record<string, string> {
-  const secret = credential ? (credential.kind === 'api-key' ? credential.apiKey : credential.token) : null;
-  const reserved = new Set<string>(Object.values(RUN_ENV));
-  const result: Record<string, string> = {};
-  for (const [name, value] of Object.entries(env)) {
-    if (CREDENTIAL_LIKE_NAME.test(name) || reserved.has(name)) {
-      throw new Error(`agentEnv may not set ${name}: it is reserved or looks like a credential`);
-    }
-    if (secret && value.includes(secret)) throw new Error(`agentEnv ${name} holds the model credential`);
-    result[name] = value;
-  }
-  return result;
-}
-
-function forwardRunnerLog(log: Logger, line: string): void {
-  if (line.trim() === '') return;
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    log.debug({ line: line.slice(0, 2000) }, 'agent output');
-    return;
-  }
-  const parsed = runnerLogLineSchema.safeParse(value);
-  if (!parsed.success) {
-    log.debug({ line: line.slice(0, 2000) }, 'agent output');
-    return;
-  }
-  const fields = { agent: value as Record<string, unknown> };
-  if (parsed.data.level >= 50) log.error(fields, 'agent runner error');
-  else if (parsed.data.level >= 40) log.warn(fields, 'agent runner warning');
-  else log.debug(fields, 'agent runner');
 }

@@ -1,24 +1,20 @@
 // The host's credential proxy: one unix socket per group; forwards model API calls with the real key, meters, refuses.
+import { once } from 'node:events';
 import { chmod, lstat, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
-import { clientHeaders, type ModelCredential, upstreamHeaders } from './proxy-headers.js';
-import { createUsageMeter, type UsageMeter } from './sse-usage.js';
+import type { UsageEntry } from '../store/store.js';
+import type { ModelCredential } from './credentials.js';
+import { clientHeaders, upstreamHeaders } from './proxy-headers.js';
+import { createUsageMeter, parseJson, type UsageMeter } from './sse-usage.js';
 
 export type { ModelCredential };
 
-export interface UsageRecord {
-  groupFolder: string;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  model: string | null;
-  at: number;
-}
+/** A usage row less what the host adds (the day, the run). */
+export type UsageRecord = Omit<UsageEntry, 'day' | 'runId'>;
 
 export type BudgetDecision = { decision: 'allow' } | { decision: 'deny'; reason: string };
 
@@ -47,7 +43,7 @@ export interface CredentialProxyOptions {
 export interface CredentialProxy {
   /** Serves one group on its own socket. Rejects when the group or the path is already served. */
   listen(groupFolder: string, socketPath: string): Promise<void>;
-  /** Stops serving a group, cutting its open requests (usage seen so far is recorded). No-op when not served. */
+  /** Stops serving a group, cutting its requests (usage so far is recorded). Never rejects; no-op if none. */
   closeGroup(groupFolder: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -59,8 +55,6 @@ const DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 /** The model name is only read to label usage; anything else in the body goes upstream byte for byte. */
 const requestBodySchema = z.object({ model: z.string().optional().catch(undefined) });
 
-type Refusal = { status: number; type: string; message: string; reason: string };
-
 export function createCredentialProxy(options: CredentialProxyOptions): CredentialProxy {
   const log = options.log.child({ module: 'credential-proxy' });
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
@@ -70,107 +64,52 @@ export function createCredentialProxy(options: CredentialProxyOptions): Credenti
     throw new Error(`upstreamBaseUrl must be http(s): ${upstream.origin}`);
   const upstreamPrefix = upstream.pathname.replace(/\/+$/, '');
   const agent = isHttps ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
-  const groups = new Map<string, { server: http.Server | null; socketPath: string }>();
+  const groups = new Map<string, { server: http.Server; socketPath: string }>();
 
-  function refuse(groupFolder: string, pathname: string, res: http.ServerResponse, refusal: Refusal): void {
-    log.warn(
-      { group: groupFolder, path: pathname, status: refusal.status, reason: refusal.reason },
-      'request refused',
-    );
-    // The SDK would otherwise retry some statuses; none of these refusals can succeed on a retry.
-    sendError(res, refusal.status, refusal.type, refusal.message, { 'x-should-retry': 'false' });
-    try {
-      options.onRefused({ groupFolder, reason: refusal.reason, path: pathname });
-    } catch (error) {
-      log.error({ err: error, group: groupFolder }, 'onRefused threw');
-    }
-  }
-
-  async function handle(
-    groupFolder: string,
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-  ): Promise<void> {
+  async function handle(groupFolder: string, req: http.IncomingMessage, res: http.ServerResponse) {
     // Only the path and query of the target are used; the upstream origin is fixed, so an absolute-form
     // target cannot point the proxy elsewhere. URL parsing also folds dot segments before the path check.
     const target = new URL(req.url ?? '/', 'http://proxy.invalid');
     const pathname = target.pathname.slice(0, 300);
     const method = req.method ?? 'GET';
-
-    if ((method === 'HEAD' || method === 'GET') && pathname === '/api/hello') {
-      sendJson(res, 200, {});
-      return;
-    }
-    if (method !== 'POST' || !FORWARDED_PATHS.has(target.pathname)) {
-      refuse(groupFolder, pathname, res, {
-        status: 404,
-        type: 'not_found_error',
-        message: `Warren: ${method} ${pathname} is not available through the credential proxy.`,
-        reason: `path not allowed: ${method} ${pathname}`,
-      });
-      return;
-    }
-
-    const budget = askBudget(groupFolder);
-    if (budget.decision === 'deny') {
-      // 403 permission_error: the Anthropic SDK retries 408, 409, 429 and >= 500, so this reaches the agent at once.
-      refuse(groupFolder, pathname, res, {
-        status: 403,
-        type: 'permission_error',
-        message: `Warren: ${budget.reason}`,
-        reason: `budget: ${budget.reason}`,
-      });
-      return;
-    }
-
-    const tooLarge: Refusal = {
-      status: 413,
-      type: 'request_too_large',
-      message: `Warren: the request is larger than the ${maxRequestBytes} bytes the credential proxy accepts.`,
-      reason: 'request too large',
+    const refuse = (status: number, type: string, message: string, reason: string): void => {
+      log.warn({ group: groupFolder, path: pathname, status, reason }, 'request refused');
+      // The SDK would otherwise retry some statuses; none of these refusals can succeed on a retry.
+      sendError(res, status, type, message, { 'x-should-retry': 'false' });
+      try {
+        options.onRefused({ groupFolder, reason, path: pathname });
+      } catch (error) {
+        log.error({ err: error, group: groupFolder }, 'onRefused threw');
+      }
     };
-    if (Number(req.headers['content-length'] ?? 0) > maxRequestBytes) {
-      refuseAndHangUp(groupFolder, pathname, req, res, tooLarge);
-      return;
-    }
-    const body = await readBody(req, maxRequestBytes);
-    if (body.status === 'aborted') return;
-    if (body.status === 'too-large') {
-      refuseAndHangUp(groupFolder, pathname, req, res, tooLarge);
-      return;
-    }
-    const parsed = requestBodySchema.safeParse(parseJson(body.bytes));
-    if (!parsed.success) {
-      refuse(groupFolder, pathname, res, {
-        status: 400,
-        type: 'invalid_request_error',
-        message: 'Warren: the request body must be a JSON object.',
-        reason: 'malformed request body',
-      });
-      return;
-    }
-    forward({
-      groupFolder,
-      pathname,
-      search: target.search,
-      req,
-      res,
-      body: body.bytes,
-      requestModel: parsed.data.model ?? null,
-    });
-  }
 
-  function refuseAndHangUp(
-    groupFolder: string,
-    pathname: string,
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    refusal: Refusal,
-  ): void {
-    // Stop reading an oversized body instead of draining it: answer, then drop the connection.
-    res.setHeader('connection', 'close');
-    res.on('finish', () => req.destroy());
-    refuse(groupFolder, pathname, res, refusal);
+    if ((method === 'HEAD' || method === 'GET') && pathname === '/api/hello') return sendJson(res, 200, {});
+    const call = `${method} ${pathname}`;
+    if (method !== 'POST' || !FORWARDED_PATHS.has(target.pathname)) {
+      const message = `${call} is not available through the credential proxy.`;
+      return refuse(404, 'not_found_error', message, `path not allowed: ${call}`);
+    }
+    const budget = askBudget(groupFolder);
+    // 403 permission_error: the Anthropic SDK retries 408, 409, 429 and >= 500, so this reaches the agent at once.
+    if (budget.decision === 'deny')
+      return refuse(403, 'permission_error', budget.reason, `budget: ${budget.reason}`);
+
+    const isDeclaredTooLarge = Number(req.headers['content-length'] ?? 0) > maxRequestBytes;
+    const body = isDeclaredTooLarge ? 'too-large' : await readBody(req, maxRequestBytes);
+    if (body === null) return; // The client went away.
+    if (body === 'too-large') {
+      // Stop reading an oversized body instead of draining it: answer, then drop the connection.
+      res.setHeader('connection', 'close');
+      res.on('finish', () => req.destroy());
+      const message = `the request is larger than the ${maxRequestBytes} bytes the credential proxy accepts.`;
+      return refuse(413, 'request_too_large', message, 'request too large');
+    }
+    const parsed = requestBodySchema.safeParse(parseJson(body.toString('utf8')));
+    if (!parsed.success) {
+      const message = 'the request body must be a JSON object.';
+      return refuse(400, 'invalid_request_error', message, 'malformed request body');
+    }
+    forward(groupFolder, target, req, res, body, parsed.data.model ?? null);
   }
 
   function askBudget(groupFolder: string): BudgetDecision {
@@ -183,42 +122,32 @@ export function createCredentialProxy(options: CredentialProxyOptions): Credenti
     }
   }
 
-  function forward(call: {
-    groupFolder: string;
-    pathname: string;
-    search: string;
-    req: http.IncomingMessage;
-    res: http.ServerResponse;
-    body: Buffer;
-    requestModel: string | null;
-  }): void {
-    const { groupFolder, pathname, req, res } = call;
+  function forward(
+    groupFolder: string,
+    target: URL,
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    body: Buffer,
+    requestModel: string | null,
+  ): void {
     const url = new URL(upstream.href);
-    url.pathname = upstreamPrefix + pathname;
-    url.search = call.search;
-    const headers = upstreamHeaders(req.headers, options.credential, call.body.length);
-    const requestFn = isHttps ? https.request : http.request;
-    const upstreamReq = requestFn(url, { method: 'POST', headers, agent });
+    url.pathname = upstreamPrefix + target.pathname;
+    url.search = target.search;
+    const headers = upstreamHeaders(req.headers, options.credential, body.length);
+    const upstreamReq = (isHttps ? https : http).request(url, { method: 'POST', headers, agent });
     let meter: UsageMeter | null = null;
-    let isSettled = false;
     let isUsageExpected = false;
 
     /** Records what the meter saw, once: when the response ended, failed, or the client went away. */
     const settle = (): void => {
-      if (isSettled) return;
-      isSettled = true;
       const usage = meter?.result();
-      if (!usage) {
-        if (isUsageExpected) log.warn({ group: groupFolder }, 'upstream response carried no readable usage');
-        return;
+      if (meter && !usage && isUsageExpected) {
+        log.warn({ group: groupFolder }, 'upstream response carried no readable usage');
       }
+      meter = null;
+      if (!usage) return;
       try {
-        options.recordUsage({
-          groupFolder,
-          ...usage,
-          model: usage.model ?? call.requestModel,
-          at: options.now(),
-        });
+        options.recordUsage({ groupFolder, ...usage, model: usage.model ?? requestModel, at: options.now() });
       } catch (error) {
         log.error({ err: error, group: groupFolder }, 'recordUsage threw');
       }
@@ -226,8 +155,8 @@ export function createCredentialProxy(options: CredentialProxyOptions): Credenti
 
     upstreamReq.on('response', (upstreamRes) => {
       const status = upstreamRes.statusCode ?? 502;
-      if (pathname === MESSAGES_PATH) meter = createUsageMeter(upstreamRes.headers['content-type']);
-      log.debug({ group: groupFolder, path: pathname, status }, 'upstream answered');
+      if (target.pathname === MESSAGES_PATH) meter = createUsageMeter(upstreamRes.headers['content-type']);
+      log.debug({ group: groupFolder, path: target.pathname, status }, 'upstream answered');
       res.writeHead(status, clientHeaders(upstreamRes.headers));
       // Bytes go to the client as they arrive (pipe, no buffering) while the meter reads a copy of each chunk.
       upstreamRes.on('data', (chunk: Buffer) => meter?.push(chunk));
@@ -250,12 +179,8 @@ export function createCredentialProxy(options: CredentialProxyOptions): Credenti
         return;
       }
       log.warn({ group: groupFolder, upstream: upstream.origin, code: error.code }, 'upstream unreachable');
-      sendError(
-        res,
-        502,
-        'api_error',
-        `Warren: the model API at ${upstream.origin} could not be reached (${error.code ?? error.message}).`,
-      );
+      const message = `the model API at ${upstream.origin} could not be reached (${error.code ?? error.message}).`;
+      sendError(res, 502, 'api_error', message);
     });
 
     // A client that goes away (agent stopped, container killed) must not leave a generation running upstream.
@@ -264,14 +189,18 @@ export function createCredentialProxy(options: CredentialProxyOptions): Credenti
       settle();
     });
 
-    upstreamReq.end(call.body);
+    upstreamReq.end(body);
   }
 
   async function closeGroup(groupFolder: string): Promise<void> {
     const entry = groups.get(groupFolder);
     if (!entry) return;
     groups.delete(groupFolder);
-    await closeEntry(entry);
+    // Closing the server also unlinks its socket.
+    await new Promise<void>((resolve) => {
+      entry.server.close(() => resolve());
+      entry.server.closeAllConnections();
+    });
     log.info({ group: groupFolder }, 'credential proxy closed');
   }
 
@@ -279,44 +208,31 @@ export function createCredentialProxy(options: CredentialProxyOptions): Credenti
     async listen(groupFolder, socketPath) {
       if (groups.has(groupFolder)) throw new Error(`credential proxy already serves group ${groupFolder}`);
       const resolved = path.resolve(socketPath);
-      for (const [other, entry] of groups) {
-        // Two groups behind one socket would share one identity.
-        if (entry.socketPath === resolved)
-          throw new Error(`socket ${resolved} already serves group ${other}`);
-      }
-      const entry: { server: http.Server | null; socketPath: string } = {
-        server: null,
-        socketPath: resolved,
-      };
-      groups.set(groupFolder, entry);
+      // Two groups behind one socket would share one identity.
+      const other = [...groups].find(([, entry]) => entry.socketPath === resolved);
+      if (other) throw new Error(`socket ${resolved} already serves group ${other[0]}`);
+      // The group is bound here, at the door: nothing in a request can claim another group.
+      const server = http.createServer((req, res) => {
+        handle(groupFolder, req, res).catch((error: unknown) => {
+          log.error({ err: error, group: groupFolder }, 'credential proxy request failed');
+          if (!res.headersSent) sendError(res, 500, 'api_error', 'the credential proxy failed.');
+          else res.destroy();
+        });
+      });
+      groups.set(groupFolder, { server, socketPath: resolved });
       try {
         await removeStaleSocket(resolved);
-        // The group is bound here, at the door: nothing in a request can claim another group.
-        const server = http.createServer((req, res) => {
-          handle(groupFolder, req, res).catch((error: unknown) => {
-            log.error({ err: error, group: groupFolder }, 'credential proxy request failed');
-            if (!res.headersSent) sendError(res, 500, 'api_error', 'Warren: the credential proxy failed.');
-            else res.destroy();
-          });
-        });
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(resolved, () => {
-            server.off('error', reject);
-            resolve();
-          });
-        });
+        await once(server.listen(resolved), 'listening');
         server.on('error', (error) =>
           log.error({ err: error, group: groupFolder }, 'credential proxy socket error'),
         );
-        entry.server = server;
         // 0666 so the container's uid 1000 can connect. Safe because the socket sits in a directory the host
         // controls and that is mounted into this group's container only; the socket carries no secret itself.
         await chmod(resolved, 0o666);
         log.info({ group: groupFolder, socketPath: resolved }, 'credential proxy listening');
       } catch (error) {
-        await closeEntry(entry);
         groups.delete(groupFolder);
+        server.close();
         throw error;
       }
     },
@@ -326,16 +242,6 @@ export function createCredentialProxy(options: CredentialProxyOptions): Credenti
       agent.destroy();
     },
   };
-}
-
-async function closeEntry(entry: { server: http.Server | null; socketPath: string }): Promise<void> {
-  const { server } = entry;
-  if (!server) return;
-  await new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-  await removeStaleSocket(entry.socketPath).catch(() => undefined);
 }
 
 /** Removes a leftover socket; anything else at that path (a file, a symlink) is not ours to delete. */
@@ -349,60 +255,43 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
   await rm(socketPath);
 }
 
+/** Answers in the API's own error shape, so the SDK in the container reports it as it would the API's. */
 function sendError(
   res: http.ServerResponse,
   status: number,
   type: string,
   message: string,
-  extraHeaders: http.OutgoingHttpHeaders = {},
+  headers = {},
 ): void {
-  sendJson(res, status, { type: 'error', error: { type, message } }, extraHeaders);
+  sendJson(res, status, { type: 'error', error: { type, message: `Warren: ${message}` } }, headers);
 }
 
-function sendJson(
-  res: http.ServerResponse,
-  status: number,
-  body: unknown,
-  extraHeaders: http.OutgoingHttpHeaders = {},
-): void {
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...extraHeaders,
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-  });
+  const length = Buffer.byteLength(text);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': length });
   res.end(res.req.method === 'HEAD' ? undefined : text);
 }
 
-type BodyResult = { status: 'ok'; bytes: Buffer } | { status: 'too-large' } | { status: 'aborted' };
-
-function readBody(req: http.IncomingMessage, maxBytes: number): Promise<BodyResult> {
+/** The request body; 'too-large' once it passes maxBytes (the rest left unread); null when the client went away. */
+function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Buffer | 'too-large' | null> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size > maxBytes) {
-        req.off('data', onData);
-        req.pause();
-        resolve({ status: 'too-large' });
-        return;
+      if (size <= maxBytes) chunks.push(chunk);
+      else {
+        req.off('data', onData).pause();
+        resolve('too-large');
       }
-      chunks.push(chunk);
     };
     req.on('data', onData);
-    req.on('end', () => resolve({ status: 'ok', bytes: Buffer.concat(chunks) }));
-    req.on('error', () => resolve({ status: 'aborted' }));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    // A promise settles once: after 'end' or 'too-large' these change nothing.
+    req.on('error', () => resolve(null));
     req.on('close', () => {
-      if (!req.complete) resolve({ status: 'aborted' });
+      if (!req.complete) resolve(null);
     });
   });
-}
-
-function parseJson(bytes: Buffer): unknown {
-  try {
-    return JSON.parse(bytes.toString('utf8'));
-  } catch {
-    return undefined;
-  }
 }

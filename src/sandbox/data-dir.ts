@@ -1,14 +1,8 @@
 // The data directory's layout: the database's place, the folders Warren makes, and global memory, which is the host's.
-import { closeSync, fchmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { fchmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  chownDescriptor,
-  closeQuietly,
-  createFileIn,
-  openDirectory,
-  openFileIn,
-  unlinkIn,
-} from './safe-fs.js';
+import { inFolder } from './group-folder.js';
+import { chownDescriptor, closeQuietly, createFileIn, openFileIn, unlinkIn } from './safe-fs.js';
 
 export function databasePath(dataDir: string): string {
   return join(dataDir, 'warren.db');
@@ -28,27 +22,24 @@ export function prepareDataDir(dataDir: string): void {
  * it: ownership is taken back through descriptors, and a memory file that is not a plain file is replaced.
  */
 function prepareGlobalMemory(globalDir: string): void {
-  mkdirSync(globalDir, { recursive: true, mode: 0o755 });
   const host = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-  const dirFd = openDirectory(globalDir);
-  let fileFd: number | null = null;
-  try {
+  inFolder(globalDir, 0o755, (dirFd) => {
     chownDescriptor(dirFd, host);
-    fchmodSync(dirFd, 0o755);
+    let fileFd: number | null = null;
     try {
-      fileFd = openFileIn(dirFd, 'CLAUDE.md').fd;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') unlinkIn(dirFd, 'CLAUDE.md');
-      fileFd = createFileIn(dirFd, 'CLAUDE.md', 0o644);
-      writeFileSync(fileFd, GLOBAL_MEMORY_TEMPLATE);
+      try {
+        fileFd = openFileIn(dirFd, 'CLAUDE.md').fd;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') unlinkIn(dirFd, 'CLAUDE.md');
+        fileFd = createFileIn(dirFd, 'CLAUDE.md', 0o644);
+        writeFileSync(fileFd, GLOBAL_MEMORY_TEMPLATE);
+      }
+      chownDescriptor(fileFd, host);
+      fchmodSync(fileFd, 0o644);
+    } finally {
+      closeQuietly(fileFd);
     }
-    chownDescriptor(fileFd, host);
-    fchmodSync(fileFd, 0o644);
-  } finally {
-    closeQuietly(fileFd);
-    closeSync(dirFd);
-  }
+  });
 }
 
 const GLOBAL_MEMORY_TEMPLATE =

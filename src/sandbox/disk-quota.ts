@@ -1,7 +1,7 @@
 // Each group's disk quota (its folder, session state and IPC folder, all on the host's disk) and the host's floor of
-// free space. Usage is measured by a folder job (the host never walks an agent's tree); during a run a cheap tripwire
-// (the file system's used blocks, once a second) says when the group could have crossed its quota, and only then is
-// it measured again. A run found over is stopped at once; no run starts while a group is over.
+// free space. Usage is measured by a folder job (the host never walks an agent's tree); during a run a cheap
+// tripwire (the file system's used blocks, ten times a second) says when the group could have crossed its quota, and
+// only then is it measured again. A run found over is stopped at once; no run starts while a group is over.
 import { statfsSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { FolderUse } from './folder-jobs.js';
@@ -65,7 +65,6 @@ export interface MeasuredUse {
   /** The file system's used bytes just before the measurement: growth since then bounds the group's growth. */
   diskUsedBefore: number;
 }
-type Measured = MeasuredUse;
 
 const MIB = 1024 * 1024;
 const formatMib = (bytes: number) =>
@@ -84,15 +83,13 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
   const log = deps.log.child({ module: 'disk-quota' });
   const diskUse = deps.diskUse ?? statfsUse;
   const firstMeasureDelayMs = deps.firstMeasureDelayMs ?? FIRST_MEASURE_DELAY_MS;
-  const measured = new Map<string, Measured>();
-  const measuring = new Map<string, Promise<Measured | string>>();
-  /** Groups whose last measurement failed: their next start waits for a good one. */
-  const unmeasurable = new Set<string>();
-  const watchers = new Map<string, Set<DiskWatcher>>();
+  /** Each group's last measurement; null when it failed: the group's next start waits for a good one. */
+  const measured = new Map<string, MeasuredUse | null>();
+  const measuring = new Map<string, Promise<MeasuredUse | string>>();
+  /** Each running group's watchers, when its run began and the disk's used bytes then (set by the first look). */
+  const watched = new Map<string, { watchers: Set<DiskWatcher>; since: number; diskUsed: number | null }>();
   let timer: NodeJS.Timeout | null = null;
   let isTicking = false;
-  /** When each watched group's run began, and the disk's used bytes then (filled in by the first look). */
-  const watchedSince = new Map<string, { at: number; diskUsed: number | null }>();
   let lastUsedBytes: number | null = null;
 
   function overReason(folder: string, use: { bytes: number; entries: number }): string | null {
@@ -109,42 +106,40 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
     return null;
   }
 
+  /** Why no agent may run for lack of free disk, or null. */
   const floorReason = (freeBytes: number) =>
-    `the disk holding Warren's data has only ${formatMib(freeBytes)} free (Warren keeps ${formatMib(deps.minFreeMb * MIB)}); free some space first`;
+    freeBytes >= deps.minFreeMb * MIB
+      ? null
+      : `the disk holding Warren's data has only ${formatMib(freeBytes)} free (Warren keeps ${formatMib(deps.minFreeMb * MIB)}); free some space first`;
 
   function exceed(folder: string, reason: string): void {
-    const callbacks = watchers.get(folder);
-    watchers.delete(folder);
-    watchedSince.delete(folder);
-    if (callbacks === undefined) return;
+    const group = watched.get(folder);
+    if (group === undefined) return;
+    watched.delete(folder);
     log.warn({ group: folder, reason }, 'stopping an agent: disk limit reached');
-    deps.notifyOwner?.(
-      `disk:${folder}:${Math.floor(deps.now() / 3600_000)}`,
-      `⚠️ Group ${folder}: ${reason}.`,
-    );
-    for (const watcher of callbacks) watcher.onExceeded(reason);
+    const hour = Math.floor(deps.now() / 3600_000);
+    deps.notifyOwner?.(`disk:${folder}:${hour}`, `⚠️ Group ${folder}: ${reason}.`);
+    for (const watcher of group.watchers) watcher.onExceeded(reason);
     updateTimer();
   }
 
-  /** Measures a group (one measurement at a time per group) and acts on the result. */
-  function measure(folder: string): Promise<Measured | string> {
+  /** Measures a group (one measurement at a time) and acts on it: resolves with why it is over, or its use. */
+  function measure(folder: string): Promise<MeasuredUse | string> {
     const running = measuring.get(folder);
     if (running) return running;
-    const job = (async (): Promise<Measured | string> => {
+    const job = (async (): Promise<MeasuredUse | string> => {
       const before = (await diskUse(deps.dataDir)).usedBytes;
       const use = await deps.measure(folder);
       if (!use.ok) {
         // Fail closed: a folder that cannot be measured (unreadable parts, engine trouble) counts as over.
-        measured.delete(folder);
+        measured.set(folder, null);
         deps.remember?.save(folder, null);
-        unmeasurable.add(folder);
         exceed(folder, use.error);
         return use.error;
       }
       const result = { bytes: use.bytes, entries: use.entries, diskUsedBefore: before };
       measured.set(folder, result);
       deps.remember?.save(folder, result);
-      unmeasurable.delete(folder);
       const reason = overReason(folder, result);
       if (reason) exceed(folder, reason);
       return reason ?? result;
@@ -156,18 +151,17 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
   }
 
   /** The group's last measurement: this process's, or the one kept from before a restart. */
-  function lastOf(folder: string): Measured | null {
-    let last = measured.get(folder) ?? null;
-    if (last === null && deps.remember) {
-      last = deps.remember.load(folder);
-      if (last) measured.set(folder, last);
+  function lastOf(folder: string): MeasuredUse | null {
+    if (!measured.has(folder)) {
+      const kept = deps.remember?.load(folder);
+      if (kept) measured.set(folder, kept);
     }
-    return last;
+    return measured.get(folder) ?? null;
   }
 
   /** Measures a running group frozen, so it cannot write on while it is measured; thawed if it is under. */
   async function measureHeld(folder: string): Promise<void> {
-    const held = [...(watchers.get(folder) ?? [])];
+    const held = [...(watched.get(folder)?.watchers ?? [])];
     await Promise.all(held.map((watcher) => watcher.hold?.(true)));
     const result = await measure(folder);
     if (typeof result !== 'string') await Promise.all(held.map((watcher) => watcher.hold?.(false)));
@@ -178,7 +172,7 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
    * as the disk grew since the last look (an agent writes about 100 MiB between two looks: acting on where it will
    * be, not where it was, halves how far past its quota it gets).
    */
-  function mayBeOver(folder: string, usedBytes: number, recentGrowth = 0): boolean {
+  function mayBeOver(folder: string, usedBytes: number, recentGrowth: number): boolean {
     const quotaBytes = deps.quotaMbOf(folder) * MIB;
     if (quotaBytes === 0) return false;
     const last = lastOf(folder);
@@ -194,17 +188,16 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
       const disk = await diskUse(deps.dataDir);
       const recentGrowth = lastUsedBytes === null ? 0 : disk.usedBytes - lastUsedBytes;
       lastUsedBytes = disk.usedBytes;
-      for (const folder of [...watchers.keys()]) {
-        if (disk.freeBytes < deps.minFreeMb * MIB) {
-          exceed(folder, floorReason(disk.freeBytes));
+      const belowFloor = floorReason(disk.freeBytes);
+      for (const [folder, group] of [...watched]) {
+        if (belowFloor) {
+          exceed(folder, belowFloor);
           continue;
         }
         if (measuring.has(folder) || !mayBeOver(folder, disk.usedBytes, recentGrowth)) continue;
-        const since = watchedSince.get(folder);
-        if (since && since.diskUsed === null) since.diskUsed = disk.usedBytes;
-        const isStarting = since !== undefined && deps.now() - since.at < firstMeasureDelayMs;
-        const grownSince = disk.usedBytes - (since?.diskUsed ?? disk.usedBytes) + recentGrowth;
-        if (isStarting && grownSince < EARLY_GROWTH_BYTES) continue;
+        group.diskUsed ??= disk.usedBytes;
+        const isStarting = deps.now() - group.since < firstMeasureDelayMs;
+        if (isStarting && disk.usedBytes - group.diskUsed + recentGrowth < EARLY_GROWTH_BYTES) continue;
         // Never measured: nothing to compare with, measured as it runs. Otherwise frozen while measured.
         if (lastOf(folder)) void measureHeld(folder);
         else void measure(folder);
@@ -217,10 +210,10 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
   }
 
   function updateTimer(): void {
-    if (watchers.size > 0 && timer === null) {
+    if (watched.size > 0 && timer === null) {
       timer = setInterval(() => void tick(), deps.tripwireMs ?? DISK_TRIPWIRE_MS);
       timer.unref();
-    } else if (watchers.size === 0 && timer !== null) {
+    } else if (watched.size === 0 && timer !== null) {
       clearInterval(timer);
       timer = null;
       lastUsedBytes = null;
@@ -230,12 +223,12 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
   return {
     async checkBeforeStart(folder) {
       try {
-        const disk = await diskUse(deps.dataDir);
-        if (disk.freeBytes < deps.minFreeMb * MIB) return floorReason(disk.freeBytes);
+        const belowFloor = floorReason((await diskUse(deps.dataDir)).freeBytes);
+        if (belowFloor) return belowFloor;
         const last = lastOf(folder);
         // Known to be over (or unmeasurable): only a fresh measurement lets it start. Otherwise the watch measures
         // it once the run is under way.
-        if (!unmeasurable.has(folder) && !(last && overReason(folder, last))) return null;
+        if (measured.get(folder) !== null && !(last && overReason(folder, last))) return null;
         const result = await measure(folder);
         return typeof result === 'string' ? result : overReason(folder, result);
       } catch (error) {
@@ -244,30 +237,23 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
     },
 
     watch(folder, watcher) {
-      let callbacks = watchers.get(folder);
-      if (!callbacks) {
-        callbacks = new Set();
-        watchers.set(folder, callbacks);
-      }
-      callbacks.add(watcher);
-      if (!watchedSince.has(folder)) watchedSince.set(folder, { at: deps.now(), diskUsed: null });
+      const group = watched.get(folder) ?? { watchers: new Set(), since: deps.now(), diskUsed: null };
+      watched.set(folder, group);
+      group.watchers.add(watcher);
       updateTimer();
       // A measurement that finished before the watch began may already have found the group over.
       const last = lastOf(folder);
       const reason = last ? overReason(folder, last) : null;
       if (reason) exceed(folder, reason);
       return () => {
-        watchers.get(folder)?.delete(watcher);
-        if (watchers.get(folder)?.size === 0) {
-          watchers.delete(folder);
-          watchedSince.delete(folder);
-        }
+        group.watchers.delete(watcher);
+        if (group.watchers.size === 0 && watched.get(folder) === group) watched.delete(folder);
         updateTimer();
       };
     },
 
     close() {
-      watchers.clear();
+      watched.clear();
       updateTimer();
     },
   };

@@ -18,8 +18,6 @@ export interface FolderJobs {
   clear(groupFolder: string, dirs: string[]): void;
   /** Disk blocks (bytes) and entries used by these folders, links not followed. Never rejects. */
   measure(groupFolder: string, dirs: string[]): Promise<FolderUse>;
-  /** Resolves once every clean-up under way has ended. */
-  idle(): Promise<void>;
   /** Stops every job under way (shutdown); a set-aside folder not yet cleared is cleared after the next run. */
   close(): Promise<void>;
 }
@@ -44,7 +42,8 @@ const MEASURE_SCRIPT = 'du -s -B1 -c /measure/* | tail -n 1 && du -s --inodes -c
 export function createFolderJobs(deps: FolderJobsDeps): FolderJobs {
   const log = deps.log.child({ module: 'folder-jobs' });
   const clearing = new Map<string, Promise<void>>();
-  const running = new Set<RunningContainer>();
+  /** Every job's container from the moment its start is asked for, until it has ended. */
+  const jobs = new Set<Promise<RunningContainer>>();
   let isClosed = false;
 
   async function run(
@@ -55,8 +54,9 @@ export function createFolderJobs(deps: FolderJobsDeps): FolderJobs {
   ): Promise<{ ok: true; lines: string[] } | { ok: false; error: string }> {
     const lines: string[] = [];
     if (isClosed) return { ok: false, error: 'Warren is shutting down' };
+    let starting: Promise<RunningContainer> | undefined;
     try {
-      const container = await deps.runtime.start({
+      starting = deps.runtime.start({
         // Told apart from the group's agent by name; the labels still make it this install's, for orphan clean-up.
         name: `${containerName(deps.installId, groupFolder)}${JOB_NAME_SUFFIX}`,
         image: deps.image,
@@ -73,8 +73,9 @@ export function createFolderJobs(deps: FolderJobsDeps): FolderJobs {
           if (stream === 'stdout' && lines.length < 10) lines.push(line);
         },
       });
-      running.add(container);
-      const exit = await container.exited.finally(() => running.delete(container));
+      jobs.add(starting);
+      const container = await starting;
+      const exit = await container.exited;
       if (exit.reason === 'exited' && exit.exitCode === 0) return { ok: true, lines };
       const tail = container.stderrTail().trim().split('\n').slice(-2).join(' | ');
       return {
@@ -83,6 +84,8 @@ export function createFolderJobs(deps: FolderJobsDeps): FolderJobs {
       };
     } catch (error) {
       return { ok: false, error: (error as Error).message };
+    } finally {
+      if (starting) jobs.delete(starting);
     }
   }
 
@@ -133,13 +136,10 @@ export function createFolderJobs(deps: FolderJobsDeps): FolderJobs {
       return { ok: true, bytes: bytes as number, entries: entries as number };
     },
 
-    async idle() {
-      while (clearing.size > 0) await Promise.all([...clearing.values()]);
-    },
-
     async close() {
       isClosed = true;
-      await Promise.all([...running].map((container) => container.stop(0)));
+      // A start under way is waited for, then stopped: the engine takes a moment to create and start a container.
+      await Promise.all([...jobs].map((job) => job.then((container) => container.stop(0)).catch(() => {})));
     },
   };
 }

@@ -1,8 +1,13 @@
 // A group's folder on disk: where it is, who owns it, and its starter memory file, created through descriptors.
-import { closeSync, mkdirSync } from 'node:fs';
+import { closeSync, fchmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkGroupFolder, StoreError } from '../store/store.js';
 import { chownDescriptor, openDirectory, writeNewFileIn } from './safe-fs.js';
+
+export interface ContainerUser {
+  uid: number;
+  gid: number;
+}
 
 const memoryTemplate = (name: string) =>
   `# ${name}\n\nThis file is this group's memory. The agent reads it at the start of every run and may edit it.\n`;
@@ -13,16 +18,26 @@ export function groupDir(dataDir: string, folder: string): string {
   return join(dataDir, 'groups', folder);
 }
 
-export interface ContainerUser {
-  uid: number;
-  gid: number;
-}
-
 /** The container's user: uid 1000 when the host is root; otherwise the host's own user, so its files just work. */
 export function containerUserFor(): ContainerUser {
   const uid = process.getuid?.() ?? 1000;
   const gid = process.getgid?.() ?? 1000;
   return uid === 0 ? { uid: 1000, gid: 1000 } : { uid, gid: gid === 0 ? 1000 : gid };
+}
+
+/**
+ * Makes a folder (parents the host's alone) if it is missing, gives it `mode` and runs `work` in it through its
+ * descriptor: the folder may be one an agent wrote, so nothing in it is reached by a path the agent could change.
+ */
+export function inFolder(dir: string, mode: number, work: (dirFd: number) => void = () => {}): void {
+  mkdirSync(dir, { recursive: true, mode });
+  const dirFd = openDirectory(dir);
+  try {
+    fchmodSync(dirFd, mode);
+    work(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
 }
 
 /**
@@ -32,14 +47,10 @@ export function containerUserFor(): ContainerUser {
  */
 export function ensureGroupFolder(dataDir: string, folder: string, name: string): string {
   const dir = groupDir(dataDir, folder);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const owner = process.getuid?.() === 0 ? containerUserFor() : null;
-  const dirFd = openDirectory(dir);
-  try {
+  const owner = process.getuid?.() === 0 ? containerUserFor() : undefined;
+  inFolder(dir, 0o700, (dirFd) => {
     if (owner) chownDescriptor(dirFd, owner);
-    writeNewFileIn(dirFd, 'CLAUDE.md', 0o600, memoryTemplate(name), owner ?? undefined);
-  } finally {
-    closeSync(dirFd);
-  }
+    writeNewFileIn(dirFd, 'CLAUDE.md', 0o600, memoryTemplate(name), owner);
+  });
   return dir;
 }

@@ -5,16 +5,15 @@ import { closeSync, fchmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import { IPC_INPUT_DIR, IPC_OUTPUT_DIR, isIpcFileName, MAX_IPC_FILE_BYTES } from '../protocol/ipc.js';
-import { readIpcFileText, watchFolder } from '../protocol/read.js';
+import { type FolderWatch, type ReadResult, readIpcFileText, watchFolder } from '../protocol/read.js';
 import {
   chownDescriptor,
-  closeQuietly,
   listDirectory,
-  openDirectory,
   openDirectoryIn,
   pathIn,
   renameIn,
   unlinkIn,
+  withDirectory,
 } from './safe-fs.js';
 
 /** Output files one run may hand the host in total; past it everything is refused unread. */
@@ -23,37 +22,26 @@ export const MAX_IPC_FILES_PER_RUN = 5_000;
 export const MAX_IPC_FILES_PER_SECOND = 50;
 /** fs.watch misses events on some file systems; this slow scan is the safety net, not the main path. */
 export const IPC_FALLBACK_SCAN_MS = 1_500;
+/** Entries one listing of output/ reads at most; more at once is a flood (a working runner leaves a handful). */
+export const MAX_IPC_FOLDER_ENTRIES = 1_000;
+/** Prefix of an emptied run folder set aside because it still held folders (for the clean-up container). */
+export const SET_ASIDE_PREFIX = 'trash-';
 
 export interface OutputWatcherDeps {
   outputDir: string;
   log: Logger;
   now(): number;
-  /** Must not throw. */
-  audit(action: string, decision: 'allow' | 'deny', detail: Record<string, unknown>): void;
-  /** The agent flooded the host with files. Must not throw. */
-  reportAbuse(reason: string): void;
-  /** A file was read whole; it is removed once this settles. Must not reject. */
-  onFile(name: string, text: string): void | Promise<void>;
-  /** An entry was refused before it could be read (bad name, symlink, folder, too large …). */
-  onRejected(name: string, error: string): void;
+  /**
+   * Each new entry within the caps: read whole, or refused unread with the reason (a folder, a bad name, a symlink,
+   * too large …). A file is removed once this settles. Must not reject.
+   */
+  onFile(name: string, read: ReadResult): void | Promise<void>;
+  /** The agent flooded the host with files: the rest of this run's are refused unread. Must not throw. */
+  onFlood(reason: string): void;
   fallbackScanMs?: number;
   maxFilesPerRun?: number;
   maxFilesPerSecond?: number;
 }
-
-export interface OutputWatcher {
-  /** Starts watching output/ (and scans once). */
-  start(): void;
-  /** Processes every file in output/ now; resolves once they are handled. Never rejects. */
-  scan(): Promise<void>;
-  /** Stops watching. A later scan() still works (for the last files after the container ended). */
-  close(): void;
-}
-
-/** Entries one listing of output/ reads at most; more at once is a flood (a working runner leaves a handful). */
-export const MAX_IPC_FOLDER_ENTRIES = 1_000;
-/** Prefix of an emptied run folder set aside because it still held folders (for the clean-up container). */
-export const SET_ASIDE_PREFIX = 'trash-';
 
 /**
  * Creates `<runDir>/{input,output}` empty, clearing whatever an earlier run left (see clearRunDirs). input/ is the
@@ -66,8 +54,7 @@ export function prepareRunDirs(
 ): { inputDir: string; outputDir: string; setAside: string[] } {
   mkdirSync(runDir, { recursive: true, mode: 0o755 });
   const setAside = clearRunDirs(runDir);
-  const runFd = openDirectory(runDir);
-  try {
+  withDirectory(runDir, (runFd) => {
     // The run folder and input/ need only be traversable and readable by the container's user.
     fchmodSync(runFd, 0o755);
     closeSync(openDirectoryIn(runFd, IPC_INPUT_DIR, 0o755));
@@ -77,9 +64,7 @@ export function prepareRunDirs(
     } finally {
       closeSync(outputFd);
     }
-  } finally {
-    closeSync(runFd);
-  }
+  });
   return {
     inputDir: path.join(runDir, IPC_INPUT_DIR),
     outputDir: path.join(runDir, IPC_OUTPUT_DIR),
@@ -95,18 +80,27 @@ export function prepareRunDirs(
  * set-aside folder waiting for that, these and older ones. Never throws.
  */
 export function clearRunDirs(runDir: string): string[] {
-  let runFd: number | null = null;
   try {
-    runFd = openDirectory(runDir);
-    for (const name of [IPC_INPUT_DIR, IPC_OUTPUT_DIR]) emptyOrSetAside(runFd, name);
-    return listDirectory(runFd, MAX_IPC_FOLDER_ENTRIES)
-      .entries.filter((entry) => entry.isDirectory && entry.name.startsWith(SET_ASIDE_PREFIX))
-      .map((entry) => path.join(runDir, entry.name));
+    return withDirectory(runDir, (runFd) => {
+      for (const name of [IPC_INPUT_DIR, IPC_OUTPUT_DIR]) emptyOrSetAside(runFd, name);
+      return listDirectory(runFd, MAX_IPC_FOLDER_ENTRIES)
+        .entries.filter((entry) => entry.isDirectory && entry.name.startsWith(SET_ASIDE_PREFIX))
+        .map((entry) => path.join(runDir, entry.name));
+    });
   } catch {
     // Missing (first run) or unusable: prepareRunDirs makes it, or fails with the reason.
     return [];
-  } finally {
-    closeQuietly(runFd);
+  }
+}
+
+/** Unlinks a name (never its target); the error code when that failed, but not because the name was gone. */
+function unlinkFailure(dirFd: number, name: string): string | null {
+  try {
+    unlinkIn(dirFd, name);
+    return null;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    return code === 'ENOENT' ? null : code;
   }
 }
 
@@ -119,21 +113,15 @@ function emptyOrSetAside(runFd: number, name: string): void {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') unlinkIn(runFd, name);
     return;
   }
-  // A folder inside, or more names than one listing reads, and the whole folder goes aside unwalked.
-  let isSetAside = false;
+  // A folder inside, or more names than one listing reads, and the whole folder goes aside unwalked. So does one
+  // whose unlink fails (EISDIR, EPERM): a folder the listing could not tell apart (file systems without entry types).
+  let isSetAside: boolean;
   try {
-    const listing = listDirectory(fd, MAX_IPC_FOLDER_ENTRIES);
-    isSetAside = !listing.isComplete || listing.entries.some((entry) => entry.isDirectory);
-    for (const entry of isSetAside ? [] : listing.entries) {
-      try {
-        unlinkIn(fd, entry.name);
-      } catch (error) {
-        // A folder the listing could not tell apart (file systems without entry types): EISDIR or EPERM.
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        isSetAside = true;
-        break;
-      }
-    }
+    const { entries, isComplete } = listDirectory(fd, MAX_IPC_FOLDER_ENTRIES);
+    isSetAside =
+      !isComplete ||
+      entries.some((entry) => entry.isDirectory) ||
+      !entries.every((entry) => unlinkFailure(fd, entry.name) === null);
   } finally {
     closeSync(fd);
   }
@@ -141,7 +129,7 @@ function emptyOrSetAside(runFd: number, name: string): void {
 }
 
 /** Watches a run's output/ and hands each new file, read safely and counted against the caps, to the caller. */
-export function createOutputWatcher(deps: OutputWatcherDeps): OutputWatcher {
+export function createOutputWatcher(deps: OutputWatcherDeps): FolderWatch {
   const { outputDir, log } = deps;
   const maxPerRun = deps.maxFilesPerRun ?? MAX_IPC_FILES_PER_RUN;
   const maxPerSecond = deps.maxFilesPerSecond ?? MAX_IPC_FILES_PER_SECOND;
@@ -154,9 +142,7 @@ export function createOutputWatcher(deps: OutputWatcherDeps): OutputWatcher {
 
   function flood(reason: string): string {
     floodReason = reason;
-    log.warn({ reason }, 'agent is flooding the host with IPC files; refusing the rest of this run');
-    deps.audit('ipc-flood', 'deny', { reason });
-    deps.reportAbuse(reason);
+    deps.onFlood(reason);
     return reason;
   }
 
@@ -172,54 +158,42 @@ export function createOutputWatcher(deps: OutputWatcherDeps): OutputWatcher {
     return null;
   }
 
-  /** A handled name goes; a folder stays for the clean-up after the run (the host never walks one). */
-  function remove(outputFd: number, name: string): void {
-    try {
-      unlinkIn(outputFd, name);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'EISDIR' && code !== 'EPERM') {
-        log.warn({ err: error, file: name }, 'cannot remove processed IPC file');
-      }
-    }
-  }
-
   async function handle(outputFd: number, name: string, isDirectory: boolean): Promise<void> {
     if (checkFlood()) {
       refusedInFlood += 1;
       return;
     }
-    if (isDirectory) return deps.onRejected(name, 'a folder, not a file (cleared after the run)');
-    if (!isIpcFileName(name)) return deps.onRejected(name, 'unexpected file name');
-    const read = await readIpcFileText(pathIn(outputFd, name), MAX_IPC_FILE_BYTES);
-    if (!read.ok) return deps.onRejected(name, read.error);
-    await deps.onFile(name, read.text);
+    const refuse = (error: string) => deps.onFile(name, { ok: false, error });
+    if (isDirectory) return refuse('a folder, not a file (cleared after the run)');
+    if (!isIpcFileName(name)) return refuse('unexpected file name');
+    await deps.onFile(name, await readIpcFileText(pathIn(outputFd, name), MAX_IPC_FILE_BYTES));
   }
 
   async function scanOnce(): Promise<void> {
-    let outputFd: number;
     try {
       // Its parent is the host's alone, so only output/ itself is checked: a folder, not a link.
-      outputFd = openDirectory(outputDir);
+      await withDirectory(outputDir, async (outputFd) => {
+        const listing = listDirectory(outputFd, MAX_IPC_FOLDER_ENTRIES);
+        if (!listing.isComplete && !floodReason) {
+          flood(`more than ${MAX_IPC_FOLDER_ENTRIES} entries at once in the IPC output folder`);
+        }
+        for (const entry of listing.entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+          if (seen.has(entry.name)) continue;
+          // Temp files are still being written; the rename that follows brings them back as real names.
+          if (entry.name.startsWith('.tmp-') && !entry.isDirectory && !floodReason) continue;
+          seen.add(entry.name);
+          await handle(outputFd, entry.name, entry.isDirectory);
+          // A handled name goes; a folder stays for the clean-up after the run (the host never walks one).
+          if (entry.isDirectory) continue;
+          const failure = unlinkFailure(outputFd, entry.name);
+          if (failure !== null && failure !== 'EISDIR' && failure !== 'EPERM') {
+            log.warn({ file: entry.name, code: failure }, 'cannot remove processed IPC file');
+          }
+        }
+      });
     } catch (error) {
-      log.warn({ err: error }, 'cannot open IPC output folder');
+      log.warn({ err: error }, 'cannot read the IPC output folder');
       return;
-    }
-    try {
-      const listing = listDirectory(outputFd, MAX_IPC_FOLDER_ENTRIES);
-      if (!listing.isComplete && !floodReason) {
-        flood(`more than ${MAX_IPC_FOLDER_ENTRIES} entries at once in the IPC output folder`);
-      }
-      for (const entry of listing.entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-        if (seen.has(entry.name)) continue;
-        // Temp files are still being written; the rename that follows brings them back as real names.
-        if (entry.name.startsWith('.tmp-') && !entry.isDirectory && !floodReason) continue;
-        seen.add(entry.name);
-        await handle(outputFd, entry.name, entry.isDirectory);
-        if (!entry.isDirectory) remove(outputFd, entry.name);
-      }
-    } finally {
-      closeSync(outputFd);
     }
     if (refusedInFlood > 0) {
       log.warn({ refused: refusedInFlood, reason: floodReason }, 'IPC files refused unread');
@@ -227,18 +201,11 @@ export function createOutputWatcher(deps: OutputWatcherDeps): OutputWatcher {
     }
   }
 
-  const folder = watchFolder({
+  return watchFolder({
     directory: outputDir,
     label: 'IPC output folder',
     fallbackScanMs: deps.fallbackScanMs ?? IPC_FALLBACK_SCAN_MS,
     log,
     scanOnce,
   });
-  return {
-    start() {
-      void folder.start();
-    },
-    scan: folder.scan,
-    close: folder.close,
-  };
 }

@@ -1,9 +1,8 @@
 // The host side of one run's file IPC: writes input/ files; parses, authorizes and answers what the agent writes to output/.
 // Reading output/ safely (symlinks, caps, flood control, watching) is ipc-folder.ts's.
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import {
@@ -12,7 +11,6 @@ import {
   IPC_INPUT_DIR,
   IPC_OUTPUT_DIR,
   IPC_PROTOCOL_VERSION,
-  type IpcResult,
   ipcFileName,
   MAX_MESSAGE_CHARS,
   MAX_SHORT_CHARS,
@@ -20,19 +18,19 @@ import {
   parseIpcFile,
   type SendFileRequest,
   type SendMessageRequest,
-  type TaskToolRequest,
-  type UpdateGlobalMemoryRequest,
 } from '../protocol/ipc.js';
+import type { FolderWatch } from '../protocol/read.js';
 import type { ChatAddress, Group } from '../store/records.js';
 import { formatChatAddress, parseChatAddress } from '../store/records.js';
 import type { AuditEntry, Store } from '../store/store.js';
 import type { AgentEvent, MemoryProposer, PreCheck, TaskTools } from '../types.js';
-import { createOutputWatcher } from './ipc-folder.js';
-import { closeQuietly, describeOpenError, openDirectory, openFileAt } from './safe-fs.js';
+import { createOutputWatcher, type OutputWatcherDeps } from './ipc-folder.js';
+import { stageOutgoingFile } from './safe-fs.js';
 
 export type RunnerExitReason = Extract<OutputFile, { type: 'exit' }>;
 
-export interface RunIpcDeps {
+export interface RunIpcDeps
+  extends Pick<OutputWatcherDeps, 'now' | 'fallbackScanMs' | 'maxFilesPerRun' | 'maxFilesPerSecond'> {
   /** `<dataDir>/ipc/<folder>`: the folder this run's files come from. It alone says which group wrote them. */
   runDir: string;
   group: Group;
@@ -41,7 +39,6 @@ export interface RunIpcDeps {
   store: Pick<Store, 'chats' | 'groups'>;
   audit(entry: AuditEntry): void;
   log: Logger;
-  now(): number;
   /** Must not throw (errors are caught and logged). */
   onEvent(event: AgentEvent): void;
   /** The runner inside the container is up. */
@@ -54,24 +51,19 @@ export interface RunIpcDeps {
   taskTools?: TaskTools;
   /** Holds update_global_memory proposals for the owner's approval; without it they are refused. */
   memoryProposals?: MemoryProposer;
-  fallbackScanMs?: number;
-  maxFilesPerRun?: number;
-  maxFilesPerSecond?: number;
 }
 
-export interface RunIpc {
+/** The run's side of the IPC folder: input/ written, output/ watched (start, scan, close: protocol/read.ts). */
+export interface RunIpc extends FolderWatch {
   /** Writes a prompt into input/. Returns false when the file could not be written. */
   writePrompt(batchId: string, text: string): boolean;
   /** Writes a task prompt whose pre-check the runner runs first (in the container). */
   writeTask(batchId: string, text: string, preCheck: PreCheck): boolean;
   writeStop(reason: string): boolean;
-  /** Starts watching output/ (and scans once). */
-  start(): void;
-  /** Processes every file in output/ now; resolves once they are handled. Never rejects. */
-  scan(): Promise<void>;
-  /** Stops watching. A later scan() still works (for the last files after the container ended). */
-  close(): void;
 }
+
+/** Largest file an agent may send. */
+const MAX_OUTGOING_BYTES = 50 * 1024 * 1024;
 
 /** A request whose tool or arguments are invalid may still carry an id: it is answered, so the tool fails fast. */
 const requestIdSchema = z.object({ type: z.literal('request'), id: z.string().min(1).max(128) });
@@ -79,27 +71,26 @@ const requestIdSchema = z.object({ type: z.literal('request'), id: z.string().mi
 export function createRunIpc(deps: RunIpcDeps): RunIpc {
   const log = deps.log.child({ module: 'ipc', group: deps.group.folder });
   const inputDir = path.join(deps.runDir, IPC_INPUT_DIR);
-  const outputDir = path.join(deps.runDir, IPC_OUTPUT_DIR);
+  // runDir is <dataDir>/ipc/<folder>: the data directory is two levels up.
+  const dataDir = path.resolve(deps.runDir, '..', '..');
+  const groupDir = path.join(dataDir, 'groups', deps.group.folder);
+  const outgoingDir = path.join(dataDir, 'outgoing');
   const actor = `agent:${deps.group.folder}`;
   /** Batches the host handed to this run: only these may be reported answered. */
   const sentBatchIds = new Set<string>();
   let inputSequence = 0;
 
-  function audit(action: string, decision: 'allow' | 'deny', detail: Record<string, unknown>): void {
+  /** Calls back into the host; an error there is logged, never thrown into the handling of the agent's files. */
+  function safely(what: string, call: () => void): void {
     try {
-      deps.audit({ groupFolder: deps.group.folder, actor, action, decision, detail });
+      call();
     } catch (error) {
-      log.error({ err: error, action }, 'audit failed');
+      log.error({ err: error }, `${what} threw`);
     }
   }
-
-  function emit(event: AgentEvent): void {
-    try {
-      deps.onEvent(event);
-    } catch (error) {
-      log.error({ err: error, event: event.type }, 'agent event handler threw');
-    }
-  }
+  const audit = (action: string, decision: 'allow' | 'deny', detail: Record<string, unknown>) =>
+    safely('audit', () => deps.audit({ groupFolder: deps.group.folder, actor, action, decision, detail }));
+  const emit = (event: AgentEvent) => safely('agent event handler', () => deps.onEvent(event));
 
   /** Input files are written whole under a temp name, then renamed: the runner sees all of a file or nothing. */
   function writeInput(file: InputFile): boolean {
@@ -123,45 +114,43 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
     }
   }
 
+  /** Cut to the protocol's caps: a response the runner would refuse leaves the tool waiting for nothing. */
   function answer(id: string, result: { ok: true; result?: string } | { ok: false; error: string }): void {
-    writeInput({ type: 'response', id, ...result });
-  }
-
-  function reportAbuse(reason: string): void {
-    try {
-      deps.onAbuse?.(reason);
-    } catch (error) {
-      log.error({ err: error }, 'abuse handler threw');
-    }
+    writeInput(
+      result.ok
+        ? { type: 'response', id, ok: true, result: result.result?.slice(0, MAX_MESSAGE_CHARS) }
+        : { type: 'response', id, ok: false, error: result.error.slice(0, MAX_SHORT_CHARS) },
+    );
   }
 
   function reject(name: string, error: string, text: string | null): void {
     log.warn({ file: name, error }, 'IPC file rejected');
     audit('ipc-file', 'deny', { file: name, reason: error });
-    if (text === null) return;
     // Best effort: a request with a readable id gets its refusal now rather than a tool timeout.
-    let value: unknown;
+    let value: unknown = null;
     try {
-      value = JSON.parse(text);
-    } catch {
-      return;
-    }
+      if (text !== null) value = JSON.parse(text);
+    } catch {}
     const request = requestIdSchema.safeParse(value);
     if (request.success) answer(request.data.id, { ok: false, error: `invalid request: ${error}` });
   }
 
   /** A file read whole from output/: parsed at the trust boundary, then handled. Never rejects. */
   async function handleText(name: string, text: string): Promise<void> {
-    const parsed: IpcResult<OutputFile> = parseIpcFile('output', text);
-    if (!parsed.ok) {
-      reject(name, parsed.error, text);
-      return;
-    }
-    try {
-      await handleFile(parsed.value, name);
-    } catch (error) {
-      log.error({ err: error, file: name }, 'IPC file handler failed');
-    }
+    const parsed = parseIpcFile('output', text);
+    if (!parsed.ok) return reject(name, parsed.error, text);
+    await handleFile(parsed.value, name).catch((error: unknown) =>
+      log.error({ err: error, file: name }, 'IPC file handler failed'),
+    );
+  }
+
+  /** Only batches this run was given count: anything else the agent names is forged, refused and audited. */
+  function isGiven(batchIds: string[], name: string, action: string): boolean {
+    const unknown = batchIds.filter((batchId) => !sentBatchIds.has(batchId));
+    if (unknown.length === 0) return true;
+    log.warn({ file: name, unknown }, `${action} names batches this run was never given; refused`);
+    audit(action, 'deny', { file: name, reason: 'unknown batch ids', unknown });
+    return false;
   }
 
   async function handleFile(file: OutputFile, name: string): Promise<void> {
@@ -176,248 +165,117 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
         log.debug({ file: name }, 'agent runner ready');
         deps.onReady?.(file.protocolVersion);
         return;
-      case 'turn-end': {
-        // A runner only ever names prompts this run gave it: a turn-end naming any other is forged, and nothing
-        // of it counts (its reply is not delivered, its session id not stored).
-        const unknown = file.batchIds.filter((batchId) => !sentBatchIds.has(batchId));
-        if (unknown.length > 0) {
-          log.warn({ file: name, unknown }, 'turn-end names batches this run was never given; refused');
-          audit('ipc-turn-end', 'deny', { file: name, reason: 'unknown batch ids', unknown });
-          return;
-        }
+      case 'turn-end':
+        // A turn-end naming a batch this run never got is forged, and nothing of it counts (its reply is not
+        // delivered, its session id not stored).
+        if (!isGiven(file.batchIds, name, 'ipc-turn-end')) return;
         // Answered once: a second turn-end naming the same batch is refused like any other forgery.
         for (const batchId of file.batchIds) sentBatchIds.delete(batchId);
-        emit({
-          type: 'turn-end',
-          id: `turn:${file.id}`,
-          batchIds: file.batchIds,
-          result: file.result,
-          sessionId: file.sessionId,
-          isError: file.isError,
-          ...(file.error === undefined ? {} : { error: file.error }),
-        });
+        // The schema let through only the fields of the event.
+        emit({ ...file, id: `turn:${file.id}` });
         return;
-      }
-      case 'log': {
-        const fields = { file: name, agentMessage: file.message };
-        if (file.level === 'error') log.error(fields, 'agent runner reported an error');
-        else if (file.level === 'warn') log.warn(fields, 'agent runner warning');
-        else log.info(fields, 'agent runner note');
+      case 'log':
+        log[file.level]({ file: name, agentMessage: file.message }, `agent runner ${file.level}`);
         return;
-      }
       case 'exit':
         log.debug({ reason: file.reason, error: file.error }, 'agent runner exiting');
         deps.onRunnerExit?.(file);
         return;
       case 'pre-check':
-        // Only prompts this run was given: a check result for anything else is ignored (and audited).
-        if (!sentBatchIds.has(file.batchId)) {
-          log.warn(
-            { file: name, batchId: file.batchId },
-            'pre-check result for a batch this run was never given',
-          );
-          audit('ipc-pre-check', 'deny', { file: name, reason: 'unknown batch id' });
-          return;
-        }
-        emit({
-          type: 'pre-check',
-          id: `pre-check:${file.batchId}`,
-          batchId: file.batchId,
-          outcome: file.outcome,
-          ...(file.detail === undefined ? {} : { detail: file.detail }),
-        });
+        if (!isGiven([file.batchId], name, 'ipc-pre-check')) return;
+        emit({ ...file, id: `pre-check:${file.batchId}` });
         return;
-      case 'request':
-        if (file.tool === 'send_message') handleSendMessage(file);
-        else if (file.tool === 'send_file') await handleSendFile(file);
-        else if (file.tool === 'update_global_memory') await handleGlobalMemory(file);
-        else handleTaskRequest(file);
+      case 'request': {
+        if (file.tool === 'send_message' || file.tool === 'send_file') return handleSend(file);
+        // Decided for the group this folder belongs to; a global memory change waits for the owner's yes.
+        const answered =
+          file.tool === 'update_global_memory'
+            ? deps.memoryProposals?.propose(deps.group, file.args.content)
+            : deps.taskTools?.handle(file, { group: deps.group, chat: deps.chat });
+        const what = file.tool === 'update_global_memory' ? 'global memory changes' : 'scheduled tasks';
+        answer(file.id, (await answered) ?? { ok: false, error: `${what} are not available in this host` });
         return;
+      }
     }
-  }
-
-  /** A proposed global memory text, for the group this folder belongs to; nothing is written before the owner approves. */
-  async function handleGlobalMemory(request: UpdateGlobalMemoryRequest): Promise<void> {
-    if (!deps.memoryProposals) {
-      answer(request.id, { ok: false, error: 'global memory changes are not available in this host' });
-      return;
-    }
-    const result = await deps.memoryProposals.propose(deps.group, request.args.content);
-    answer(
-      request.id,
-      result.ok
-        ? { ok: true, result: result.result.slice(0, MAX_MESSAGE_CHARS) }
-        : { ok: false, error: result.error.slice(0, MAX_SHORT_CHARS) },
-    );
-  }
-
-  /** Task tools: the host's task service decides, for the group this folder belongs to. */
-  function handleTaskRequest(request: TaskToolRequest): void {
-    if (!deps.taskTools) {
-      answer(request.id, { ok: false, error: 'scheduled tasks are not available in this host' });
-      return;
-    }
-    const result = deps.taskTools.handle(request, { group: deps.group, chat: deps.chat });
-    // Cut to the protocol's caps: a response the runner would refuse leaves the tool waiting for nothing.
-    answer(
-      request.id,
-      result.ok
-        ? { ok: true, result: result.result.slice(0, MAX_MESSAGE_CHARS) }
-        : { ok: false, error: result.error.slice(0, MAX_SHORT_CHARS) },
-    );
-  }
-
-  /** Authorized by the folder the file came from (deps.group), never by anything in the file. */
-  function handleSendMessage(request: SendMessageRequest): void {
-    const target = targetOf(request.args.chat);
-    const decision = authorizeSend(target);
-    const detail = { requestId: request.id, chat: target ? formatChatAddress(target) : request.args.chat };
-    if (!decision.ok || !target) {
-      refuse('send-message', request.id, detail, decision.ok ? 'invalid chat address' : decision.error);
-      return;
-    }
-    if (decision.isCrossChat) audit('send-message', 'allow', detail);
-    emit({ type: 'agent-message', id: `request:${request.id}`, chat: target, text: request.args.text });
-    answer(request.id, { ok: true });
   }
 
   /**
-   * send_file: the chat is authorized as for send_message; the file must lie inside this group's own folder, reached
-   * without following any link, so an agent can never make the host read and send anything else.
+   * send_message and send_file, authorized by the folder the file came from (deps.group), never by anything in the
+   * file. A file must lie inside this group's own folder, reached without following any link, so an agent can never
+   * make the host read and send anything else.
    */
-  async function handleSendFile(request: SendFileRequest): Promise<void> {
-    const target = targetOf(request.args.chat);
-    const decision = authorizeSend(target);
+  async function handleSend(request: SendMessageRequest | SendFileRequest): Promise<void> {
+    const action = request.tool === 'send_file' ? 'send-file' : 'send-message';
+    const target = request.args.chat === undefined ? deps.chat : parseChatAddress(request.args.chat);
     const detail = {
       requestId: request.id,
       chat: target ? formatChatAddress(target) : request.args.chat,
-      path: request.args.path,
+      ...(request.tool === 'send_file' ? { path: request.args.path } : {}),
     };
-    if (!decision.ok || !target) {
-      refuse('send-file', request.id, detail, decision.ok ? 'invalid chat address' : decision.error);
-      return;
+    const refuse = (error: string) => {
+      log.warn({ ...detail, reason: error }, `${action} denied`);
+      audit(action, 'deny', { ...detail, reason: error });
+      answer(request.id, { ok: false, error });
+    };
+    if (!target) return refuse('invalid chat address');
+    const refusal = sendRefusal(target);
+    if (refusal) return refuse(refusal);
+    const id = `request:${request.id}`;
+    let event: AgentEvent;
+    if (request.tool === 'send_file') {
+      const staged = await stageOutgoingFile(groupDir, request.args.path, outgoingDir, MAX_OUTGOING_BYTES);
+      if (!staged.ok) return refuse(staged.reason);
+      event = {
+        type: 'agent-file',
+        id,
+        chat: target,
+        path: staged.path,
+        caption: request.args.caption ?? '',
+      };
+    } else {
+      event = { type: 'agent-message', id, chat: target, text: request.args.text };
     }
-    // runDir is <dataDir>/ipc/<folder>: the data directory is two levels up.
-    const dataDir = path.resolve(deps.runDir, '..', '..');
-    const staged = await stageOutgoingFile(
-      path.join(dataDir, 'groups', deps.group.folder),
-      request.args.path,
-      path.join(dataDir, 'outgoing'),
-    );
-    if (staged.status === 'failed') {
-      refuse('send-file', request.id, detail, staged.reason);
-      return;
-    }
-    if (decision.isCrossChat) audit('send-file', 'allow', detail);
-    emit({
-      type: 'agent-file',
-      id: `request:${request.id}`,
-      chat: target,
-      path: staged.path,
-      caption: request.args.caption ?? '',
-    });
+    if (!isOwnChat(target)) audit(action, 'allow', detail);
+    emit(event);
     answer(request.id, { ok: true });
   }
 
-  /** The chat a send request names, or the run's own chat when it names none; null when it does not parse. */
-  function targetOf(chat: string | undefined): ChatAddress | null {
-    return chat === undefined ? deps.chat : parseChatAddress(chat);
-  }
+  const isOwnChat = (chat: ChatAddress) =>
+    chat.channel === deps.chat.channel && chat.chatId === deps.chat.chatId;
 
-  /** A refused send: logged, audited, and the tool is told why. */
-  function refuse(action: string, requestId: string, detail: Record<string, unknown>, error: string): void {
-    log.warn({ ...detail, reason: error }, `${action} denied`);
-    audit(action, 'deny', { ...detail, reason: error });
-    answer(requestId, { ok: false, error });
-  }
-
-  function authorizeSend(
-    target: ChatAddress | null,
-  ): { ok: true; isCrossChat: boolean } | { ok: false; error: string } {
-    if (!target) return { ok: false, error: 'invalid chat address' };
-    if (target.channel === deps.chat.channel && target.chatId === deps.chat.chatId) {
-      return { ok: true, isCrossChat: false };
-    }
+  /** Why this run may not send to the chat, or null: its own chat, or (the admin group's) a registered one. */
+  function sendRefusal(target: ChatAddress): string | null {
+    if (isOwnChat(target)) return null;
     // Read fresh: a group demoted (or removed) while its agent runs loses the privilege at once.
-    const group = deps.store.groups.byFolder(deps.group.folder);
-    if (!group?.isAdmin) {
-      return { ok: false, error: 'this group may only send to its own chat' };
+    if (!deps.store.groups.byFolder(deps.group.folder)?.isAdmin)
+      return 'this group may only send to its own chat';
+    if (deps.store.chats.get(target.channel, target.chatId)?.groupId == null) {
+      return `chat ${formatChatAddress(target)} is not registered to any group`;
     }
-    const chat = deps.store.chats.get(target.channel, target.chatId);
-    if (chat?.groupId == null) {
-      return { ok: false, error: `chat ${formatChatAddress(target)} is not registered to any group` };
-    }
-    return { ok: true, isCrossChat: true };
+    return null;
   }
 
-  const output = createOutputWatcher({
-    outputDir,
-    log,
-    now: deps.now,
-    audit,
-    reportAbuse,
-    onFile: handleText,
-    onRejected: (name, error) => reject(name, error, null),
-    fallbackScanMs: deps.fallbackScanMs,
-    maxFilesPerRun: deps.maxFilesPerRun,
-    maxFilesPerSecond: deps.maxFilesPerSecond,
-  });
+  /** A prompt handed to this run: from now on the runner may report it answered. */
+  function writeBatch(file: Extract<InputFile, { type: 'prompt' | 'task' }>): boolean {
+    if (!writeInput(file)) return false;
+    sentBatchIds.add(file.batchId);
+    return true;
+  }
 
   return {
-    writePrompt(batchId, text) {
-      if (!writeInput({ type: 'prompt', batchId, text })) return false;
-      sentBatchIds.add(batchId);
-      return true;
-    },
-    writeTask(batchId, text, preCheck) {
-      if (!writeInput({ type: 'task', batchId, text, preCheck })) return false;
-      sentBatchIds.add(batchId);
-      return true;
-    },
-    writeStop(reason) {
-      return writeInput({ type: 'stop', reason: reason.slice(0, 1000) });
-    },
-    start: output.start,
-    scan: output.scan,
-    close: output.close,
+    ...createOutputWatcher({
+      ...deps,
+      outputDir: path.join(deps.runDir, IPC_OUTPUT_DIR),
+      log,
+      onFile: (name, read) => (read.ok ? handleText(name, read.text) : reject(name, read.error, null)),
+      onFlood(reason) {
+        log.warn({ reason }, 'agent is flooding the host with IPC files; refusing the rest of this run');
+        audit('ipc-flood', 'deny', { reason });
+        safely('abuse handler', () => deps.onAbuse?.(reason));
+      },
+    }),
+    writePrompt: (batchId, text) => writeBatch({ type: 'prompt', batchId, text }),
+    writeTask: (batchId, text, preCheck) => writeBatch({ type: 'task', batchId, text, preCheck }),
+    writeStop: (reason) => writeInput({ type: 'stop', reason: reason.slice(0, 1000) }),
   };
-}
-
-/** Largest file an agent may send. */
-const MAX_OUTGOING_FILE_BYTES = 50 * 1024 * 1024;
-
-/**
- * Copies a file the agent asked to send into a host-only folder; delivery later reads only the copy, which no
- * container can reach. The path is walked from the group folder's descriptor one component at a time (safe-fs.ts):
- * '..', links anywhere on the way and anything but a regular file are refused, a FIFO cannot stall the open, and the
- * copy itself is asynchronous, so no file of the agent's can hold up the host.
- */
-async function stageOutgoingFile(
-  groupDir: string,
-  relativePath: string,
-  stagingDir: string,
-): Promise<{ status: 'ok'; path: string } | { status: 'failed'; reason: string }> {
-  let rootFd: number | null = null;
-  let sourceFd: number | null = null;
-  try {
-    rootFd = openDirectory(groupDir);
-    const source = openFileAt(rootFd, relativePath);
-    sourceFd = source.fd;
-    if (source.stat.size > MAX_OUTGOING_FILE_BYTES) {
-      return { status: 'failed', reason: 'the file is larger than 50 MB' };
-    }
-    mkdirSync(stagingDir, { recursive: true, mode: 0o700 });
-    const staged = path.join(stagingDir, `${randomUUID()}-${path.basename(relativePath)}`);
-    await pipeline(
-      // end is inclusive: a file that grows while it is copied is cut at the cap, never read without end.
-      createReadStream('', { fd: sourceFd, autoClose: false, end: MAX_OUTGOING_FILE_BYTES - 1 }),
-      createWriteStream(staged, { flags: 'wx', mode: 0o600 }),
-    );
-    return { status: 'ok', path: staged };
-  } catch (error) {
-    return { status: 'failed', reason: describeOpenError(error, "no such file in this group's folder") };
-  } finally {
-    closeQuietly(sourceFd);
-    closeQuietly(rootFd);
-  }
 }

@@ -1,34 +1,18 @@
 // Which headers cross the credential proxy in each direction, and how the host's credential is attached.
 import type http from 'node:http';
+import { CREDENTIAL_LIKE_NAME, type ModelCredential } from './credentials.js';
 
-export type ModelCredential = { kind: 'api-key'; apiKey: string } | { kind: 'oauth'; token: string };
+export type { ModelCredential };
 
 const OAUTH_BETA = 'oauth-2025-04-20';
-
-const HOP_BY_HOP_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+/** Hop-by-hop headers end at the proxy, and so does every proxy-* header. */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+const isHopByHop = (name: string) => HOP_BY_HOP.includes(name) || name.startsWith('proxy-');
 /**
- * Whatever credential the container sends (a placeholder, or one it got hold of) never goes upstream: the only
- * identity upstream sees is the host's, so every call is one Warren metered and could have refused.
+ * Set by the proxy itself (accept-encoding is forced to identity so the meter can read the bytes it passes on), or
+ * about the client's address.
  */
-const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'x-api-key', 'cookie']);
-const CREDENTIAL_LIKE = /api[-_]?key|auth|token|secret|passw|cookie/;
-/** Set by the proxy itself; accept-encoding is forced to identity so the meter can read the bytes it passes on. */
-const PROXY_OWNED_HEADERS = new Set([
-  'host',
-  'content-length',
-  'accept-encoding',
-  'expect',
-  'forwarded',
-  'via',
-]);
+const PROXY_OWNED = ['host', 'content-length', 'accept-encoding', 'expect', 'forwarded', 'via', 'x-real-ip'];
 
 /** The headers sent upstream: the client's own minus credentials and hop-by-hop ones, plus the real credential. */
 export function upstreamHeaders(
@@ -36,17 +20,14 @@ export function upstreamHeaders(
   credential: ModelCredential,
   contentLength: number,
 ): http.OutgoingHttpHeaders {
-  const listedInConnection = new Set(
-    String(incoming.connection ?? '')
-      .split(',')
-      .map((name) => name.trim().toLowerCase()),
-  );
+  const listedInConnection = String(incoming.connection ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase());
+  const dropped = new Set([...PROXY_OWNED, ...listedInConnection]);
   const headers: http.OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined) continue;
-    if (HOP_BY_HOP_HEADERS.has(name) || listedInConnection.has(name) || name.startsWith('proxy-')) continue;
-    if (CREDENTIAL_HEADERS.has(name) || CREDENTIAL_LIKE.test(name) || PROXY_OWNED_HEADERS.has(name)) continue;
-    if (name.startsWith('x-forwarded-') || name === 'x-real-ip') continue;
+    if (value === undefined || isHopByHop(name) || dropped.has(name)) continue;
+    if (CREDENTIAL_LIKE_NAME.test(name) || name.startsWith('x-forwarded-')) continue;
     headers[name] = value;
   }
   headers['content-length'] = contentLength;
@@ -59,9 +40,8 @@ export function upstreamHeaders(
     const betas = String(headers['anthropic-beta'] ?? '')
       .split(',')
       .map((beta) => beta.trim())
-      .filter((beta) => beta !== '');
-    if (!betas.includes(OAUTH_BETA)) betas.push(OAUTH_BETA);
-    headers['anthropic-beta'] = betas.join(',');
+      .filter((beta) => beta !== '' && beta !== OAUTH_BETA);
+    headers['anthropic-beta'] = [...betas, OAUTH_BETA].join(',');
   }
   return headers;
 }
@@ -70,7 +50,7 @@ export function upstreamHeaders(
 export function clientHeaders(incoming: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
   const headers: http.OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || HOP_BY_HOP_HEADERS.has(name) || name === 'set-cookie') continue;
+    if (value === undefined || isHopByHop(name) || name === 'set-cookie') continue;
     headers[name] = value;
   }
   return headers;

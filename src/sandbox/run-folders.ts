@@ -1,27 +1,153 @@
-// What a group run needs on the host before its container starts: its folders, owned by the container's user; the
-// proxy socket's folder; and the mounts, extra folders checked against the allowlist.
-import { closeSync, fchmodSync, mkdirSync } from 'node:fs';
+// A group run's place on the host: its folders, made before the container starts and owned by the container's user;
+// the proxy socket's folder; the mounts, extra folders checked against the allowlist; and the disk the folders may
+// fill: a file system of the group's own where the machine allows one (volumes.ts), else the watched quota
+// (disk-quota.ts), measured and emptied by folder jobs (folder-jobs.ts).
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { CONTAINER_PATHS } from '../protocol/ipc.js';
 import type { Group } from '../store/records.js';
-import type { HostContext } from '../types.js';
-import { type ContainerUser, containerUserFor } from './group-folder.js';
-import { prepareRunDirs } from './ipc-folder.js';
-import { buildMounts, loadMountAllowlist, type Mount, type MountAllowlist } from './mounts.js';
-import { chownDescriptor, closeQuietly, openDirectory, openFileIn } from './safe-fs.js';
-
-export { type ContainerUser, containerUserFor };
+import { AgentStartError, type HostContext } from '../types.js';
+import { createDiskQuota, type DiskQuota } from './disk-quota.js';
+import { createFolderJobs, type FolderJobs } from './folder-jobs.js';
+import { type ContainerUser, inFolder } from './group-folder.js';
+import { clearRunDirs, prepareRunDirs } from './ipc-folder.js';
+import { buildMounts, loadMountAllowlist, type Mount } from './mounts.js';
+import type { ContainerRuntime } from './runtimes/index.js';
+import { chownDescriptor, closeQuietly, openFileIn } from './safe-fs.js';
+import { createVolumes } from './volumes.js';
 
 /** sun_path is 108 bytes on Linux, including the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
 
-export interface RunMountDeps extends Pick<HostContext, 'store' | 'audit'> {
-  config: Pick<Config, 'dataDir' | 'mountAllowlistPath'>;
+export interface RunFoldersDeps extends HostContext {
+  config: Config;
+  log: Logger;
+  /** Folder jobs run in throwaway containers of the agent image, labelled as this install's. */
+  runtime: ContainerRuntime;
+  installId: string;
   /** What is never mounted (the package itself). */
   packageRoot: string;
-  log: Logger;
+  user: ContainerUser;
+}
+
+export interface RunFolders {
+  /**
+   * Gets a group's run ready on the host: its volume mounted; its IPC folder emptied (what an earlier run set aside
+   * goes to a clean-up container); its group and session folders handed to the container's user; the proxy socket's
+   * folder kept the host's, like global memory; its mounts. Throws an AgentStartError when the group is over its
+   * disk quota or the disk is nearly full.
+   */
+  prepare(group: Group): Promise<{ runDir: string; socketPath: string; mounts: Mount[] }>;
+  /** Empties a finished run's IPC folders, never walking them (see clearRunDirs). Never throws. */
+  clear(folder: string): void;
+  quota: DiskQuota;
+  jobs: FolderJobs;
+}
+
+export function createRunFolders(deps: RunFoldersDeps): RunFolders {
+  const { config, store, user } = deps;
+  const { dataDir } = config;
+  const log = deps.log.child({ module: 'run-folders' });
+  const runDirOf = (folder: string) => path.join(dataDir, 'ipc', folder);
+  const jobs = createFolderJobs({ ...deps, image: config.agentImage });
+  const volumes = createVolumes({ dataDir, mode: config.diskQuotaMode, user, log: deps.log });
+  const quotaMbOf = (folder: string) => store.groups.diskQuotaMb(folder) ?? config.diskQuotaMb;
+  /** Groups on a file system of their own: the kernel holds them to their quota; only the free-disk floor is watched. */
+  const hardLimited = new Set<string>();
+  const ensureVolume = async (folder: string) => {
+    if (await volumes.ensure(folder, quotaMbOf(folder))) hardLimited.add(folder);
+    else hardLimited.delete(folder);
+  };
+  // Volumes made before are mounted at start, so what the host saves for a group (media) lands in them.
+  const volumesMounted = Promise.all(
+    store.groups
+      .list()
+      .filter((group) => existsSync(path.join(dataDir, 'volumes', `${group.folder}.ext4`)))
+      .map((group) => ensureVolume(group.folder)),
+  );
+  const quota = createDiskQuota({
+    ...deps,
+    dataDir,
+    quotaMbOf: (folder) => (hardLimited.has(folder) ? 0 : quotaMbOf(folder)),
+    minFreeMb: config.minFreeDiskMb,
+    // The three places of a group on the host's disk that its agent can fill.
+    measure: (folder) =>
+      jobs.measure(
+        folder,
+        ['groups', 'sessions', 'ipc'].map((part) => path.join(dataDir, part, folder)).filter(existsSync),
+      ),
+    remember: {
+      load: (folder) => store.groups.diskUse(folder),
+      save: (folder, use) => store.groups.setDiskUse(folder, use),
+    },
+  });
+
+  /**
+   * The group's mounts. Extra folders are checked against the allowlist file at every start (read fresh, so a
+   * change takes effect at once); a denied or unreadable allowlist mounts nothing extra, and every denial is
+   * audited.
+   */
+  function buildRunMounts(group: Group, ipcDirs: { inputDir: string; outputDir: string }): Mount[] {
+    const requested = deps.store.groups.extraMounts(group.id);
+    const loaded = requested.length > 0 ? loadMountAllowlist(config.mountAllowlistPath) : null;
+    const deny = (detail: Record<string, unknown>) =>
+      deps.audit({
+        groupFolder: group.folder,
+        actor: 'host',
+        action: 'extra-mount',
+        decision: 'deny',
+        detail,
+      });
+    if (loaded && !loaded.ok) {
+      log.error({ group: group.folder, reason: loaded.reason }, 'mount allowlist unusable: no extra mounts');
+      deny({ reason: loaded.reason });
+    }
+    const built = buildMounts({
+      dataDir,
+      groupFolder: group.folder,
+      isAdmin: group.isAdmin,
+      extraMounts: requested,
+      allowlist: loaded?.ok ? loaded.allowlist : null,
+      protectedPaths: [deps.packageRoot],
+    });
+    for (const { path, reason } of built.denials) deny({ path, reason });
+    // input/ read-only on top of the IPC folder: the agent cannot forge the host's prompts or answers. Both
+    // folders are mount points of their own, so the agent cannot rename them or put a symlink in their place
+    // (the host reads and deletes in output/).
+    built.mounts.push(
+      { hostPath: ipcDirs.inputDir, containerPath: CONTAINER_PATHS.input, isReadOnly: true },
+      { hostPath: ipcDirs.outputDir, containerPath: CONTAINER_PATHS.output, isReadOnly: false },
+    );
+    return built.mounts;
+  }
+
+  return {
+    async prepare(group) {
+      const { folder } = group;
+      const socketPath = path.join(dataDir, 'sockets', folder, 'api.sock');
+      if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
+        throw new Error(
+          `the proxy socket path ${socketPath} is longer than unix sockets allow (${MAX_SOCKET_PATH_BYTES} bytes); use a shorter WARREN_DATA_DIR`,
+        );
+      }
+      await volumesMounted;
+      await ensureVolume(folder);
+      const { setAside, ...ipcDirs } = prepareRunDirs(runDirOf(folder), user);
+      jobs.clear(folder, setAside);
+      giveToContainerUser(path.join(dataDir, 'groups', folder), user, 'CLAUDE.md');
+      giveToContainerUser(path.join(dataDir, 'sessions', folder), user, null);
+      // The socket's folder stays the host's: the container may connect (0666 socket) but not replace it.
+      inFolder(path.dirname(socketPath), 0o755);
+      const refusal = await quota.checkBeforeStart(folder);
+      if (refusal !== null) throw new AgentStartError(refusal, false);
+      return { runDir: runDirOf(folder), socketPath, mounts: buildRunMounts(group, ipcDirs) };
+    },
+    clear: (folder) => jobs.clear(folder, clearRunDirs(runDirOf(folder))),
+    quota,
+    jobs,
+  };
 }
 
 /**
@@ -30,10 +156,7 @@ export interface RunMountDeps extends Pick<HostContext, 'store' | 'audit'> {
  * first and changed after could by then lead anywhere (a chown follows links). Nothing inside is walked.
  */
 function giveToContainerUser(dir: string, user: ContainerUser, memoryFile: string | null): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const dirFd = openDirectory(dir);
-  try {
-    fchmodSync(dirFd, 0o700);
+  inFolder(dir, 0o700, (dirFd) => {
     if (process.getuid?.() !== 0) return;
     chownDescriptor(dirFd, user);
     if (memoryFile === null) return;
@@ -47,93 +170,5 @@ function giveToContainerUser(dir: string, user: ContainerUser, memoryFile: strin
     } finally {
       closeQuietly(fileFd);
     }
-  } finally {
-    closeSync(dirFd);
-  }
-}
-
-/**
- * Makes the run's folders: its IPC folder (emptied), the group's and session folders for the container's user, and
- * the proxy socket's folder. The global memory folder stays the host's (read-only in every container). Returns the
- * IPC folders, the socket path and folders an earlier run set aside for the clean-up container.
- */
-export function prepareRunFolders(
-  dataDir: string,
-  folder: string,
-  runDir: string,
-  containerUser: ContainerUser,
-): { inputDir: string; outputDir: string; socketPath: string; setAside: string[] } {
-  const socketDir = path.join(dataDir, 'sockets', folder);
-  const { inputDir, outputDir, setAside } = prepareRunDirs(runDir, containerUser);
-  giveToContainerUser(path.join(dataDir, 'groups', folder), containerUser, 'CLAUDE.md');
-  giveToContainerUser(path.join(dataDir, 'sessions', folder), containerUser, null);
-  // The socket's folder stays the host's: the container may connect (0666 socket) but not replace it.
-  mkdirSync(socketDir, { recursive: true, mode: 0o755 });
-  const socketFd = openDirectory(socketDir);
-  try {
-    fchmodSync(socketFd, 0o755);
-  } finally {
-    closeSync(socketFd);
-  }
-  const socketPath = path.join(socketDir, 'api.sock');
-  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
-    throw new Error(
-      `the proxy socket path ${socketPath} is longer than unix sockets allow (${MAX_SOCKET_PATH_BYTES} bytes); use a shorter WARREN_DATA_DIR`,
-    );
-  }
-  return { inputDir, outputDir, socketPath, setAside };
-}
-
-/**
- * The group's mounts. Extra folders are checked against the allowlist file at every start (read fresh, so a
- * change takes effect at once); a denied or unreadable allowlist mounts nothing extra, and every denial is
- * audited.
- */
-export function buildRunMounts(
-  deps: RunMountDeps,
-  group: Group,
-  ipcDirs: { inputDir: string; outputDir: string },
-): Mount[] {
-  const { config, log } = deps;
-  const requested = deps.store.groups.extraMounts(group.id);
-  let allowlist: MountAllowlist | null = null;
-  if (requested.length > 0) {
-    const loaded = loadMountAllowlist(config.mountAllowlistPath);
-    if (loaded.ok) allowlist = loaded.allowlist;
-    else {
-      log.error({ group: group.folder, reason: loaded.reason }, 'mount allowlist unusable: no extra mounts');
-      deps.audit({
-        groupFolder: group.folder,
-        actor: 'host',
-        action: 'extra-mount',
-        decision: 'deny',
-        detail: { reason: loaded.reason },
-      });
-    }
-  }
-  const built = buildMounts({
-    dataDir: config.dataDir,
-    groupFolder: group.folder,
-    isAdmin: group.isAdmin,
-    extraMounts: requested,
-    allowlist,
-    protectedPaths: [deps.packageRoot],
   });
-  for (const denial of built.denials) {
-    deps.audit({
-      groupFolder: group.folder,
-      actor: 'host',
-      action: 'extra-mount',
-      decision: 'deny',
-      detail: { path: denial.path, reason: denial.reason },
-    });
-  }
-  // input/ read-only on top of the IPC folder: the agent cannot forge the host's prompts or answers. Both
-  // folders are mount points of their own, so the agent cannot rename them or put a symlink in their place
-  // (the host reads and deletes in output/).
-  built.mounts.push(
-    { hostPath: ipcDirs.inputDir, containerPath: CONTAINER_PATHS.input, isReadOnly: true },
-    { hostPath: ipcDirs.outputDir, containerPath: CONTAINER_PATHS.output, isReadOnly: false },
-  );
-  return built.mounts;
 }

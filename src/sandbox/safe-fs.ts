@@ -4,47 +4,35 @@
 //
 // Node has no openat(): `/proc/self/fd/N/name` is how it names "name inside the directory descriptor N holds". The
 // kernel resolves /proc/self/fd/N to that very directory (not by its path), then looks up only `name` (Linux only).
+import { randomUUID } from 'node:crypto';
 import {
   closeSync,
   constants,
+  createReadStream,
+  createWriteStream,
   fchownSync,
   fstatSync,
   mkdirSync,
   opendirSync,
   openSync,
   renameSync,
-  rmdirSync,
   type Stats,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { openRegularFile } from '../protocol/read.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
 /** O_NOFOLLOW: a link in the directory's place fails (ELOOP); O_NONBLOCK: nothing there can stall the open. */
 const DIRECTORY_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK;
-const READ_FLAGS = O_RDONLY | O_NOFOLLOW | O_NONBLOCK;
 /** O_EXCL: an existing name (a file, a link, a FIFO the agent planted) is never opened, only refused (EEXIST). */
 const CREATE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK;
 
-/** Thrown (code ENOTREG) for an entry that opened but is not a regular file: a FIFO, socket, device or directory. */
-export class NotRegularFileError extends Error {
-  readonly code = 'ENOTREG';
-  constructor(name: string) {
-    super(`${name} is not a regular file`);
-    this.name = 'NotRegularFileError';
-  }
-}
-
-/** One path component: not empty, '.', '..', and without '/' or NUL. */
-export function isPlainName(name: string): boolean {
-  return (
-    name !== '' &&
-    name !== '.' &&
-    name !== '..' &&
-    !name.includes('/') &&
-    !name.includes('\0') &&
-    Buffer.byteLength(name) <= 255
-  );
+/** One path component: not empty, '.' or '..', without '/' or NUL, at most 255 bytes. */
+function isPlainName(name: string): boolean {
+  return /^[^/\0]+$/.test(name) && name !== '.' && name !== '..' && Buffer.byteLength(name) <= 255;
 }
 
 /** The path of `name` inside the directory `dirFd` holds. Throws for anything but one plain component (a bug). */
@@ -61,6 +49,21 @@ export function openDirectory(dirPath: string): number {
   return openSync(dirPath, DIRECTORY_FLAGS);
 }
 
+/** Runs `use` on the directory opened by openDirectory; closes it after (once a returned promise settles). */
+export function withDirectory<T>(dirPath: string, use: (dirFd: number) => T): T {
+  const fd = openDirectory(dirPath);
+  let result: T;
+  try {
+    result = use(fd);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  if (result instanceof Promise) return result.finally(() => closeSync(fd)) as T;
+  closeSync(fd);
+  return result;
+}
+
 /** Opens a directory inside a verified one, first making it (with createMode) when asked and missing. */
 export function openDirectoryIn(dirFd: number, name: string, createMode?: number): number {
   if (createMode !== undefined) {
@@ -73,13 +76,9 @@ export function openDirectoryIn(dirFd: number, name: string, createMode?: number
   return openSync(pathIn(dirFd, name), DIRECTORY_FLAGS);
 }
 
-/** Opens a regular file inside a verified directory for reading; anything else is closed unread (ENOTREG). */
+/** Opens a regular file inside a verified directory for reading (openRegularFile: no link, no FIFO, ENOTREG). */
 export function openFileIn(dirFd: number, name: string): { fd: number; stat: Stats } {
-  const fd = openSync(pathIn(dirFd, name), READ_FLAGS);
-  const stat = fstatSync(fd);
-  if (stat.isFile()) return { fd, stat };
-  closeSync(fd);
-  throw new NotRegularFileError(name);
+  return openRegularFile(pathIn(dirFd, name));
 }
 
 /** Creates a new file inside a verified directory; never opens what is already there (EEXIST). */
@@ -119,11 +118,6 @@ export function unlinkIn(dirFd: number, name: string): void {
   unlinkSync(pathIn(dirFd, name));
 }
 
-/** Removes an empty directory (ENOTEMPTY otherwise; a link fails with ENOTDIR). */
-export function rmdirIn(dirFd: number, name: string): void {
-  rmdirSync(pathIn(dirFd, name));
-}
-
 export function renameIn(dirFd: number, from: string, to: string): void {
   renameSync(pathIn(dirFd, from), pathIn(dirFd, to));
 }
@@ -134,18 +128,16 @@ export function chownDescriptor(fd: number, owner: { uid: number; gid: number })
   if (stat.uid !== owner.uid || stat.gid !== owner.gid) fchownSync(fd, owner.uid, owner.gid);
 }
 
-export interface ListedEntry {
-  name: string;
-  isDirectory: boolean;
-}
-
 /**
  * Lists a verified directory, at most `max` entries (the rest is not read: an agent can make a folder of millions
  * of names, and the host must not spend its time on them). `isComplete` is false when there were more.
  */
-export function listDirectory(dirFd: number, max: number): { entries: ListedEntry[]; isComplete: boolean } {
+export function listDirectory(
+  dirFd: number,
+  max: number,
+): { entries: Array<{ name: string; isDirectory: boolean }>; isComplete: boolean } {
   const dir = opendirSync(`/proc/self/fd/${dirFd}`);
-  const entries: ListedEntry[] = [];
+  const entries: Array<{ name: string; isDirectory: boolean }> = [];
   try {
     for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
       if (entries.length >= max) return { entries, isComplete: false };
@@ -183,14 +175,11 @@ export function openFileAt(rootFd: number, relativePath: string): { fd: number; 
   }
 }
 
-/** Closes a descriptor, ignoring errors (for finally blocks). */
+/** Closes a descriptor, if any, ignoring errors (already closed): for finally blocks. */
 export function closeQuietly(fd: number | null | undefined): void {
-  if (fd === null || fd === undefined) return;
   try {
-    closeSync(fd);
-  } catch {
-    // Already closed.
-  }
+    if (fd != null) closeSync(fd);
+  } catch {}
 }
 
 /** Why an O_NOFOLLOW open or read of a file to send failed, in words for the agent or the log. */
@@ -202,4 +191,40 @@ export function describeOpenError(error: unknown, missing: string): string {
   if (code === 'ENOTDIR') return 'a part of the path is not a folder';
   if (code === 'EOUTSIDE') return "the file must be inside this group's folder (/workspace/group)";
   return `cannot read the file (${code ?? 'error'})`;
+}
+
+/**
+ * Copies a file the agent asked to send into a host-only folder; delivery later reads only the copy, which no
+ * container can reach. The path is walked from the group folder's descriptor one component at a time (openFileAt):
+ * '..', links anywhere on the way and anything but a regular file are refused, a FIFO cannot stall the open, and the
+ * copy itself is asynchronous, so no file of the agent's can hold up the host. Never rejects.
+ */
+export async function stageOutgoingFile(
+  groupDir: string,
+  relativePath: string,
+  stagingDir: string,
+  maxBytes: number,
+): Promise<{ ok: true; path: string } | { ok: false; reason: string }> {
+  try {
+    return await withDirectory(groupDir, async (rootFd) => {
+      const source = openFileAt(rootFd, relativePath);
+      try {
+        if (source.stat.size > maxBytes) {
+          return { ok: false, reason: `the file is larger than ${maxBytes / 1024 / 1024} MB` };
+        }
+        mkdirSync(stagingDir, { recursive: true, mode: 0o700 });
+        const staged = path.join(stagingDir, `${randomUUID()}-${path.basename(relativePath)}`);
+        await pipeline(
+          // end is inclusive: a file that grows while it is copied is cut at the cap, never read without end.
+          createReadStream('', { fd: source.fd, autoClose: false, end: maxBytes - 1 }),
+          createWriteStream(staged, { flags: 'wx', mode: 0o600 }),
+        );
+        return { ok: true, path: staged };
+      } finally {
+        closeSync(source.fd);
+      }
+    });
+  } catch (error) {
+    return { ok: false, reason: describeOpenError(error, "no such file in this group's folder") };
+  }
 }

@@ -34,54 +34,43 @@ const usageSchema = z.object({
 });
 type WireUsage = z.infer<typeof usageSchema>;
 
+/** A JSON body, or what message_start carries in a stream. */
+const messageSchema = z.object({ model: z.string().optional(), usage: usageSchema.optional() });
 const streamEventSchema = z.discriminatedUnion('type', [
-  z.object({
-    type: z.literal('message_start'),
-    message: z.object({ model: z.string().optional(), usage: usageSchema.optional() }),
-  }),
+  z.object({ type: z.literal('message_start'), message: messageSchema }),
   z.object({ type: z.literal('message_delta'), usage: usageSchema.optional() }),
 ]);
-
-const jsonMessageSchema = z.object({ model: z.string().optional(), usage: usageSchema });
 
 /** Picks the parser by the response's content type: SSE for text/event-stream, a JSON body otherwise. */
 export function createUsageMeter(contentType: string | undefined): UsageMeter {
   return contentType?.toLowerCase().includes('text/event-stream') ? createSseMeter() : createJsonMeter();
 }
 
-class UsageTotals {
-  private isSeen = false;
-  private readonly usage: MessageUsage = {
-    inputTokens: 0,
-    outputTokens: 0,
-    cacheReadTokens: 0,
-    cacheWriteTokens: 0,
-    model: null,
+/**
+ * Usage as the response reports it. Counts are cumulative (message_delta repeats and raises what message_start
+ * said), so a later value replaces an earlier one; nothing is summed.
+ */
+function createTotals() {
+  let counts: Omit<MessageUsage, 'model'> | null = null;
+  let model: string | null = null;
+  return {
+    apply(wire: WireUsage | undefined, named?: string): void {
+      if (named !== undefined) model = named;
+      if (!wire) return;
+      counts = {
+        inputTokens: wire.input_tokens ?? counts?.inputTokens ?? 0,
+        outputTokens: wire.output_tokens ?? counts?.outputTokens ?? 0,
+        cacheReadTokens: wire.cache_read_input_tokens ?? counts?.cacheReadTokens ?? 0,
+        cacheWriteTokens: wire.cache_creation_input_tokens ?? counts?.cacheWriteTokens ?? 0,
+      };
+    },
+    result: (): MessageUsage | null => (counts ? { ...counts, model } : null),
   };
-
-  /**
-   * Counts are cumulative (message_delta repeats and raises what message_start said), so a later value
-   * replaces an earlier one; nothing is summed.
-   */
-  apply(wire: WireUsage | undefined, model?: string): void {
-    if (model !== undefined) this.usage.model = model;
-    if (!wire) return;
-    this.isSeen = true;
-    if (wire.input_tokens != null) this.usage.inputTokens = wire.input_tokens;
-    if (wire.output_tokens != null) this.usage.outputTokens = wire.output_tokens;
-    if (wire.cache_read_input_tokens != null) this.usage.cacheReadTokens = wire.cache_read_input_tokens;
-    if (wire.cache_creation_input_tokens != null)
-      this.usage.cacheWriteTokens = wire.cache_creation_input_tokens;
-  }
-
-  result(): MessageUsage | null {
-    return this.isSeen ? { ...this.usage } : null;
-  }
 }
 
 function createSseMeter(): UsageMeter {
   const decoder = new StringDecoder('utf8');
-  const totals = new UsageTotals();
+  const totals = createTotals();
   let isSkippingLine = false;
   const parser = createParser({
     // The parser drops what it holds past the cap and refuses more until reset(): the rest of the line that broke
@@ -120,29 +109,27 @@ function createSseMeter(): UsageMeter {
 
 function createJsonMeter(): UsageMeter {
   const decoder = new StringDecoder('utf8');
-  let body = '';
-  let isTooLarge = false;
+  /** null once the body grew past the cap. */
+  let body: string | null = '';
   return {
     push(chunk) {
-      if (isTooLarge) return;
+      if (body === null) return;
       body += decoder.write(chunk);
-      if (body.length > MAX_BUFFERED_CHARS) {
-        isTooLarge = true;
-        body = '';
-      }
+      if (body.length > MAX_BUFFERED_CHARS) body = null;
     },
     result() {
-      if (isTooLarge) return null;
-      const parsed = jsonMessageSchema.safeParse(parseJson(body + decoder.end()));
+      if (body === null) return null;
+      const parsed = messageSchema.safeParse(parseJson(body + decoder.end()));
       if (!parsed.success) return null;
-      const totals = new UsageTotals();
+      const totals = createTotals();
       totals.apply(parsed.data.usage, parsed.data.model);
       return totals.result();
     },
   };
 }
 
-function parseJson(text: string): unknown {
+/** JSON.parse that gives undefined for what is not JSON. */
+export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {

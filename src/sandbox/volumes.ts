@@ -4,13 +4,13 @@
 // every other part of Warren sees the same paths as without one. The IPC output folder stays outside: a full volume
 // must not silence the runner (its files are capped and removed as they are read; the free-disk floor covers it).
 import { execFile } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '../log.js';
 import { readIpcFileText } from '../protocol/read.js';
 import type { ContainerUser } from './group-folder.js';
-import { chownDescriptor, closeQuietly, listDirectory, openDirectory, writeNewFileIn } from './safe-fs.js';
+import { chownDescriptor, listDirectory, withDirectory, writeNewFileIn } from './safe-fs.js';
 
 const execFileAsync = promisify(execFile);
 const COMMAND_TIMEOUT_MS = 60_000;
@@ -47,9 +47,7 @@ export function canUseVolumes(): boolean {
   return (
     process.platform === 'linux' &&
     process.getuid?.() === 0 &&
-    ['/usr/sbin/mkfs.ext4', '/usr/sbin/resize2fs', '/usr/sbin/e2fsck', '/usr/sbin/losetup'].every((tool) =>
-      existsSync(tool),
-    ) &&
+    ['mkfs.ext4', 'resize2fs', 'e2fsck', 'losetup'].every((tool) => existsSync(`/usr/sbin/${tool}`)) &&
     existsSync('/dev/loop-control')
   );
 }
@@ -83,38 +81,19 @@ export function createVolumes(deps: {
   /** A folder with nothing in it but what the host made at registration (CLAUDE.md) holds no agent data. */
   function holdsAgentData(dir: string): boolean {
     if (!existsSync(dir)) return false;
-    const fd = openDirectory(dir);
-    try {
-      const { entries } = listDirectory(fd, 2);
-      return entries.some((entry) => entry.name !== 'CLAUDE.md' || entry.isDirectory);
-    } finally {
-      closeQuietly(fd);
-    }
+    const { entries } = withDirectory(dir, (fd) => listDirectory(fd, 2));
+    return entries.some((entry) => entry.name !== 'CLAUDE.md' || entry.isDirectory);
   }
 
   async function carryMemoryFile(from: string, to: string): Promise<void> {
     const read = await readIpcFileText(path.join(from, 'CLAUDE.md'), MAX_MEMORY_FILE_BYTES);
-    if (!read.ok) return;
-    const dirFd = openDirectory(to);
-    try {
-      writeNewFileIn(dirFd, 'CLAUDE.md', 0o600, read.text, deps.user);
-    } finally {
-      closeQuietly(dirFd);
-    }
-  }
-
-  /** Sets the image's size: sparse, it takes only what the group writes. */
-  function sizeImage(image: string, flags: 'wx' | 'r+', quotaMb: number): void {
-    const fd = openSync(image, flags, 0o600);
-    try {
-      ftruncateSync(fd, quotaMb * 1024 * 1024);
-    } finally {
-      closeSync(fd);
-    }
+    if (read.ok) withDirectory(to, (fd) => writeNewFileIn(fd, 'CLAUDE.md', 0o600, read.text, deps.user));
   }
 
   async function create(image: string, quotaMb: number): Promise<void> {
-    sizeImage(image, 'wx', quotaMb);
+    // Sparse: the image takes only what the group writes (volumes/ is the host's alone, so paths are safe here).
+    writeFileSync(image, '', { flag: 'wx', mode: 0o600 });
+    truncateSync(image, quotaMb * 1024 * 1024);
     // No blocks reserved for root (-m 0); an 8 MiB journal instead of 64 (it is real disk, for every group).
     await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-J', 'size=8', image]);
   }
@@ -132,7 +111,7 @@ export function createVolumes(deps: {
       log.info({ image }, 'group volume still in use; growing it at the next run');
       return;
     }
-    sizeImage(image, 'r+', quotaMb);
+    truncateSync(image, quotaMb * 1024 * 1024);
     // resize2fs wants a checked file system; e2fsck exits 1 when it fixed something, which is fine here.
     await run('e2fsck', ['-f', '-p', image]).catch((error: { code?: number }) => {
       if (error.code !== 1) throw error;
@@ -152,12 +131,12 @@ export function createVolumes(deps: {
       const withData = [groupDir, sessionsDir].filter((dir) => !mounts.has(dir) && holdsAgentData(dir));
       if (withData.length > 0) {
         if (!toldWatched.has(folder)) {
-          toldWatched.add(folder);
           log.info(
             { group: folder },
             'group keeps the watched disk quota: its folders hold data from before',
           );
         }
+        toldWatched.add(folder);
         return null;
       }
       mkdirSync(volumesDir, { recursive: true, mode: 0o700 });
@@ -165,11 +144,8 @@ export function createVolumes(deps: {
     }
     if (statSync(image).size < quotaMb * 1024 * 1024) {
       // A volume that cannot grow now keeps its size and stays mounted: the group must not fall off its volume.
-      await grow(
-        image,
-        quotaMb,
-        [groupDir, sessionsDir, root].filter((mount) => mounts.has(mount)),
-      ).catch((error: unknown) =>
+      const mounted = [groupDir, sessionsDir, root].filter((mount) => mounts.has(mount));
+      await grow(image, quotaMb, mounted).catch((error: unknown) =>
         log.warn({ err: error, image }, 'cannot grow a group volume; tried again later'),
       );
       mounts = readMounts();
@@ -186,12 +162,7 @@ export function createVolumes(deps: {
     ] as const) {
       const source = path.join(root, inside);
       mkdirSync(source, { recursive: true, mode: 0o700 });
-      const fd = openDirectory(source);
-      try {
-        chownDescriptor(fd, deps.user);
-      } finally {
-        closeQuietly(fd);
-      }
+      withDirectory(source, (fd) => chownDescriptor(fd, deps.user));
       mkdirSync(outside, { recursive: true, mode: 0o700 });
       if (!mounts.has(outside)) {
         // The memory file the host made at registration moves in (read safely, capped); the rest is the host's own.

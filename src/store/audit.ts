@@ -65,14 +65,9 @@ export function auditQueries(db: Database.Database) {
     },
     /** The newest rows first. */
     recent(limit: number): AuditRecord[] {
-      const rows = db
-        .prepare(
-          `SELECT at, group_folder AS groupFolder, actor, action, decision, detail, count,
-             COALESCE(last_at, at) AS lastAt, last_detail AS lastDetail
-           FROM audit ORDER BY id DESC LIMIT ?`,
-        )
-        .all(limit) as AuditRow[];
-      return rows.map((row) => ({
+      const sql = `SELECT at, group_folder AS groupFolder, actor, action, decision, detail, count,
+        COALESCE(last_at, at) AS lastAt, last_detail AS lastDetail FROM audit ORDER BY id DESC LIMIT ?`;
+      return (db.prepare(sql).all(limit) as AuditRow[]).map((row) => ({
         ...row,
         detail: parseDetail(row.detail),
         lastDetail: row.lastDetail === null ? null : parseDetail(row.lastDetail),
@@ -84,8 +79,6 @@ export function auditQueries(db: Database.Database) {
     },
   };
 }
-
-export type AuditQueries = ReturnType<typeof auditQueries>;
 
 function parseDetail(text: string): Record<string, unknown> {
   try {

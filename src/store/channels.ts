@@ -3,38 +3,24 @@
 import type Database from 'better-sqlite3';
 import type { ChannelState } from './records.js';
 
-export interface StoredChannelState {
-  channel: string;
-  state: ChannelState;
-  updatedAt: number;
-}
+export type StoredChannelState = { channel: string; state: ChannelState; updatedAt: number };
 
 /** Parts sent longer ago than this are forgotten: an outbox item is never retried that late. */
 const SENT_PART_RETENTION_MS = 14 * 24 * 3600_000;
 
 const STATUSES = new Set(['connected', 'reconnecting', 'disconnected', 'logged-out']);
 
-function toState(status: string, reason: string | null): ChannelState {
-  if (status === 'connected') return { status };
-  if (status === 'reconnecting' || status === 'disconnected' || status === 'logged-out') {
-    return { status, reason: reason ?? '' };
-  }
-  return { status: 'disconnected', reason: `unknown state '${status}'` };
+type StateRow = Omit<StoredChannelState, 'state'> & { status: string; reason: string | null };
+/** A channel_state row as a record; a status this version does not know reads as disconnected. */
+function toStored(row: StateRow): StoredChannelState {
+  const state: ChannelState =
+    row.status === 'connected'
+      ? { status: 'connected' }
+      : STATUSES.has(row.status)
+        ? ({ status: row.status, reason: row.reason ?? '' } as ChannelState)
+        : { status: 'disconnected', reason: `unknown state '${row.status}'` };
+  return { channel: row.channel, state, updatedAt: row.updatedAt };
 }
-
-/** A channel_state row with its record's names, before its status and reason become a ChannelState. */
-interface StateRow {
-  channel: string;
-  status: string;
-  reason: string | null;
-  updatedAt: number;
-}
-const STATE_COLUMNS = 'channel, status, reason, updated_at AS updatedAt';
-const toStored = (row: StateRow): StoredChannelState => ({
-  channel: row.channel,
-  state: toState(row.status, row.reason),
-  updatedAt: row.updatedAt,
-});
 
 /** The channel queries over an open database. */
 export function channelQueries(db: Database.Database) {
@@ -48,19 +34,16 @@ export function channelQueries(db: Database.Database) {
            updated_at = excluded.updated_at`,
       ).run(channel, state.status, 'reason' in state ? state.reason : null, now);
     },
-    getState(channel: string): StoredChannelState | null {
-      const row = db.prepare(`SELECT ${STATE_COLUMNS} FROM channel_state WHERE channel = ?`).get(channel);
-      return row ? toStored(row as StateRow) : null;
-    },
     states(): StoredChannelState[] {
-      const rows = db.prepare(`SELECT ${STATE_COLUMNS} FROM channel_state ORDER BY channel`).all();
-      return (rows as StateRow[]).map(toStored);
+      const sql =
+        'SELECT channel, status, reason, updated_at AS updatedAt FROM channel_state ORDER BY channel';
+      return (db.prepare(sql).all() as StateRow[]).map(toStored);
     },
     getCursor(channel: string, name: string): string | null {
       const row = db
         .prepare('SELECT value FROM channel_cursors WHERE channel = ? AND name = ?')
-        .get(channel, name) as { value: string } | undefined;
-      return row?.value ?? null;
+        .get(channel, name);
+      return (row as { value: string } | undefined)?.value ?? null;
     },
     setCursor(channel: string, name: string, value: string, now: number): void {
       db.prepare(
@@ -75,11 +58,8 @@ export function channelQueries(db: Database.Database) {
         | undefined;
     },
     recordSentPart(partKey: string, externalId: string | null, now: number): void {
-      db.prepare('INSERT OR REPLACE INTO sent_parts (part_key, external_id, sent_at) VALUES (?, ?, ?)').run(
-        partKey,
-        externalId,
-        now,
-      );
+      const sql = 'INSERT OR REPLACE INTO sent_parts (part_key, external_id, sent_at) VALUES (?, ?, ?)';
+      db.prepare(sql).run(partKey, externalId, now);
       db.prepare('DELETE FROM sent_parts WHERE sent_at < ?').run(now - SENT_PART_RETENTION_MS);
     },
     /**
@@ -88,34 +68,27 @@ export function channelQueries(db: Database.Database) {
      * A record already under the new id that belongs to no group is dropped (the service says the two are one
      * chat); if it is registered too, nothing moves ('conflict').
      */
-    moveChat(channel: string, fromChatId: string, toChatId: string, now: number): ChatMoveOutcome {
-      return db.transaction((): ChatMoveOutcome => {
+    moveChat(channel: string, fromChatId: string, toChatId: string, now: number) {
+      return db.transaction((): 'moved' | 'unknown' | 'conflict' => {
         const chatRow = (chatId: string) =>
           db
-            .prepare('SELECT id, group_id FROM chats WHERE channel = ? AND chat_id = ?')
-            .get(channel, chatId) as { id: number; group_id: number | null } | undefined;
+            .prepare('SELECT id, group_id AS groupId FROM chats WHERE channel = ? AND chat_id = ?')
+            .get(channel, chatId) as { id: number; groupId: number | null } | undefined;
         const from = chatRow(fromChatId);
         if (!from || fromChatId === toChatId) return 'unknown';
         const to = chatRow(toChatId);
-        if (to && to.group_id !== null) return 'conflict';
+        if (to && to.groupId !== null) return 'conflict';
         if (to) db.prepare('DELETE FROM chats WHERE id = ?').run(to.id);
         db.prepare('UPDATE chats SET chat_id = ? WHERE id = ?').run(toChatId, from.id);
+        const move = { channel, from: fromChatId, to: toChatId, now };
         db.prepare(
           `UPDATE outbox SET chat_id = @to,
              next_attempt_at = CASE WHEN status = 'pending' THEN MIN(next_attempt_at, @now) ELSE next_attempt_at END
            WHERE channel = @channel AND chat_id = @from`,
-        ).run({ channel, from: fromChatId, to: toChatId, now });
-        db.prepare('UPDATE tasks SET chat_id = ? WHERE channel = ? AND chat_id = ?').run(
-          toChatId,
-          channel,
-          fromChatId,
-        );
+        ).run(move);
+        db.prepare('UPDATE tasks SET chat_id = @to WHERE channel = @channel AND chat_id = @from').run(move);
         return 'moved';
       })();
     },
   };
 }
-
-export type ChatMoveOutcome = 'moved' | 'unknown' | 'conflict';
-
-export type ChannelQueries = ReturnType<typeof channelQueries>;

@@ -22,43 +22,36 @@ export interface MemoryProposal {
 }
 
 /** A proposal's columns under its record's names; status holds only the values decide() and markStale() write. */
-const PROPOSAL_COLUMNS = `id, group_folder AS groupFolder, content, base_sha256 AS baseSha256, status, created_at AS createdAt,
-  decided_at AS decidedAt, decided_by AS decidedBy`;
+const SELECT_PROPOSAL = `SELECT id, group_folder AS groupFolder, content, base_sha256 AS baseSha256, status,
+  created_at AS createdAt, decided_at AS decidedAt, decided_by AS decidedBy FROM memory_proposals`;
 
 /** The memory proposal queries over an open database. */
 export function memoryQueries(db: Database.Database) {
-  const tx = <A extends unknown[], R>(fn: (...args: A) => R) => db.transaction(fn);
   const queries = {
     /** Stores a pending proposal unless the group already has maxPending waiting (counted in the same transaction). */
-    create: tx(
+    create: db.transaction(
       (
         input: { groupFolder: string; content: string; baseSha256: string },
         policy: { now: number; maxPending: number },
       ): { status: 'created'; proposal: MemoryProposal } | { status: 'full' } => {
-        const pending = db
-          .prepare(
-            `SELECT COUNT(*) AS count FROM memory_proposals WHERE group_folder = ? AND status = 'pending'`,
-          )
-          .get(input.groupFolder) as { count: number };
+        const sql = `SELECT COUNT(*) AS count FROM memory_proposals WHERE group_folder = ? AND status = 'pending'`;
+        const pending = db.prepare(sql).get(input.groupFolder) as { count: number };
         if (pending.count >= policy.maxPending) return { status: 'full' };
         const info = db
           .prepare(
             `INSERT INTO memory_proposals (group_folder, content, base_sha256, status, created_at)
-             VALUES (?, ?, ?, 'pending', ?)`,
+             VALUES (@groupFolder, @content, @baseSha256, 'pending', @now)`,
           )
-          .run(input.groupFolder, input.content, input.baseSha256, policy.now);
+          .run({ ...input, now: policy.now });
         return { status: 'created', proposal: queries.byId(Number(info.lastInsertRowid)) as MemoryProposal };
       },
     ),
     byId(id: number): MemoryProposal | null {
-      const row = db.prepare(`SELECT ${PROPOSAL_COLUMNS} FROM memory_proposals WHERE id = ?`).get(id);
-      return (row as MemoryProposal | undefined) ?? null;
+      return (db.prepare(`${SELECT_PROPOSAL} WHERE id = ?`).get(id) as MemoryProposal | undefined) ?? null;
     },
     /** Every proposal waiting for the owner, oldest first. */
     pending(): MemoryProposal[] {
-      return db
-        .prepare(`SELECT ${PROPOSAL_COLUMNS} FROM memory_proposals WHERE status = 'pending' ORDER BY id`)
-        .all() as MemoryProposal[];
+      return db.prepare(`${SELECT_PROPOSAL} WHERE status = 'pending' ORDER BY id`).all() as MemoryProposal[];
     },
     /** Decides a pending proposal. Returns false when it is not pending (any more). */
     decide(
@@ -67,26 +60,16 @@ export function memoryQueries(db: Database.Database) {
       actor: string,
       now: number,
     ): boolean {
-      return (
-        db
-          .prepare(
-            `UPDATE memory_proposals SET status = ?, decided_at = ?, decided_by = ?
-             WHERE id = ? AND status = 'pending'`,
-          )
-          .run(status, now, actor, id).changes === 1
-      );
+      const sql = `UPDATE memory_proposals SET status = ?, decided_at = ?, decided_by = ?
+        WHERE id = ? AND status = 'pending'`;
+      return db.prepare(sql).run(status, now, actor, id).changes === 1;
     },
     /** Global memory now has the text with this hash: pending proposals made against another text are stale. */
     markStale(currentSha256: string, actor: string, now: number): number {
-      return db
-        .prepare(
-          `UPDATE memory_proposals SET status = 'stale', decided_at = ?, decided_by = ?
-           WHERE status = 'pending' AND base_sha256 != ?`,
-        )
-        .run(now, actor, currentSha256).changes;
+      const sql = `UPDATE memory_proposals SET status = 'stale', decided_at = ?, decided_by = ?
+        WHERE status = 'pending' AND base_sha256 != ?`;
+      return db.prepare(sql).run(now, actor, currentSha256).changes;
     },
   };
   return queries;
 }
-
-export type MemoryQueries = ReturnType<typeof memoryQueries>;

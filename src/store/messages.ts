@@ -14,11 +14,7 @@ export interface NewMessage {
   isTrigger: boolean;
 }
 
-export interface ClaimedBatch {
-  batchId: string;
-  chat: ChatAddress;
-  messages: PromptMessage[];
-}
+export type ClaimedBatch = { batchId: string; chat: ChatAddress; messages: PromptMessage[] };
 
 export type BatchFailure =
   | { outcome: 'retry'; retryAt: number; attempt: number; chat: ChatAddress }
@@ -26,7 +22,16 @@ export type BatchFailure =
 
 /** The inbox queries over an open database; completing a batch also writes its reply to the outbox. */
 export function messageQueries(db: Database.Database, outbox: OutboxQueries) {
-  const tx = <A extends unknown[], R>(fn: (...args: A) => R) => db.transaction(fn);
+  /** The chat whose due trigger waits longest in this group. */
+  const dueChat = (groupId: number, now: number) =>
+    db
+      .prepare(
+        `SELECT m.chat_ref AS chatRef, c.channel, c.chat_id AS chatId
+         FROM messages m JOIN chats c ON c.id = m.chat_ref
+         WHERE c.group_id = ? AND m.status = 'pending' AND m.is_trigger = 1 AND m.next_attempt_at <= ?
+         ORDER BY m.id LIMIT 1`,
+      )
+      .get(groupId, now) as (ChatAddress & { chatRef: number }) | undefined;
   return {
     /** Stores an inbound message of a registered chat. Returns null when it was stored before (redelivery). */
     insert(message: NewMessage): number | null {
@@ -57,16 +62,9 @@ export function messageQueries(db: Database.Database, outbox: OutboxQueries) {
      * Claims the next batch for a group: every pending message of the chat whose trigger waits longest, with at
      * most contextLimit untriggered messages before it (older ones are marked done unseen). Null when nothing is due.
      */
-    claimBatch: tx(
+    claimBatch: db.transaction(
       (groupId: number, batchId: string, contextLimit: number, now: number): ClaimedBatch | null => {
-        const first = db
-          .prepare(
-            `SELECT m.chat_ref AS chatRef, c.channel, c.chat_id AS chatId
-           FROM messages m JOIN chats c ON c.id = m.chat_ref
-           WHERE c.group_id = ? AND m.status = 'pending' AND m.is_trigger = 1 AND m.next_attempt_at <= ?
-           ORDER BY m.id LIMIT 1`,
-          )
-          .get(groupId, now) as { chatRef: number; channel: string; chatId: string } | undefined;
+        const first = dueChat(groupId, now);
         if (!first) return null;
         const pending = db
           .prepare(
@@ -76,19 +74,12 @@ export function messageQueries(db: Database.Database, outbox: OutboxQueries) {
           .all(first.chatRef) as Array<PromptMessage & { id: number; isTrigger: number }>;
         const lastTrigger = pending.findLastIndex((message) => message.isTrigger === 1);
         const candidates = pending.slice(0, lastTrigger + 1);
-        const keep: typeof candidates = [];
-        const skipped: number[] = [];
-        let contextLeft = contextLimit;
-        for (let index = candidates.length - 1; index >= 0; index--) {
-          const message = candidates[index] as (typeof candidates)[number];
-          if (message.isTrigger === 1) keep.unshift(message);
-          else if (contextLeft > 0) {
-            contextLeft--;
-            keep.unshift(message);
-          } else skipped.push(message.id);
-        }
+        // Every trigger goes along, and the contextLimit untriggered messages nearest the last one.
+        const context = candidates.filter((message) => message.isTrigger !== 1);
+        const skipped = new Set(context.slice(0, Math.max(0, context.length - contextLimit)));
+        const keep = candidates.filter((message) => !skipped.has(message));
         const markSkipped = db.prepare(`UPDATE messages SET status = 'done' WHERE id = ?`);
-        for (const id of skipped) markSkipped.run(id);
+        for (const message of skipped) markSkipped.run(message.id);
         const claim = db.prepare(
           `UPDATE messages SET status = 'processing', batch_id = ?, attempts = attempts + 1 WHERE id = ?`,
         );
@@ -101,16 +92,7 @@ export function messageQueries(db: Database.Database, outbox: OutboxQueries) {
       },
     ),
     /** The chat whose due trigger waits longest in this group, or null. */
-    nextChat(groupId: number, now: number): ChatAddress | null {
-      const row = db
-        .prepare(
-          `SELECT c.channel, c.chat_id AS chatId FROM messages m JOIN chats c ON c.id = m.chat_ref
-           WHERE c.group_id = ? AND m.status = 'pending' AND m.is_trigger = 1 AND m.next_attempt_at <= ?
-           ORDER BY m.id LIMIT 1`,
-        )
-        .get(groupId, now) as ChatAddress | undefined;
-      return row ?? null;
-    },
+    nextChat: (groupId: number, now: number): ChatAddress | null => dueChat(groupId, now) ?? null,
     /** Undoes a claim that was never handed to an agent (the attempt does not count). */
     unclaim(batchId: string): void {
       db.prepare(
@@ -119,13 +101,15 @@ export function messageQueries(db: Database.Database, outbox: OutboxQueries) {
       ).run(batchId);
     },
     /** Marks batches answered and queues the answer, atomically, so a crash can neither lose nor repeat it. */
-    completeBatches: tx((batchIds: string[], reply: (NewOutboxItem & { now: number }) | null): void => {
-      const done = db.prepare(`UPDATE messages SET status = 'done', last_error = NULL WHERE batch_id = ?`);
-      for (const batchId of batchIds) done.run(batchId);
-      if (reply) outbox.enqueue(reply, reply.now);
-    }),
+    completeBatches: db.transaction(
+      (batchIds: string[], reply: (NewOutboxItem & { now: number }) | null): void => {
+        const done = db.prepare(`UPDATE messages SET status = 'done', last_error = NULL WHERE batch_id = ?`);
+        for (const batchId of batchIds) done.run(batchId);
+        if (reply) outbox.enqueue(reply, reply.now);
+      },
+    ),
     /** Puts a batch back for a retry after backoff, or gives up once its triggers used maxAttempts. */
-    failBatch: tx(
+    failBatch: db.transaction(
       (
         batchId: string,
         error: string,
@@ -176,23 +160,10 @@ export function messageQueries(db: Database.Database, outbox: OutboxQueries) {
         )
         .all() as Array<{ groupId: number | null; status: string; count: number }>;
     },
-    /** Test and status helper: the messages of one chat in order. */
-    ofChat(
-      chatRef: number,
-    ): Array<{ id: number; text: string; status: string; attempts: number; isTrigger: boolean }> {
-      return (
-        db
-          .prepare(
-            'SELECT id, text, status, attempts, is_trigger AS isTrigger FROM messages WHERE chat_ref = ? ORDER BY id',
-          )
-          .all(chatRef) as Array<{
-          id: number;
-          text: string;
-          status: string;
-          attempts: number;
-          isTrigger: number;
-        }>
-      ).map((row) => ({ ...row, isTrigger: row.isTrigger === 1 }));
+    /** The stored messages of one chat in order (tests read the inbox through it). */
+    ofChat(chatRef: number): Array<{ text: string; status: string }> {
+      const sql = 'SELECT text, status FROM messages WHERE chat_ref = ? ORDER BY id';
+      return db.prepare(sql).all(chatRef) as Array<{ text: string; status: string }>;
     },
   };
 }

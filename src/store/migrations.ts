@@ -138,8 +138,7 @@ export const migrations: readonly string[] = [
   );
   CREATE INDEX usage_group_day ON usage (group_folder, day);
   `,
-  // Channels: connection state (for `warren status`), durable cursors (Telegram's update offset), parts of
-  // split replies already sent, and sender pairing requests for direct chats.
+  // Channels: connection state, durable cursors, parts of split replies already sent; pairing requests.
   `
   CREATE TABLE channel_state (
     channel TEXT PRIMARY KEY,
@@ -181,14 +180,12 @@ export const migrations: readonly string[] = [
   CREATE UNIQUE INDEX pairing_one_pending ON pairing_requests (channel, chat_id) WHERE status = 'pending';
   CREATE INDEX pairing_chat ON pairing_requests (channel, chat_id, id);
   `,
-  // Extra host folders a group asks to see (JSON list of {hostPath, containerName?, isReadOnly?}). Checked
-  // against the mount allowlist at every container start, so a changed allowlist takes effect at once.
+  // Extra host folders a group asks to see (JSON), checked against the mount allowlist at every start.
   `
   ALTER TABLE groups ADD COLUMN extra_mounts TEXT NOT NULL DEFAULT '[]';
   `,
-  // Scheduled tasks (scheduler.ts, store-tasks.ts). task_runs is rebuilt: nothing used it before, and a run now
-  // has attempts, a claim state and the agent run it went to. usage.run_id tags model calls with the agent run
-  // that made them, so a task run's tokens can be told apart from another container's.
+  // Scheduled tasks. task_runs is rebuilt (unused before): a run now has attempts, a claim state and its agent
+  // run. usage.run_id tags model calls with the agent run, so a task run's tokens are told apart.
   `
   ALTER TABLE tasks ADD COLUMN name TEXT NOT NULL DEFAULT '';
   ALTER TABLE tasks ADD COLUMN pre_check TEXT;
@@ -234,9 +231,8 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE outbox ADD COLUMN file_path TEXT;
   `,
-  // A bounded audit log. Refusals of one kind (repeat_key: group, actor kind, action) within one minute (bucket)
-  // fold into one row that counts them, from at to last_at (NULL while the row holds one entry), so a flood of
-  // refusals costs rows per minute, not per refusal. Rows are pruned by their last time.
+  // A bounded audit log: refusals of one kind (repeat_key) in one minute (bucket) fold into one counted row, from
+  // at to last_at (NULL while it holds one entry). Rows are pruned by their last time.
   `
   ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
   ALTER TABLE audit ADD COLUMN last_at INTEGER;
@@ -246,9 +242,8 @@ export const migrations: readonly string[] = [
   CREATE UNIQUE INDEX audit_repeats ON audit (repeat_key, bucket) WHERE repeat_key IS NOT NULL;
   CREATE INDEX audit_last_at ON audit (COALESCE(last_at, at));
   `,
-  // New texts of global/CLAUDE.md an agent proposed (memory-proposals.ts): written only once the owner approves,
-  // and only if the file still has the text (base_sha256) the proposal was made against. status: pending,
-  // approved, rejected, stale (global memory changed first; never written).
+  // New texts of global/CLAUDE.md an agent proposed: written only once the owner approves, and only if the file
+  // still has the text (base_sha256) they were made against; else stale, never written.
   `
   CREATE TABLE memory_proposals (
     id INTEGER PRIMARY KEY,
@@ -262,8 +257,8 @@ export const migrations: readonly string[] = [
   );
   CREATE INDEX memory_proposals_pending ON memory_proposals (status, group_folder);
   `,
-  // A group's own disk quota in MiB (disk-quota.ts); null: the configured default. disk_use: its last measurement
-  // (JSON: bytes, entries, the disk's used bytes then), so a group over its quota stays refused across restarts.
+  // A group's own disk quota in MiB (null: the default); disk_use, its last measurement (JSON), so a group over
+  // its quota stays refused across restarts.
   `
   ALTER TABLE groups ADD COLUMN disk_quota_mb INTEGER;
   ALTER TABLE groups ADD COLUMN disk_use TEXT;

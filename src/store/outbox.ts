@@ -21,48 +21,15 @@ export interface OutboxItem {
   filePath: string | null;
 }
 
-export interface NewOutboxItem {
-  idempotencyKey: string;
-  channel: string;
-  chatId: string;
-  text: string;
-  kind: 'reply' | 'notice';
+export type NewOutboxItem = Pick<OutboxItem, 'idempotencyKey' | 'channel' | 'chatId' | 'text' | 'kind'> & {
   filePath?: string | null;
-}
+};
 
-interface OutboxRow {
-  id: number;
-  idempotency_key: string;
-  channel: string;
-  chat_id: string;
-  text: string;
-  kind: 'reply' | 'notice';
-  status: OutboxItem['status'];
-  attempts: number;
-  next_attempt_at: number;
-  last_error: string | null;
-  created_at: number;
-  file_path: string | null;
-}
-
-const toOutbox = (row: OutboxRow): OutboxItem => ({
-  id: row.id,
-  idempotencyKey: row.idempotency_key,
-  channel: row.channel,
-  chatId: row.chat_id,
-  text: row.text,
-  kind: row.kind,
-  status: row.status,
-  attempts: row.attempts,
-  nextAttemptAt: row.next_attempt_at,
-  lastError: row.last_error,
-  createdAt: row.created_at,
-  filePath: row.file_path,
-});
+const ITEM_COLUMNS = `id, idempotency_key AS idempotencyKey, channel, chat_id AS chatId, text, kind, status, attempts,
+  next_attempt_at AS nextAttemptAt, last_error AS lastError, created_at AS createdAt, file_path AS filePath`;
 
 /** The outbox queries over an open database. */
 export function outboxQueries(db: Database.Database) {
-  const tx = <A extends unknown[], R>(fn: (...args: A) => R) => db.transaction(fn);
   return {
     /** Queues a message unless one with the same idempotency key exists. Returns whether it was new. */
     enqueue(item: NewOutboxItem, now: number): boolean {
@@ -70,33 +37,25 @@ export function outboxQueries(db: Database.Database) {
         .prepare(
           `INSERT OR IGNORE INTO outbox
              (idempotency_key, channel, chat_id, text, kind, status, next_attempt_at, created_at, file_path)
-           VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
+           VALUES (@idempotencyKey, @channel, @chatId, @text, @kind, 'pending', @now, @now, @filePath)`,
         )
-        .run(
-          item.idempotencyKey,
-          item.channel,
-          item.chatId,
-          item.text,
-          item.kind,
-          now,
-          now,
-          item.filePath ?? null,
-        );
+        .run({ ...item, filePath: item.filePath ?? null, now });
       return info.changes === 1;
     },
     /**
      * Claims due items (pending → sending, attempts + 1) so no two senders take the same one. Only the oldest
      * unsent item of each chat is eligible, so a retried message is never overtaken by a later one.
      */
-    claimDue: tx((now: number, limit: number): OutboxItem[] => {
-      const rows = db
+    claimDue: db.transaction((now: number, limit: number): OutboxItem[] => {
+      const items = db
         .prepare(
-          `SELECT * FROM outbox o WHERE status = 'pending' AND next_attempt_at <= ? AND ${HEAD_OF_CHAT} ORDER BY id LIMIT ?`,
+          `SELECT ${ITEM_COLUMNS} FROM outbox o WHERE status = 'pending' AND next_attempt_at <= ? AND ${HEAD_OF_CHAT}
+           ORDER BY id LIMIT ?`,
         )
-        .all(now, limit) as OutboxRow[];
+        .all(now, limit) as OutboxItem[];
       const claim = db.prepare(`UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id = ?`);
-      for (const row of rows) claim.run(row.id);
-      return rows.map((row) => toOutbox({ ...row, status: 'sending', attempts: row.attempts + 1 }));
+      for (const item of items) claim.run(item.id);
+      return items.map((item) => ({ ...item, status: 'sending', attempts: item.attempts + 1 }));
     }),
     /** Forgets delivered and given-up items created before `before` (retention); waiting items stay. */
     pruneFinished(before: number): number {
@@ -123,36 +82,24 @@ export function outboxQueries(db: Database.Database) {
       return db.prepare(`UPDATE outbox SET status = 'pending' WHERE status = 'sending'`).run().changes;
     },
     nextDueAt(): number | null {
-      const row = db
-        .prepare(
-          `SELECT MIN(next_attempt_at) AS at FROM outbox o WHERE status = 'pending' AND ${HEAD_OF_CHAT}`,
-        )
-        .get() as {
-        at: number | null;
-      };
-      return row.at;
+      const sql = `SELECT MIN(next_attempt_at) AS at FROM outbox o WHERE status = 'pending' AND ${HEAD_OF_CHAT}`;
+      return (db.prepare(sql).get() as { at: number | null }).at;
     },
     byKey(key: string): OutboxItem | null {
-      const row = db.prepare('SELECT * FROM outbox WHERE idempotency_key = ?').get(key) as
-        | OutboxRow
-        | undefined;
-      return row ? toOutbox(row) : null;
+      const sql = `SELECT ${ITEM_COLUMNS} FROM outbox WHERE idempotency_key = ?`;
+      return (db.prepare(sql).get(key) as OutboxItem | undefined) ?? null;
     },
+    /** The newest items first, of one status or all. */
     list(filter: { status?: OutboxItem['status']; limit: number }): OutboxItem[] {
-      const rows = filter.status
-        ? db
-            .prepare('SELECT * FROM outbox WHERE status = ? ORDER BY id DESC LIMIT ?')
-            .all(filter.status, filter.limit)
-        : db.prepare('SELECT * FROM outbox ORDER BY id DESC LIMIT ?').all(filter.limit);
-      return (rows as OutboxRow[]).map(toOutbox);
+      const sql = `SELECT ${ITEM_COLUMNS} FROM outbox WHERE @status IS NULL OR status = @status
+        ORDER BY id DESC LIMIT @limit`;
+      return db.prepare(sql).all({ status: null, ...filter }) as OutboxItem[];
     },
     counts(): Record<OutboxItem['status'], number> {
       const counts = { pending: 0, sending: 0, sent: 0, failed: 0 };
-      const rows = db.prepare('SELECT status, COUNT(*) AS count FROM outbox GROUP BY status').all() as Array<{
-        status: OutboxItem['status'];
-        count: number;
-      }>;
-      for (const row of rows) counts[row.status] = row.count;
+      const rows = db.prepare('SELECT status, COUNT(*) AS count FROM outbox GROUP BY status').all();
+      for (const row of rows as Array<{ status: OutboxItem['status']; count: number }>)
+        counts[row.status] = row.count;
       return counts;
     },
   };

@@ -54,3 +54,6 @@ export function parseChatAddress(text: string): ChatAddress | null {
 }
 
 export const formatChatAddress = (chat: ChatAddress) => `${chat.channel}:${chat.chatId}`;
+
+export const isSameChat = (a: ChatAddress, b: ChatAddress) =>
+  a.channel === b.channel && a.chatId === b.chatId;

@@ -16,46 +16,35 @@ export function startRetention(deps: {
   days: number;
   auditDays: number;
 }): () => void {
-  if (deps.days === 0 && deps.auditDays === 0) return () => {};
-  const pruneMessages = () => {
-    try {
-      const before = deps.now() - deps.days * DAY_MS;
-      const messages = deps.store.messages.pruneFinished(before);
-      const outbox = deps.store.outbox.pruneFinished(before);
-      if (messages + outbox > 0) deps.log.info({ messages, outbox, days: deps.days }, 'pruned old messages');
-    } catch (error) {
-      deps.log.error({ err: error }, 'pruning old messages failed');
-    }
+  const { store, log, days, auditDays } = deps;
+  if (days === 0 && auditDays === 0) return () => {};
+  const pruneMessages = (now: number) => {
+    const before = now - days * DAY_MS;
+    const messages = store.messages.pruneFinished(before);
+    const outbox = store.outbox.pruneFinished(before);
+    if (messages + outbox > 0) log.info({ messages, outbox, days }, 'pruned old messages');
   };
-  const pruneAudit = () => {
+  const pruneAudit = (now: number) => {
+    const before = now - auditDays * DAY_MS;
+    // One transaction: audit rows never disappear without an entry saying how many went and up to when.
+    const rows = store.transaction(() => {
+      const pruned = store.audit.prune(before);
+      const entry = { groupFolder: null, actor: 'host', action: 'audit-prune', decision: 'allow' as const };
+      if (pruned > 0) store.audit.record({ ...entry, detail: { rows: pruned, before } }, now);
+      return pruned;
+    });
+    if (rows > 0) log.info({ rows, before, days: auditDays }, 'pruned old audit entries');
+  };
+  const attempt = (what: string, prune: (now: number) => void) => {
     try {
-      const now = deps.now();
-      const before = now - deps.auditDays * DAY_MS;
-      // One transaction: audit rows never disappear without an entry saying how many went and up to when.
-      const rows = deps.store.transaction(() => {
-        const pruned = deps.store.audit.prune(before);
-        if (pruned > 0) {
-          deps.store.audit.record(
-            {
-              groupFolder: null,
-              actor: 'host',
-              action: 'audit-prune',
-              decision: 'allow',
-              detail: { rows: pruned, before },
-            },
-            now,
-          );
-        }
-        return pruned;
-      });
-      if (rows > 0) deps.log.info({ rows, before, days: deps.auditDays }, 'pruned old audit entries');
+      prune(deps.now());
     } catch (error) {
-      deps.log.error({ err: error }, 'pruning old audit entries failed');
+      log.error({ err: error }, `pruning ${what} failed`);
     }
   };
   const prune = () => {
-    if (deps.days > 0) pruneMessages();
-    if (deps.auditDays > 0) pruneAudit();
+    if (days > 0) attempt('old messages', pruneMessages);
+    if (auditDays > 0) attempt('old audit entries', pruneAudit);
   };
   prune();
   const timer = setInterval(prune, DAY_MS);

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registerGroup } from '../intake/registration.js';
 import { silentLogger } from '../log.js';
+import { createWork, type Work, type WorkOutcome, type WorkQueue } from '../queue/work.js';
 import type { Group } from '../store/records.js';
 import { openStore, type Store, type Task } from '../store/store.js';
-import type { TaskRunOutcome } from '../types.js';
 import { createScheduler, MAX_TIMER_MS, type Scheduler, type Timers } from './scheduler.js';
 import { createTaskOps, type NewTaskInput } from './tasks.js';
 
@@ -84,21 +84,36 @@ afterEach(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-function startScheduler(options: { maxAttempts?: number; isRecovering?: boolean } = {}): Scheduler {
+/** A scheduler with the work queue that runs its slots, as a host wires them. */
+type TestScheduler = Scheduler & { work: WorkQueue };
+let nextBatchId = 'b0';
+const claimed = new Map<string, Work>();
+
+function startScheduler(options: { maxAttempts?: number; isRecovering?: boolean } = {}): TestScheduler {
   const scheduler = createScheduler({
     store,
     log: silentLogger(),
     now: () => clock.now,
     timers: clock,
     onWork: (groupId) => woken.push(groupId),
-    onOutbox: () => {},
+  });
+  const work = createWork({
+    store,
+    log: silentLogger(),
+    now: () => clock.now,
+    newId: () => nextBatchId,
+    contextLimit: 10,
+    timezone: 'UTC',
     maxAttempts: options.maxAttempts ?? 1,
-    retryDelayMs: () => 60_000,
+    // Task retries wait 30× the base: 60 s for the first.
+    retryBaseMs: 2_000,
+    onOutbox: () => {},
+    onTaskChange: () => scheduler.kick(),
   });
   schedulers.push(scheduler);
-  if (options.isRecovering) scheduler.recover();
+  if (options.isRecovering) work.recover();
   scheduler.start();
-  return scheduler;
+  return Object.assign(scheduler, { work });
 }
 
 function createTask(input: Partial<NewTaskInput> & Pick<NewTaskInput, 'scheduleKind' | 'schedule'>): Task {
@@ -122,17 +137,17 @@ const notices = () =>
     .reverse()
     .map((item) => item.text);
 
-/** What the group queue does with a due run: take it for an agent, then report how it ended. */
-function runQueued(scheduler: Scheduler, batchId: string, agentRunId = 'agent-run-1'): string {
-  const queued = scheduler.next(group.id, clock.now);
-  if (!queued) throw new Error('no task run is queued');
-  const started = scheduler.take(queued, agentRunId, batchId, clock.now);
-  if (!started) throw new Error('the run could not be taken');
-  return started.prompt;
+/** What the group queue does with a due run: claim it for an agent, then settle it as the agent ended it. */
+function runQueued(scheduler: TestScheduler, batchId: string, agentRunId = 'agent-run-1'): string {
+  nextBatchId = batchId;
+  const work = scheduler.work.claim(group.id, agentRunId);
+  if (!work) throw new Error('no task run is queued');
+  claimed.set(batchId, work);
+  return work.prompt;
 }
 
-async function settle(scheduler: Scheduler, batchId: string, outcome: TaskRunOutcome): Promise<void> {
-  scheduler.settle(batchId, outcome);
+async function settle(scheduler: TestScheduler, batchId: string, outcome: WorkOutcome): Promise<void> {
+  scheduler.work.settle([claimed.get(batchId) as Work], outcome);
   await settled();
 }
 
@@ -242,7 +257,7 @@ describe('scheduler', () => {
     clock.now = at('2025-06-02T09:05:00Z');
     const second = startScheduler({ isRecovering: true });
     expect(runsOf(task).map((run) => run.status)).toEqual(['interrupted']);
-    expect(second.next(group.id, clock.now)).toBeNull();
+    expect(second.work.next(group.id)).toBeNull();
     expect(notices().join('\n')).toMatch(
       /“send the pipeline briefing” \(\w+\) was interrupted.*not repeated by itself/,
     );
@@ -305,8 +320,8 @@ describe('scheduler', () => {
     });
     const scheduler = startScheduler();
     await clock.advanceTo(at('2025-06-02T09:00:00Z'));
-    const queued = scheduler.next(group.id, clock.now);
-    expect(scheduler.take(queued as NonNullable<typeof queued>, 'r1', 'b1', clock.now)?.preCheck).toEqual({
+    runQueued(scheduler, 'b1', 'r1');
+    expect(claimed.get('b1')?.preCheck).toEqual({
       script: 'echo \'{"run": false}\'',
       timeoutMs: 60_000,
     });

@@ -1,7 +1,7 @@
 // Task operations shared by the agent's task tools and the CLI: validated creation and changes, run-now, prompts.
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_PRE_CHECK_TIMEOUT_MS } from '../protocol/ipc.js';
-import { escapeText, formatInstant } from '../queue/prompt.js';
+import { formatInstant } from '../queue/prompt.js';
 import type { ChatAddress, Group, Schedule, ScheduleKind } from '../store/records.js';
 import type { ContextMode, Store, Task, TaskRun } from '../store/store.js';
 import { nextRunAfter, parseSchedule } from './schedule.js';
@@ -202,26 +202,6 @@ function storedScheduleText(schedule: Schedule): string {
   if (schedule.kind === 'interval') return `${Math.round(Number(schedule.value) / 1000)}s`;
   if (schedule.kind === 'once') return new Date(Number(schedule.value)).toISOString();
   return schedule.value;
-}
-
-/** The prompt of one run: the task's text, escaped, in an element the host writes (so it cannot forge others). */
-export function formatTaskPrompt(task: Task, run: TaskRun): string {
-  const timezone = task.schedule.timezone;
-  const how =
-    run.trigger === 'manual'
-      ? 'run now on request'
-      : run.attempt > 1
-        ? `attempt ${run.attempt}`
-        : 'on schedule';
-  const isIsolated = task.contextMode === 'isolated';
-  return [
-    `<scheduled_task id="${escapeText(task.id)}" name="${escapeText(task.name)}" ` +
-      `scheduled_for="${formatInstant(run.scheduledFor, timezone)}" timezone="${escapeText(timezone)}" run="${how}">`,
-    escapeText(task.prompt),
-    '</scheduled_task>',
-    'This is a scheduled task set up earlier, not a new message from a person. Do what it says; your final reply ' +
-      `is delivered to the chat.${isIsolated ? ' This run has a fresh session, without the chat history.' : ''}`,
-  ].join('\n');
 }
 
 /** "in 2h", "3m ago". */

@@ -3,13 +3,13 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { startWarren, type Warren } from '../../src/app.js';
-import { createChannels } from '../../src/channels/index.js';
+import type { Warren } from '../../src/app.js';
 import { type LocalChannel, loadOrCreateToken } from '../../src/channels/local.js';
 import { loadConfig } from '../../src/config.js';
 import { registerGroup } from '../../src/intake/registration.js';
 import { createLogger, silentLogger } from '../../src/log.js';
-import { type ContainerRunner, createContainerRunner } from '../../src/sandbox/container-runner.js';
+import { startHostParts } from '../../src/main.js';
+import type { ContainerRunner } from '../../src/sandbox/container-runner.js';
 import { JOB_NAME_SUFFIX } from '../../src/sandbox/folder-jobs.js';
 import {
   type ContainerRuntime,
@@ -18,7 +18,6 @@ import {
 } from '../../src/sandbox/runtimes/index.js';
 import { createVolumes } from '../../src/sandbox/volumes.js';
 import type { Group } from '../../src/store/records.js';
-import type { HostContext } from '../../src/types.js';
 import { FakeChannel } from '../fake-channel.js';
 import { type FakeModelApi, type FakeRequest, startFakeModelApi } from '../fake-model-api.js';
 
@@ -114,31 +113,19 @@ export async function startE2eWarren(
     : silentLogger();
   const localToken = loadOrCreateToken(dataDir);
   const channel = new FakeChannel();
-  let runner: ContainerRunner | null = null;
-  const warren = await startWarren({
+  // The same wiring as `warren start` (src/main.ts), with the fake channel added.
+  const { warren, runner: startedRunner } = await startHostParts({
     config,
     log,
-    createChannels: (context: HostContext) => [
-      channel,
-      ...createChannels({ ...context, config, log, localToken }),
-    ],
-    createRunner: (context) => {
-      runner = createContainerRunner({
-        ...context,
-        config,
-        log,
-        runtime,
-        installId,
-        credential: { kind: 'api-key', apiKey },
-        packageRoot,
-        // One retry at most: a refused or failed model call ends the turn in about a second, not minutes.
-        agentEnv: { CLAUDE_CODE_MAX_RETRIES: '1' },
-      });
-      return runner;
-    },
+    runtime,
+    installId,
+    credential: { kind: 'api-key', apiKey },
+    packageRoot,
+    localToken,
+    extraChannels: [channel],
+    // One retry at most: a refused or failed model call ends the turn in about a second, not minutes.
+    agentEnv: { CLAUDE_CODE_MAX_RETRIES: '1' },
   });
-  const startedRunner = runner as ContainerRunner | null;
-  if (!startedRunner) throw new Error('startWarren did not create the runner');
   const local = (warren.channels.get('local') as LocalChannel | undefined) ?? null;
 
   return {

@@ -6,7 +6,7 @@ import dockerignore from '@balena/dockerignore';
 import type Docker from 'dockerode';
 import { pack } from 'tar-fs';
 import { z } from 'zod';
-import { engineMessage, LineSink } from './engine.js';
+import { engineMessage, LineSink } from './container.js';
 import {
   assertImageTag,
   type BuildImageOptions,

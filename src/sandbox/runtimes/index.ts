@@ -3,7 +3,6 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import type { Logger } from '../../log.js';
 import { createApiRuntime, type EngineFlavor } from './engine.js';
-import { buildImage } from './image-build.js';
 import type { ContainerRuntime, RuntimeKind } from './runtime.js';
 
 export interface RuntimeConfig {
@@ -56,14 +55,8 @@ export function createRuntime(config: RuntimeConfig, deps: { log?: Logger } = {}
   const isRemote = config.socketPath === undefined && host !== undefined && !host.startsWith('unix://');
   const socketPath = config.socketPath ?? engineSocket(config.kind);
   const docker = new Docker(isRemote ? {} : { socketPath, host: undefined, protocol: 'http' });
-  const runtime = createApiRuntime(
-    FLAVORS[config.kind],
-    docker,
-    isRemote ? (host as string) : socketPath,
-    deps.log,
-  );
-  return { ...runtime, buildImage: (options) => buildImage(docker, options) };
+  return createApiRuntime(FLAVORS[config.kind], docker, isRemote ? (host as string) : socketPath, deps.log);
 }
 
 export type * from './runtime.js';
-export { ContainerSpecError, containerName, isValidInstallId } from './runtime.js';
+export { containerName } from './runtime.js';

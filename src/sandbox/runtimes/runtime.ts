@@ -1,6 +1,7 @@
 // The container runtime contract: what a container is asked to be (ContainerSpec), how it ends, what every engine does.
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { z } from 'zod';
 import { checkGroupFolder } from '../../store/store.js';
 
 /** Labels on every container Warren starts; orphan clean-up matches on the install label only. */
@@ -11,56 +12,64 @@ export const LABEL_MANAGED = 'warren.managed';
 /** The uid:gid a container runs as unless the spec says otherwise; never root. */
 export const DEFAULT_CONTAINER_USER = { uid: 1000, gid: 1000 };
 
-export interface ContainerMount {
-  hostPath: string;
-  containerPath: string;
-  isReadOnly: boolean;
-}
+const installIdSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/);
+/** Docker's own rule for names, bounded. Names and tags go into API URL paths: no '/' or '..' in a name. */
+const containerNameSchema = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/);
+/** registry/name:tag@digest characters, and no '..' (a tag is part of the URL path of image requests). */
+const imageTagSchema = z.string().regex(/^(?!.*\.\.)[a-zA-Z0-9][a-zA-Z0-9._/:@-]{0,254}$/);
+/** A mount over '/' or a path that climbs out would hide or replace more than the one folder meant. */
+const containerPath = z
+  .string()
+  .refine((value) => value !== '/' && path.posix.isAbsolute(value) && path.posix.normalize(value) === value, {
+    error: 'must be a normalized absolute path other than /',
+  });
+/** The labels that make a container this install's and this group's: they must say exactly who it belongs to. */
+const identitySchema = z.object({
+  installId: installIdSchema,
+  groupFolder: z.string().refine((folder) => checkGroupFolder(folder) === null, { error: 'a group folder' }),
+});
 
-export interface ContainerLimits {
-  memoryMb: number;
-  cpus: number;
-  pids: number;
-}
-
-export interface ContainerSpec {
+const specSchema = identitySchema.extend({
   /** Build it with containerName(); validated again on start. */
-  name: string;
-  image: string;
-  installId: string;
-  groupFolder: string;
-  mounts: ContainerMount[];
-  /** Non-secret values only: container env is readable by everything inside and by `docker inspect`. */
-  env: Record<string, string>;
-  limits: ContainerLimits;
+  name: containerNameSchema,
+  image: imageTagSchema,
+  mounts: z.array(
+    z.object({
+      hostPath: z.string().refine((value) => path.isAbsolute(value), { error: 'must be absolute' }),
+      containerPath,
+      isReadOnly: z.boolean(),
+    }),
+  ),
+  /** Non-secret values only (readable inside and by `docker inspect`); no '=' in a name (it would set another). */
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/), z.string()),
+  limits: z.object({ memoryMb: z.int().min(16), cpus: z.number().positive(), pids: z.int().min(1) }),
   /** Writable tmpfs directories besides /tmp (the root filesystem is read-only), e.g. parts of $HOME. */
-  tmpfs?: string[];
+  tmpfs: z.array(containerPath).optional(),
   /** Size of each tmpfs; counts against the memory limit. Default 64. */
-  tmpfsSizeMb?: number;
-  /** Default 1000:1000. Must not be 0. */
-  user?: { uid: number; gid: number };
-  workdir?: string;
+  tmpfsSizeMb: z.int().positive().optional(),
+  /** Default DEFAULT_CONTAINER_USER; never root. */
+  user: z.object({ uid: z.int().positive(), gid: z.int().positive() }).optional(),
+  workdir: containerPath.optional(),
   /** Replaces the image's entrypoint (an absolute path in the image), for short jobs in the agent image. */
-  entrypoint?: string;
+  entrypoint: containerPath.optional(),
   /** Replaces the image's command. */
-  command?: string[];
+  command: z.array(z.string()).optional(),
   /** The host kills the container past this, whatever it is doing (reason 'timeout'). */
-  hardRunTimeoutMs: number;
+  hardRunTimeoutMs: z.number().positive(),
   /** Receives the container's output line by line (lines cut at 64 KiB). Must not throw. */
-  onOutput?(output: { stream: 'stdout' | 'stderr'; line: string }): void;
-}
+  onOutput: z.custom<(output: { stream: 'stdout' | 'stderr'; line: string }) => void>().optional(),
+});
 
-export type ContainerEndReason =
-  /** The container's main process ended by itself (exitCode says how). */
-  | 'exited'
-  /** stop() ended it. */
-  | 'killed'
-  /** The hard run timeout ended it. */
-  | 'timeout'
-  /** The kernel killed it for exceeding its memory limit. */
-  | 'oom'
-  /** It never ran: engine missing or down, image missing, bad mount source, command not found. */
-  | 'start-failed';
+/** What a container is asked to be; validateSpec checks it before the engine sees it (a bug in the caller if not). */
+export type ContainerSpec = z.infer<typeof specSchema>;
+export type ContainerMount = ContainerSpec['mounts'][number];
+
+/**
+ * How a container ended. exited: its main process ended by itself (exitCode says how); killed: stop() ended it;
+ * timeout: the hard run timeout did; oom: the kernel killed it for exceeding its memory limit; start-failed: it never
+ * ran (engine missing or down, image missing, bad mount source, command not found).
+ */
+export type ContainerEndReason = 'exited' | 'killed' | 'timeout' | 'oom' | 'start-failed';
 
 export interface ContainerExit {
   exitCode: number | null;
@@ -128,83 +137,24 @@ export interface ContainerRuntime {
 
 /** Thrown for a spec or argument that breaks the rules: always a bug in the caller, never a user error. */
 export class ContainerSpecError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ContainerSpecError';
-  }
+  override name = 'ContainerSpecError';
 }
 
-const INSTALL_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,31}$/;
-/** Docker's own rule for names, bounded. Names and tags go into API URL paths: no '/' or '..' in a name. */
-const CONTAINER_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
-/** registry/name:tag@digest characters, and no '..' (a tag is part of the URL path of image requests). */
-const IMAGE_PATTERN = /^(?!.*\.\.)[a-zA-Z0-9][a-zA-Z0-9._/:@-]{0,254}$/;
-/** An '=' in a name would set another variable than the one named. */
-const ENV_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
-
-export function isValidInstallId(installId: string): boolean {
-  return INSTALL_ID_PATTERN.test(installId);
+function check(schema: z.ZodType, value: unknown, what: string): void {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new ContainerSpecError(`${what} is invalid: ${z.prettifyError(result.error)}`);
 }
 
-export function assertImageTag(tag: string): void {
-  if (!IMAGE_PATTERN.test(tag)) throw new ContainerSpecError(`image tag is invalid: ${tag}`);
-}
+export const assertInstallId = (installId: string) =>
+  check(installIdSchema, installId, `install id ${installId}`);
+export const assertImageTag = (tag: string) => check(imageTagSchema, tag, `image tag ${tag}`);
+/** Throws ContainerSpecError for anything the engine must never be asked for. */
+export const validateSpec = (spec: ContainerSpec) => check(specSchema, spec, 'container spec');
 
 /** `warren-<installId>-<folder>-<8 hex>`: unique per run, so a name still held by the engine never blocks. */
 export function containerName(installId: string, groupFolder: string): string {
-  assertIdentity(installId, groupFolder);
+  check(identitySchema, { installId, groupFolder }, 'container identity');
   const name = `warren-${installId}-${groupFolder}-${randomBytes(4).toString('hex')}`;
-  if (!CONTAINER_NAME_PATTERN.test(name)) throw new ContainerSpecError(`container name is invalid: ${name}`);
+  check(containerNameSchema, name, `container name ${name}`);
   return name;
-}
-
-/** The labels that make a container this install's and this group's: they must say exactly who it belongs to. */
-function assertIdentity(installId: string, groupFolder: string): void {
-  if (!isValidInstallId(installId))
-    throw new ContainerSpecError(`install id is invalid: ${JSON.stringify(installId)}`);
-  if (checkGroupFolder(groupFolder) !== null) {
-    throw new ContainerSpecError(`group folder is invalid: ${JSON.stringify(groupFolder)}`);
-  }
-}
-
-/** Throws ContainerSpecError for anything the engine must never be asked for. */
-export function validateSpec(spec: ContainerSpec): void {
-  assertIdentity(spec.installId, spec.groupFolder);
-  if (!CONTAINER_NAME_PATTERN.test(spec.name))
-    throw new ContainerSpecError(`container name is invalid: ${spec.name}`);
-  assertImageTag(spec.image);
-  const { memoryMb, cpus, pids } = spec.limits;
-  if (!Number.isInteger(memoryMb) || memoryMb < 16)
-    throw new ContainerSpecError(`memoryMb must be an integer >= 16`);
-  if (!(Number.isFinite(cpus) && cpus > 0)) throw new ContainerSpecError('cpus must be > 0');
-  if (!Number.isInteger(pids) || pids < 1) throw new ContainerSpecError('pids must be an integer >= 1');
-  if (!(Number.isFinite(spec.hardRunTimeoutMs) && spec.hardRunTimeoutMs > 0)) {
-    throw new ContainerSpecError('hardRunTimeoutMs must be > 0');
-  }
-  const user = spec.user ?? DEFAULT_CONTAINER_USER;
-  if (!Number.isInteger(user.uid) || !Number.isInteger(user.gid) || user.uid <= 0 || user.gid <= 0) {
-    throw new ContainerSpecError('user must be a non-root uid:gid');
-  }
-  if (spec.tmpfsSizeMb !== undefined && !(Number.isInteger(spec.tmpfsSizeMb) && spec.tmpfsSizeMb > 0)) {
-    throw new ContainerSpecError('tmpfsSizeMb must be a positive integer');
-  }
-  for (const key of Object.keys(spec.env)) {
-    if (!ENV_KEY_PATTERN.test(key))
-      throw new ContainerSpecError(`env name is invalid: ${JSON.stringify(key)}`);
-  }
-  for (const mount of spec.mounts) {
-    if (!path.isAbsolute(mount.hostPath))
-      throw new ContainerSpecError(`mount host path must be absolute: ${mount.hostPath}`);
-    assertContainerPath(mount.containerPath, 'mount container path');
-  }
-  for (const dir of spec.tmpfs ?? []) assertContainerPath(dir, 'tmpfs path');
-  if (spec.workdir !== undefined) assertContainerPath(spec.workdir, 'workdir');
-  if (spec.entrypoint !== undefined) assertContainerPath(spec.entrypoint, 'entrypoint');
-}
-
-/** A mount over '/' or a path that climbs out would hide or replace more than the one folder meant. */
-function assertContainerPath(value: string, what: string): void {
-  if (value === '/' || !path.posix.isAbsolute(value) || path.posix.normalize(value) !== value) {
-    throw new ContainerSpecError(`${what} must be a normalized absolute path: ${JSON.stringify(value)}`);
-  }
 }

@@ -1,0 +1,306 @@
+// Work: the one way the group queue claims, hands back, retries and settles what an agent does, chat message
+// batches and scheduled task runs alike. Every claim and every settlement is one transaction in the store, and a
+// turn's reply is queued in the same transaction as its work is marked done: nothing lost, nothing repeated.
+import { backoffMs } from '../backoff.js';
+import type { Logger } from '../log.js';
+import { type ChatAddress, isSameChat } from '../store/records.js';
+import type { NewOutboxItem, Store, Task, TaskRun } from '../store/store.js';
+import type { PreCheck } from '../types.js';
+import { formatInstant, formatPrompt, formatTaskPrompt } from './prompt.js';
+
+/** One piece of work handed to an agent, known to the agent by its batch id. */
+export interface Work {
+  batchId: string;
+  kind: 'messages' | 'task';
+  chat: ChatAddress;
+  prompt: string;
+  preCheck: PreCheck | null;
+  /** Needs a fresh session: it never joins a running agent, and its session is never stored as the group's. */
+  isIsolated: boolean;
+  size: number;
+}
+
+export type WorkOutcome =
+  | { status: 'succeeded'; result: string | null }
+  | { status: 'skipped'; detail: string | null }
+  | { status: 'failed'; error: string; isRetryable: boolean };
+
+/** A recurring task whose runs fail this many times in a row (after retries) is paused, and the chat is told. */
+export const PAUSE_AFTER_FAILURES = 3;
+/** Message retries wait at most this long. */
+const MAX_MESSAGE_BACKOFF_MS = 5 * 60_000;
+/** What task_runs keeps of a result; the whole reply went to the chat. */
+const RESULT_SUMMARY_CHARS = 500;
+
+export interface WorkDeps {
+  store: Store;
+  log: Logger;
+  now(): number;
+  newId(): string;
+  /** Untriggered messages a batch may carry before its trigger. */
+  contextLimit: number;
+  timezone: string;
+  /** Attempts per message batch and per task slot (the first run plus retries). */
+  maxAttempts: number;
+  retryBaseMs: number;
+  pauseAfterFailures?: number;
+  /** Something was queued in the outbox. Must not throw. */
+  onOutbox(): void;
+  /** A task run ended (its task may be due again, a retry was queued): the scheduler looks again. Must not throw. */
+  onTaskChange(): void;
+}
+
+export function createWork(deps: WorkDeps) {
+  const { store, log } = deps;
+  const pauseAfter = deps.pauseAfterFailures ?? PAUSE_AFTER_FAILURES;
+  const notice = (chat: ChatAddress, key: string, text: string): NewOutboxItem & { now: number } => ({
+    idempotencyKey: key,
+    channel: chat.channel,
+    chatId: chat.chatId,
+    text,
+    kind: 'notice',
+    now: deps.now(),
+  });
+  const label = (task: Task) => `“${task.name}” (${task.id})`;
+
+  function claimMessages(groupId: number, batchId: string): Work | null {
+    const batch = store.messages.claimBatch(groupId, batchId, deps.contextLimit, deps.now());
+    if (!batch) return null;
+    const prompt = formatPrompt(batch.messages, deps.timezone);
+    return {
+      batchId,
+      kind: 'messages',
+      chat: batch.chat,
+      prompt,
+      preCheck: null,
+      isIsolated: false,
+      size: batch.messages.length,
+    };
+  }
+
+  /** The group's due task run that waited longest, started for agentRunId; a run cancelled meanwhile is skipped. */
+  function claimTask(
+    groupId: number,
+    agentRunId: string,
+    batchId: string,
+    onlyFor?: ChatAddress,
+  ): Work | null {
+    for (let queued = store.tasks.nextQueued(groupId, deps.now()); queued; ) {
+      const { run, task } = queued;
+      const isIsolated = task.contextMode === 'isolated';
+      if (onlyFor && (isIsolated || !isSameChat(task.chat, onlyFor))) return null;
+      if (store.tasks.start(run.id, batchId, agentRunId, deps.now())) {
+        log.info({ task: task.id, group: task.groupFolder, run: run.id, agentRunId }, 'task run started');
+        const prompt = formatTaskPrompt(task, store.tasks.runById(run.id) as TaskRun);
+        return {
+          batchId,
+          kind: 'task',
+          chat: task.chat,
+          prompt,
+          preCheck: task.preCheck,
+          isIsolated,
+          size: 1,
+        };
+      }
+      queued = store.tasks.nextQueued(groupId, deps.now());
+    }
+    return null;
+  }
+
+  /** A failed message batch: again after backoff, or given up with word to the chat. */
+  function failMessages(work: Work, reason: string, isRetryable: boolean): void {
+    const failure = store.messages.failBatch(work.batchId, reason, {
+      maxAttempts: isRetryable ? deps.maxAttempts : 0,
+      backoffMs: (attempt) => backoffMs(attempt, { baseMs: deps.retryBaseMs, maxMs: MAX_MESSAGE_BACKOFF_MS }),
+      now: deps.now(),
+    });
+    if (!failure) return;
+    if (failure.outcome === 'retry') {
+      log.warn({ batchId: work.batchId, attempt: failure.attempt, reason }, 'agent run failed; will retry');
+      const seconds = Math.max(1, Math.round((failure.retryAt - deps.now()) / 1000));
+      const text =
+        `⚠️ Something went wrong while answering (${reason}). Trying again in ${seconds}s ` +
+        `(attempt ${failure.attempt + 1} of ${deps.maxAttempts}).`;
+      store.outbox.enqueue(notice(failure.chat, `notice:${work.batchId}:retry`, text), deps.now());
+    } else {
+      log.error({ batchId: work.batchId, attempts: failure.attempts, reason }, 'giving up on messages');
+      const text =
+        failure.attempts > 1
+          ? `❌ Sorry, I could not answer after ${failure.attempts} attempts (${reason}). Please try again later.`
+          : `❌ Sorry, I could not answer (${reason}).`;
+      store.outbox.enqueue(notice(failure.chat, `notice:${work.batchId}:failed`, text), deps.now());
+    }
+  }
+
+  /** A failed task run: its slot again after a longer backoff, or reported; repeated failures pause the task. */
+  function failTask(task: Task, run: TaskRun, error: string, isRetryable: boolean, end: RunEnd): void {
+    const now = deps.now();
+    if (isRetryable && run.attempt < deps.maxAttempts && task.status === 'active') {
+      // Task retries wait longer than message retries: 30× the base delay, doubling (1 min, 2 min by default).
+      const retryAt = now + backoffMs(run.attempt, { baseMs: deps.retryBaseMs * 30, maxMs: 30 * 60_000 });
+      store.tasks.finishRun(run.id, { ...end, status: 'failed', error }, null, now);
+      store.tasks.queueRetry(run, retryAt, now);
+      log.warn({ task: task.id, attempt: run.attempt, retryAt, error }, 'task run failed; will retry');
+      return;
+    }
+    const failures = task.consecutiveFailures + 1;
+    const isPausing = task.status === 'active' && task.schedule.kind !== 'once' && failures >= pauseAfter;
+    const attempts = run.attempt > 1 ? ` after ${run.attempt} attempts` : '';
+    const next = task.status === 'active' ? task.nextRunAt : null;
+    const text = isPausing
+      ? `⏸️ Scheduled task ${label(task)} failed ${failures} times in a row, so I paused it. Last error: ${error}. ` +
+        `Ask me to resume it, or run \`warren tasks resume ${task.id}\`.`
+      : `⚠️ Scheduled task ${label(task)} failed${attempts}: ${error}.` +
+        (next === null ? '' : ` Next run: ${formatInstant(next, task.schedule.timezone)}.`);
+    const isTold = task.status !== 'cancelled';
+    store.tasks.finishRun(
+      run.id,
+      { ...end, status: 'failed', error },
+      isTold ? notice(task.chat, `task-run:${run.id}:failed`, text) : null,
+      now,
+    );
+    store.tasks.update(
+      task.id,
+      {
+        consecutiveFailures: failures,
+        ...(isPausing
+          ? { status: 'paused', statusReason: `paused after ${failures} failed runs: ${error}` }
+          : {}),
+        ...(task.schedule.kind === 'once' && task.status === 'active'
+          ? { status: 'done', statusReason: error }
+          : {}),
+      },
+      now,
+    );
+    log.warn({ task: task.id, attempts: run.attempt, failures, isPausing, error }, 'task run failed');
+  }
+
+  function settleTask(work: Work, outcome: WorkOutcome): void {
+    const run = store.tasks.runByBatch(work.batchId);
+    const task = run?.status === 'running' ? store.tasks.byId(run.taskId) : null;
+    if (!run || !task) return;
+    const now = deps.now();
+    const tokens =
+      run.agentRunId && run.startedAt !== null
+        ? store.usage.ofRun(run.agentRunId, run.startedAt, now)
+        : undefined;
+    const end: RunEnd = tokens ? { tokens } : {};
+    if (outcome.status === 'failed') {
+      failTask(task, run, outcome.error, outcome.isRetryable, end);
+      return;
+    }
+    const result =
+      outcome.status === 'succeeded'
+        ? (outcome.result?.slice(0, RESULT_SUMMARY_CHARS) ?? '(no reply)')
+        : (outcome.detail ?? 'the pre-check found nothing to do');
+    store.tasks.finishRun(run.id, { ...end, status: outcome.status, result }, null, now);
+    const isOnceDone = task.schedule.kind === 'once' && task.status === 'active';
+    store.tasks.update(task.id, { consecutiveFailures: 0, ...(isOnceDone ? { status: 'done' } : {}) }, now);
+    log.info(
+      { task: task.id, run: run.id, status: outcome.status, ms: now - (run.startedAt ?? now), ...tokens },
+      'task run finished',
+    );
+  }
+
+  return {
+    /** Groups with work due now (messages first by age, then task runs), and when the next retry comes due. */
+    due(): { groupIds: number[]; nextDueAt: number | null } {
+      const messages = store.messages.work(deps.now());
+      const groupIds = [...new Set([...messages.dueGroupIds, ...store.tasks.dueGroupIds(deps.now())])];
+      return { groupIds, nextDueAt: messages.nextDueAt };
+    },
+
+    /** What the group's next claim would be for: chat messages first (people are waiting), then a task run. */
+    next(groupId: number): { chat: ChatAddress; isIsolated: boolean } | null {
+      const chat = store.messages.nextChat(groupId, deps.now());
+      if (chat) return { chat, isIsolated: false };
+      const queued = store.tasks.nextQueued(groupId, deps.now());
+      return queued ? { chat: queued.task.chat, isIsolated: queued.task.contextMode === 'isolated' } : null;
+    },
+
+    /**
+     * Claims the group's next work for agent run agentRunId. With onlyFor (a running agent's chat), only work that
+     * may join that agent: that chat's messages, or a task run of that chat that is not isolated.
+     */
+    claim(groupId: number, agentRunId: string, onlyFor?: ChatAddress): Work | null {
+      const batchId = deps.newId();
+      const chat = store.messages.nextChat(groupId, deps.now());
+      if (chat) return onlyFor && !isSameChat(chat, onlyFor) ? null : claimMessages(groupId, batchId);
+      return claimTask(groupId, agentRunId, batchId, onlyFor);
+    },
+
+    /** The agent could not take the work after all: it waits again, the attempt not counted. */
+    release(work: Work): void {
+      if (work.kind === 'messages') store.messages.unclaim(work.batchId);
+      else store.tasks.release(work.batchId);
+    },
+
+    /**
+     * Settles a turn's work. On success the turn's one reply (if any) is queued in the same transaction as every
+     * piece is marked done. A failure is retried after backoff or reported in the chat. Must not throw.
+     */
+    settle(works: Work[], outcome: WorkOutcome, reply?: { key: string; chat: ChatAddress }): void {
+      try {
+        const result = outcome.status === 'succeeded' ? outcome.result : null;
+        const item =
+          reply && result?.trim()
+            ? { ...notice(reply.chat, reply.key, result), kind: 'reply' as const }
+            : null;
+        store.transaction(() => {
+          const messageIds = works.filter((work) => work.kind === 'messages').map((work) => work.batchId);
+          if (outcome.status !== 'failed') store.messages.completeBatches(messageIds, item);
+          for (const work of works) {
+            if (work.kind === 'task') settleTask(work, outcome);
+            else if (outcome.status === 'failed') failMessages(work, outcome.error, outcome.isRetryable);
+          }
+        });
+      } catch (error) {
+        log.error({ err: error, batches: works.map((work) => work.batchId) }, 'failed to settle work');
+      }
+      deps.onOutbox();
+      if (works.some((work) => work.kind === 'task')) deps.onTaskChange();
+    },
+
+    /** Queues what an agent sends on its own (a message, a file, a notice): idempotent by key. */
+    send(item: NewOutboxItem): void {
+      store.outbox.enqueue(item, deps.now());
+      deps.onOutbox();
+    },
+
+    /**
+     * After a (re)start: messages a dead host left processing are pending again; task runs it left running end as
+     * interrupted (never repeated by themselves), and their chats are told.
+     */
+    recover(): void {
+      const now = deps.now();
+      const released = store.messages.releaseProcessing();
+      const closed = store.runs.closeAll('host restarted', now);
+      const reason = 'Warren stopped while this run was under way';
+      const interrupted = store.tasks.interruptRunning(reason, now);
+      for (const run of interrupted) {
+        const task = store.tasks.byId(run.taskId);
+        if (!task || task.status === 'cancelled') continue;
+        store.transaction(() => {
+          const text =
+            `⚠️ Scheduled task ${label(task)} was interrupted: ${reason}. It is not repeated by itself; ` +
+            `\`warren tasks run-now ${task.id}\` runs it again.`;
+          store.outbox.enqueue(notice(task.chat, `task-run:${run.id}:interrupted`, text), now);
+          if (task.schedule.kind === 'once' && task.status === 'active') {
+            store.tasks.update(task.id, { status: 'done', statusReason: 'interrupted' }, now);
+          }
+        });
+      }
+      if (released + closed + interrupted.length > 0) {
+        log.warn(
+          { released, closed, interrupted: interrupted.map((run) => run.id) },
+          'resumed work left by the previous run',
+        );
+        deps.onOutbox();
+      }
+    },
+  };
+}
+
+export type WorkQueue = ReturnType<typeof createWork>;
+
+type RunEnd = { tokens?: { inputTokens: number; outputTokens: number } };
