@@ -8,6 +8,8 @@ const layers = [
   ['src/store/', []],
   ['src/(backoff|config|log|types)\\.ts', ['src/protocol/', 'src/store/']],
   ['src/sandbox/', ['src/protocol/', 'src/store/', 'src/(backoff|config|log|types)\\.ts']],
+  // Building the agent image: not part of the boundary, but it reaches the engine through sandbox/runtimes.
+  ['src/image/', ['src/protocol/', 'src/store/', 'src/(backoff|config|log|types)\\.ts', 'src/sandbox/']],
   ['src/queue/', ['src/protocol/', 'src/store/', 'src/(backoff|config|log|types)\\.ts']],
   ['src/tasks/', ['src/protocol/', 'src/store/', 'src/(backoff|config|log|types)\\.ts', 'src/queue/']],
   [
@@ -25,6 +27,7 @@ const layers = [
       'src/store/',
       'src/(backoff|config|log|types)\\.ts',
       'src/sandbox/',
+      'src/image/',
       'src/queue/',
       'src/tasks/',
       'src/intake/',

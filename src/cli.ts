@@ -13,9 +13,10 @@ import { runPairingCommand } from './cli/pairing.js';
 import { formatGroups, formatStatus } from './cli/status.js';
 import { runTasksCommand } from './cli/tasks.js';
 import { type Config, ConfigError, describeSettings, loadConfig } from './config.js';
+import { buildAgentImage } from './image/agent-image.js';
+import { createImageEngine } from './image/image-build.js';
 import type { OwnerOp, OwnerOps } from './intake/owner-ops.js';
 import { startHost } from './main.js';
-import { buildAgentImage } from './sandbox/agent-image.js';
 import { readModelCredential } from './sandbox/credentials.js';
 import { createRuntime } from './sandbox/runtimes/index.js';
 import { parseChatAddress } from './store/records.js';
@@ -211,9 +212,9 @@ async function doctorCommand(): Promise<number> {
 async function imageCommand(args: string[]): Promise<number> {
   if (args[0] !== 'build') throw new UsageError('usage: warren image build');
   const cfg = config();
-  const runtime = createRuntime({ kind: cfg.runtime });
+  const images = createImageEngine({ kind: cfg.runtime });
   console.log(`Building ${cfg.agentImage} from ${cfg.baseImage} …`);
-  const result = await buildAgentImage({ runtime, config: cfg, packageRoot }, (line) =>
+  const result = await buildAgentImage({ images, config: cfg, packageRoot }, (line) =>
     console.log(`  ${line}`),
   );
   if (!result.ok) {

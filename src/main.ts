@@ -5,8 +5,9 @@ import { prepareDataDir, startWarren, type Warren } from './app.js';
 import { createChannels } from './channels/index.js';
 import { loadOrCreateToken } from './channels/local.js';
 import type { Config } from './config.js';
+import { ensureAgentImage } from './image/agent-image.js';
+import { createImageEngine } from './image/image-build.js';
 import { createLogger, type Logger } from './log.js';
-import { ensureAgentImage } from './sandbox/agent-image.js';
 import { type ContainerRunner, createContainerRunner } from './sandbox/container-runner.js';
 import { readModelCredential } from './sandbox/credentials.js';
 import type { ModelCredential } from './sandbox/proxy-headers.js';
@@ -128,7 +129,12 @@ export async function startHost(options: StartOptions): Promise<number> {
   const runtime = createRuntime({ kind: config.runtime }, { log });
   const installId = installIdFor(config.dataDir);
   // The first start builds the agent image (minutes, once); later starts find it and go on at once.
-  const image = await ensureAgentImage({ runtime, config, packageRoot: options.packageRoot, log });
+  const image = await ensureAgentImage({
+    images: createImageEngine({ kind: config.runtime }),
+    config,
+    packageRoot: options.packageRoot,
+    log,
+  });
   if (!image.ok)
     log.error(
       { reason: image.reason },

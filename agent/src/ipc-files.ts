@@ -15,6 +15,7 @@ import {
   parseIpcFile,
 } from '../../src/protocol/ipc.js';
 import { type FolderWatch, readIpcFileText, watchFolder } from '../../src/protocol/read.js';
+import { writeAtomic } from '../../src/protocol/write.js';
 import type { Log } from './log.js';
 
 export type OutputWriter = ReturnType<typeof createOutputWriter>;
@@ -37,18 +38,6 @@ export function createOutputWriter(directory: string) {
       return written;
     },
   };
-}
-
-/** Writes to a dot-temp name in the same directory, then renames: a reader sees the whole file or nothing. */
-export async function writeAtomic(directory: string, name: string, text: string): Promise<void> {
-  const temp = path.join(directory, `.tmp-${randomUUID()}`);
-  try {
-    await fs.writeFile(temp, text, { flag: 'wx', mode: 0o644 });
-    await fs.rename(temp, path.join(directory, name));
-  } catch (error) {
-    await fs.rm(temp, { force: true }).catch(() => {});
-    throw error;
-  }
 }
 
 /** Reads and parses one input file. Never throws; refuses what readIpcFileText refuses. */

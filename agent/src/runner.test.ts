@@ -10,9 +10,10 @@ import {
   type OutputFile,
   parseIpcFile,
 } from '../../src/protocol/ipc.js';
+import { writeAtomic } from '../../src/protocol/write.js';
 import type { AgentLoop, LoopEnd, LoopTurn } from './agent-loop.js';
 import { createHostRequests } from './host-requests.js';
-import { createOutputWriter, writeAtomic } from './ipc-files.js';
+import { createOutputWriter } from './ipc-files.js';
 import { silentLog } from './log.js';
 import type { QueuedPrompt } from './prompt-queue.js';
 import { startRunner, toReplyText } from './runner.js';

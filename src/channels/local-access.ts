@@ -1,8 +1,13 @@
-// Who may talk to the local chat: the checks every request passes before it reaches a route, and their audit.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// Who may talk to the local chat: its token (kept in a file only the owner can read), the checks every request
+// passes before it reaches a route, and their audit.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
 import type { Logger } from '../log.js';
 import { sendJson } from './local-http.js';
+
+export const LOCAL_TOKEN_FILE = 'local-token';
 
 export interface LocalDenial {
   reason: string;
@@ -96,6 +101,28 @@ export function createAccessGuard(options: AccessGuardOptions): AccessGuard {
       return true;
     },
   };
+}
+
+/** Reads `<dataDir>/local-token`, or creates it (32 random bytes, base64url) readable by the owner only. */
+export function loadOrCreateToken(dataDir: string): string {
+  const file = path.join(dataDir, LOCAL_TOKEN_FILE);
+  try {
+    const token = readFileSync(file, 'utf8').trim();
+    if (token === '') throw new Error(`${file} is empty; delete it and a new token will be created`);
+    return token;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const token = randomBytes(32).toString('base64url');
+  // 'wx' never overwrites a token another process created meanwhile; 0600 keeps other local users out.
+  try {
+    writeFileSync(file, `${token}\n`, { flag: 'wx', mode: 0o600 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateToken(dataDir);
+    throw error;
+  }
+  return token;
 }
 
 /** A caller-supplied value fit for a log line or an error message: quoted and cut short. */

@@ -1,8 +1,20 @@
-// HTTP plumbing of the local channel: security headers, JSON answers, capped body reading, SSE framing.
+// HTTP plumbing of the local channel: security headers, JSON answers, posted messages read and checked, SSE framing.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
 import type { ChatEvent } from './local-events.js';
 
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+const MAX_BODY_BYTES = 64 * 1024;
+const MAX_TEXT_BYTES = 32 * 1024;
+
+const postMessageSchema = z.object({
+  text: z.string(),
+  senderName: z.string().max(100).optional(),
+});
+
+export type PostedMessage =
+  | { ok: true; text: string; senderName?: string }
+  | { ok: false; status: number; error: string; headers?: Record<string, string> };
 
 export function securityHeaders(csp: string): Record<string, string> {
   return {
@@ -58,6 +70,36 @@ export function readBody(request: IncomingMessage, limit: number): Promise<strin
     request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     request.on('error', reject);
   });
+}
+
+/** A posted message: JSON {"text", "senderName"?} of at most 64 KiB, its text not blank and at most 32 KiB. */
+export async function readPostedMessage(request: IncomingMessage): Promise<PostedMessage> {
+  if (!/^application\/json\s*(;|$)/i.test(request.headers['content-type'] ?? '')) {
+    return { ok: false, status: 415, error: 'content-type must be application/json' };
+  }
+  const body = await readBody(request, MAX_BODY_BYTES);
+  if (body === null) {
+    const error = 'request body is larger than 64 KiB';
+    return { ok: false, status: 413, error, headers: { connection: 'close' } };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return { ok: false, status: 400, error: 'request body is not valid JSON' };
+  }
+  const parsed = postMessageSchema.safeParse(json);
+  if (!parsed.success) {
+    return { ok: false, status: 400, error: 'body must be {"text": string, "senderName"?: string}' };
+  }
+  const { text, senderName } = parsed.data;
+  if (text.trim() === '') return { ok: false, status: 400, error: 'text is empty' };
+  const textBytes = Buffer.byteLength(text, 'utf8');
+  if (textBytes > MAX_TEXT_BYTES) {
+    const size = Math.ceil(textBytes / 1024);
+    return { ok: false, status: 413, error: `text is ${size} KiB; a message can be at most 32 KiB` };
+  }
+  return { ok: true, text, senderName };
 }
 
 export function parseCursor(value: string | string[] | null | undefined): number | null | 'invalid' {

@@ -1,15 +1,13 @@
-// The local chat page's browser script (served as /app.js; plain modern JavaScript, no build step).
+// The local chat page's browser script (served as /app.js; plain modern JavaScript, no build step): the page's
+// state, its token, notices and the composer, with the parts in local-page-render.ts and local-page-stream.ts.
 // Security: user and assistant text only ever reaches the DOM as text nodes, never as HTML.
 // Written as String.raw so backslashes reach the browser untouched; it must contain no backtick or dollar-brace.
+import { RENDER_JS } from './local-page-render.js';
+import { STREAM_JS } from './local-page-stream.js';
 
-export const APP_JS = String.raw`'use strict';
-
-const TOKEN_KEY = 'warren.localToken';
+// biome-ignore lint/complexity/noUselessStringRaw: a backslash added later must still reach the browser untouched.
+const PAGE_JS = String.raw`const TOKEN_KEY = 'warren.localToken';
 const CHAT_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-const LINK_PATTERN = /https?:\/\/[^\s<>"'()\[\]{}]+/g;
-// Three missed 15 s keepalives mean the stream is dead even if the socket never said so.
-const STALL_MS = 45000;
-const MAX_BACKOFF_MS = 30000;
 // A lost "stopped typing" must not leave the dots on forever.
 const TYPING_TIMEOUT_MS = 120000;
 
@@ -35,7 +33,6 @@ let token = takeToken();
 let lastEventId = 0;
 let isStopped = false;
 let typingTimer = null;
-let wake = null;
 
 // The token arrives in the fragment (never sent to a server or written to its logs). It moves to this tab's
 // sessionStorage and leaves the address bar, so it is not bookmarked, shared or kept in history.
@@ -140,62 +137,6 @@ function keepingScroll(change) {
   if (wasAtBottom) scrollToBottom();
 }
 
-function formatTime(at) {
-  const date = new Date(at);
-  const time = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  if (date.toDateString() === new Date().toDateString()) return time;
-  return date.toLocaleDateString([], { month: 'short', day: 'numeric' }) + ', ' + time;
-}
-
-// Text nodes plus http(s) links built with textContent: nothing in a message is ever parsed as HTML.
-function fillText(target, text) {
-  let index = 0;
-  for (const match of text.matchAll(LINK_PATTERN)) {
-    const url = match[0].replace(/[.,;:!?]+$/, '');
-    target.append(text.slice(index, match.index));
-    const link = document.createElement('a');
-    link.href = url;
-    link.textContent = url;
-    link.target = '_blank';
-    link.rel = 'noopener noreferrer';
-    target.append(link);
-    index = match.index + url.length;
-  }
-  target.append(text.slice(index));
-}
-
-function buildMessage(event) {
-  const item = document.createElement('li');
-  item.className = 'message ' + (event.role === 'user' ? 'user' : 'assistant');
-  const bubble = document.createElement('div');
-  bubble.className = 'bubble';
-  fillText(bubble, event.text);
-  const meta = document.createElement('div');
-  meta.className = 'meta';
-  item.append(bubble, meta);
-  setMeta(item, event);
-  return item;
-}
-
-function setMeta(item, event) {
-  const meta = item.querySelector('.meta');
-  const showsName = event.role === 'assistant' || event.senderName !== 'You';
-  meta.textContent = (showsName ? event.senderName + ' · ' : '') + formatTime(event.at);
-  meta.title = new Date(event.at).toLocaleString();
-}
-
-function isChatEvent(value) {
-  return (
-    value !== null &&
-    typeof value === 'object' &&
-    Number.isSafeInteger(value.eventId) &&
-    (value.role === 'user' || value.role === 'assistant') &&
-    typeof value.senderName === 'string' &&
-    typeof value.text === 'string' &&
-    typeof value.at === 'number'
-  );
-}
-
 function showEvent(event) {
   lastEventId = Math.max(lastEventId, event.eventId);
   if (shown.has(event.eventId)) return;
@@ -281,117 +222,6 @@ async function sendText(text) {
   }
 }
 
-function createSseParser(onEvent) {
-  let buffer = '';
-  let name = 'message';
-  let id = null;
-  let data = [];
-  return (chunk) => {
-    buffer += chunk;
-    const lines = buffer.split('\n');
-    buffer = lines.pop();
-    for (const rawLine of lines) {
-      const line = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
-      if (line === '') {
-        if (data.length > 0) onEvent({ name, id, data: data.join('\n') });
-        name = 'message';
-        id = null;
-        data = [];
-      } else if (!line.startsWith(':')) {
-        const colon = line.indexOf(':');
-        const field = colon === -1 ? line : line.slice(0, colon);
-        let value = colon === -1 ? '' : line.slice(colon + 1);
-        if (value.startsWith(' ')) value = value.slice(1);
-        if (field === 'event') name = value;
-        else if (field === 'data') data.push(value);
-        else if (field === 'id') id = value;
-      }
-    }
-  };
-}
-
-function handleSseEvent(sse) {
-  let payload;
-  try {
-    payload = JSON.parse(sse.data);
-  } catch {
-    return;
-  }
-  if (sse.name === 'message' && isChatEvent(payload)) showEvent(payload);
-  else if (sse.name === 'typing' && payload && typeof payload.isTyping === 'boolean') setTyping(payload.isTyping);
-}
-
-// EventSource cannot send an Authorization header, so the stream is read with fetch.
-async function readStream(onOpen) {
-  const controller = new AbortController();
-  let stallTimer = null;
-  const armStallTimer = () => {
-    clearTimeout(stallTimer);
-    stallTimer = setTimeout(() => controller.abort(), STALL_MS);
-  };
-  armStallTimer();
-  try {
-    const response = await fetch(apiPath('events') + '?after=' + lastEventId, {
-      headers: { authorization: 'Bearer ' + token },
-      cache: 'no-store',
-      signal: controller.signal,
-    });
-    if (response.status === 401) return 'unauthorized';
-    if (response.status !== 200 || !response.body) throw new Error(await readError(response));
-    onOpen();
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    const parse = createSseParser(handleSseEvent);
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return 'ended';
-      armStallTimer();
-      parse(value);
-    }
-  } finally {
-    clearTimeout(stallTimer);
-    controller.abort();
-  }
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      wake = null;
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    wake = done;
-  });
-}
-
-// Reconnects with jittered exponential backoff, resuming after the last event this page has shown.
-async function streamLoop() {
-  let failures = 0;
-  while (!isStopped) {
-    setConnection('connecting', failures === 0 ? 'Connecting…' : 'Reconnecting…');
-    let reason = 'the stream ended';
-    try {
-      const outcome = await readStream(() => {
-        failures = 0;
-        setConnection('connected', 'Connected');
-        updateEmpty();
-      });
-      if (outcome === 'unauthorized') {
-        refuseToken();
-        return;
-      }
-    } catch (error) {
-      reason = describeError(error);
-    }
-    setTyping(false);
-    failures += 1;
-    const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1)) * (0.75 + Math.random() * 0.5);
-    setConnection('offline', 'Offline, retrying in ' + Math.round(delay / 1000) + ' s', reason);
-    await sleep(delay);
-  }
-}
-
 function autosize() {
   elements.input.style.height = 'auto';
   elements.input.style.height = elements.input.scrollHeight + 2 + 'px';
@@ -425,10 +255,6 @@ elements.composer.addEventListener('submit', (event) => {
   event.preventDefault();
   submit();
 });
-window.addEventListener('online', () => wake && wake());
-document.addEventListener('visibilitychange', () => {
-  if (!document.hidden && wake) wake();
-});
 // Pasting a fresh link into this tab changes only the fragment, which does not reload the page.
 window.addEventListener('hashchange', () => {
   if (new URLSearchParams(location.hash.slice(1)).has('token')) {
@@ -453,3 +279,6 @@ if (!CHAT_ID_PATTERN.test(chatId)) {
   streamLoop();
 }
 `;
+
+/** One script in one scope; the page's part last, so every constant exists before it starts the stream. */
+export const APP_JS = ["'use strict';", RENDER_JS, STREAM_JS, PAGE_JS].join('\n');

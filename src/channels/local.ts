@@ -1,10 +1,7 @@
 // The "local" channel: a loopback-only web chat and its JSON/SSE API, guarded against other pages and processes.
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import { z } from 'zod';
 import type { Logger } from '../log.js';
 import type { Channel, ChannelHandlers, InboundMessage, OutboundMessage, SendResult } from '../types.js';
 import { createAccessGuard, describeValue, type LocalDenial } from './local-access.js';
@@ -15,7 +12,7 @@ import {
   formatTypingEvent,
   methodNotAllowed,
   parseCursor,
-  readBody,
+  readPostedMessage,
   securityHeaders,
   sendJson,
 } from './local-http.js';
@@ -24,12 +21,10 @@ import { APP_JS } from './local-page-script.js';
 
 export const LOCAL_CHAT_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const DEFAULT_LOCAL_CHAT_ID = 'main';
-export const LOCAL_TOKEN_FILE = 'local-token';
+export { LOCAL_TOKEN_FILE, loadOrCreateToken } from './local-access.js';
 export type { LocalDenial };
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
-const MAX_BODY_BYTES = 64 * 1024;
-const MAX_TEXT_BYTES = 32 * 1024;
 const MAX_HISTORY_PER_CHAT = 1000;
 const MAX_REMEMBERED_KEYS = 10_000;
 const DEFAULT_KEEPALIVE_MS = 15_000;
@@ -54,33 +49,6 @@ export interface LocalChannel extends Channel {
   /** Base url, e.g. http://127.0.0.1:7777 (the real port once connected). */
   readonly url: string;
   readonly port: number;
-}
-
-const postMessageSchema = z.object({
-  text: z.string(),
-  senderName: z.string().max(100).optional(),
-});
-
-/** Reads `<dataDir>/local-token`, or creates it (32 random bytes, base64url) readable by the owner only. */
-export function loadOrCreateToken(dataDir: string): string {
-  const file = path.join(dataDir, LOCAL_TOKEN_FILE);
-  try {
-    const token = readFileSync(file, 'utf8').trim();
-    if (token === '') throw new Error(`${file} is empty; delete it and a new token will be created`);
-    return token;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const token = randomBytes(32).toString('base64url');
-  // 'wx' never overwrites a token another process created meanwhile; 0600 keeps other local users out.
-  try {
-    writeFileSync(file, `${token}\n`, { flag: 'wx', mode: 0o600 });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateToken(dataDir);
-    throw error;
-  }
-  return token;
 }
 
 export function createLocalChannel(options: LocalChannelOptions): LocalChannel {
@@ -151,42 +119,16 @@ export function createLocalChannel(options: LocalChannelOptions): LocalChannel {
   }
 
   async function acceptMessage(request: IncomingMessage, response: ServerResponse, chatId: string) {
-    if (!/^application\/json\s*(;|$)/i.test(request.headers['content-type'] ?? '')) {
-      return sendJson(response, 415, { error: 'content-type must be application/json' });
-    }
-    const body = await readBody(request, MAX_BODY_BYTES);
-    if (body === null) {
-      return sendJson(
-        response,
-        413,
-        { error: 'request body is larger than 64 KiB' },
-        { connection: 'close' },
-      );
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(body);
-    } catch {
-      return sendJson(response, 400, { error: 'request body is not valid JSON' });
-    }
-    const parsed = postMessageSchema.safeParse(json);
-    if (!parsed.success) {
-      return sendJson(response, 400, { error: 'body must be {"text": string, "senderName"?: string}' });
-    }
-    const { text } = parsed.data;
-    if (text.trim() === '') return sendJson(response, 400, { error: 'text is empty' });
-    const textBytes = Buffer.byteLength(text, 'utf8');
-    if (textBytes > MAX_TEXT_BYTES) {
-      const size = Math.ceil(textBytes / 1024);
-      return sendJson(response, 413, { error: `text is ${size} KiB; a message can be at most 32 KiB` });
-    }
+    const posted = await readPostedMessage(request);
+    if (!posted.ok) return sendJson(response, posted.status, { error: posted.error }, posted.headers);
+    const { text } = posted;
     if (!handlers) return sendJson(response, 503, { error: 'local chat is shutting down' });
     const message: InboundMessage = {
       channel: 'local',
       chatId,
       externalId: randomUUID(),
       senderId: 'local-owner',
-      senderName: parsed.data.senderName?.trim() || 'You',
+      senderName: posted.senderName?.trim() || 'You',
       text,
       sentAt: now(),
       isDirect: true,

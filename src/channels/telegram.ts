@@ -8,6 +8,7 @@ import type { Channel, ChannelHandlers, OutboundMessage, SendResult } from '../t
 import { splitMarkdown, toPlainText, toTelegramHtml } from './format.js';
 import { describeMedia, type MediaSaver, MediaTooLargeError, openOutgoingFile, readCapped } from './media.js';
 import { createTypingKeeper, type SentPartsLedger, sendInParts } from './outbound.js';
+import { describeTelegramError, isApiError, isFormattingError, toFailure } from './telegram-errors.js';
 import { mediaOf, movedChat, TELEGRAM, toChatEvent, toInbound } from './telegram-inbound.js';
 
 /** Telegram's limit for one message, counted after entities are parsed. */
@@ -17,6 +18,10 @@ const MAX_CAPTION = 1024;
 const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 const MAX_INLINE_PHOTO_BYTES = 10 * 1024 * 1024;
 const DOWNLOAD_TIMEOUT_MS = 120_000;
+const TOKEN_REFUSED: ChannelState = {
+  status: 'logged-out',
+  reason: 'Telegram refused the bot token (401): check it with BotFather',
+};
 
 export interface TelegramChannelOptions {
   token: string;
@@ -39,38 +44,6 @@ export interface TelegramChannelOptions {
 /** grammY types its signals with its abort-controller shim; Node's own AbortSignal is what it gets at runtime. */
 type GrammySignal = Parameters<Api['getMe']>[0];
 const asGrammySignal = (signal: AbortSignal) => signal as unknown as GrammySignal;
-
-type ApiError = Error & {
-  error_code: number;
-  description: string;
-  parameters?: { retry_after?: number; migrate_to_chat_id?: number };
-};
-
-const isApiError = (error: unknown): error is ApiError =>
-  error instanceof Error && typeof (error as Partial<ApiError>).error_code === 'number';
-
-/** Telegram refused our HTML (a formatting bug must never lose a reply: the part is sent again as plain text). */
-const isFormattingError = (error: unknown) =>
-  isApiError(error) &&
-  error.error_code === 400 &&
-  /can't parse entities|can't find end|unsupported start tag|unexpected end tag|entit|too long/i.test(
-    error.description,
-  );
-
-export function describeTelegramError(error: unknown): string {
-  if (isApiError(error)) return `${error.error_code} ${error.description}`;
-  const cause = (error as { error?: unknown }).error;
-  const message = cause instanceof Error ? cause.message : (error as Error).message;
-  return `network: ${message}`;
-}
-
-function toFailure(error: unknown): SendResult {
-  const reason = describeTelegramError(error);
-  if (!isApiError(error)) return { status: 'failed', reason, isRetryable: true };
-  // 400 (bad chat id, upgraded group …) and 403 (blocked, kicked) will not get better by trying again.
-  const isRetryable = error.error_code === 429 || error.error_code >= 500 || error.error_code === 401;
-  return { status: 'failed', reason, isRetryable };
-}
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -182,10 +155,7 @@ export function createTelegramChannel(options: TelegramChannelOptions): Channel 
       } catch (error) {
         if (signal.aborted) return;
         if (isApiError(error) && error.error_code === 401) {
-          setState({
-            status: 'logged-out',
-            reason: 'Telegram refused the bot token (401): check it with BotFather',
-          });
+          setState(TOKEN_REFUSED);
           return;
         }
         failures++;
@@ -256,10 +226,7 @@ export function createTelegramChannel(options: TelegramChannelOptions): Channel 
         log.info({ username: me.username }, 'telegram bot identified');
       } catch (error) {
         if (isApiError(error) && error.error_code === 401) {
-          setState({
-            status: 'logged-out',
-            reason: 'Telegram refused the bot token (401): check it with BotFather',
-          });
+          setState(TOKEN_REFUSED);
           return;
         }
         // Offline at start: the polling loop keeps trying.

@@ -5,7 +5,7 @@ import type { Transform } from 'node:stream';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { MediaTooLargeError } from './media.js';
-import type { WhatsAppConnector, WhatsAppEvent, WhatsAppSocket } from './whatsapp.js';
+import type { WhatsAppConnector, WhatsAppEvent, WhatsAppSocket } from './whatsapp-socket.js';
 
 export const WHATSAPP_AUTH_DIR = 'whatsapp-auth';
 

@@ -9,45 +9,20 @@ import { splitMarkdown, toWhatsApp } from './format.js';
 import { describeMedia, type MediaSaver, MediaTooLargeError, openOutgoingFile } from './media.js';
 import { createTypingKeeper, type SentPartsLedger, sendInParts } from './outbound.js';
 import { isChatJid, isGroupJid, meOf, toInbound, WHATSAPP } from './whatsapp-inbound.js';
+import {
+  closeOutcome,
+  type PairingProgress,
+  pairingState,
+  type WhatsAppConnector,
+  type WhatsAppSocket,
+} from './whatsapp-socket.js';
+
+// test/fake-baileys-socket.ts implements the seam through these names.
+export type { WhatsAppConnector, WhatsAppEvent, WhatsAppSocket } from './whatsapp-socket.js';
 
 /** WhatsApp takes about 65,536 characters; a little room is kept for the formatting marks. */
 export const WHATSAPP_MAX_TEXT = 65_000;
 const MAX_UPLOAD_BYTES = 64 * 1024 * 1024;
-
-/** Baileys' DisconnectReason codes that change what we do. */
-const LOGGED_OUT = 401;
-const FORBIDDEN = 403;
-const TIMED_OUT = 408;
-const RESTART_REQUIRED = 515;
-
-export type WhatsAppEvent = 'connection.update' | 'messages.upsert' | 'groups.upsert';
-
-/** The part of a Baileys socket the adapter uses: whatsapp-baileys.ts wraps the real one, tests use a fake. */
-export interface WhatsAppSocket {
-  readonly user: { id: string; lid?: string } | undefined;
-  on<E extends WhatsAppEvent>(event: E, listener: (data: BaileysEventMap[E]) => void): void;
-  sendMessage(
-    jid: string,
-    content: AnyMessageContent,
-    options?: { messageId?: string },
-  ): Promise<WAMessage | undefined>;
-  sendPresenceUpdate(presence: 'composing' | 'paused', jid: string): Promise<void>;
-  requestPairingCode(phoneNumber: string): Promise<string>;
-  groupMetadata(jid: string): Promise<{ subject: string }>;
-  /** Downloads a received medium; throws MediaTooLargeError past maxBytes. */
-  downloadMedia(message: WAMessage, maxBytes: number): Promise<Buffer>;
-  /** Closes the connection; the socket emits nothing more. */
-  end(): void;
-}
-
-export interface WhatsAppConnector {
-  /** Opens a new socket with the stored credentials; with none, the socket asks to be paired. */
-  open(): Promise<WhatsAppSocket>;
-  /** Whether credentials from a finished pairing are stored. */
-  isPaired(): Promise<boolean>;
-  /** Deletes the stored credentials (WhatsApp logged this device out; they are worthless now). */
-  clearAuth(): Promise<void>;
-}
 
 export interface WhatsAppChannelOptions {
   connector: WhatsAppConnector;
@@ -65,15 +40,9 @@ export interface WhatsAppChannelOptions {
   typingIntervalMs?: number;
 }
 
-const statusCodeOf = (error: unknown): number | undefined =>
-  (error as { output?: { statusCode?: number } } | undefined)?.output?.statusCode;
-
 /** A message id derived from the part's idempotency key: a retried send carries the same id, never a new one. */
 export const messageIdFor = (partKey: string) =>
   `3EB0${createHash('sha256').update(partKey).digest('hex').slice(0, 36).toUpperCase()}`;
-
-const formatPairingCode = (code: string) =>
-  code.length === 8 ? `${code.slice(0, 4)}-${code.slice(4)}` : code;
 
 export function createWhatsAppChannel(options: WhatsAppChannelOptions): Channel {
   const log = options.log.child({ channel: WHATSAPP });
@@ -162,31 +131,19 @@ export function createWhatsAppChannel(options: WhatsAppChannelOptions): Channel 
   function onConnectionUpdate(
     sock: WhatsAppSocket,
     update: BaileysEventMap['connection.update'],
-    pairing: { isPaired: boolean; hasOfferedQr: boolean },
+    pairing: PairingProgress,
   ) {
     if (update.qr) {
       pairing.hasOfferedQr = true;
-      if (options.phoneNumber) {
-        if (!isPairingCodeRequested) {
-          isPairingCodeRequested = true;
-          sock.requestPairingCode(options.phoneNumber).then(
-            (code) =>
-              setState({
-                status: 'logged-out',
-                reason:
-                  'not paired: on your phone open WhatsApp → Linked devices → Link a device → Link with phone ' +
-                  `number instead, and enter ${formatPairingCode(code)}`,
-              }),
-            (error: unknown) => log.error({ err: error }, 'whatsapp pairing code request failed'),
-          );
-        }
-      } else {
+      if (!options.phoneNumber) {
         options.onQr?.(update.qr);
-        setState({
-          status: 'logged-out',
-          reason:
-            'not paired: scan the QR code in the terminal where Warren runs (WhatsApp → Linked devices)',
-        });
+        setState(pairingState());
+      } else if (!isPairingCodeRequested) {
+        isPairingCodeRequested = true;
+        sock.requestPairingCode(options.phoneNumber).then(
+          (code) => setState(pairingState(code)),
+          (error: unknown) => log.error({ err: error }, 'whatsapp pairing code request failed'),
+        );
       }
       settleConnect?.();
     }
@@ -202,31 +159,15 @@ export function createWhatsAppChannel(options: WhatsAppChannelOptions): Channel 
     isOpen = false;
     socket = null;
     sock.end();
-    const code = statusCodeOf(update.lastDisconnect?.error);
-    const reason = `${update.lastDisconnect?.error?.message ?? 'connection closed'}${code ? ` (${code})` : ''}`;
-    if (code === LOGGED_OUT || code === FORBIDDEN) {
-      // The phone removed this device (or WhatsApp refused it): the stored keys are dead; pairing starts over.
+    const outcome = closeOutcome(update.lastDisconnect?.error, pairing);
+    if (outcome.kind === 'reconnect') return scheduleReconnect(outcome.reason, outcome.delayMs);
+    if (outcome.clearAuth) {
       void options.connector
         .clearAuth()
         .catch((error: unknown) => log.error({ err: error }, 'clearing auth failed'));
-      setState({
-        status: 'logged-out',
-        reason: `WhatsApp logged this device out (${code}): restart Warren and pair again (see docs/channels/whatsapp.md)`,
-      });
-      settleConnect?.();
-      return;
     }
-    // 408 is also a plain network timeout: only after QR codes were offered does it mean nobody paired.
-    if (!pairing.isPaired && pairing.hasOfferedQr && code === TIMED_OUT) {
-      setState({
-        status: 'logged-out',
-        reason: 'pairing timed out: restart Warren to get a new QR code or pairing code',
-      });
-      settleConnect?.();
-      return;
-    }
-    // Right after pairing WhatsApp asks for a fresh connection: at once, not after a backoff.
-    scheduleReconnect(reason, code === RESTART_REQUIRED ? 0 : undefined);
+    setState({ status: 'logged-out', reason: outcome.reason });
+    settleConnect?.();
   }
 
   async function openSocket(): Promise<void> {

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
 import { backoffMs } from '../backoff.js';
+import { parseJson } from '../protocol/read.js';
 
 export interface ChatClientOptions {
   /** The local channel's base url, e.g. http://127.0.0.1:7777. */
@@ -256,14 +257,6 @@ function describeFetchFailure(baseUrl: string, error: unknown): string {
 async function readError(response: Response): Promise<string> {
   const parsed = errorBodySchema.safeParse(parseJson(await response.text().catch(() => '')));
   return parsed.success ? parsed.data.error : `HTTP ${response.status}`;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {

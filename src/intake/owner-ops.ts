@@ -281,8 +281,13 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
         if (!AUDITED_ELSEWHERE.has(request.op)) audit('allow', done.group ?? null, args);
         return { ok: true, ...done };
       } catch (error) {
-        if (!(error instanceof Refusal || error instanceof StoreError)) throw error;
-        audit('deny', actor.kind === 'chat' ? actor.group.folder : null, { ...args, reason: error.message });
+        const group = actor.kind === 'chat' ? actor.group.folder : null;
+        if (!(error instanceof Refusal || error instanceof StoreError)) {
+          // A bug, not a refusal: still in the audit trail (nothing is known to have changed), then up to the caller.
+          audit('deny', group, { ...args, reason: 'the operation failed (see the log)' });
+          throw error;
+        }
+        audit('deny', group, { ...args, reason: error.message });
         return { ok: false, text: error.message };
       }
     },

@@ -1,42 +1,30 @@
 // The file protocol between the host and the agent runner in a container: paths, names, caps, env and zod schemas.
-// Shared by both sides (the agent image compiles this file in), so it imports nothing but zod and ipc-paths.ts.
+// Shared by both sides (the agent image compiles src/protocol/ in), so it imports nothing but zod and its neighbours.
 import { z } from 'zod';
+import {
+  chatAddress,
+  id,
+  MAX_IPC_FILE_BYTES,
+  MAX_MESSAGE_CHARS,
+  MAX_PRE_CHECK_CHARS,
+  MAX_PRE_CHECK_TIMEOUT_MS,
+  MAX_PROMPT_CHARS,
+  shortText,
+} from './limits.js';
 import { RUN_ENV } from './paths.js';
+import { parseJson } from './read.js';
+import { requestFileSchema } from './tools.js';
 
+// The caps and the tool requests have files of their own; importers see one protocol.
+export * from './limits.js';
 export { CONTAINER_PATHS, RUN_ENV } from './paths.js';
+export * from './tools.js';
 
 /** Bumped on any incompatible change; the runner reports it in its ready event. */
 export const IPC_PROTOCOL_VERSION = 2;
 
 export const IPC_INPUT_DIR = 'input';
 export const IPC_OUTPUT_DIR = 'output';
-
-/** Hard cap on one IPC file, both directions. Readers reject larger files without parsing them. */
-export const MAX_IPC_FILE_BYTES = 1024 * 1024;
-/** Cap on a prompt's text (a batch of chat messages). */
-export const MAX_PROMPT_CHARS = 256_000;
-/** Cap on one message the agent sends (send_message text, turn-end result). */
-export const MAX_MESSAGE_CHARS = 64_000;
-/** Cap on ids, reasons and other short strings. */
-export const MAX_SHORT_CHARS = 1_000;
-/** How long a tool waits for the host's response file before telling the model the host did not answer. */
-export const TOOL_RESPONSE_TIMEOUT_MS = 60_000;
-/** Cap on a scheduled task's prompt. */
-export const MAX_TASK_PROMPT_CHARS = 16_000;
-/** Cap on a task's pre-check script. */
-export const MAX_PRE_CHECK_CHARS = 8_000;
-/** A pre-check's time limit: default and ceiling. Past it the script is killed and the check failed. */
-export const DEFAULT_PRE_CHECK_TIMEOUT_MS = 60_000;
-export const MAX_PRE_CHECK_TIMEOUT_MS = 300_000;
-/** A pre-check printing more than this on stdout fails (it is a decision, not a report). */
-export const MAX_PRE_CHECK_OUTPUT_BYTES = 64 * 1024;
-/** Cap on the data a pre-check hands to the model (as JSON text). */
-export const MAX_PRE_CHECK_DATA_CHARS = 16_000;
-/**
- * Cap on global memory (global/CLAUDE.md) an agent proposes, in UTF-8 bytes: the runner's MAX_MEMORY_BYTES
- * (agent/src/memory.ts), since a longer text would be cut in every system prompt anyway.
- */
-export const MAX_GLOBAL_MEMORY_BYTES = 64 * 1024;
 
 /**
  * IPC file names: a zero-padded sequence number (per writer, per run, from 1), a unique part and `.json`,
@@ -57,12 +45,6 @@ export function ipcFileName(sequence: number, unique: string): string {
 export function isIpcFileName(name: string): boolean {
   return IPC_FILE_NAME_PATTERN.test(name);
 }
-
-const id = z.string().min(1).max(128);
-const shortText = z.string().max(MAX_SHORT_CHARS);
-/** A chat as "channel:chatId", e.g. "telegram:-100123". */
-export const CHAT_ADDRESS_PATTERN = /^[a-z][a-z0-9_-]*:.+$/;
-const chatAddress = z.string().max(MAX_SHORT_CHARS).regex(CHAT_ADDRESS_PATTERN, 'expected "channel:chatId"');
 
 // ---- host → container (input/) ----
 
@@ -140,26 +122,6 @@ export const exitEventSchema = z.object({
   error: shortText.optional(),
 });
 
-/** A tool asks the host to send a message. chat defaults to the run's chat (WARREN_CHAT). */
-export const sendMessageRequestSchema = z.object({
-  type: z.literal('request'),
-  id,
-  tool: z.literal('send_message'),
-  args: z.object({ text: z.string().min(1).max(MAX_MESSAGE_CHARS), chat: chatAddress.optional() }),
-});
-
-/** A tool asks the host to send a file from the group's folder (path relative to it), with an optional caption. */
-export const sendFileRequestSchema = z.object({
-  type: z.literal('request'),
-  id,
-  tool: z.literal('send_file'),
-  args: z.object({
-    path: z.string().min(1).max(MAX_SHORT_CHARS),
-    caption: z.string().max(MAX_SHORT_CHARS).optional(),
-    chat: chatAddress.optional(),
-  }),
-});
-
 /** A task pre-check ended: 'run' (the prompt went to the model), 'skip' (nothing to do) or 'error' (detail says why). */
 export const preCheckEventSchema = z.object({
   type: z.literal('pre-check'),
@@ -167,85 +129,6 @@ export const preCheckEventSchema = z.object({
   outcome: z.enum(['run', 'skip', 'error']),
   detail: shortText.optional(),
 });
-
-// ---- task tools (requests the host authorizes by the folder the file came from) ----
-
-const taskId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a task id as list_tasks shows it');
-/** Same rule as the host's group folders; only the admin group may name one (the host checks). */
-const groupFolder = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'a group folder name');
-const scheduleKind = z.enum(['cron', 'interval', 'once']);
-const scheduleText = z.string().min(1).max(200);
-const timezoneName = z.string().min(1).max(100);
-const taskName = z.string().min(1).max(100);
-const contextMode = z.enum(['group', 'isolated']);
-const preCheckTimeoutSeconds = z
-  .number()
-  .int()
-  .min(1)
-  .max(MAX_PRE_CHECK_TIMEOUT_MS / 1000);
-
-export const scheduleTaskArgsSchema = z.object({
-  prompt: z.string().min(1).max(MAX_TASK_PROMPT_CHARS),
-  scheduleKind,
-  schedule: scheduleText,
-  timezone: timezoneName.optional(),
-  name: taskName.optional(),
-  contextMode: contextMode.optional(),
-  preCheck: z.string().min(1).max(MAX_PRE_CHECK_CHARS).optional(),
-  preCheckTimeoutSeconds: preCheckTimeoutSeconds.optional(),
-  group: groupFolder.optional(),
-});
-export const listTasksArgsSchema = z.object({ group: groupFolder.optional() });
-export const updateTaskArgsSchema = z.object({
-  taskId,
-  prompt: z.string().min(1).max(MAX_TASK_PROMPT_CHARS).optional(),
-  scheduleKind: scheduleKind.optional(),
-  schedule: scheduleText.optional(),
-  timezone: timezoneName.optional(),
-  name: taskName.optional(),
-  contextMode: contextMode.optional(),
-  /** An empty string removes the pre-check. */
-  preCheck: z.string().max(MAX_PRE_CHECK_CHARS).optional(),
-  preCheckTimeoutSeconds: preCheckTimeoutSeconds.optional(),
-});
-export const taskIdArgsSchema = z.object({ taskId });
-
-const toolRequest = <T extends string, A extends z.ZodType>(tool: T, args: A) =>
-  z.object({ type: z.literal('request'), id, tool: z.literal(tool), args });
-
-export const taskRequestSchemas = [
-  toolRequest('schedule_task', scheduleTaskArgsSchema),
-  toolRequest('list_tasks', listTasksArgsSchema),
-  toolRequest('update_task', updateTaskArgsSchema),
-  toolRequest('pause_task', taskIdArgsSchema),
-  toolRequest('resume_task', taskIdArgsSchema),
-  toolRequest('cancel_task', taskIdArgsSchema),
-] as const;
-
-/**
- * The admin group's agent proposes the complete new text of global memory. Nothing is written until the owner
- * approves it in the admin chat (the host's memory-proposals.ts), because every group's agent reads that file.
- */
-export const updateGlobalMemoryArgsSchema = z.object({
-  content: z
-    .string()
-    .max(MAX_GLOBAL_MEMORY_BYTES)
-    .refine((text) => new TextEncoder().encode(text).length <= MAX_GLOBAL_MEMORY_BYTES, {
-      message: `at most ${MAX_GLOBAL_MEMORY_BYTES / 1024} KiB of UTF-8`,
-    }),
-});
-export const updateGlobalMemoryRequestSchema = toolRequest(
-  'update_global_memory',
-  updateGlobalMemoryArgsSchema,
-);
-
-/** Unknown tools fail to parse: the host refuses them (fail closed). */
-export const requestFileSchema = z.discriminatedUnion('tool', [
-  sendMessageRequestSchema,
-  sendFileRequestSchema,
-  ...taskRequestSchemas,
-  updateGlobalMemoryRequestSchema,
-]);
 
 export const outputFileSchema = z.union([
   z.discriminatedUnion('type', [
@@ -264,19 +147,10 @@ export type ResponseFile = z.infer<typeof responseFileSchema>;
 export type InputFile = z.infer<typeof inputFileSchema>;
 export type TaskFile = z.infer<typeof taskFileSchema>;
 export type PreCheckEvent = z.infer<typeof preCheckEventSchema>;
-export type TaskToolRequest = Exclude<
-  RequestFile,
-  SendMessageRequest | SendFileRequest | UpdateGlobalMemoryRequest
->;
-export type TaskToolName = TaskToolRequest['tool'];
 export type ReadyEvent = z.infer<typeof readyEventSchema>;
 export type TurnEndEvent = z.infer<typeof turnEndEventSchema>;
 export type LogEvent = z.infer<typeof logEventSchema>;
 export type ExitEvent = z.infer<typeof exitEventSchema>;
-export type SendMessageRequest = z.infer<typeof sendMessageRequestSchema>;
-export type SendFileRequest = z.infer<typeof sendFileRequestSchema>;
-export type UpdateGlobalMemoryRequest = z.infer<typeof updateGlobalMemoryRequestSchema>;
-export type RequestFile = z.infer<typeof requestFileSchema>;
 export type OutputFile = z.infer<typeof outputFileSchema>;
 
 export type IpcFileKind = 'input' | 'output';
@@ -296,12 +170,8 @@ function utf8Length(text: string): number {
 /** Parses one IPC file's text. Never throws: oversized, non-JSON and off-schema files come back as errors. */
 export function parseIpcFile<K extends IpcFileKind>(kind: K, text: string): IpcResult<FileOf<K>> {
   if (utf8Length(text) > MAX_IPC_FILE_BYTES) return { ok: false, error: 'file too large' };
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { ok: false, error: 'not JSON' };
-  }
+  const value = parseJson(text);
+  if (value === undefined) return { ok: false, error: 'not JSON' };
   const schema = kind === 'input' ? inputFileSchema : outputFileSchema;
   const parsed = schema.safeParse(value);
   if (!parsed.success) {

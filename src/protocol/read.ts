@@ -8,6 +8,15 @@ export type ReadResult = { ok: true; text: string } | { ok: false; error: string
 
 const readAt = promisify(read);
 
+/** JSON.parse that gives undefined for what is not JSON. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Opens a file for reading only if it is a regular file: never through a link (O_NOFOLLOW: ELOOP), never blocking
  * (O_NONBLOCK: a FIFO opens at once), its type checked on the descriptor before anything is read; anything else is

@@ -202,6 +202,18 @@ export function createWork(deps: WorkDeps) {
     );
   }
 
+  /**
+   * A task's own bookkeeping failing (say, a timezone gone from the system) must not undo the turn's reply and its
+   * messages: it runs in a savepoint of its own. The run stays open and ends as interrupted at the next start.
+   */
+  function settleTaskAlone(work: Work, outcome: WorkOutcome): void {
+    try {
+      store.transaction(() => settleTask(work, outcome));
+    } catch (error) {
+      log.error({ err: error, batchId: work.batchId }, 'failed to settle a task run');
+    }
+  }
+
   return {
     /** Groups with work due now (messages first by age, then task runs), and when the next retry comes due. */
     due(): { groupIds: number[]; nextDueAt: number | null } {
@@ -250,7 +262,7 @@ export function createWork(deps: WorkDeps) {
           const messageIds = works.filter((work) => work.kind === 'messages').map((work) => work.batchId);
           if (outcome.status !== 'failed') store.messages.completeBatches(messageIds, item);
           for (const work of works) {
-            if (work.kind === 'task') settleTask(work, outcome);
+            if (work.kind === 'task') settleTaskAlone(work, outcome);
             else if (outcome.status === 'failed') failMessages(work, outcome.error, outcome.isRetryable);
           }
         });

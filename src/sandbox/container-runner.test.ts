@@ -12,7 +12,6 @@ import { type InputFile, ipcFileName, type OutputFile, parseIpcFile } from '../p
 import type { Group } from '../store/records.js';
 import { type AuditEntry, openStore, type Store } from '../store/store.js';
 import type { AgentEvent, AgentStartRequest } from '../types.js';
-import { ensureAgentImage } from './agent-image.js';
 import { type ContainerRunner, createContainerRunner } from './container-runner.js';
 import type {
   ContainerExit,
@@ -200,10 +199,6 @@ class FakeRuntime implements ContainerRuntime {
   }
   async hasImage(): Promise<boolean> {
     return this.hasAgentImage;
-  }
-  async buildImage() {
-    this.hasAgentImage = true;
-    return { ok: true as const };
   }
 }
 
@@ -528,14 +523,5 @@ describe('container runner', () => {
     runtime.behaviour = { isReady: false, isAutoReply: false };
     await expect(runner.start(request([]))).rejects.toThrow(/did not become ready within 1 s/);
     expect(() => statSync(path.join(dataDir, 'sockets', 'family', 'api.sock'))).toThrow();
-  });
-
-  it('builds the image only when it is missing', async () => {
-    const config = loadConfig({ env: { WARREN_DATA_DIR: dataDir }, cwd: dataDir });
-    const ensureImage = () =>
-      ensureAgentImage({ runtime, config, packageRoot: path.resolve('.'), log: silentLogger() });
-    expect(await ensureImage()).toEqual({ ok: true, isBuilt: false });
-    runtime.hasAgentImage = false;
-    expect(await ensureImage()).toEqual({ ok: true, isBuilt: true });
   });
 });

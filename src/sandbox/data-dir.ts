@@ -1,8 +1,7 @@
 // The data directory's layout: the database's place, the folders Warren makes, and global memory, which is the host's.
 import { fchmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { inFolder } from './group-folder.js';
-import { chownDescriptor, closeQuietly, createFileIn, openFileIn, unlinkIn } from './safe-fs.js';
+import { chownDescriptor, closeQuietly, createFileIn, inFolder, openFileIn, unlinkIn } from './safe-fs.js';
 
 export function databasePath(dataDir: string): string {
   return join(dataDir, 'warren.db');

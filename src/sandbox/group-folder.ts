@@ -1,8 +1,7 @@
 // A group's folder on disk: where it is, who owns it, and its starter memory file, created through descriptors.
-import { closeSync, fchmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkGroupFolder, StoreError } from '../store/store.js';
-import { chownDescriptor, openDirectory, writeNewFileIn } from './safe-fs.js';
+import { chownDescriptor, inFolder, writeNewFileIn } from './safe-fs.js';
 
 export interface ContainerUser {
   uid: number;
@@ -23,21 +22,6 @@ export function containerUserFor(): ContainerUser {
   const uid = process.getuid?.() ?? 1000;
   const gid = process.getgid?.() ?? 1000;
   return uid === 0 ? { uid: 1000, gid: 1000 } : { uid, gid: gid === 0 ? 1000 : gid };
-}
-
-/**
- * Makes a folder (parents the host's alone) if it is missing, gives it `mode` and runs `work` in it through its
- * descriptor: the folder may be one an agent wrote, so nothing in it is reached by a path the agent could change.
- */
-export function inFolder(dir: string, mode: number, work: (dirFd: number) => void = () => {}): void {
-  mkdirSync(dir, { recursive: true, mode });
-  const dirFd = openDirectory(dir);
-  try {
-    fchmodSync(dirFd, mode);
-    work(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
 }
 
 /**

@@ -1,13 +1,14 @@
 // A run's IPC folder on the host: making and clearing it, and reading what the agent writes to output/ safely.
 // Everything in output/ goes through the folder's descriptor (safe-fs.ts); caps bound what one run can make the host do.
 import { randomUUID } from 'node:crypto';
-import { closeSync, fchmodSync, mkdirSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import { IPC_INPUT_DIR, IPC_OUTPUT_DIR, isIpcFileName, MAX_IPC_FILE_BYTES } from '../protocol/ipc.js';
 import { type FolderWatch, type ReadResult, readIpcFileText, watchFolder } from '../protocol/read.js';
 import {
   chownDescriptor,
+  inFolder,
   listDirectory,
   openDirectoryIn,
   pathIn,
@@ -52,11 +53,9 @@ export function prepareRunDirs(
   runDir: string,
   containerUser: { uid: number; gid: number },
 ): { inputDir: string; outputDir: string; setAside: string[] } {
-  mkdirSync(runDir, { recursive: true, mode: 0o755 });
   const setAside = clearRunDirs(runDir);
-  withDirectory(runDir, (runFd) => {
-    // The run folder and input/ need only be traversable and readable by the container's user.
-    fchmodSync(runFd, 0o755);
+  // The run folder and input/ need only be traversable and readable by the container's user.
+  inFolder(runDir, 0o755, (runFd) => {
     closeSync(openDirectoryIn(runFd, IPC_INPUT_DIR, 0o755));
     const outputFd = openDirectoryIn(runFd, IPC_OUTPUT_DIR, 0o700);
     try {

@@ -1,7 +1,6 @@
 // The host side of one run's file IPC: writes input/ files; parses, authorizes and answers what the agent writes to output/.
 // Reading output/ safely (symlinks, caps, flood control, watching) is ipc-folder.ts's.
 import { randomUUID } from 'node:crypto';
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
@@ -19,7 +18,8 @@ import {
   type SendFileRequest,
   type SendMessageRequest,
 } from '../protocol/ipc.js';
-import type { FolderWatch } from '../protocol/read.js';
+import { type FolderWatch, parseJson } from '../protocol/read.js';
+import { writeAtomic } from '../protocol/write.js';
 import type { ChatAddress, Group } from '../store/records.js';
 import { formatChatAddress, parseChatAddress } from '../store/records.js';
 import type { AuditEntry, Store } from '../store/store.js';
@@ -100,15 +100,10 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
       return false;
     }
     inputSequence += 1;
-    const name = ipcFileName(inputSequence, randomUUID());
-    const temp = path.join(inputDir, `.tmp-${randomUUID()}`);
     try {
-      // 0644: the container's user must read it; the data directory (0700) keeps other host users out.
-      writeFileSync(temp, encoded.value, { flag: 'wx', mode: 0o644 });
-      renameSync(temp, path.join(inputDir, name));
+      writeAtomic(inputDir, ipcFileName(inputSequence, randomUUID()), encoded.value);
       return true;
     } catch (error) {
-      rmSync(temp, { force: true });
       log.error({ err: error, type: file.type }, 'cannot write input file');
       return false;
     }
@@ -127,11 +122,7 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
     log.warn({ file: name, error }, 'IPC file rejected');
     audit('ipc-file', 'deny', { file: name, reason: error });
     // Best effort: a request with a readable id gets its refusal now rather than a tool timeout.
-    let value: unknown = null;
-    try {
-      if (text !== null) value = JSON.parse(text);
-    } catch {}
-    const request = requestIdSchema.safeParse(value);
+    const request = requestIdSchema.safeParse(text === null ? null : parseJson(text));
     if (request.success) answer(request.data.id, { ok: false, error: `invalid request: ${error}` });
   }
 

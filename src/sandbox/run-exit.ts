@@ -3,10 +3,10 @@
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import { parseJson } from '../protocol/read.js';
 import type { AgentExit } from '../types.js';
 import type { RunnerExitReason } from './ipc.js';
 import type { ContainerExit, ContainerRuntime } from './runtimes/index.js';
-import { parseJson } from './sse-usage.js';
 
 /** The agent runner writes JSON log lines (pino-like) on stderr. */
 const runnerLogLineSchema = z.looseObject({ level: z.number(), msg: z.string() });

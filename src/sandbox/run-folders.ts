@@ -11,11 +11,11 @@ import type { Group } from '../store/records.js';
 import { AgentStartError, type HostContext } from '../types.js';
 import { createDiskQuota, type DiskQuota } from './disk-quota.js';
 import { createFolderJobs, type FolderJobs } from './folder-jobs.js';
-import { type ContainerUser, inFolder } from './group-folder.js';
+import type { ContainerUser } from './group-folder.js';
 import { clearRunDirs, prepareRunDirs } from './ipc-folder.js';
 import { buildMounts, loadMountAllowlist, type Mount } from './mounts.js';
 import type { ContainerRuntime } from './runtimes/index.js';
-import { chownDescriptor, closeQuietly, openFileIn } from './safe-fs.js';
+import { chownDescriptor, closeQuietly, inFolder, openFileIn } from './safe-fs.js';
 import { createVolumes } from './volumes.js';
 
 /** sun_path is 108 bytes on Linux, including the terminating NUL. */
@@ -139,7 +139,7 @@ export function createRunFolders(deps: RunFoldersDeps): RunFolders {
       giveToContainerUser(path.join(dataDir, 'groups', folder), user, 'CLAUDE.md');
       giveToContainerUser(path.join(dataDir, 'sessions', folder), user, null);
       // The socket's folder stays the host's: the container may connect (0666 socket) but not replace it.
-      inFolder(path.dirname(socketPath), 0o755);
+      inFolder(path.dirname(socketPath), 0o755, () => {});
       const refusal = await quota.checkBeforeStart(folder);
       if (refusal !== null) throw new AgentStartError(refusal, false);
       return { runDir: runDirOf(folder), socketPath, mounts: buildRunMounts(group, ipcDirs) };

@@ -10,6 +10,7 @@ import {
   constants,
   createReadStream,
   createWriteStream,
+  fchmodSync,
   fchownSync,
   fstatSync,
   mkdirSync,
@@ -62,6 +63,19 @@ export function withDirectory<T>(dirPath: string, use: (dirFd: number) => T): T 
   if (result instanceof Promise) return result.finally(() => closeSync(fd)) as T;
   closeSync(fd);
   return result;
+}
+
+/**
+ * Makes a folder (parents the host's alone) if it is missing, gives it `mode` and runs `work` in it through its
+ * descriptor (withDirectory): the folder may be one an agent wrote, so nothing in it is reached by a path the agent
+ * could change.
+ */
+export function inFolder<T>(dir: string, mode: number, work: (dirFd: number) => T): T {
+  mkdirSync(dir, { recursive: true, mode });
+  return withDirectory(dir, (dirFd) => {
+    fchmodSync(dirFd, mode);
+    return work(dirFd);
+  });
 }
 
 /** Opens a directory inside a verified one, first making it (with createMode) when asked and missing. */

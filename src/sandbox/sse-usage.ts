@@ -2,6 +2,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { createParser } from 'eventsource-parser';
 import { z } from 'zod';
+import { parseJson } from '../protocol/read.js';
 
 export interface MessageUsage {
   inputTokens: number;
@@ -126,13 +127,4 @@ function createJsonMeter(): UsageMeter {
       return totals.result();
     },
   };
-}
-
-/** JSON.parse that gives undefined for what is not JSON. */
-export function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

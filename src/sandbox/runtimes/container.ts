@@ -34,17 +34,23 @@ export async function startContainer(
   const stderr = sink('stderr', 8 * 1024);
   let drained: Promise<unknown> = Promise.resolve();
   log?.debug({ container: spec.name, group: spec.groupFolder }, 'container starting');
-  const startError = await within(
-    ENGINE_TIMEOUT_MS,
-    (async () => {
-      await docker.createContainer(options);
-      const stream = await container.attach({ stream: true, stdout: true, stderr: true });
-      // The engine ends the attach stream once the container has ended and all its output is sent.
-      drained = finished(stream).catch(() => {});
-      docker.modem.demuxStream(stream, stdout, stderr);
-      await container.start();
-    })(),
-  ).then(() => null, engineMessage);
+  const starting = (async () => {
+    await docker.createContainer(options);
+    const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+    // The engine ends the attach stream once the container has ended and all its output is sent.
+    drained = finished(stream).catch(() => {});
+    docker.modem.demuxStream(stream, stdout, stderr);
+    await container.start();
+  })();
+  const startError = await within(ENGINE_TIMEOUT_MS, starting).then(() => null, engineMessage);
+  // A start we stopped waiting for may still complete in the engine: that container would run without the hard
+  // timeout, unreachable by stop(). Once the engine is done with it, it is removed.
+  if (startError !== null) {
+    void starting.then(
+      () => within(ENGINE_TIMEOUT_MS, container.remove({ force: true })).catch(() => {}),
+      () => within(ENGINE_TIMEOUT_MS, container.remove({ force: true })).catch(() => {}),
+    );
+  }
 
   let endRequest: 'killed' | 'timeout' | null = null;
   let hasEnded = false;

@@ -1,10 +1,6 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LineSink } from './container.js';
 import { createOptions } from './engine.js';
-import { contextFiles } from './image-build.js';
 import { createRuntime, engineSocket, FLAVORS } from './index.js';
 import { type ContainerSpec, ContainerSpecError, containerName } from './runtime.js';
 
@@ -179,36 +175,5 @@ describe('output lines', () => {
     sink.write(Buffer.from('0123456789'));
     sink.write(Buffer.from('ab'));
     expect(sink.tail()).toBe('456789ab');
-  });
-});
-
-describe('build context', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warren-context-'));
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-  it("follows .dockerignore with docker's rules and always sends the Dockerfile", () => {
-    for (const file of [
-      'agent/Dockerfile',
-      'agent/src/main.ts',
-      'agent/src/main.test.ts',
-      'agent/node_modules/x/index.js',
-      'src/protocol/ipc.ts',
-      'src/app.ts',
-      '.env',
-      'README.md',
-    ]) {
-      fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
-      fs.writeFileSync(path.join(dir, file), 'x');
-    }
-    fs.writeFileSync(
-      path.join(dir, '.dockerignore'),
-      '# only the runner\n*\n!agent/src/\nagent/src/**/*.test.ts\n!src/protocol/\n',
-    );
-    expect(contextFiles(dir, 'agent/Dockerfile').sort()).toEqual([
-      '.dockerignore',
-      'agent/Dockerfile',
-      'agent/src/main.ts',
-      'src/protocol/ipc.ts',
-    ]);
   });
 });

@@ -3,7 +3,6 @@
 import type Docker from 'dockerode';
 import type { Logger } from '../../log.js';
 import { ENGINE_TIMEOUT_MS, engineMessage, startContainer, within } from './container.js';
-import { buildImage } from './image-build.js';
 import {
   assertImageTag,
   assertInstallId,
@@ -59,6 +58,8 @@ export function createOptions(spec: ContainerSpec, flavor: EngineFlavor): Docker
     ...(spec.entrypoint === undefined ? {} : { Entrypoint: [spec.entrypoint] }),
     ...(spec.command === undefined ? {} : { Cmd: spec.command }),
     HostConfig: {
+      // The engine's own additions (gVisor's runtime, podman's ulimits) first: nothing after can be overridden.
+      ...flavor.hostConfig,
       // Default-deny network (invariant 3): loopback only; the model API is reached through a mounted unix socket.
       NetworkMode: 'none',
       // The agent cannot change its own image, so it cannot leave a backdoor for its next run (invariant 5).
@@ -85,7 +86,6 @@ export function createOptions(spec: ContainerSpec, flavor: EngineFlavor): Docker
         Target: mount.containerPath,
         ReadOnly: mount.isReadOnly,
       })),
-      ...flavor.hostConfig,
     },
   };
 }
@@ -121,7 +121,6 @@ export function createApiRuntime(
     kind: flavor.kind,
     start: async (spec) => startContainer(docker, spec, createOptions(spec, flavor), log),
     listOwned,
-    buildImage: (options) => buildImage(docker, options),
 
     async removeOrphans(installId) {
       const names = (await listOwned(installId)).map((entry) => entry.name);

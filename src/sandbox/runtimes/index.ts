@@ -49,13 +49,20 @@ export function engineSocket(kind: RuntimeKind, env: NodeJS.ProcessEnv = process
   return runtimeDir ? path.join(runtimeDir, 'podman', 'podman.sock') : '/run/podman/podman.sock';
 }
 
-export function createRuntime(config: RuntimeConfig, deps: { log?: Logger } = {}): ContainerRuntime {
+/** The engine's API client for this configuration, and where it listens (for messages). */
+export function engineClient(config: RuntimeConfig): { docker: Docker; where: string } {
   const host = process.env.DOCKER_HOST;
   // A tcp:// or ssh:// engine: docker-modem reads DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) itself.
-  const isRemote = config.socketPath === undefined && host !== undefined && !host.startsWith('unix://');
+  if (config.socketPath === undefined && host !== undefined && !host.startsWith('unix://')) {
+    return { docker: new Docker(), where: host };
+  }
   const socketPath = config.socketPath ?? engineSocket(config.kind);
-  const docker = new Docker(isRemote ? {} : { socketPath, host: undefined, protocol: 'http' });
-  return createApiRuntime(FLAVORS[config.kind], docker, isRemote ? (host as string) : socketPath, deps.log);
+  return { docker: new Docker({ socketPath, host: undefined, protocol: 'http' }), where: socketPath };
+}
+
+export function createRuntime(config: RuntimeConfig, deps: { log?: Logger } = {}): ContainerRuntime {
+  const { docker, where } = engineClient(config);
+  return createApiRuntime(FLAVORS[config.kind], docker, where, deps.log);
 }
 
 export type * from './runtime.js';

@@ -97,26 +97,12 @@ export interface OwnedContainer {
 
 export type RuntimeAvailability = { ok: true; version: string } | { ok: false; reason: string; fix: string };
 
-export interface BuildImageOptions {
-  contextDir: string;
-  /** Path of the Dockerfile, inside contextDir (sent even if .dockerignore leaves it out, as the docker CLI does). */
-  dockerfile: string;
-  tag: string;
-  buildArgs: Record<string, string>;
-  /** Each line the build prints. Must not throw. */
-  onProgress(line: string): void;
-  /** Default: no limit. */
-  timeoutMs?: number;
-}
-
-export type BuildImageResult = { ok: true } | { ok: false; reason: string };
-
 export type RuntimeKind = 'docker' | 'podman' | 'gvisor';
 
 /**
  * A container engine. start() rejects only for a spec that breaks the rules (a bug in the caller); an engine
  * or image problem shows up as exited with reason 'start-failed'. listOwned/removeOrphans reject when the
- * engine cannot be asked; checkAvailable, cpuCount, hasImage and buildImage never reject for engine failures.
+ * engine cannot be asked; checkAvailable, cpuCount and hasImage never reject for engine failures.
  */
 export interface ContainerRuntime {
   readonly kind: RuntimeKind;
@@ -132,7 +118,6 @@ export interface ContainerRuntime {
   /** CPUs the engine can give one container (its VM's, on Docker Desktop or a podman machine); null: unknown. */
   cpuCount(): Promise<number | null>;
   hasImage(tag: string): Promise<boolean>;
-  buildImage(options: BuildImageOptions): Promise<BuildImageResult>;
 }
 
 /** Thrown for a spec or argument that breaks the rules: always a bug in the caller, never a user error. */

@@ -6,13 +6,37 @@ import dockerignore from '@balena/dockerignore';
 import type Docker from 'dockerode';
 import { pack } from 'tar-fs';
 import { z } from 'zod';
-import { engineMessage, LineSink } from './container.js';
-import {
-  assertImageTag,
-  type BuildImageOptions,
-  type BuildImageResult,
-  ContainerSpecError,
-} from './runtime.js';
+import { parseJson } from '../protocol/read.js';
+import { engineMessage, LineSink } from '../sandbox/runtimes/container.js';
+import { createRuntime, engineClient, type RuntimeConfig } from '../sandbox/runtimes/index.js';
+import { assertImageTag, ContainerSpecError } from '../sandbox/runtimes/runtime.js';
+
+export interface BuildImageOptions {
+  contextDir: string;
+  /** Path of the Dockerfile, inside contextDir (sent even if .dockerignore leaves it out, as the docker CLI does). */
+  dockerfile: string;
+  tag: string;
+  buildArgs: Record<string, string>;
+  /** Each line the build prints. Must not throw. */
+  onProgress(line: string): void;
+  /** Default: no limit. */
+  timeoutMs?: number;
+}
+
+export type BuildImageResult = { ok: true } | { ok: false; reason: string };
+
+/** Images on the engine: neither method rejects for engine failures. */
+export interface ImageEngine {
+  hasImage(tag: string): Promise<boolean>;
+  buildImage(options: BuildImageOptions): Promise<BuildImageResult>;
+}
+
+/** The image side of the configured engine (hasImage is the runtime's own). */
+export function createImageEngine(config: RuntimeConfig): ImageEngine {
+  const { docker } = engineClient(config);
+  const runtime = createRuntime(config);
+  return { hasImage: (tag) => runtime.hasImage(tag), buildImage: (options) => buildImage(docker, options) };
+}
 
 const buildEventSchema = z.object({ stream: z.string().optional(), error: z.string().optional() });
 
@@ -60,10 +84,8 @@ export async function buildImage(docker: Docker, build: BuildImageOptions): Prom
   const deadline = build.timeoutMs === undefined ? undefined : AbortSignal.timeout(build.timeoutMs);
   // The engine answers with JSON lines: {"stream": "Step 1/7 : FROM …\n"}, … and {"error": "…"} when a step fails.
   const events = new LineSink((json) => {
-    let event: z.infer<typeof buildEventSchema> = {};
-    try {
-      event = buildEventSchema.parse(JSON.parse(json));
-    } catch {}
+    const parsed = buildEventSchema.safeParse(parseJson(json));
+    const event = parsed.success ? parsed.data : {};
     for (const line of (event.stream ?? '').split('\n')) if (line.trim() !== '') progress(line.trimEnd());
     if (event.error !== undefined) {
       failure = event.error;

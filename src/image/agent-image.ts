@@ -3,12 +3,12 @@
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import type { BuildImageResult, ContainerRuntime } from './runtimes/index.js';
+import type { BuildImageResult, ImageEngine } from './image-build.js';
 
 export type EnsureImageResult = { ok: true; isBuilt: boolean } | { ok: false; reason: string };
 
 interface ImageDeps {
-  runtime: ContainerRuntime;
+  images: ImageEngine;
   config: Pick<Config, 'agentImage' | 'baseImage'>;
   packageRoot: string;
 }
@@ -18,7 +18,7 @@ export function buildAgentImage(
   deps: ImageDeps,
   onProgress: (line: string) => void,
 ): Promise<BuildImageResult> {
-  return deps.runtime.buildImage({
+  return deps.images.buildImage({
     contextDir: deps.packageRoot,
     dockerfile: path.join(deps.packageRoot, 'agent', 'Dockerfile'),
     tag: deps.config.agentImage,
@@ -32,7 +32,7 @@ export async function ensureAgentImage(deps: ImageDeps & { log: Logger }): Promi
   const log = deps.log.child({ module: 'agent-image' });
   const image = deps.config.agentImage;
   try {
-    if (await deps.runtime.hasImage(image)) return { ok: true, isBuilt: false };
+    if (await deps.images.hasImage(image)) return { ok: true, isBuilt: false };
     log.info({ image, base: deps.config.baseImage }, 'building the agent image');
     const result = await buildAgentImage(deps, (line) => log.info({ line }, 'image build'));
     if (!result.ok) log.error({ image, reason: result.reason }, 'agent image build failed');
