@@ -1,9 +1,10 @@
 // Media from chats, saved into the folder of the group that owns the chat under safe generated names; files out.
 import { createHash } from 'node:crypto';
-import { constants, writeFile } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, readFile, writeFile } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { Logger } from '../log.js';
+import { openRegularFile } from '../protocol/read.js';
 import { groupDir } from '../sandbox/group-folder.js';
 import {
   chownDescriptor,
@@ -242,29 +243,36 @@ export function createMediaSaver(deps: {
   };
 }
 
+/** Reads a whole file from its descriptor, without blocking the event loop. */
+const readFileAt = promisify(
+  (fd: number, callback: (error: NodeJS.ErrnoException | null, data: Buffer) => void) =>
+    readFile(fd, callback),
+);
+
 export type OutgoingFile =
   | { status: 'ok'; data: Buffer; fileName: string; mimeType: string }
   | { status: 'failed'; reason: string };
 
-/** Reads a file to send: a regular file (not through a symlink) of at most maxBytes. Never throws. */
+/** Reads a file to send: a regular file (not through a symlink, opened as protocol/read.ts opens) of at most maxBytes. Never throws. */
 export async function openOutgoingFile(filePath: string, maxBytes: number): Promise<OutgoingFile> {
+  let file: ReturnType<typeof openRegularFile>;
   try {
-    const handle = await open(filePath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    try {
-      const stat = await handle.stat();
-      if (!stat.isFile()) return { status: 'failed', reason: 'not a regular file' };
-      if (stat.size > maxBytes) {
-        return {
-          status: 'failed',
-          reason: `file is ${formatSize(stat.size)}; the limit is ${formatSize(maxBytes)}`,
-        };
-      }
-      const fileName = path.basename(filePath);
-      return { status: 'ok', data: await handle.readFile(), fileName, mimeType: mimeTypeFor(fileName) };
-    } finally {
-      await handle.close();
-    }
+    file = openRegularFile(filePath);
   } catch (error) {
     return { status: 'failed', reason: describeOpenError(error, 'no such file') };
+  }
+  try {
+    if (file.stat.size > maxBytes) {
+      return {
+        status: 'failed',
+        reason: `file is ${formatSize(file.stat.size)}; the limit is ${formatSize(maxBytes)}`,
+      };
+    }
+    const fileName = path.basename(filePath);
+    return { status: 'ok', data: await readFileAt(file.fd), fileName, mimeType: mimeTypeFor(fileName) };
+  } catch (error) {
+    return { status: 'failed', reason: describeOpenError(error, 'no such file') };
+  } finally {
+    closeSync(file.fd);
   }
 }
