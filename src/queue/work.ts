@@ -219,7 +219,9 @@ export function createWork(deps: WorkDeps) {
     due(): { groupIds: number[]; nextDueAt: number | null } {
       const messages = store.messages.work(deps.now());
       const groupIds = [...new Set([...messages.dueGroupIds, ...store.tasks.dueGroupIds(deps.now())])];
-      return { groupIds, nextDueAt: messages.nextDueAt };
+      // Message and task retries come due through this one wake; the scheduler only claims new slots.
+      const times = [messages.nextDueAt, store.tasks.nextDueAt(deps.now())].filter((at) => at !== null);
+      return { groupIds, nextDueAt: times.length > 0 ? Math.min(...times) : null };
     },
 
     /** What the group's next claim would be for: chat messages first (people are waiting), then a task run. */

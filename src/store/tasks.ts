@@ -141,16 +141,14 @@ export function taskQueries(db: Database.Database, outbox: OutboxQueries) {
       const open = db.prepare(`SELECT 1 FROM task_runs WHERE task_id = ? AND ${OPEN}`).get(taskId);
       return open ? null : queueRun(taskId, now, 'manual', now);
     }),
-    /** When the scheduler must look again: the earliest next slot without an open run, or a queued retry. */
-    nextWakeAt(now: number): number | null {
+    /** When the scheduler must look again: the earliest next slot without an open run (retries are the queue's). */
+    nextWakeAt(): number | null {
       const row = db
         .prepare(
-          `SELECT MIN(at) AS at FROM (
-             SELECT t.next_run_at AS at FROM tasks t WHERE t.status = 'active' AND t.next_run_at IS NOT NULL
-               AND ${NO_OPEN_RUN}
-             UNION ALL SELECT due_at FROM task_runs WHERE status = 'queued' AND due_at > ?)`,
+          `SELECT MIN(t.next_run_at) AS at FROM tasks t WHERE t.status = 'active' AND t.next_run_at IS NOT NULL
+             AND ${NO_OPEN_RUN}`,
         )
-        .get(now) as { at: number | null };
+        .get() as { at: number | null };
       return row.at;
     },
     /** The group's queued run that is due and has waited longest. */

@@ -77,7 +77,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   function arm(now: number): void {
     if (timer !== null) timers.clear(timer);
     timer = null;
-    wakeAt = store.tasks.nextWakeAt(now);
+    wakeAt = store.tasks.nextWakeAt();
     if (wakeAt === null || isStopped) return;
     // Capped: a far-off wake just looks again (finds nothing due) and re-arms for the rest.
     const delay = Math.min(Math.max(0, wakeAt - now), MAX_TIMER_MS);
