@@ -2,30 +2,26 @@
 // protocol and store import nothing of ours; each middle layer imports only the layers below it; only the
 // composition root (src/main.ts, src/app.ts, src/cli.ts) imports everything. Test files are left out: a test may
 // reach into any layer it exercises.
+/** The foundation files: settings, the logger, the contracts, backoff, the owner's mount allowlist file. */
+const foundation = 'src/(backoff|config|log|mount-allowlist-file|types)\\.ts';
 const layers = [
   // [folder, the folders of ours it may import besides its own]
   ['src/protocol/', []],
   ['src/store/', []],
-  ['src/(backoff|config|log|types)\\.ts', ['src/protocol/', 'src/store/']],
-  ['src/sandbox/', ['src/protocol/', 'src/store/', 'src/(backoff|config|log|types)\\.ts']],
-  // Building the agent image: not part of the boundary, but it reaches the engine through sandbox/runtimes.
-  ['src/image/', ['src/protocol/', 'src/store/', 'src/(backoff|config|log|types)\\.ts', 'src/sandbox/']],
-  ['src/queue/', ['src/protocol/', 'src/store/', 'src/(backoff|config|log|types)\\.ts']],
-  ['src/tasks/', ['src/protocol/', 'src/store/', 'src/(backoff|config|log|types)\\.ts', 'src/queue/']],
-  [
-    'src/intake/',
-    ['src/protocol/', 'src/store/', 'src/(backoff|config|log|types)\\.ts', 'src/sandbox/', 'src/tasks/'],
-  ],
-  [
-    'src/channels/',
-    ['src/protocol/', 'src/store/', 'src/(backoff|config|log|types)\\.ts', 'src/sandbox/', 'src/intake/'],
-  ],
+  [foundation, ['src/protocol/', 'src/store/']],
+  ['src/sandbox/', ['src/protocol/', 'src/store/', foundation]],
+  // Building the agent image and setting up the engine: not part of the boundary, but built on sandbox/runtimes.
+  ['src/image/', ['src/protocol/', 'src/store/', foundation, 'src/sandbox/']],
+  ['src/queue/', ['src/protocol/', 'src/store/', foundation]],
+  ['src/tasks/', ['src/protocol/', 'src/store/', foundation, 'src/queue/']],
+  ['src/intake/', ['src/protocol/', 'src/store/', foundation, 'src/sandbox/', 'src/tasks/']],
+  ['src/channels/', ['src/protocol/', 'src/store/', foundation, 'src/sandbox/', 'src/intake/']],
   [
     'src/cli/',
     [
       'src/protocol/',
       'src/store/',
-      'src/(backoff|config|log|types)\\.ts',
+      foundation,
       'src/sandbox/',
       'src/image/',
       'src/queue/',

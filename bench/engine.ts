@@ -1,6 +1,6 @@
 // The container engine as the bench uses it directly: the bare `docker run` floor, start events, clean-up by label.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createRuntime } from '../src/sandbox/runtimes/index.js';
+import { createRuntime } from '../src/image/engine-setup.js';
 import { LABEL_GROUP, LABEL_INSTALL, LABEL_MANAGED } from '../src/sandbox/runtimes/runtime.js';
 import { monotonicMs } from './protocol.js';
 import { wallToMonotonic } from './timeline.js';

@@ -3,11 +3,12 @@
 import { type FSWatcher, watch } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../src/config.js';
+import { createRuntime } from '../src/image/engine-setup.js';
 import { registerGroup } from '../src/intake/registration.js';
 import { createLogger } from '../src/log.js';
 import { startHostParts } from '../src/main.js';
 import { CONTAINER_PATHS, isIpcFileName } from '../src/protocol/ipc.js';
-import { type ContainerRuntime, type ContainerSpec, createRuntime } from '../src/sandbox/runtimes/index.js';
+import type { ContainerRuntime, ContainerSpec } from '../src/sandbox/runtimes/index.js';
 import type { AgentSession, OutboundMessage, SendResult } from '../src/types.js';
 import { FakeChannel } from '../test/fake-channel.js';
 import {

@@ -1,5 +1,7 @@
 // Builds and wires one Warren host: store, router, group queue, delivery and channels. No global state.
 import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { watchHostSignals } from './cli/host-signal.js';
 import type { Config } from './config.js';
 import { createAdminCommands } from './intake/admin-commands.js';
@@ -13,7 +15,7 @@ import type { Logger } from './log.js';
 import { createDelivery } from './queue/delivery.js';
 import { createGroupQueue } from './queue/group-queue.js';
 import { createWork } from './queue/work.js';
-import { databasePath, prepareDataDir } from './sandbox/data-dir.js';
+import { prepareGlobalMemory } from './sandbox/global-memory.js';
 import type { ChatAddress } from './store/records.js';
 import { startRetention } from './store/retention.js';
 import { type AuditEntry, openStore, type Store } from './store/store.js';
@@ -45,7 +47,17 @@ export interface WarrenOptions {
   protectedPaths?: string[];
 }
 
-export { databasePath, prepareDataDir };
+export function databasePath(dataDir: string): string {
+  return join(dataDir, 'warren.db');
+}
+
+/** Creates the data directory layout (private to this user) and the global memory file. */
+export function prepareDataDir(dataDir: string): void {
+  for (const dir of [dataDir, join(dataDir, 'groups'), join(dataDir, 'logs')]) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+  prepareGlobalMemory(join(dataDir, 'global'));
+}
 
 /** The first start registers the owner's admin chat (the local chat) so there is always one place with privilege. */
 export function ensureAdminGroup(store: Store, dataDir: string, now: number): void {

@@ -14,11 +14,11 @@ import { formatGroups, formatStatus } from './cli/status.js';
 import { runTasksCommand } from './cli/tasks.js';
 import { type Config, ConfigError, describeSettings, loadConfig } from './config.js';
 import { buildAgentImage } from './image/agent-image.js';
+import { createRuntime } from './image/engine-setup.js';
 import { createImageEngine } from './image/image-build.js';
 import type { OwnerOp, OwnerOps } from './intake/owner-ops.js';
 import { startHost } from './main.js';
 import { readModelCredential } from './sandbox/credentials.js';
-import { createRuntime } from './sandbox/runtimes/index.js';
 import { parseChatAddress } from './store/records.js';
 import { openStore, type Store, StoreError } from './store/store.js';
 

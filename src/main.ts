@@ -6,13 +6,13 @@ import { createChannels } from './channels/index.js';
 import { loadOrCreateToken } from './channels/local.js';
 import type { Config } from './config.js';
 import { ensureAgentImage } from './image/agent-image.js';
+import { createRuntime } from './image/engine-setup.js';
 import { createImageEngine } from './image/image-build.js';
 import { createLogger, type Logger } from './log.js';
 import { type ContainerRunner, createContainerRunner } from './sandbox/container-runner.js';
+import type { ModelCredential } from './sandbox/credentials.js';
 import { readModelCredential } from './sandbox/credentials.js';
-import type { ModelCredential } from './sandbox/proxy-headers.js';
 import type { ContainerRuntime } from './sandbox/runtimes/index.js';
-import { createRuntime } from './sandbox/runtimes/index.js';
 import type { AgentRunner, Channel } from './types.js';
 
 export interface StartOptions {

@@ -1,7 +1,7 @@
 // `warren doctor`: checks what Warren needs on this machine; each failed check comes with a one-line fix.
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import type { Config } from '../config.js';
-import type { ModelCredential } from '../sandbox/credential-proxy.js';
+import type { ModelCredential } from '../sandbox/credentials.js';
 import type { ContainerRuntime } from '../sandbox/runtimes/index.js';
 import { canUseVolumes } from '../sandbox/volumes.js';
 

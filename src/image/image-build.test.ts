@@ -5,7 +5,7 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestImage } from '../../test/helpers/test-image.js';
-import { engineSocket } from '../sandbox/runtimes/index.js';
+import { engineSocket } from './engine-setup.js';
 import { contextFiles, createImageEngine } from './image-build.js';
 
 describe('build context', () => {

@@ -8,8 +8,8 @@ import { pack } from 'tar-fs';
 import { z } from 'zod';
 import { parseJson } from '../protocol/read.js';
 import { engineMessage, LineSink } from '../sandbox/runtimes/container.js';
-import { createRuntime, engineClient, type RuntimeConfig } from '../sandbox/runtimes/index.js';
 import { assertImageTag, ContainerSpecError } from '../sandbox/runtimes/runtime.js';
+import { createRuntime, engineClient, type RuntimeConfig } from './engine-setup.js';
 
 export interface BuildImageOptions {
   contextDir: string;

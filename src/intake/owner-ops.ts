@@ -1,7 +1,8 @@
 // The owner's operations in one table: registering, pairing, mounts, quotas, tasks and global memory. Each one is
 // authorized and audited here, once; the front ends (the admin chat's commands, the CLI) only parse and print.
 import path from 'node:path';
-import { buildMounts, loadMountAllowlist } from '../sandbox/mounts.js';
+import { loadMountAllowlist } from '../mount-allowlist-file.js';
+import { buildMounts } from '../sandbox/mounts.js';
 import { type ChatAddress, formatChatAddress, type Group } from '../store/records.js';
 import { type AuditEntry, type Store, StoreError, type Task } from '../store/store.js';
 import { createTaskOps, describeNextRun } from '../tasks/tasks.js';

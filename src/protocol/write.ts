@@ -15,7 +15,11 @@ export function writeAtomic(directory: string, name: string, text: string): void
     writeFileSync(temp, text, { flag: 'wx', mode: 0o644 });
     renameSync(temp, path.join(directory, name));
   } catch (error) {
-    rmSync(temp, { force: true });
+    try {
+      rmSync(temp, { force: true });
+    } catch {
+      // The write's own error is the one to report; a temp file left behind is only clutter.
+    }
     throw error;
   }
 }

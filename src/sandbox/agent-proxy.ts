@@ -3,7 +3,8 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { AgentEvent, HostContext } from '../types.js';
-import { type CredentialProxy, createCredentialProxy, type ModelCredential } from './credential-proxy.js';
+import { type CredentialProxy, createCredentialProxy } from './credential-proxy.js';
+import type { ModelCredential } from './credentials.js';
 
 /** UTC day of a timestamp, as the usage table keys it. */
 function usageDay(at: number): string {

@@ -2,8 +2,6 @@
 // Its folders, mounts and disk are run-folders.ts's, the proxy's budget and metering agent-proxy.ts's, the words
 // for how it ended run-exit.ts's.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from '../config.js';
-import type { Logger } from '../log.js';
 import { CONTAINER_PATHS, runSettingsToEnv } from '../protocol/ipc.js';
 import { formatChatAddress } from '../store/records.js';
 import {
@@ -12,7 +10,6 @@ import {
   type AgentSession,
   AgentStartError,
   type AgentStartRequest,
-  type HostContext,
   type PreCheck,
 } from '../types.js';
 import { createAgentProxy, type RunState } from './agent-proxy.js';
@@ -20,19 +17,12 @@ import { checkAgentEnv, type ModelCredential } from './credentials.js';
 import { containerUserFor } from './group-folder.js';
 import { createRunIpc, type RunIpc, type RunnerExitReason } from './ipc.js';
 import { describeExit, explainStartFailure, forwardRunnerLog } from './run-exit.js';
-import { createRunFolders } from './run-folders.js';
-import { type ContainerRuntime, containerName, type RunningContainer } from './runtimes/index.js';
+import { createRunFolders, type RunFoldersDeps } from './run-folders.js';
+import { containerName, type RunningContainer } from './runtimes/index.js';
 
-export interface ContainerRunnerDeps extends HostContext {
-  config: Config;
-  log: Logger;
-  runtime: ContainerRuntime;
-  /** Labels this install's containers; orphan clean-up only touches these. */
-  installId: string;
+export interface ContainerRunnerDeps extends Omit<RunFoldersDeps, 'user'> {
   /** null: no key configured; every start is refused with a message that says how to fix it. */
   credential: ModelCredential | null;
-  /** Where the agent image is built from (agent/Dockerfile) and what is never mounted. */
-  packageRoot: string;
   /** Extra, non-secret env for the agent (tests bound the SDK's retries); anything like a secret is refused. */
   agentEnv?: Record<string, string>;
   /** How long a stopping agent may take to finish by itself before its container is stopped. Default 5 s. */

@@ -12,8 +12,6 @@ import type { ModelCredential } from './credentials.js';
 import { clientHeaders, upstreamHeaders } from './proxy-headers.js';
 import { createUsageMeter, type UsageMeter } from './sse-usage.js';
 
-export type { ModelCredential };
-
 /** A usage row less what the host adds (the day, the run). */
 export type UsageRecord = Omit<UsageEntry, 'day' | 'runId'>;
 

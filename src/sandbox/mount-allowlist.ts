@@ -1,9 +1,9 @@
-// The owner's allowlist of extra folders a group's container may see, and the rules no allowlist lifts: blocked
-// names (keys, credentials) as asked and as resolved, the data directory, the allowlist's own folder, protected paths.
+// Extra folders a group's container may see, decided by the owner's allowlist (read by src/mount-allowlist-file.ts)
+// and the rules no allowlist lifts: blocked names (keys, credentials) as asked and as resolved, the data directory,
+// the allowlist's own folder, protected paths.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
+import type { MountAllowlist } from '../mount-allowlist-file.js';
 import type { ContainerMount } from './runtimes/runtime.js';
 
 export interface ExtraMountRequest {
@@ -13,27 +13,6 @@ export interface ExtraMountRequest {
   /** Default true. Read-write needs a root that allows it (and, with nonAdminReadOnly, the admin group). */
   isReadOnly?: boolean;
 }
-
-const allowlistSchema = z.strictObject({
-  allowedRoots: z.array(
-    z.strictObject({
-      path: z.string().min(1),
-      allowReadWrite: z.boolean().optional(),
-      description: z.string().optional(),
-    }),
-  ),
-  /** Added to DEFAULT_BLOCKED_PATTERNS, which always apply. */
-  blockedPatterns: z
-    .array(z.string().refine((pattern) => !pattern.split('/').includes(''), 'a pattern has an empty segment'))
-    .optional(),
-  /** Only the admin group may get read-write extra mounts. */
-  nonAdminReadOnly: z.boolean().optional(),
-});
-
-export type MountAllowlist = z.infer<typeof allowlistSchema> & {
-  /** The file it was read from: that file's folder is never mountable, so an agent cannot edit its own allowlist. */
-  sourcePath?: string;
-};
 
 /**
  * Path components that are never mounted, whatever the allowlist says. Globs: `*` is any run of characters
@@ -67,52 +46,6 @@ export const DEFAULT_BLOCKED_PATTERNS: readonly string[] = [
 const EXTRA_CONTAINER_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Characters that would break the engine's --mount syntax: never in a mount source, whatever the API could carry. */
 const UNSAFE_PATH_CHARACTERS = /[,:"'\\\n\r\t\0]/;
-
-/**
- * Reads the mount allowlist. A missing file is not an error: it means no extra mounts. Anything unreadable,
- * not JSON, or not in the expected shape (unknown keys included) is an error result, never a partial list.
- * Root paths must be absolute or start with `~/` (expanded with homeDir).
- */
-export function loadMountAllowlist(
-  filePath: string,
-  options: { homeDir?: string } = {},
-): { ok: true; allowlist: MountAllowlist | null } | { ok: false; reason: string } {
-  let json: unknown;
-  try {
-    json = JSON.parse(fs.readFileSync(filePath, 'utf8'));
-  } catch (error) {
-    if (codeOf(error) === 'ENOENT') return { ok: true, allowlist: null };
-    const what = error instanceof SyntaxError ? 'is not valid JSON' : 'cannot be read';
-    return { ok: false, reason: `mount allowlist ${filePath} ${what}: ${messageOf(error)}` };
-  }
-  const parsed = allowlistSchema.safeParse(json);
-  if (!parsed.success) {
-    return {
-      ok: false,
-      reason: `mount allowlist ${filePath} is malformed: ${z.prettifyError(parsed.error)}`,
-    };
-  }
-  const homeDir = options.homeDir ?? os.homedir();
-  const allowedRoots = parsed.data.allowedRoots.map((root) => {
-    const isHome = root.path === '~' || root.path.startsWith('~/');
-    return { ...root, path: isHome ? path.join(homeDir, root.path.slice(1)) : root.path };
-  });
-  const relative = allowedRoots.find((root) => !path.isAbsolute(root.path));
-  if (relative) {
-    return {
-      ok: false,
-      reason: `mount allowlist ${filePath}: root ${JSON.stringify(relative.path)} is not an absolute path`,
-    };
-  }
-  return {
-    ok: true,
-    allowlist: {
-      ...parsed.data,
-      allowedRoots: allowedRoots.map((root) => ({ ...root, path: path.resolve(root.path) })),
-      sourcePath: realpathOrResolved(filePath),
-    },
-  };
-}
 
 /**
  * Decides extra mounts one at a time against the allowlist and the rules no allowlist lifts: a mount (read-only unless
@@ -274,7 +207,7 @@ function realpathOrNull(target: string): string | null {
   }
 }
 
-export function realpathOrResolved(target: string): string {
+function realpathOrResolved(target: string): string {
   return realpathOrNull(target) ?? path.resolve(target);
 }
 

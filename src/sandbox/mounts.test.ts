@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadMountAllowlist, type MountAllowlist } from '../mount-allowlist-file.js';
 import { checkGroupFolder } from '../store/store.js';
-import { buildMounts, type ExtraMountRequest, loadMountAllowlist, type MountAllowlist } from './mounts.js';
+import { buildMounts, type ExtraMountRequest } from './mounts.js';
 
 let root = '';
 let dataDir = '';
@@ -250,44 +251,5 @@ describe('extra mounts', () => {
     fs.mkdirSync(path.join(home, 'projects/a,b'));
     const { denials } = extras([{ hostPath: path.join(home, 'projects/a,b'), containerName: 'ab' }]);
     expect(denials[0]?.reason).toMatch(/character the container engine cannot take/);
-  });
-});
-
-describe('mount allowlist file', () => {
-  it('missing means no allowlist (no extra mounts)', () => {
-    expect(loadMountAllowlist(path.join(root, 'absent.json'))).toEqual({ ok: true, allowlist: null });
-  });
-
-  it('malformed gives a clear error', () => {
-    const file = path.join(root, 'allowlist.json');
-    fs.writeFileSync(file, '{ "allowedRoots": [ ');
-    const notJson = loadMountAllowlist(file);
-    expect(notJson).toEqual({ ok: false, reason: expect.stringMatching(/is not valid JSON/) });
-
-    fs.writeFileSync(file, JSON.stringify({ allowedRoots: [{ path: '/x', allowReadwrite: true }] }));
-    const badShape = loadMountAllowlist(file);
-    expect(badShape).toEqual({ ok: false, reason: expect.stringMatching(/is malformed.*allowReadwrite/s) });
-
-    fs.writeFileSync(file, JSON.stringify({ allowedRoots: [{ path: 'relative/dir' }] }));
-    expect(loadMountAllowlist(file)).toEqual({
-      ok: false,
-      reason: expect.stringMatching(/not an absolute path/),
-    });
-  });
-
-  it('expands ~ in roots and remembers where it was read from', () => {
-    const file = path.join(root, 'allowlist.json');
-    fs.writeFileSync(
-      file,
-      JSON.stringify({ allowedRoots: [{ path: '~/projects' }], blockedPatterns: ['*.pem'] }),
-    );
-    expect(loadMountAllowlist(file, { homeDir: home })).toEqual({
-      ok: true,
-      allowlist: {
-        allowedRoots: [{ path: path.join(home, 'projects') }],
-        blockedPatterns: ['*.pem'],
-        sourcePath: file,
-      },
-    });
   });
 });

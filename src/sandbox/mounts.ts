@@ -2,17 +2,13 @@
 // (mount-allowlist.ts).
 import fs from 'node:fs';
 import path from 'node:path';
+import type { MountAllowlist } from '../mount-allowlist-file.js';
 import { CONTAINER_PATHS } from '../protocol/ipc.js';
 import { checkGroupFolder } from '../store/store.js';
-import {
-  createExtraMountDecider,
-  type ExtraMountRequest,
-  isInsideOrEqual,
-  type MountAllowlist,
-} from './mount-allowlist.js';
+import { createExtraMountDecider, type ExtraMountRequest, isInsideOrEqual } from './mount-allowlist.js';
 import type { ContainerMount } from './runtimes/runtime.js';
 
-export { type ExtraMountRequest, loadMountAllowlist, type MountAllowlist } from './mount-allowlist.js';
+export type { ExtraMountRequest } from './mount-allowlist.js';
 export type Mount = ContainerMount;
 
 /**

@@ -2,8 +2,6 @@
 import type http from 'node:http';
 import { CREDENTIAL_LIKE_NAME, type ModelCredential } from './credentials.js';
 
-export type { ModelCredential };
-
 const OAUTH_BETA = 'oauth-2025-04-20';
 /** Hop-by-hop headers end at the proxy, and so does every proxy-* header. */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade'];

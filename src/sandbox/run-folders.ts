@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import { loadMountAllowlist } from '../mount-allowlist-file.js';
 import { CONTAINER_PATHS } from '../protocol/ipc.js';
 import type { Group } from '../store/records.js';
 import { AgentStartError, type HostContext } from '../types.js';
@@ -13,7 +14,7 @@ import { createDiskQuota, type DiskQuota } from './disk-quota.js';
 import { createFolderJobs, type FolderJobs } from './folder-jobs.js';
 import type { ContainerUser } from './group-folder.js';
 import { clearRunDirs, prepareRunDirs } from './ipc-folder.js';
-import { buildMounts, loadMountAllowlist, type Mount } from './mounts.js';
+import { buildMounts, type Mount } from './mounts.js';
 import type { ContainerRuntime } from './runtimes/index.js';
 import { chownDescriptor, closeQuietly, inFolder, openFileIn } from './safe-fs.js';
 import { createVolumes } from './volumes.js';
@@ -24,10 +25,11 @@ const MAX_SOCKET_PATH_BYTES = 107;
 export interface RunFoldersDeps extends HostContext {
   config: Config;
   log: Logger;
-  /** Folder jobs run in throwaway containers of the agent image, labelled as this install's. */
+  /** Starts the agents, and the folder jobs in throwaway containers of the agent image. */
   runtime: ContainerRuntime;
+  /** Labels this install's containers; orphan clean-up only touches these. */
   installId: string;
-  /** What is never mounted (the package itself). */
+  /** Where the agent image is built from (agent/Dockerfile) and what is never mounted. */
   packageRoot: string;
   user: ContainerUser;
 }

@@ -48,12 +48,12 @@ export function taskRunQueries(db: Database.Database, outbox: OutboxQueries) {
          VALUES (?, ?, ?, 'retry', 'queued', ?, ?)`,
       ).run(run.taskId, run.scheduledFor, run.attempt + 1, dueAt, now);
     },
-    /** Groups with a queued run due now, longest waiting first. */
     /** When the earliest queued run that is not due yet comes due (a retry waiting out its backoff), or null. */
     nextDueAt(now: number): number | null {
       const sql = `SELECT MIN(due_at) AS at FROM task_runs WHERE status = 'queued' AND due_at > ?`;
       return (db.prepare(sql).get(now) as { at: number | null }).at;
     },
+    /** Groups with a queued run due now, longest waiting first. */
     dueGroupIds(now: number): number[] {
       const sql = `SELECT t.group_id AS groupId, MIN(r.due_at) AS first
         FROM task_runs r JOIN tasks t ON t.id = r.task_id

@@ -6,16 +6,13 @@ import path from 'node:path';
 import type { Warren } from '../../src/app.js';
 import { type LocalChannel, loadOrCreateToken } from '../../src/channels/local.js';
 import { loadConfig } from '../../src/config.js';
+import { createRuntime } from '../../src/image/engine-setup.js';
 import { registerGroup } from '../../src/intake/registration.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { startHostParts } from '../../src/main.js';
 import type { ContainerRunner } from '../../src/sandbox/container-runner.js';
 import { JOB_NAME_SUFFIX } from '../../src/sandbox/folder-jobs.js';
-import {
-  type ContainerRuntime,
-  type ContainerSpec,
-  createRuntime,
-} from '../../src/sandbox/runtimes/index.js';
+import type { ContainerRuntime, ContainerSpec } from '../../src/sandbox/runtimes/index.js';
 import { createVolumes } from '../../src/sandbox/volumes.js';
 import type { Group } from '../../src/store/records.js';
 import { FakeChannel } from '../fake-channel.js';

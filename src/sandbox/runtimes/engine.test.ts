@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { createRuntime, engineSocket } from '../../image/engine-setup.js';
 import { LineSink } from './container.js';
 import { createOptions } from './engine.js';
-import { createRuntime, engineSocket, FLAVORS } from './index.js';
+import { FLAVORS } from './index.js';
 import { type ContainerSpec, ContainerSpecError, containerName } from './runtime.js';
 
 function spec(overrides: Partial<ContainerSpec> = {}): ContainerSpec {

@@ -4,7 +4,6 @@ import type Docker from 'dockerode';
 import type { Logger } from '../../log.js';
 import { ENGINE_TIMEOUT_MS, engineMessage, startContainer, within } from './container.js';
 import {
-  assertImageTag,
   assertInstallId,
   type ContainerRuntime,
   type ContainerSpec,
@@ -24,9 +23,6 @@ export interface EngineFlavor {
   hostConfig: Docker.HostConfig;
   /** An OCI runtime that must be registered with the engine (gVisor's runsc). */
   requiredOciRuntime?: string;
-  /** What to tell a person whose engine socket is missing, or there but not answering. */
-  installFix: string;
-  startFix: string;
 }
 
 const DEFAULT_TMPFS_SIZE_MB = 64;
@@ -90,13 +86,15 @@ export function createOptions(spec: ContainerSpec, flavor: EngineFlavor): Docker
   };
 }
 
-/** The runtime for one engine: `where` names its socket or host in messages. */
+/**
+ * The runtime for one engine, less what the engine says about itself and its images (checkAvailable, cpuCount,
+ * hasImage): src/image/engine-setup.ts adds those.
+ */
 export function createApiRuntime(
   flavor: EngineFlavor,
   docker: Docker,
-  where: string,
   log?: Logger,
-): ContainerRuntime {
+): Omit<ContainerRuntime, 'checkAvailable' | 'cpuCount' | 'hasImage'> {
   async function listOwned(installId: string): Promise<OwnedContainer[]> {
     assertInstallId(installId);
     const filters = { label: [`${LABEL_INSTALL}=${installId}`, `${LABEL_MANAGED}=true`] };
@@ -133,46 +131,6 @@ export function createApiRuntime(
         ),
       );
       return names.filter((_, index) => isGone[index]);
-    },
-
-    async checkAvailable() {
-      let version: string;
-      try {
-        version = (await within(15_000, docker.version())).Version;
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        return {
-          ok: false,
-          reason: `the ${flavor.kind} engine is not reachable at ${where}: ${engineMessage(error)}`,
-          fix:
-            code === 'ENOENT'
-              ? flavor.installFix
-              : code === 'EACCES'
-                ? `let the user running Warren use ${where} (the docker group, or a rootless engine)`
-                : flavor.startFix,
-        };
-      }
-      const runtime = flavor.requiredOciRuntime;
-      const info = runtime === undefined ? null : await within(15_000, docker.info()).catch(() => null);
-      if (runtime === undefined || runtime in (info?.Runtimes ?? {})) return { ok: true, version };
-      return {
-        ok: false,
-        reason: `the engine has no '${runtime}' runtime registered`,
-        fix: `install it (apt-get install runsc) and add {"runtimes":{"runsc":{"path":"/usr/bin/runsc"}}} to /etc/docker/daemon.json, then restart the engine`,
-      };
-    },
-
-    async cpuCount() {
-      const count = (await within(15_000, docker.info()).catch(() => null))?.NCPU;
-      return Number.isInteger(count) && count > 0 ? count : null;
-    },
-
-    async hasImage(tag) {
-      assertImageTag(tag);
-      return within(ENGINE_TIMEOUT_MS, docker.getImage(tag).inspect()).then(
-        () => true,
-        () => false,
-      );
     },
   };
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestImage } from '../../../test/helpers/test-image.js';
-import { createRuntime, engineSocket } from './index.js';
+import { createRuntime, engineSocket } from '../../image/engine-setup.js';
 import { type ContainerSpec, containerName, type RunningContainer, type RuntimeKind } from './runtime.js';
 
 interface Implementation {

@@ -1,26 +1,13 @@
-// The data directory's layout: the database's place, the folders Warren makes, and global memory, which is the host's.
-import { fchmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// Global memory's folder and file (`<dataDir>/global`), which are the host's, whatever an agent did to them before.
+import { fchmodSync, writeFileSync } from 'node:fs';
 import { chownDescriptor, closeQuietly, createFileIn, inFolder, openFileIn, unlinkIn } from './safe-fs.js';
-
-export function databasePath(dataDir: string): string {
-  return join(dataDir, 'warren.db');
-}
-
-/** Creates the data directory layout (private to this user) and the global memory file. */
-export function prepareDataDir(dataDir: string): void {
-  for (const dir of [dataDir, join(dataDir, 'groups'), join(dataDir, 'logs')]) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  }
-  prepareGlobalMemory(join(dataDir, 'global'));
-}
 
 /**
  * Global memory is the host's: readable by every container (read-only mounts), written only by the owner's approval
  * of a proposed change. Earlier versions gave the folder to the container's user, and the admin agent could write
  * it: ownership is taken back through descriptors, and a memory file that is not a plain file is replaced.
  */
-function prepareGlobalMemory(globalDir: string): void {
+export function prepareGlobalMemory(globalDir: string): void {
   const host = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   inFolder(globalDir, 0o755, (dirFd) => {
     chownDescriptor(dirFd, host);
