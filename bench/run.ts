@@ -7,8 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
 import { createRuntime } from '../src/image/engine-setup.js';
-import { silentLogger } from '../src/log.js';
-import { createVolumes } from '../src/sandbox/volumes.js';
+import { unmountUnder } from '../test/helpers/unmount.js';
 import { measureConcurrency } from './concurrency.js';
 import type { BenchContext, ScenarioResult } from './context.js';
 import { removeContainers } from './engine.js';
@@ -202,12 +201,7 @@ async function main(): Promise<number> {
     await cleanUp();
     await model.close();
     // The hosts' groups may have file systems of their own (as root): they stay mounted after a host ends.
-    await createVolumes({
-      dataDir: workDir,
-      mode: 'volume',
-      user: { uid: 1000, gid: 1000 },
-      log: silentLogger(),
-    }).unmountAll();
+    await unmountUnder(workDir);
     if (isOk && !values.keep && !values.profile) rmSync(workDir, { recursive: true, force: true });
     else say(`Host logs and data kept in ${workDir}`);
   }

@@ -38,8 +38,6 @@ export interface Volumes {
    * hold the agent's data (they are not moved; the reason is logged once). Never rejects.
    */
   ensure(folder: string, quotaMb: number): Promise<GroupVolume | null>;
-  /** Unmounts every mount under the data directory (tests; a running Warren keeps them). Never rejects. */
-  unmountAll(): Promise<void>;
 }
 
 /** Whether this machine can give each group a file system: Linux, root, and the tools for ext4 on a loop device. */
@@ -189,18 +187,6 @@ export function createVolumes(deps: {
       );
       queue = next;
       return next;
-    },
-    async unmountAll() {
-      const inside = [...readMounts().keys()].filter((mount) => mount.startsWith(`${deps.dataDir}/`));
-      // Binds before the volumes they come from; deeper before shallower.
-      const isVolume = (mount: string) => mount.startsWith(`${volumesDir}/`);
-      const order = (a: string, b: string) =>
-        Number(isVolume(a)) - Number(isVolume(b)) || b.length - a.length;
-      for (const mount of inside.sort(order)) {
-        await run('umount', [mount]).catch((error: unknown) =>
-          log.warn({ err: error, mount }, 'cannot unmount'),
-        );
-      }
     },
   };
 }

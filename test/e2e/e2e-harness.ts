@@ -13,10 +13,10 @@ import { startHostParts } from '../../src/main.js';
 import type { ContainerRunner } from '../../src/sandbox/container-runner.js';
 import { JOB_NAME_SUFFIX } from '../../src/sandbox/folder-jobs.js';
 import type { ContainerRuntime, ContainerSpec } from '../../src/sandbox/runtimes/index.js';
-import { createVolumes } from '../../src/sandbox/volumes.js';
 import type { Group } from '../../src/store/records.js';
 import { FakeChannel } from '../fake-channel.js';
 import { type FakeModelApi, type FakeRequest, startFakeModelApi } from '../fake-model-api.js';
+import { unmountUnder } from '../helpers/unmount.js';
 
 export const AGENT_IMAGE = process.env.WARREN_AGENT_IMAGE ?? 'warren-agent:latest';
 const packageRoot = path.resolve(import.meta.dirname, '..', '..');
@@ -176,7 +176,7 @@ export async function startE2eWarren(
       // Whatever happened above, no container of this test may outlive it.
       const left = await baseRuntime.removeOrphans(installId).catch(() => []);
       // Nor a mount: a group's file system (volumes.ts) stays mounted after a host stops, by design.
-      await createVolumes({ dataDir, mode: 'volume', user: { uid: 1000, gid: 1000 }, log }).unmountAll();
+      await unmountUnder(dataDir);
       await fake.close();
       rmSync(dataDir, { recursive: true, force: true });
       if (failure) throw failure;
