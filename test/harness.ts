@@ -7,6 +7,7 @@ import { loadConfig } from '../src/config.js';
 import { registerGroup } from '../src/intake/registration.js';
 import { silentLogger } from '../src/log.js';
 import type { Group } from '../src/store/records.js';
+import type { Store } from '../src/store/store.js';
 import type { Channel, HostContext } from '../src/types.js';
 import { FakeAgentRunner } from './fake-agent-runner.js';
 import { FakeChannel } from './fake-channel.js';
@@ -25,6 +26,23 @@ export interface TestWarren {
 
 export function tempDir(prefix = 'warren-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Registers a group that answers every message in the fake chat named like its folder. */
+export function registerTestGroup(
+  store: Store,
+  dataDir: string,
+  folder: string,
+  options: { isAdmin?: boolean; now?: number } = {},
+): Group {
+  const chat = { channel: 'fake', chatId: folder };
+  const input = { folder, name: folder, chat, isDirect: false, trigger: 'always' as const };
+  return registerGroup(
+    store,
+    dataDir,
+    { ...input, isAdmin: options.isAdmin ?? false },
+    options.now ?? Date.now(),
+  );
 }
 
 export async function startTestWarren(

@@ -12,6 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { registerTestGroup } from '../../test/harness.js';
 import { prepareDataDir } from '../app.js';
 import { silentLogger } from '../log.js';
 import { MAX_GLOBAL_MEMORY_BYTES, parseIpcFile } from '../protocol/ipc.js';
@@ -22,7 +23,6 @@ import {
   MAX_PENDING_PROPOSALS_PER_GROUP,
   type MemoryProposals,
 } from './memory-proposals.js';
-import { registerGroup } from './registration.js';
 
 const NOW = Date.parse('2025-06-02T08:00:00Z');
 const ORIGINAL = '# Shared memory\n\nThe owner likes short answers.\n';
@@ -43,19 +43,7 @@ beforeEach(() => {
   writeFileSync(memoryPath, ORIGINAL);
   store = openStore(':memory:');
   const register = (folder: string, isAdmin = false) =>
-    registerGroup(
-      store,
-      root,
-      {
-        folder,
-        name: folder,
-        chat: { channel: 'fake', chatId: folder },
-        isDirect: false,
-        trigger: 'always',
-        isAdmin,
-      },
-      NOW,
-    );
+    registerTestGroup(store, root, folder, { isAdmin, now: NOW });
   admin = register('main', true);
   family = register('family');
   audits = [];

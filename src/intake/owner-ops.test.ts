@@ -1,12 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/harness.js';
+import { registerTestGroup, tempDir } from '../../test/harness.js';
 import { silentLogger } from '../log.js';
 import { type AuditEntry, openStore, type Store } from '../store/store.js';
 import { createOwnerOps, type OwnerActor, type OwnerOps } from './owner-ops.js';
 import { createPairing } from './pairing.js';
-import { registerGroup } from './registration.js';
 
 let store: Store;
 let dataDir: string;
@@ -48,19 +47,7 @@ beforeEach(() => {
 afterEach(() => store.close());
 
 const register = (folder: string, isAdmin = false) =>
-  registerGroup(
-    store,
-    dataDir,
-    {
-      folder,
-      name: folder,
-      chat: { channel: 'fake', chatId: folder },
-      isDirect: false,
-      trigger: 'always',
-      isAdmin,
-    },
-    NOW,
-  );
+  registerTestGroup(store, dataDir, folder, { isAdmin, now: NOW });
 
 describe('owner operations', () => {
   it('a person in a chat that is not the admin chat is refused every operation, and each refusal is audited', async () => {

@@ -12,8 +12,8 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { registerTestGroup } from '../../test/harness.js';
 import { createMemoryProposals } from '../intake/memory-proposals.js';
-import { registerGroup } from '../intake/registration.js';
 import { silentLogger } from '../log.js';
 import {
   type InputFile,
@@ -39,19 +39,7 @@ beforeEach(() => {
   root = mkdtempSync(path.join(tmpdir(), 'warren-ipc-'));
   store = openStore(':memory:');
   const register = (folder: string, isAdmin = false) =>
-    registerGroup(
-      store,
-      root,
-      {
-        folder,
-        name: folder,
-        chat: { channel: 'fake', chatId: folder },
-        isDirect: false,
-        trigger: 'always',
-        isAdmin,
-      },
-      1,
-    );
+    registerTestGroup(store, root, folder, { isAdmin, now: 1 });
   admin = register('main', true);
   family = register('family');
   work = register('work');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/fake-agent-runner.js';
-import { registerGroup } from '../intake/registration.js';
+import { registerTestGroup } from '../../test/harness.js';
 import { silentLogger } from '../log.js';
 import { ipcFileName, parseIpcFile, type TaskToolRequest } from '../protocol/ipc.js';
 import { createRunIpc } from '../sandbox/ipc.js';
@@ -27,19 +27,7 @@ beforeEach(() => {
   root = mkdtempSync(path.join(tmpdir(), 'warren-task-tools-'));
   store = openStore(':memory:');
   const register = (folder: string, isAdmin = false) =>
-    registerGroup(
-      store,
-      root,
-      {
-        folder,
-        name: folder,
-        chat: { channel: 'fake', chatId: folder },
-        isDirect: false,
-        trigger: 'always',
-        isAdmin,
-      },
-      NOW,
-    );
+    registerTestGroup(store, root, folder, { isAdmin, now: NOW });
   admin = register('main', true);
   family = register('family');
   work = register('work');
