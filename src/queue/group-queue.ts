@@ -101,7 +101,8 @@ export function createGroupQueue(deps: GroupQueueDeps) {
       enqueue(slot.groupId);
     }
     drainWaiting();
-    pump();
+    // A failure may have queued a retry for later: arm the wake. New work wakes the queue by itself.
+    if (outcome.status === 'failed') pump();
   }
 
   function handleEvent(slot: Slot, event: AgentEvent): void {
