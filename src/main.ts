@@ -8,11 +8,13 @@ import type { Config } from './config.js';
 import { ensureAgentImage } from './image/agent-image.js';
 import { createRuntime } from './image/engine-setup.js';
 import { createImageEngine } from './image/image-build.js';
-import { createLogger, type Logger } from './log.js';
-import { type ContainerRunner, createContainerRunner } from './sandbox/container-runner.js';
-import type { ModelCredential } from './sandbox/credentials.js';
+import { createLogger } from './log.js';
+import {
+  type ContainerRunner,
+  type ContainerRunnerDeps,
+  createContainerRunner,
+} from './sandbox/container-runner.js';
 import { readModelCredential } from './sandbox/credentials.js';
-import type { ContainerRuntime } from './sandbox/runtimes/index.js';
 import type { AgentRunner, Channel } from './types.js';
 
 export interface StartOptions {
@@ -27,19 +29,15 @@ export function installIdFor(dataDir: string): string {
   return createHash('sha256').update(dataDir).digest('hex').slice(0, 10);
 }
 
-export interface HostParts {
-  config: Config;
-  log: Logger;
-  runtime: ContainerRuntime;
-  installId: string;
-  /** null: no key configured; agents are refused with a message that says how to fix it. */
-  credential: ModelCredential | null;
-  packageRoot: string;
+/** What a host is built from: the container runner's own parts (the host context aside), and the extras below. */
+export interface HostParts
+  extends Pick<
+    ContainerRunnerDeps,
+    'config' | 'log' | 'runtime' | 'installId' | 'credential' | 'packageRoot' | 'agentEnv'
+  > {
   localToken: string;
   /** Channels besides the configured ones: the tests' and the bench's fakes. */
   extraChannels?: Channel[];
-  /** Non-secret env for agent containers (tests bound the SDK's retries). */
-  agentEnv?: Record<string, string>;
   /** Wraps the agent runner the queue uses (the bench keeps each group's session). */
   wrapRunner?(runner: AgentRunner): AgentRunner;
 }
@@ -49,6 +47,7 @@ export interface HostParts {
  * Warren through here, so what they test and measure is what runs.
  */
 export async function startHostParts(parts: HostParts): Promise<{ warren: Warren; runner: ContainerRunner }> {
+  const { localToken, extraChannels = [], wrapRunner, ...runnerParts } = parts;
   const { config, log } = parts;
   let runner: ContainerRunner | null = null;
   const warren = await startWarren({
@@ -56,21 +55,12 @@ export async function startHostParts(parts: HostParts): Promise<{ warren: Warren
     log,
     protectedPaths: [parts.packageRoot],
     createChannels: (context) => [
-      ...(parts.extraChannels ?? []),
-      ...createChannels({ ...context, config, log, localToken: parts.localToken }),
+      ...extraChannels,
+      ...createChannels({ ...context, config, log, localToken }),
     ],
     createRunner: (context) => {
-      runner = createContainerRunner({
-        ...context,
-        config,
-        log,
-        runtime: parts.runtime,
-        installId: parts.installId,
-        credential: parts.credential,
-        packageRoot: parts.packageRoot,
-        ...(parts.agentEnv ? { agentEnv: parts.agentEnv } : {}),
-      });
-      return parts.wrapRunner ? parts.wrapRunner(runner) : runner;
+      runner = createContainerRunner({ ...context, ...runnerParts });
+      return wrapRunner ? wrapRunner(runner) : runner;
     },
   });
   if (!runner) throw new Error('startWarren did not create the runner');
