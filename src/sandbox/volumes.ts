@@ -22,6 +22,8 @@ const run = (command: string, args: string[]) =>
   });
 /** The memory file carried into a new volume: what registration wrote, or what the agent made of it. */
 const MAX_MEMORY_FILE_BYTES = 64 * 1024;
+const DETACH_WAIT_MS = 5_000;
+const DETACH_POLL_MS = 100;
 
 export type DiskQuotaMode = 'auto' | 'volume' | 'watched';
 
@@ -102,12 +104,19 @@ export function createVolumes(deps: {
    */
   async function grow(image: string, quotaMb: number, mounted: string[]): Promise<void> {
     for (const mount of mounted) await run('umount', [mount]);
-    // A container that just ended may still hold the file system in its own mount namespace for a moment; checking
-    // or resizing it then could corrupt it. Only a fully detached image is grown; otherwise the next run tries again.
-    const { stdout } = await run('losetup', ['-j', image]);
-    if (stdout.trim() !== '') {
-      log.info({ image }, 'group volume still in use; growing it at the next run');
-      return;
+    // A container that just ended may still hold the file system in its own mount namespace for a moment (the
+    // engine tears it down after the exit is reported); checking or resizing it then could corrupt it. Only a fully
+    // detached image is grown: wait a little for the detach, else the next run tries again.
+    for (
+      let waited = 0;
+      (await run('losetup', ['-j', image])).stdout.trim() !== '';
+      waited += DETACH_POLL_MS
+    ) {
+      if (waited >= DETACH_WAIT_MS) {
+        log.info({ image }, 'group volume still in use; growing it at the next run');
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, DETACH_POLL_MS));
     }
     truncateSync(image, quotaMb * 1024 * 1024);
     // resize2fs wants a checked file system; e2fsck exits 1 when it fixed something, which is fine here.
