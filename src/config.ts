@@ -95,7 +95,10 @@ const LOOPBACK_URL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 export type SettingName = keyof typeof settings;
 
-const positiveInt = (max: number) => z.coerce.number().int().min(1).max(max);
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const flag = z.enum(['true', 'false']).transform((value) => value === 'true');
+const emptyOr = (pattern: RegExp, message: string) =>
+  z.union([z.literal(''), z.string().regex(pattern, message)]);
 
 const isValidTimezone = (zone: string): boolean => {
   try {
@@ -115,27 +118,24 @@ const configSchema = z.object({
     .regex(/^[\p{L}\p{N}][\p{L}\p{N} _.-]*$/u, 'letters, digits, spaces, _ . - only'),
   timezone: z.string().refine(isValidTimezone, 'not a known IANA timezone'),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
-  maxConcurrentAgents: positiveInt(100),
-  localPort: z.coerce.number().int().min(0).max(65535),
-  isLocalChatEnabled: z.enum(['true', 'false']).transform((value) => value === 'true'),
-  maxAttempts: positiveInt(20),
-  retryBaseMs: positiveInt(3_600_000),
-  contextMessages: positiveInt(1000),
+  maxConcurrentAgents: int(1, 100),
+  localPort: int(0, 65535),
+  isLocalChatEnabled: flag,
+  maxAttempts: int(1, 20),
+  retryBaseMs: int(1, 3_600_000),
+  contextMessages: int(1, 1000),
   runtime: z.enum(['docker', 'podman', 'gvisor']),
   agentImage: z.string().regex(/^[a-z0-9][a-z0-9._/:-]*$/, 'an image tag like warren-agent:latest'),
   baseImage: z.string().min(1),
-  agentMemoryMb: z.coerce.number().int().min(128).max(65536),
+  agentMemoryMb: int(128, 65536),
   agentCpus: z.coerce.number().min(0.1).max(64),
-  agentPids: z.coerce.number().int().min(32).max(65536),
-  agentIdleSeconds: z.coerce.number().int().min(1).max(86_400),
-  agentMaxRunMinutes: z.coerce.number().int().min(1).max(1440),
+  agentPids: int(32, 65536),
+  agentIdleSeconds: int(1, 86_400),
+  agentMaxRunMinutes: int(1, 1440),
   modelBaseUrl: z.url({ protocol: /^https?$/ }),
-  dailyTokenBudget: z.coerce.number().int().min(0),
+  dailyTokenBudget: int(0, Number.MAX_SAFE_INTEGER),
   mountAllowlistPath: z.string().min(1),
-  telegramBotToken: z.union([
-    z.literal(''),
-    z.string().regex(/^\d+:[\w-]{20,}$/, 'a token like 123456:ABC-DEF…'),
-  ]),
+  telegramBotToken: emptyOr(/^\d+:[\w-]{20,}$/, 'a token like 123456:ABC-DEF…'),
   // The token travels in every request's path: plain http only to this machine.
   telegramApiRoot: z
     .url({ protocol: /^https?$/ })
@@ -143,26 +143,15 @@ const configSchema = z.object({
       (url) => url.startsWith('https://') || LOOPBACK_URL_HOSTS.has(new URL(url).host.replace(/:\d+$/, '')),
       'must be https (plain http only on loopback)',
     ),
-  isWhatsAppEnabled: z.enum(['true', 'false']).transform((value) => value === 'true'),
-  whatsappPhoneNumber: z.union([
-    z.literal(''),
-    z.string().regex(/^\d{7,15}$/, 'digits only, with country code'),
-  ]),
+  isWhatsAppEnabled: flag,
+  whatsappPhoneNumber: emptyOr(/^\d{7,15}$/, 'digits only, with country code'),
   whatsappUnknownSenders: z.enum(['pairing', 'ignore']),
-  mediaMaxMb: z.coerce.number().int().min(1).max(2000),
-  retentionDays: z.coerce.number().int().min(0).max(36500),
-  auditRetentionDays: z.coerce.number().int().min(0).max(36500),
-  diskQuotaMb: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(16 * 1024 * 1024),
+  mediaMaxMb: int(1, 2000),
+  retentionDays: int(0, 36500),
+  auditRetentionDays: int(0, 36500),
+  diskQuotaMb: int(0, 16 * 1024 * 1024),
   diskQuotaMode: z.enum(['auto', 'volume', 'watched']),
-  minFreeDiskMb: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(16 * 1024 * 1024),
+  minFreeDiskMb: int(0, 16 * 1024 * 1024),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -265,7 +254,10 @@ function readConfigFile(dataDir: string): Partial<Record<SettingName, string>> {
  * defaults. Throws ConfigError naming the bad key and how to fix it.
  */
 export function loadConfig(sources: ConfigSources): Config {
-  const env = { ...readDotEnv(sources.cwd), ...definedOnly(sources.env) };
+  const defined = Object.entries(sources.env).filter(
+    (entry): entry is [string, string] => entry[1] !== undefined,
+  );
+  const env = { ...readDotEnv(sources.cwd), ...Object.fromEntries(defined) };
   const fromEnv: Partial<Record<SettingName, string>> = {};
   for (const [name, setting] of Object.entries(settings) as Array<[SettingName, { env: string }]>) {
     const value = env[setting.env];
@@ -290,21 +282,10 @@ export function loadConfig(sources: ConfigSources): Config {
   return Object.freeze(parsed.data);
 }
 
-function definedOnly(env: Record<string, string | undefined>): Record<string, string> {
-  const result: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) if (value !== undefined) result[key] = value;
-  return result;
-}
-
 /** The settings table for help text and docs. */
 export function describeSettings(): Array<{ name: string; env: string; help: string; default: string }> {
   const base = defaults({ HOME: '~' });
   return (Object.entries(settings) as Array<[SettingName, { env: string; help: string }]>).map(
-    ([name, s]) => ({
-      name,
-      env: s.env,
-      help: s.help,
-      default: base[name],
-    }),
+    ([name, { env, help }]) => ({ name, env, help, default: base[name] }),
   );
 }

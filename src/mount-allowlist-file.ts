@@ -1,5 +1,5 @@
 // The owner's mount allowlist file, read and checked: which roots extra mounts may come from. The owner's own file,
-// never an agent's; what it allows is decided per mount in src/sandbox/mount-allowlist.ts, with the rules no
+// never an agent's; what it allows is decided per mount in src/sandbox/mounts.ts, with the rules no
 // allowlist lifts (and the file's own folder is never mountable, so an agent cannot edit its allowlist).
 import fs from 'node:fs';
 import os from 'node:os';

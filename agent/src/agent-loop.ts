@@ -1,7 +1,6 @@
 // The model loop behind one small interface, so another provider's loop can replace the Claude Agent SDK one.
 import type { QueuedPrompt } from './prompt-queue.js';
 
-/** One finished turn, as the loop reports it. */
 export interface LoopTurn {
   /** The prompts this turn consumed (their uuids); null when the loop cannot tell. */
   promptUuids: string[] | null;
@@ -11,17 +10,13 @@ export interface LoopTurn {
   isError: boolean;
 }
 
-export type LoopEnd =
-  /** The prompt stream ended, or close() was called. */
-  | { status: 'ended' }
-  /** The session to resume could not be loaded; nothing was answered. The runner may retry with a fresh one. */
-  | { status: 'resume-failed'; error: string }
-  | { status: 'failed'; error: string };
+/** 'ended': the prompt stream ended or close() was called. 'resume-failed': nothing was answered; a retry may help. */
+export type LoopEnd = { status: 'ended' } | { status: 'resume-failed' | 'failed'; error: string };
 
 export interface AgentLoop {
   /**
-   * Runs one session until `prompts` ends or close() is called. Follow-ups arriving on `prompts` join the
-   * running session. Never rejects. onTurnEnd must not throw.
+   * Runs one session until `prompts` ends or close() is called; follow-ups on `prompts` join the running session.
+   * Never rejects. onTurnEnd must not throw.
    */
   run(params: {
     prompts: AsyncIterable<QueuedPrompt>;

@@ -1,46 +1,13 @@
-// How Claude Code is launched, decided before the SDK is loaded: its command line and env, and an early start.
-// Claude Code takes about a second to start, nearly all of it its own CPU work; started at the runner's first step,
-// that second overlaps the runner loading zod and the SDK (about 0.3 s) instead of following it
+// How Claude Code is launched (options, command line, env), decided before the SDK loads, and its early start: its
+// ~1 s start (mostly its own CPU work) then overlaps the runner loading zod and the SDK instead of following it
 // (docs/BENCHMARKS.md). Imports only node built-ins and import-free modules, so it can run before everything else.
 import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type { SpawnedProcess, SpawnOptions } from '@anthropic-ai/claude-agent-sdk';
+import type { Options, SpawnedProcess, SpawnOptions } from '@anthropic-ai/claude-agent-sdk';
 import { RUN_ENV } from '../../src/protocol/paths.js';
 import type { Log } from './log.js';
-
-/**
- * Built-in tools the agent does not get. WebFetch/WebSearch: the container has no network, and web search runs
- * server-side, which would go around the host's per-group egress policy. Cron*, ScheduleWakeup: in-session timers
- * die with the container; scheduling is the host's job. SendMessage: Claude Code's agent-to-agent messaging, easily
- * confused with Warren's send_message.
- */
-export const DISALLOWED_TOOLS = [
-  'WebFetch',
-  'WebSearch',
-  'CronCreate',
-  'CronDelete',
-  'CronList',
-  'ScheduleWakeup',
-  'SendMessage',
-];
-
-/**
- * Settings from code only (the "flag" layer). No auto-memory: CLAUDE.md is the one memory the host knows about.
- * No hooks from anywhere, as a second lock behind `settingSources: []` (claude-loop.ts).
- */
-export const CLAUDE_SETTINGS = { autoMemoryEnabled: false, disableAllHooks: true };
-
-/**
- * The container is the sandbox (no network, read-only root, only the group's mounts), so the agent may use its
- * tools without asking; nobody is there to answer a permission prompt. Claude Code refuses it as root: we run as
- * uid 1000.
- */
-export const PERMISSION_MODE = 'bypassPermissions';
-
-/** The SDK's spawn request: command, args, cwd and env (and the abort signal, which is not part of the match). */
-type SpawnRequest = Omit<SpawnOptions, 'signal'>;
 
 /** What a run's Claude Code launch depends on, all known before the SDK is loaded. */
 export interface ClaudeLaunch {
@@ -59,23 +26,53 @@ export interface ClaudeLaunch {
   runnerEnv: Readonly<Record<string, string | undefined>>;
 }
 
-/** The env Warren gives Claude Code (the SDK's `env` option): the runner's, without the run settings. */
-export function claudeEnv(launch: ClaudeLaunch): Record<string, string | undefined> {
-  const runSettings = new Set<string>(Object.values(RUN_ENV));
-  const inherited = Object.entries(launch.runnerEnv).filter(([name]) => !runSettings.has(name));
+/** The SDK options the launch decides; claude-loop.ts adds the tools, the system prompt and the spawner. */
+export function launchOptions(launch: ClaudeLaunch, resumeSessionId: string | null) {
+  const runSettings: string[] = Object.values(RUN_ENV);
+  const inherited = Object.entries(launch.runnerEnv).filter(([name]) => !runSettings.includes(name));
   return {
-    ...Object.fromEntries(inherited),
-    HOME: launch.home,
-    ANTHROPIC_BASE_URL: launch.apiBaseUrl,
-    // Not a secret: the host's credential proxy replaces it with the real key.
-    ANTHROPIC_API_KEY: 'warren-proxy',
-    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-    DISABLE_NON_ESSENTIAL_MODEL_CALLS: '1',
-    DISABLE_TELEMETRY: '1',
-    DISABLE_ERROR_REPORTING: '1',
-    DISABLE_AUTOUPDATER: '1',
-    CLAUDE_AGENT_SDK_CLIENT_APP: 'warren-agent/0.1.0',
-  };
+    cwd: launch.cwd,
+    ...(resumeSessionId ? { resume: resumeSessionId } : {}),
+    ...(launch.model ? { model: launch.model } : {}),
+    ...(launch.executable ? { pathToClaudeCodeExecutable: launch.executable } : {}),
+    // No filesystem settings: 'project' would load .claude/settings.json (hooks, MCP servers, permissions) from the
+    // group folder, where an injected agent could plant a hook for its next start; 'user' reads ~/.claude, also
+    // agent-writable. All is set here in code, and CLAUDE.md memory goes in the system prompt (memory.ts).
+    settingSources: [],
+    // No auto-memory: CLAUDE.md is the one memory the host knows about. No hooks, as a second lock behind the above.
+    settings: { autoMemoryEnabled: false, disableAllHooks: true },
+    strictMcpConfig: true,
+    // The container is the sandbox (no network, read-only root, only the group's mounts) and nobody is there to
+    // answer a permission prompt. (Claude Code refuses this as root: we run as uid 1000.)
+    permissionMode: 'bypassPermissions',
+    allowDangerouslySkipPermissions: true,
+    // WebFetch/WebSearch: the container has no network, and web search runs server-side, which would go around the
+    // host's per-group egress policy. Cron*, ScheduleWakeup: in-session timers die with the container; scheduling
+    // is the host's job. SendMessage: Claude Code's agent-to-agent messaging, easily confused with send_message.
+    disallowedTools: [
+      'WebFetch',
+      'WebSearch',
+      'CronCreate',
+      'CronDelete',
+      'CronList',
+      'ScheduleWakeup',
+      'SendMessage',
+    ],
+    additionalDirectories: launch.additionalDirectories,
+    env: {
+      ...Object.fromEntries(inherited),
+      HOME: launch.home,
+      ANTHROPIC_BASE_URL: launch.apiBaseUrl,
+      // Not a secret: the host's credential proxy replaces it with the real key.
+      ANTHROPIC_API_KEY: 'warren-proxy',
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+      DISABLE_NON_ESSENTIAL_MODEL_CALLS: '1',
+      DISABLE_TELEMETRY: '1',
+      DISABLE_ERROR_REPORTING: '1',
+      DISABLE_AUTOUPDATER: '1',
+      CLAUDE_AGENT_SDK_CLIENT_APP: 'warren-agent/0.1.0',
+    },
+  } satisfies Options;
 }
 
 const require = createRequire(import.meta.url);
@@ -84,8 +81,7 @@ const require = createRequire(import.meta.url);
 export function findSdkVersion(): string | null {
   try {
     const entry = require.resolve('@anthropic-ai/claude-agent-sdk');
-    const { version } = JSON.parse(readFileSync(path.join(path.dirname(entry), 'package.json'), 'utf8'));
-    return typeof version === 'string' ? version : null;
+    return JSON.parse(readFileSync(path.join(path.dirname(entry), 'package.json'), 'utf8')).version ?? null;
   } catch {
     return null;
   }
@@ -103,17 +99,20 @@ export function findClaudeExecutable(): string | null {
   return null;
 }
 
+/** The SDK's spawn request: command, args, cwd and env (and the abort signal, which is not part of the match). */
+type SpawnRequest = Omit<SpawnOptions, 'signal'>;
+
 /**
- * The spawn request the SDK makes for buildClaudeOptions' options (claude-loop.ts). It is the SDK's command line,
- * written down here so Claude Code can start before the SDK is loaded; claude-launch.test.ts compares it with the
- * SDK's real request, so an SDK upgrade that changes it fails a test instead of silently losing the early start.
+ * The SDK's spawn request for launchOptions(), written down so Claude Code can start before the SDK loads. The test
+ * compares it with the real one, so an SDK upgrade that changes it fails a test instead of losing the early start.
  */
 export function expectedSpawn(launch: ClaudeLaunch, resumeSessionId: string | null): SpawnRequest | null {
   if (launch.executable === null || launch.sdkVersion === null) return null;
   // The SDK's debug mode changes the env in ways not mirrored here: no early start then.
   if (launch.runnerEnv.DEBUG_CLAUDE_AGENT_SDK) return null;
+  const options = launchOptions(launch, resumeSessionId);
   // What the SDK adds to and removes from the env it is given, as it does it.
-  const env = claudeEnv(launch);
+  const env: Record<string, string | undefined> = options.env;
   env.CLAUDE_CODE_ENTRYPOINT ||= 'sdk-ts';
   env.CLAUDE_AGENT_SDK_VERSION ||= launch.sdkVersion;
   if (!Object.keys(env).some((name) => name.toUpperCase() === 'CLAUDE_CODE_SDK_READS_SESSION_STATE')) {
@@ -122,7 +121,6 @@ export function expectedSpawn(launch: ClaudeLaunch, resumeSessionId: string | nu
   delete env.NODE_OPTIONS;
   delete env.DEBUG;
   if (!env.BUN_ENABLE_CRASH_REPORTING && !env.BUN_CRASH_REPORT_URL) {
-    delete env.BUN_ENABLE_CRASH_REPORTING;
     delete env.BUN_CRASH_REPORT_URL;
     env.BUN_ENABLE_CRASH_REPORTING = '0';
   }
@@ -132,13 +130,13 @@ export function expectedSpawn(launch: ClaudeLaunch, resumeSessionId: string | nu
       ...['--output-format', 'stream-json', '--verbose', '--input-format', 'stream-json'],
       ...(launch.model ? [`--model=${launch.model}`] : []),
       ...(resumeSessionId ? [`--resume=${resumeSessionId}`] : []),
-      `--disallowedTools=${DISALLOWED_TOOLS.join(',')}`,
+      `--disallowedTools=${options.disallowedTools.join(',')}`,
       '--setting-sources=',
       '--strict-mcp-config',
-      `--permission-mode=${PERMISSION_MODE}`,
+      `--permission-mode=${options.permissionMode}`,
       '--allow-dangerously-skip-permissions',
       ...launch.additionalDirectories.map((directory) => `--add-dir=${directory}`),
-      ...['--settings', JSON.stringify(CLAUDE_SETTINGS)],
+      ...['--settings', JSON.stringify(options.settings)],
     ],
     cwd: launch.cwd,
     env,
@@ -149,29 +147,27 @@ export function expectedSpawn(launch: ClaudeLaunch, resumeSessionId: string | nu
 export type ClaudeSpawner = ReturnType<typeof createClaudeSpawner>;
 
 /**
- * Starts Claude Code now, for the run's first session. The SDK's first spawn request gets that process if it asks
- * for exactly what it was started with; any other request (another SDK version, a retry without resume) gets a
- * fresh process, and the early one is stopped. Either way the process runs what the SDK asked for.
+ * Starts Claude Code now, for the run's first session. The SDK's first spawn request gets it only if it asks for
+ * exactly that; any other gets a fresh process (the early one stopped): a process always runs what the SDK asked.
  */
 export function createClaudeSpawner(launch: ClaudeLaunch, resumeSessionId: string | null, log: Log) {
   const expected = expectedSpawn(launch, resumeSessionId);
-  let early = expected && { expected, child: startProcess(expected, log) };
-  if (early) log.info({ pid: early.child.pid }, 'claude code started early');
+  let early = expected && startProcess(expected, log);
+  if (early) log.info({ pid: early.pid }, 'claude code started early');
   const dispose = () => {
-    if (early && isRunning(early.child)) early.child.kill('SIGKILL');
+    if (early && isRunning(early)) early.kill('SIGKILL');
     early = null;
   };
   return {
     spawn(request: SpawnOptions): SpawnedProcess {
-      if (early) {
-        const mismatch = firstDifference(early.expected, request);
-        const child = early.child;
-        if (mismatch === null && isRunning(child)) {
-          early = null;
-          return asSpawned(child, request.signal);
-        }
-        log.warn({ mismatch: mismatch ?? 'the early process has ended' }, 'early claude start not used');
-        dispose();
+      if (early && expected) {
+        const mismatch =
+          firstDifference(expected, request) ?? (isRunning(early) ? null : 'the early process has ended');
+        const child = early;
+        early = null;
+        if (mismatch === null) return asSpawned(child, request.signal);
+        log.warn({ mismatch }, 'early claude start not used');
+        if (isRunning(child)) child.kill('SIGKILL');
       }
       return asSpawned(startProcess(request, log), request.signal);
     },
@@ -208,9 +204,9 @@ function asSpawned(child: ChildProcessWithoutNullStreams, signal: AbortSignal): 
 
 /** The first field in which the request differs from the expected one (names only: env values stay out of logs). */
 export function firstDifference(expected: SpawnRequest, request: SpawnRequest): string | null {
-  if (expected.command !== request.command) return 'command';
-  if (expected.cwd !== request.cwd) return 'cwd';
-  if (JSON.stringify(expected.args) !== JSON.stringify(request.args)) return 'args';
+  for (const field of ['command', 'cwd', 'args'] as const) {
+    if (JSON.stringify(expected[field]) !== JSON.stringify(request[field])) return field;
+  }
   const keys = new Set([...Object.keys(expected.env), ...Object.keys(request.env)]);
   for (const key of keys) {
     if (expected.env[key] !== request.env[key]) return `env ${key}`;

@@ -7,17 +7,9 @@ import {
   type Query,
   query,
   type SDKResultMessage,
-  type SDKUserMessage,
 } from '@anthropic-ai/claude-agent-sdk';
 import type { AgentLoop, LoopEnd, LoopTurn } from './agent-loop.js';
-import {
-  CLAUDE_SETTINGS,
-  type ClaudeLaunch,
-  type ClaudeSpawner,
-  claudeEnv,
-  DISALLOWED_TOOLS,
-  PERMISSION_MODE,
-} from './claude-launch.js';
+import { type ClaudeLaunch, type ClaudeSpawner, launchOptions } from './claude-launch.js';
 import { errorMessage, type Log } from './log.js';
 import type { QueuedPrompt } from './prompt-queue.js';
 
@@ -30,31 +22,15 @@ export interface ClaudeLoopOptions {
   log: Log;
 }
 
-/** The SDK options. What becomes Claude Code's command line must match expectedSpawn() in claude-launch.ts. */
+/** The SDK options: what claude-launch.ts decides, plus what never goes on Claude Code's command line. */
 export function buildClaudeOptions(options: ClaudeLoopOptions, resumeSessionId: string | null): Options {
-  const { launch } = options;
   return {
-    cwd: launch.cwd,
-    ...(resumeSessionId ? { resume: resumeSessionId } : {}),
-    ...(launch.model ? { model: launch.model } : {}),
-    ...(launch.executable ? { pathToClaudeCodeExecutable: launch.executable } : {}),
+    ...launchOptions(options.launch, resumeSessionId),
     spawnClaudeCodeProcess: (request) => options.spawner.spawn(request),
     // Only the in-process server below, which never goes on the command line; set so the SDK does not warn.
     mcpServersDelivery: 'argv',
-    // No filesystem settings at all. 'project' would also load .claude/settings.json (hooks, MCP servers,
-    // permissions) from the group folder, which the agent can write: an injected agent could plant a hook that
-    // runs at its next start. 'user' reads ~/.claude/settings.json, which the agent can write during a run.
-    // Everything is set here in code instead, and CLAUDE.md memory is passed in the system prompt (memory.ts).
-    settingSources: [],
-    settings: CLAUDE_SETTINGS,
-    strictMcpConfig: true,
     mcpServers: { [options.tools.name]: options.tools },
-    permissionMode: PERMISSION_MODE,
-    allowDangerouslySkipPermissions: true,
-    disallowedTools: DISALLOWED_TOOLS,
-    additionalDirectories: launch.additionalDirectories,
     systemPrompt: { type: 'preset', preset: 'claude_code', append: options.systemPromptAppend },
-    env: claudeEnv(launch),
   };
 }
 
@@ -119,11 +95,11 @@ export function createClaudeLoop(options: ClaudeLoopOptions): AgentLoop {
   };
 }
 
-async function* toSdkMessages(prompts: AsyncIterable<QueuedPrompt>): AsyncGenerator<SDKUserMessage> {
+async function* toSdkMessages(prompts: AsyncIterable<QueuedPrompt>) {
   for await (const prompt of prompts) {
     yield {
-      type: 'user',
-      message: { role: 'user', content: prompt.text },
+      type: 'user' as const,
+      message: { role: 'user' as const, content: prompt.text },
       parent_tool_use_id: null,
       // Echoed back in result.user_message_uuids: how a result is bound to the batches it answered.
       uuid: prompt.uuid as UUID,

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type InputFile, ipcFileName } from '../../src/protocol/ipc.js';
-import { writeAtomic } from '../../src/protocol/write.js';
+import { writeAtomic } from '../../src/protocol/read.js';
 import { createInputWatcher } from './ipc-files.js';
 import { silentLog } from './log.js';
 

@@ -14,8 +14,7 @@ import {
   type OutputFile,
   parseIpcFile,
 } from '../../src/protocol/ipc.js';
-import { type FolderWatch, readIpcFileText, watchFolder } from '../../src/protocol/read.js';
-import { writeAtomic } from '../../src/protocol/write.js';
+import { readIpcFileText, watchFolder, writeAtomic } from '../../src/protocol/read.js';
 import type { Log } from './log.js';
 
 export type OutputWriter = ReturnType<typeof createOutputWriter>;
@@ -31,8 +30,7 @@ export function createOutputWriter(directory: string) {
       const encoded = encodeIpcFile('output', file);
       if (!encoded.ok)
         return Promise.reject(new Error(`refusing to write ${file.type} file: ${encoded.error}`));
-      sequence += 1;
-      const name = ipcFileName(sequence, randomUUID());
+      const name = ipcFileName(++sequence, randomUUID());
       const written = tail.then(() => writeAtomic(directory, name, encoded.value)).then(() => name);
       tail = written.catch(() => {});
       return written;
@@ -53,40 +51,31 @@ export function createInputWatcher(options: {
   /** A file that could not be read or parsed; it is skipped for good (fail closed, no retry loop). */
   onInvalid(name: string, error: string): void;
   log: Log;
-  /** The safety net's period (watchFolder); default 2 s. */
   fallbackScanMs?: number;
-}): FolderWatch {
+}) {
   const { directory, log } = options;
   // The runner never deletes input files (input/ is mounted read-only), so it remembers what it has read.
   const seen = new Set<string>();
-  let isClosed = false;
-  const folder = watchFolder({
+  return watchFolder({
     directory,
     label: 'input folder',
     fallbackScanMs: options.fallbackScanMs ?? 2_000,
     log,
-    async scanOnce() {
+    async scanOnce(isClosed) {
       const names = await fs.readdir(directory).catch((error: unknown) => {
         log.warn({ err: error, directory }, 'cannot list input folder');
         return [];
       });
       for (const name of names.filter((name) => isIpcFileName(name) && !seen.has(name)).sort()) {
-        if (isClosed) return;
+        if (isClosed()) return;
         seen.add(name);
         const result = await readInputFile(path.join(directory, name));
-        if (isClosed) return;
+        if (isClosed()) return;
         if (result.ok) options.onFile(result.value, name);
         else options.onInvalid(name, result.error);
       }
     },
   });
-  return {
-    ...folder,
-    close() {
-      isClosed = true;
-      folder.close();
-    },
-  };
 }
 
 /** Text cut to fit a protocol field (a short text unless told). */

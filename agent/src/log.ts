@@ -1,24 +1,15 @@
 // The runner's logger: pino-compatible JSON lines on stderr, which the host captures with the container's output.
 
-type LogMethod = (fields: Record<string, unknown>, message: string) => void;
-export type Log = Record<keyof typeof LEVELS, LogMethod>;
-
 const LEVELS = { debug: 20, info: 30, warn: 40, error: 50 } as const;
+type Level = keyof typeof LEVELS;
+export type Log = Record<Level, (fields: Record<string, unknown>, message: string) => void>;
 
-export function createLog(threshold: keyof typeof LEVELS = 'info'): Log {
-  const emit =
-    (level: keyof typeof LEVELS): LogMethod =>
-    (fields, message) => {
-      if (LEVELS[level] < LEVELS[threshold]) return;
-      const record = {
-        level: LEVELS[level],
-        time: Date.now(),
-        name: 'agent-runner',
-        ...fields,
-        msg: message,
-      };
-      process.stderr.write(`${JSON.stringify(record, serializeError)}\n`);
-    };
+export function createLog(threshold: Level = 'info'): Log {
+  const emit = (level: Level) => (fields: Record<string, unknown>, message: string) => {
+    if (LEVELS[level] < LEVELS[threshold]) return;
+    const record = { level: LEVELS[level], time: Date.now(), name: 'agent-runner', ...fields, msg: message };
+    process.stderr.write(`${JSON.stringify(record, serializeError)}\n`);
+  };
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
 }
 

@@ -1,7 +1,5 @@
 // The agent runner's entry point inside the container. It starts Claude Code first (claude-launch.ts), with only
-// node built-ins and light modules loaded, then loads the rest of the runner (zod, the SDK) while Claude Code
-// boots, and hands over to run-agent.ts.
-
+// light modules loaded, then loads the rest (zod, the SDK) while Claude Code boots, and hands over to run-agent.ts.
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { CONTAINER_PATHS, RUN_ENV } from '../../src/protocol/paths.js';
@@ -45,10 +43,9 @@ async function main(): Promise<number> {
 }
 
 /**
- * Returns the HOME to give Claude Code, and problems the host should hear about (a misconfigured mount). When
- * the intended HOME is not writable (a tmpfs mounted without uid=1000 is root's), Claude Code cannot write
- * ~/.claude.json and every start takes seconds longer; then a HOME in /tmp, whose .claude/projects links to the
- * transcripts, is used instead. Never throws.
+ * The HOME for Claude Code, and problems for the host (a misconfigured mount). When HOME is not writable (a tmpfs
+ * without uid=1000), every Claude Code start takes seconds longer: a HOME in /tmp, whose .claude/projects links to
+ * the transcripts, is used instead. Never throws.
  */
 async function prepareHome(log: Log): Promise<{ home: string; notices: string[] }> {
   const { home, claudeState } = CONTAINER_PATHS;
@@ -71,10 +68,10 @@ async function prepareHome(log: Log): Promise<{ home: string; notices: string[] 
 }
 
 const isWritable = (directory: string) =>
-  fs
-    .access(directory, constants.W_OK | constants.X_OK)
-    .then(() => true)
-    .catch(() => false);
+  fs.access(directory, constants.W_OK | constants.X_OK).then(
+    () => true,
+    () => false,
+  );
 
 main().then(
   (code) => process.exit(code),

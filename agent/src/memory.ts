@@ -1,6 +1,6 @@
 // The agent's standing instructions: who it is, how replies work, and its memory files (global and group CLAUDE.md).
 // Read by the runner and passed as system prompt text, because the SDK only loads CLAUDE.md together with the
-// project's settings files, which the agent could rewrite (see claude-loop.ts).
+// project's settings files, which the agent could rewrite (see claude-launch.ts).
 import { constants, promises as fs } from 'node:fs';
 import path from 'node:path';
 

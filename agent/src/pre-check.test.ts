@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ipcFileName, type OutputFile, parseIpcFile } from '../../src/protocol/ipc.js';
-import { writeAtomic } from '../../src/protocol/write.js';
+import { writeAtomic } from '../../src/protocol/read.js';
 import type { AgentLoop, LoopEnd } from './agent-loop.js';
 import { createHostRequests } from './host-requests.js';
 import { createOutputWriter } from './ipc-files.js';

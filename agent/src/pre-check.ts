@@ -4,9 +4,8 @@ import { z } from 'zod';
 import { MAX_PRE_CHECK_DATA_CHARS, MAX_PRE_CHECK_OUTPUT_BYTES } from '../../src/protocol/ipc.js';
 import { truncate } from './ipc-files.js';
 
-type PreCheckResult =
-  /** Wake the model; data (JSON text) goes along with the prompt. */
-  { outcome: 'run'; data: string | null } | { outcome: 'skip' | 'error'; detail: string };
+/** 'run': wake the model, data (JSON text) going along with the prompt. */
+type PreCheckResult = { outcome: 'run'; data: string | null } | { outcome: 'skip' | 'error'; detail: string };
 
 export type RunningPreCheck = ReturnType<typeof runPreCheck>;
 
@@ -79,12 +78,8 @@ export function runPreCheck(check: { script: string; timeoutMs: number }, option
       resolve(failure ? { outcome: 'error', detail: truncate(failure) } : decide(code, stdout, stderr));
     });
   });
-  return {
-    /** Never rejects. */
-    result,
-    /** Kills the script (and what it started). */
-    kill: () => fail('stopped: the run is ending'),
-  };
+  // result never rejects.
+  return { result, kill: () => fail('stopped: the run is ending') };
 }
 
 /** The task prompt with what its pre-check handed over, escaped so the data cannot forge structure. */

@@ -1,12 +1,8 @@
 // Prompts waiting for the agent: an async stream the model loop pulls from, and which of them are still unanswered.
 import { randomUUID } from 'node:crypto';
 
-export interface QueuedPrompt {
-  /** Our id for this prompt in the model loop (the SDK echoes it back on the result that answered it). */
-  uuid: string;
-  batchId: string;
-  text: string;
-}
+/** uuid: our id for the prompt in the model loop (the SDK echoes it back on the result that answered it). */
+export type QueuedPrompt = { uuid: string; batchId: string; text: string };
 
 export function createPromptQueue() {
   let waiting: QueuedPrompt[] = [];
@@ -59,9 +55,8 @@ export function createPromptQueue() {
       handedOut = [];
       wake();
     },
-    /** True while any prompt is waiting or handed out but unanswered. */
     hasWork: (): boolean => waiting.length > 0 || handedOut.length > 0,
-    /** Every prompt not yet answered (waiting or handed out), handed out first, in order. */
+    /** Every prompt not yet answered, handed out first, in order. */
     unanswered: (): QueuedPrompt[] => [...handedOut, ...waiting],
     /** Ends the stream (also a waiting one) and refuses new prompts. Safe to call more than once. */
     close(): void {

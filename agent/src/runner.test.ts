@@ -10,7 +10,7 @@ import {
   type OutputFile,
   parseIpcFile,
 } from '../../src/protocol/ipc.js';
-import { writeAtomic } from '../../src/protocol/write.js';
+import { writeAtomic } from '../../src/protocol/read.js';
 import type { AgentLoop, LoopEnd, LoopTurn } from './agent-loop.js';
 import { createHostRequests } from './host-requests.js';
 import { createOutputWriter } from './ipc-files.js';

@@ -17,7 +17,12 @@ import { createPromptQueue } from './prompt-queue.js';
 
 type RunnerExit = { reason: 'idle' | 'stop' | 'signal' } | { reason: 'error'; error: string };
 
-interface RunnerDeps {
+/** After an idle exit starts, how long the loop may take to end by itself before it is closed. */
+const CLOSE_GRACE_MS = 2_000;
+/** How long the runner waits for a closed loop to return before it gives up on it. */
+const LOOP_EXIT_DEADLINE_MS = 3_000;
+
+export function startRunner(deps: {
   settings: Pick<RunSettings, 'sessionId' | 'idleTimeoutMs'>;
   loop: AgentLoop;
   output: OutputWriter;
@@ -29,14 +34,7 @@ interface RunnerDeps {
   notices?: string[];
   /** Where pre-checks run. Default: the group folder. */
   workDirectory?: string;
-}
-
-/** After an idle exit starts, how long the loop may take to end by itself before it is closed. */
-const CLOSE_GRACE_MS = 2_000;
-/** How long the runner waits for a closed loop to return before it gives up on it. */
-const LOOP_EXIT_DEADLINE_MS = 3_000;
-
-export function startRunner(deps: RunnerDeps) {
+}) {
   const { loop, log, requests } = deps;
   const queue = createPromptQueue();
   /** Pre-checks under way, by batch: the run is not idle while one runs. */
@@ -165,29 +163,20 @@ export function startRunner(deps: RunnerDeps) {
     let end = await runLoop(resume);
     if (end.status === 'resume-failed' && resume !== null && !exit) {
       // The stored session is unusable (missing, corrupt): start a fresh one once, with the same prompts.
-      const text = `session ${resume} could not be resumed (${end.error}); started a fresh one`;
-      await warn(
-        { sessionId: resume, error: end.error },
-        'cannot resume session, starting a fresh one',
-        text,
-      );
+      const { error } = end;
+      const text = `session ${resume} could not be resumed (${error}); started a fresh one`;
+      await warn({ sessionId: resume, error }, 'cannot resume session, starting a fresh one', text);
       queue.requeueUnanswered();
       sessionId = null;
       end = await runLoop(null);
     }
     // A stop or signal that ended the loop stays the reason: finish() keeps the first.
-    const final = finish({
-      reason: 'error',
-      error: end.status === 'ended' ? 'the model loop ended by itself' : end.error,
-    });
+    const error = end.status === 'ended' ? 'the model loop ended by itself' : end.error;
+    const final = finish({ reason: 'error', error: truncate(error) });
     const unanswered = queue.unanswered().map((prompt) => prompt.batchId);
     const why = `the run ended (${final.reason}) before these prompts were answered`;
     if (unanswered.length > 0) await writeTurnEnd(unanswered, why, true);
-    await writeEvent({
-      type: 'exit',
-      reason: final.reason,
-      ...(final.reason === 'error' ? { error: truncate(final.error) } : {}),
-    });
+    await writeEvent({ type: 'exit', ...final });
     return final;
   }
 

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import type { BuildImageResult, ImageEngine } from './image-build.js';
+import type { ImageEngine } from './image-build.js';
 
 export type EnsureImageResult = { ok: true; isBuilt: boolean } | { ok: false; reason: string };
 
@@ -14,10 +14,7 @@ interface ImageDeps {
 }
 
 /** Builds the agent image under its configured tag from its configured base. Never rejects for engine failures. */
-export function buildAgentImage(
-  deps: ImageDeps,
-  onProgress: (line: string) => void,
-): Promise<BuildImageResult> {
+export function buildAgentImage(deps: ImageDeps, onProgress: (line: string) => void) {
   return deps.images.buildImage({
     contextDir: deps.packageRoot,
     dockerfile: path.join(deps.packageRoot, 'agent', 'Dockerfile'),

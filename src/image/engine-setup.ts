@@ -1,6 +1,5 @@
 // The engine Warren talks to: which one, where its API listens, the runtime over it, and what the engine says about
-// itself (is it there, with what fix if not; how many CPUs it has). Start-up and `warren doctor` material, none of it
-// an agent can push against: the runtime's hardening is src/sandbox/runtimes/.
+// itself (is it there, what fixes it, its CPUs). Nothing an agent can push against: hardening is src/sandbox/runtimes/.
 import path from 'node:path';
 import Docker from 'dockerode';
 import type { Logger } from '../log.js';
@@ -8,19 +7,15 @@ import {
   assertImageTag,
   type ContainerRuntime,
   createApiRuntime,
+  ENGINE_HOST_CONFIG,
   ENGINE_TIMEOUT_MS,
   engineMessage,
-  FLAVORS,
   type RuntimeAvailability,
   type RuntimeKind,
   within,
 } from '../sandbox/runtimes/index.js';
 
-export interface RuntimeConfig {
-  kind: RuntimeKind;
-  /** The engine's API socket. Default: engineSocket(kind). */
-  socketPath?: string;
-}
+export type RuntimeConfig = { kind: RuntimeKind; socketPath?: string };
 
 /** What to tell a person whose engine socket is missing (install), or there but not answering (start). */
 const DOCKER_FIX = {
@@ -30,15 +25,10 @@ const DOCKER_FIX = {
   start:
     'start the Docker engine (systemctl start docker, or open Docker Desktop) and check that your user may use it',
 };
-const FIXES: Record<RuntimeKind, { install: string; start: string }> = {
-  docker: DOCKER_FIX,
-  gvisor: DOCKER_FIX,
-  podman: {
-    install:
-      'install podman and its init (Debian/Ubuntu: apt-get install podman catatonit), then start its API socket',
-    start:
-      "start podman's API socket for the user running Warren: systemctl --user enable --now podman.socket",
-  },
+const PODMAN_FIX = {
+  install:
+    'install podman and its init (Debian/Ubuntu: apt-get install podman catatonit), then start its API socket',
+  start: "start podman's API socket for the user running Warren: systemctl --user enable --now podman.socket",
 };
 
 /** The engine's API socket: DOCKER_HOST (unix://…) if set; else Docker's, or podman's (rootless: the user's own). */
@@ -63,44 +53,39 @@ export function engineClient(config: RuntimeConfig): { docker: Docker; where: st
 /** The runtime for this configuration: the sandbox's, with what the engine says about itself and its images. */
 export function createRuntime(config: RuntimeConfig, deps: { log?: Logger } = {}): ContainerRuntime {
   const { docker, where } = engineClient(config);
-  const flavor = FLAVORS[config.kind];
-
-  async function cpuCount(): Promise<number | null> {
-    const count = (await within(15_000, docker.info()).catch(() => null))?.NCPU;
-    return Number.isInteger(count) && count > 0 ? count : null;
-  }
-
-  async function checkAvailable(): Promise<RuntimeAvailability> {
-    let version: string;
-    try {
-      version = (await within(15_000, docker.version())).Version;
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
+  const info = () => within(15_000, docker.info()).catch(() => null);
+  return {
+    ...createApiRuntime(config.kind, docker, deps.log),
+    async cpuCount() {
+      const count = (await info())?.NCPU;
+      return Number.isInteger(count) && count > 0 ? count : null;
+    },
+    async checkAvailable(): Promise<RuntimeAvailability> {
+      let version: string;
+      try {
+        version = (await within(15_000, docker.version())).Version;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        const fixes = config.kind === 'podman' ? PODMAN_FIX : DOCKER_FIX;
+        return {
+          ok: false,
+          reason: `the ${config.kind} engine is not reachable at ${where}: ${engineMessage(error)}`,
+          fix:
+            code === 'ENOENT'
+              ? fixes.install
+              : code === 'EACCES'
+                ? `let the user running Warren use ${where} (the docker group, or a rootless engine)`
+                : fixes.start,
+        };
+      }
+      const runtime = ENGINE_HOST_CONFIG[config.kind].Runtime;
+      if (runtime === undefined || runtime in ((await info())?.Runtimes ?? {})) return { ok: true, version };
       return {
         ok: false,
-        reason: `the ${flavor.kind} engine is not reachable at ${where}: ${engineMessage(error)}`,
-        fix:
-          code === 'ENOENT'
-            ? FIXES[config.kind].install
-            : code === 'EACCES'
-              ? `let the user running Warren use ${where} (the docker group, or a rootless engine)`
-              : FIXES[config.kind].start,
+        reason: `the engine has no '${runtime}' runtime registered`,
+        fix: `install it (apt-get install runsc) and add {"runtimes":{"runsc":{"path":"/usr/bin/runsc"}}} to /etc/docker/daemon.json, then restart the engine`,
       };
-    }
-    const runtime = flavor.requiredOciRuntime;
-    const info = runtime === undefined ? null : await within(15_000, docker.info()).catch(() => null);
-    if (runtime === undefined || runtime in (info?.Runtimes ?? {})) return { ok: true, version };
-    return {
-      ok: false,
-      reason: `the engine has no '${runtime}' runtime registered`,
-      fix: `install it (apt-get install runsc) and add {"runtimes":{"runsc":{"path":"/usr/bin/runsc"}}} to /etc/docker/daemon.json, then restart the engine`,
-    };
-  }
-
-  return {
-    ...createApiRuntime(flavor, docker, deps.log),
-    checkAvailable,
-    cpuCount,
+    },
     async hasImage(tag) {
       assertImageTag(tag);
       return within(ENGINE_TIMEOUT_MS, docker.getImage(tag).inspect()).then(

@@ -13,13 +13,12 @@ import { createRuntime, engineClient, type RuntimeConfig } from './engine-setup.
 
 export interface BuildImageOptions {
   contextDir: string;
-  /** Path of the Dockerfile, inside contextDir (sent even if .dockerignore leaves it out, as the docker CLI does). */
+  /** Inside contextDir (sent even if .dockerignore leaves it out, as the docker CLI does). */
   dockerfile: string;
   tag: string;
   buildArgs: Record<string, string>;
   /** Each line the build prints. Must not throw. */
   onProgress(line: string): void;
-  /** Default: no limit. */
   timeoutMs?: number;
 }
 
@@ -31,11 +30,9 @@ export interface ImageEngine {
   buildImage(options: BuildImageOptions): Promise<BuildImageResult>;
 }
 
-/** The image side of the configured engine (hasImage is the runtime's own). */
 export function createImageEngine(config: RuntimeConfig): ImageEngine {
   const { docker } = engineClient(config);
-  const runtime = createRuntime(config);
-  return { hasImage: (tag) => runtime.hasImage(tag), buildImage: (options) => buildImage(docker, options) };
+  return { hasImage: createRuntime(config).hasImage, buildImage: (options) => buildImage(docker, options) };
 }
 
 const buildEventSchema = z.object({ stream: z.string().optional(), error: z.string().optional() });
@@ -45,11 +42,9 @@ const buildEventSchema = z.object({ stream: z.string().optional(), error: z.stri
  * Dockerfile and .dockerignore always in. A folder left out is not walked unless an exception ('!') reaches into it.
  */
 export function contextFiles(contextDir: string, dockerfile: string): string[] {
-  let rules: string[] = [];
-  try {
-    rules = fs.readFileSync(path.join(contextDir, '.dockerignore'), 'utf8').split('\n');
-  } catch {}
-  rules = [...rules.map((rule) => rule.trim()), '!.dockerignore', `!${dockerfile}`];
+  const ignoreFile = path.join(contextDir, '.dockerignore');
+  const listed = fs.existsSync(ignoreFile) ? fs.readFileSync(ignoreFile, 'utf8').split('\n') : [];
+  const rules = [...listed.map((rule) => rule.trim()), '!.dockerignore', `!${dockerfile}`];
   const ignore = dockerignore.default({ ignorecase: false }).add(rules);
   const exceptions = rules.filter((rule) => rule.startsWith('!')).map((rule) => rule.replace(/^!\/*/, ''));
   const walk = (dir: string): string[] =>
@@ -64,15 +59,12 @@ export function contextFiles(contextDir: string, dockerfile: string): string[] {
 
 export async function buildImage(docker: Docker, build: BuildImageOptions): Promise<BuildImageResult> {
   assertImageTag(build.tag);
-  for (const key of Object.keys(build.buildArgs)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
-      throw new ContainerSpecError(`build arg name is invalid: ${key}`);
-  }
+  const badArg = Object.keys(build.buildArgs).find((key) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key));
+  if (badArg !== undefined) throw new ContainerSpecError(`build arg name is invalid: ${badArg}`);
   const contextDir = path.resolve(build.contextDir);
   const dockerfile = path.relative(contextDir, path.resolve(build.dockerfile));
-  if (dockerfile.startsWith('..') || path.isAbsolute(dockerfile)) {
+  if (dockerfile.startsWith('..') || path.isAbsolute(dockerfile))
     return { ok: false, reason: `the Dockerfile is outside the build context: ${build.dockerfile}` };
-  }
   const lastLines: string[] = [];
   const progress = (line: string) => {
     lastLines.push(line);

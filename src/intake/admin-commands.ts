@@ -6,10 +6,7 @@ import { type ChatAddress, type Group, parseChatAddress } from '../store/records
 import type { InboundMessage } from '../types.js';
 import type { OwnerActor, OwnerOp, OwnerOps } from './owner-ops.js';
 
-const ADMIN_COMMANDS = ['/register', '/approve', '/deny', '/pending', '/memory'] as const;
-type AdminCommand = (typeof ADMIN_COMMANDS)[number];
-
-const USAGE: Record<AdminCommand, string> = {
+const USAGE = {
   '/register':
     'usage: /register CHANNEL:CHAT FOLDER [--name "Name"] [--trigger mention|always] [--trigger-word WORD]\n' +
     '   or: /register CHANNEL:CHAT --share FOLDER',
@@ -18,6 +15,7 @@ const USAGE: Record<AdminCommand, string> = {
   '/pending': 'usage: /pending',
   '/memory': 'usage: /memory, /memory approve N or /memory reject N',
 };
+type AdminCommand = keyof typeof USAGE;
 
 /** Splits a command line into words; "double quotes" keep spaces. */
 export function splitWords(text: string): string[] {
@@ -27,23 +25,20 @@ export function splitWords(text: string): string[] {
 /** The command a message starts with (a Telegram-style "/approve@bot" counts), or null. */
 export function commandOf(text: string): AdminCommand | null {
   const first = text.trim().split(/\s+/, 1)[0]?.replace(/@\S+$/, '').toLowerCase() ?? '';
-  return (ADMIN_COMMANDS as readonly string[]).includes(first) ? (first as AdminCommand) : null;
+  return Object.hasOwn(USAGE, first) ? (first as AdminCommand) : null;
 }
 
 /** The operation a command asks for, or the usage text when it is malformed (parseArgs may also throw). */
 function parseCommand(command: AdminCommand, words: string[]): OwnerOp | string {
   switch (command) {
     case '/register': {
-      const { values, positionals } = parseArgs({
-        args: words,
-        allowPositionals: true,
-        options: {
-          name: { type: 'string' },
-          trigger: { type: 'string', default: 'mention' },
-          'trigger-word': { type: 'string' },
-          share: { type: 'string' },
-        },
-      });
+      const options = {
+        name: { type: 'string' },
+        trigger: { type: 'string', default: 'mention' },
+        'trigger-word': { type: 'string' },
+        share: { type: 'string' },
+      } as const;
+      const { values, positionals } = parseArgs({ args: words, allowPositionals: true, options });
       const chat = positionals[0] ? parseChatAddress(positionals[0]) : null;
       if (!chat) return USAGE[command];
       if (values.share) return { op: 'share-chat', chat, folder: values.share };
@@ -57,15 +52,12 @@ function parseCommand(command: AdminCommand, words: string[]): OwnerOp | string 
         folder: positionals[1],
         name: values.name,
         trigger: values.trigger,
-        triggerWord: values['trigger-word'] ?? null,
+        triggerWord: values['trigger-word'],
       };
     }
     case '/approve': {
-      const { values, positionals } = parseArgs({
-        args: words,
-        allowPositionals: true,
-        options: { share: { type: 'string' } },
-      });
+      const options = { share: { type: 'string' } } as const;
+      const { values, positionals } = parseArgs({ args: words, allowPositionals: true, options });
       if (!positionals[0]) return USAGE[command];
       return { op: 'pairing-approve', code: positionals[0], folder: positionals[1], share: values.share };
     }
@@ -112,11 +104,7 @@ export function createAdminCommands(deps: {
   }
 
   return {
-    /**
-     * Runs an owner command. Returns true when the message was one and was handled (nothing is stored and no
-     * agent runs); false otherwise. Commands count only in the admin group: elsewhere the operation refuses (and
-     * audits) and the message goes on as ordinary text. Must not throw.
-     */
+    /** True when the message was an owner command and was handled (nothing is stored, no agent runs). Never throws. */
     handle(message: InboundMessage, group: Group): boolean {
       const command = commandOf(message.text);
       if (!command) return false;

@@ -5,11 +5,6 @@ import type { Logger } from '../log.js';
 import type { ChannelState, ChatAddress } from '../store/records.js';
 import type { Store } from '../store/store.js';
 
-export interface AdminNotifier {
-  /** Queues a notice for the owner unless one with this key was queued before or the hourly cap is reached. */
-  notify(key: string, text: string): boolean;
-}
-
 export function createAdminNotifier(deps: {
   store: Store;
   now(): number;
@@ -18,11 +13,12 @@ export function createAdminNotifier(deps: {
   enqueue(chat: ChatAddress, key: string, text: string): void;
   adminChat(): ChatAddress;
   maxPerHour?: number;
-}): AdminNotifier {
+}) {
   const maxPerHour = deps.maxPerHour ?? 20;
   const sentAt: number[] = [];
   return {
-    notify(key, text) {
+    /** Queues a notice for the owner unless one with this key was queued before or the hourly cap is reached. */
+    notify(key: string, text: string): boolean {
       if (deps.store.outbox.byKey(key)) return false;
       const now = deps.now();
       while (sentAt.length > 0 && (sentAt[0] as number) <= now - 3600_000) sentAt.shift();
@@ -40,6 +36,8 @@ export function createAdminNotifier(deps: {
   };
 }
 
+export type AdminNotifier = ReturnType<typeof createAdminNotifier>;
+
 const digest = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 12);
 
 /**
@@ -53,6 +51,7 @@ export function createChannelStatus(deps: {
   notifier: AdminNotifier;
   outageNoticeMs?: number;
 }) {
+  const { notifier } = deps;
   const outageNoticeMs = deps.outageNoticeMs ?? 5 * 60_000;
   const outages = new Map<string, { since: number; timer: NodeJS.Timeout; isTold: boolean }>();
 
@@ -69,20 +68,17 @@ export function createChannelStatus(deps: {
         clearTimeout(outage.timer);
         outages.delete(channel);
         if (outage.isTold) {
-          deps.notifier.notify(
-            `channel:${channel}:back:${outage.since}`,
-            `✅ ${channel} is connected again.`,
-          );
+          notifier.notify(`channel:${channel}:back:${outage.since}`, `✅ ${channel} is connected again.`);
         }
       } else if (state.status === 'logged-out') {
-        deps.notifier.notify(
+        notifier.notify(
           `channel:${channel}:logged-out:${digest(state.reason)}`,
           `🔌 ${channel} needs you: ${state.reason}`,
         );
       } else if (state.status === 'reconnecting' && !outage) {
         const since = deps.now();
         const timer = setTimeout(() => {
-          started.isTold = deps.notifier.notify(
+          started.isTold = notifier.notify(
             `channel:${channel}:down:${since}`,
             `⚠️ ${channel} has been disconnected for ${Math.round(outageNoticeMs / 60_000)} minutes and keeps ` +
               `reconnecting (${state.reason}). Messages sent meanwhile are picked up once it is back.`,

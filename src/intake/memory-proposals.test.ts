@@ -140,12 +140,8 @@ describe('global memory proposals', () => {
       decidedBy: 'fake:owner',
       decidedAt: NOW,
     });
-    expect(audits.at(-1)).toMatchObject({
-      groupFolder: 'main',
-      actor: 'fake:owner',
-      action: 'global-memory-approve',
-      decision: 'allow',
-    });
+    // What the owner's operation audits (owner-ops.test.ts).
+    expect(result).toMatchObject({ proposal: { groupFolder: 'main' }, detail: { bytes: 48, staleCount: 0 } });
   });
 
   it('leaves global memory as it was when the owner rejects', async () => {
@@ -154,7 +150,6 @@ describe('global memory proposals', () => {
     expect(result).toMatchObject({ status: 'rejected' });
     expect(readFileSync(memoryPath, 'utf8')).toBe(ORIGINAL);
     expect(store.memory.byId(id)?.status).toBe('rejected');
-    expect(audits.at(-1)).toMatchObject({ action: 'global-memory-reject', decision: 'allow' });
     expect(await proposals.decide(id, 'approve', 'fake:owner')).toEqual({
       status: 'failed',
       message: `proposal #${id} is already rejected`,
@@ -169,7 +164,7 @@ describe('global memory proposals', () => {
     expect(result).toMatchObject({ status: 'stale', message: expect.stringContaining('fresh proposal') });
     expect(readFileSync(memoryPath, 'utf8')).toBe(`${ORIGINAL}The owner added this by hand.\n`);
     expect(store.memory.byId(id)?.status).toBe('stale');
-    expect(audits.at(-1)).toMatchObject({ action: 'global-memory-approve', decision: 'deny' });
+    expect(result).toMatchObject({ detail: { reason: 'global memory changed after the proposal was made' } });
   });
 
   it('lets only one of two approvals made at once through: the other was made against the old text', async () => {

@@ -1,13 +1,13 @@
 // Changes to global memory (global/CLAUDE.md) an agent proposes: held until the owner approves one in the admin
 // chat, then written safely.
 import { createHash, randomUUID } from 'node:crypto';
-import { fchmodSync, fsyncSync, writeFileSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import type { Logger } from '../log.js';
 import { MAX_GLOBAL_MEMORY_BYTES, MAX_IPC_FILE_BYTES } from '../protocol/ipc.js';
-import { readIpcFileText } from '../protocol/read.js';
-import { closeQuietly, createFileIn, openDirectory, renameIn, unlinkIn } from '../sandbox/safe-fs.js';
+import { type ReadResult, readIpcFileText } from '../protocol/read.js';
+import { createFileIn, pathIn, renameIn, withDirectory } from '../sandbox/safe-fs.js';
 import type { Group } from '../store/records.js';
 import type { AuditEntry, MemoryProposal, Store } from '../store/store.js';
 import type { ToolAnswer } from '../types.js';
@@ -24,12 +24,15 @@ const HIDDEN_CHARACTERS = /\p{Cf}|(?![\t\n\r])\p{Cc}/u;
 
 type Decision = 'approve' | 'reject';
 
-/** What deciding did; message is a sentence for the owner. */
+/** What deciding did: a sentence for the owner, and what the owner's operation (owner-ops.ts) audits. */
 type Decided =
-  | { status: 'approved' | 'rejected' | 'stale'; proposal: MemoryProposal; message: string }
+  | { status: 'approved' | 'rejected' | 'stale'; proposal: MemoryProposal; message: string; detail?: object }
   | { status: 'failed'; message: string };
+const failed = (message: string): Decided => ({ status: 'failed', message });
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+const byteLength = (text: string) => Buffer.byteLength(text, 'utf8');
 
-export interface MemoryProposalsDeps {
+export function createMemoryProposals(deps: {
   store: Store;
   dataDir: string;
   audit(entry: AuditEntry): void;
@@ -37,14 +40,7 @@ export interface MemoryProposalsDeps {
   log: Logger;
   /** Tells the owner in the admin chat (once per key, rate-limited). Returns false when the notice was not queued. */
   notifyAdmin(key: string, text: string): boolean;
-}
-
-const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
-const byteLength = (text: string) => Buffer.byteLength(text, 'utf8');
-
-export type MemoryProposals = ReturnType<typeof createMemoryProposals>;
-
-export function createMemoryProposals(deps: MemoryProposalsDeps) {
+}) {
   const { store } = deps;
   const log = deps.log.child({ module: 'memory-proposals' });
   const globalDir = path.join(deps.dataDir, 'global');
@@ -60,13 +56,11 @@ export function createMemoryProposals(deps: MemoryProposalsDeps) {
     return { ok: false, error };
   }
 
-  /**
-   * The file's text, never through a link (the host's own folder; Warren replaces anything else at start). The
-   * owner may have made it longer by hand than an agent may propose; past the IPC file cap it is refused.
-   */
-  async function readCurrent(): Promise<{ ok: true; text: string } | { ok: false; error: string }> {
+  // The file's text, never through a link (Warren replaces one at start). The owner may have made it longer by
+  // hand than an agent may propose; past the IPC file cap it is refused.
+  async function readCurrent(): Promise<ReadResult> {
     const read = await readIpcFileText(path.join(globalDir, 'CLAUDE.md'), MAX_IPC_FILE_BYTES);
-    if (read.ok) return { ok: true, text: read.text };
+    if (read.ok) return read;
     if (read.error.includes('ENOENT')) return { ok: true, text: '' };
     return { ok: false, error: `global/CLAUDE.md cannot be read: ${read.error}` };
   }
@@ -85,10 +79,8 @@ export function createMemoryProposals(deps: MemoryProposalsDeps) {
       return { ok: false, error: 'the host cannot read global memory now; tell the owner' };
     }
     if (content === current.text) {
-      return {
-        ok: true,
-        result: 'Global memory already has exactly this text; there is nothing to approve.',
-      };
+      const result = 'Global memory already has exactly this text; there is nothing to approve.';
+      return { ok: true, result };
     }
     const created = store.memory.create(
       { groupFolder: group.folder, content, baseSha256: sha256(current.text) },
@@ -115,44 +107,29 @@ export function createMemoryProposals(deps: MemoryProposalsDeps) {
 
   async function decideNow(id: number, decision: Decision, actor: string): Promise<Decided> {
     const proposal = store.memory.byId(id);
-    if (!proposal) return { status: 'failed', message: `there is no proposal #${id}` };
-    if (proposal.status !== 'pending') {
-      return { status: 'failed', message: `proposal #${id} is already ${proposal.status}` };
-    }
-    /** Records the decision: audited here, with what was written or why not. */
-    const decided = (status: Exclude<Decided['status'], 'failed'>, message: string, detail = {}) => {
-      deps.audit({
-        groupFolder: proposal.groupFolder,
-        actor,
-        action: `global-memory-${decision}`,
-        decision: status === 'stale' ? 'deny' : 'allow',
-        detail: { proposalId: id, ...detail },
-      });
-      return { status, proposal, message };
-    };
+    if (!proposal) return failed(`there is no proposal #${id}`);
+    if (proposal.status !== 'pending') return failed(`proposal #${id} is already ${proposal.status}`);
     if (decision === 'reject') {
       store.memory.decide(id, 'rejected', actor, deps.now());
-      return decided('rejected', `🚫 Proposal #${id} rejected; global memory is unchanged.`);
+      const message = `🚫 Proposal #${id} rejected; global memory is unchanged.`;
+      return { status: 'rejected', proposal, message };
     }
     const current = await readCurrent();
-    // A failure is a refusal the owner's operation audits (owner-ops.ts); a stale base is audited here.
-    if (!current.ok) return { status: 'failed', message: `${current.error}; nothing was written` };
+    if (!current.ok) return failed(`${current.error}; nothing was written`);
     // The owner approved the diff against the text it was made from; on any other text it would do something else.
     if (sha256(current.text) !== proposal.baseSha256) {
       store.memory.decide(id, 'stale', actor, deps.now());
       const message =
         `⚠️ Global memory changed after proposal #${id} was made, so it was not applied (now stale). ` +
         'Ask the agent for a fresh proposal made from the current text.';
-      return decided('stale', message, { reason: 'global memory changed after the proposal was made' });
+      const detail = { reason: 'global memory changed after the proposal was made' };
+      return { status: 'stale', proposal, message, detail };
     }
     try {
       writeGlobalMemory(globalDir, proposal.content);
     } catch (error) {
       log.error({ err: error, proposalId: id }, 'cannot write global memory');
-      return {
-        status: 'failed',
-        message: 'global memory could not be written (see the log); it is unchanged',
-      };
+      return failed('global memory could not be written (see the log); it is unchanged');
     }
     const staleCount = store.transaction(() => {
       store.memory.decide(id, 'approved', actor, deps.now());
@@ -165,7 +142,8 @@ export function createMemoryProposals(deps: MemoryProposalsDeps) {
       (staleCount > 0
         ? ` ${staleCount} other waiting proposal(s) were made against the old text and are now stale.`
         : '');
-    return decided('approved', message, { bytes: byteLength(proposal.content), staleCount });
+    const detail = { bytes: byteLength(proposal.content), staleCount };
+    return { status: 'approved', proposal, message, detail };
   }
 
   return {
@@ -181,9 +159,9 @@ export function createMemoryProposals(deps: MemoryProposalsDeps) {
     /** The owner's decision, one at a time, so two approvals cannot both pass the base check. Never rejects. */
     decide(id: number, decision: Decision, actor: string): Promise<Decided> {
       const next = decisions.then(() =>
-        decideNow(id, decision, actor).catch((error: unknown): Decided => {
+        decideNow(id, decision, actor).catch((error: unknown) => {
           log.error({ err: error, proposalId: id }, 'memory decision failed');
-          return { status: 'failed', message: 'the decision failed; see the log' };
+          return failed('the decision failed; see the log');
         }),
       );
       decisions = next;
@@ -194,32 +172,27 @@ export function createMemoryProposals(deps: MemoryProposalsDeps) {
   };
 }
 
-/**
- * Replaces global/CLAUDE.md whole: a fresh temp file created through the folder's descriptor (never opening a name
- * that exists), written and synced, then renamed over CLAUDE.md, so readers see the old text or the new, never half.
- */
+export type MemoryProposals = ReturnType<typeof createMemoryProposals>;
+
+// Replaces global/CLAUDE.md whole: a new temp file made through the folder's descriptor (never opening a name that
+// exists), written and synced, then renamed over it, so readers see the old text or the new, never half.
 function writeGlobalMemory(globalDir: string, content: string): void {
-  const dirFd = openDirectory(globalDir);
-  const temp = `.CLAUDE.md.${randomUUID()}.tmp`;
-  let fd: number | null = null;
-  try {
-    fd = createFileIn(dirFd, temp, 0o644);
-    // Readable by the container's user whatever the host's umask: every group's agent reads this file.
-    fchmodSync(fd, 0o644);
-    writeFileSync(fd, content, 'utf8');
-    fsyncSync(fd);
-    renameIn(dirFd, temp, 'CLAUDE.md');
-  } catch (error) {
-    if (fd !== null) {
-      try {
-        unlinkIn(dirFd, temp);
-      } catch {} // Already gone.
+  withDirectory(globalDir, (dirFd) => {
+    const temp = `.CLAUDE.md.${randomUUID()}.tmp`;
+    const fd = createFileIn(dirFd, temp, 0o644);
+    try {
+      // Readable by the container's user whatever the host's umask: every group's agent reads this file.
+      fchmodSync(fd, 0o644);
+      writeFileSync(fd, content, 'utf8');
+      fsyncSync(fd);
+      renameIn(dirFd, temp, 'CLAUDE.md');
+    } catch (error) {
+      rmSync(pathIn(dirFd, temp), { force: true });
+      throw error;
+    } finally {
+      closeSync(fd);
     }
-    throw error;
-  } finally {
-    closeQuietly(fd);
-    closeQuietly(dirFd);
-  }
+  });
 }
 
 /** The owner's notice: who proposed, the diff (cut when long), warnings, and the two commands. */

@@ -1,10 +1,11 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registerTestGroup, tempDir } from '../../test/harness.js';
 import { silentLogger } from '../log.js';
 import { type AuditEntry, openStore, type Store } from '../store/store.js';
-import { createOwnerOps, type OwnerActor, type OwnerOps } from './owner-ops.js';
+import { createMemoryProposals } from './memory-proposals.js';
+import { createOwnerOps, type OwnerActor, type OwnerOps, type OwnerOpsDeps } from './owner-ops.js';
 import { createPairing } from './pairing.js';
 
 let store: Store;
@@ -12,6 +13,7 @@ let dataDir: string;
 let audits: AuditEntry[];
 let changes: number;
 let ops: OwnerOps;
+let opsDeps: OwnerOpsDeps;
 const NOW = 1_750_000_000_000;
 const cli: OwnerActor = { kind: 'cli' };
 
@@ -31,7 +33,7 @@ beforeEach(() => {
     enqueue: () => {},
     notifier: { notify: () => false },
   });
-  ops = createOwnerOps({
+  opsDeps = {
     store,
     dataDir,
     now: () => NOW,
@@ -42,7 +44,8 @@ beforeEach(() => {
     mountAllowlistPath: path.join(dataDir, 'mount-allowlist.json'),
     protectedPaths: [],
     onChange: () => changes++,
-  });
+  };
+  ops = createOwnerOps(opsDeps);
 });
 afterEach(() => store.close());
 
@@ -153,6 +156,75 @@ describe('owner operations', () => {
     expect(result).toMatchObject({ ok: false, text: expect.stringMatching(/not waiting for approval/) });
     expect(audits).toEqual([
       expect.objectContaining({ actor: 'cli', action: 'pairing-approve', decision: 'deny' }),
+    ]);
+  });
+
+  it('a pairing decision is audited here, with who asked', async () => {
+    const limits = { now: NOW, ttlMs: 3600_000, maxPending: 3 };
+    for (const [code, chatId] of [
+      ['AAAABBBB', '555'],
+      ['CCCCDDDD', '556'],
+    ] as const) {
+      store.pairing.create(
+        { code, channel: 'telegram', chatId, senderId: chatId, senderName: 'Bob' },
+        limits,
+      );
+    }
+    expect(await ops.perform({ op: 'pairing-approve', code: 'aaaa-bbbb' }, cli)).toMatchObject({ ok: true });
+    expect(await ops.perform({ op: 'pairing-deny', code: 'CCCCDDDD' }, cli)).toMatchObject({ ok: true });
+    expect(audits).toEqual([
+      expect.objectContaining({
+        actor: 'cli',
+        action: 'pairing-approve',
+        decision: 'allow',
+        groupFolder: 'telegram-555',
+        detail: expect.objectContaining({ code: 'AAAABBBB', chat: 'telegram:555', sender: '555' }),
+      }),
+      expect.objectContaining({
+        actor: 'cli',
+        action: 'pairing-deny',
+        decision: 'allow',
+        groupFolder: null,
+        detail: expect.objectContaining({ code: 'CCCCDDDD', chat: 'telegram:556', sender: '556' }),
+      }),
+    ]);
+  });
+
+  it('a global memory decision is audited here: what was written, and a stale proposal as a denial', async () => {
+    const main = register('main', true);
+    mkdirSync(path.join(dataDir, 'global'));
+    const memoryPath = path.join(dataDir, 'global', 'CLAUDE.md');
+    writeFileSync(memoryPath, 'old');
+    const memory = createMemoryProposals({ ...opsDeps, log: silentLogger(), notifyAdmin: () => true });
+    const withMemory = createOwnerOps({ ...opsDeps, memory });
+    const owner: OwnerActor = { kind: 'chat', id: 'fake:me', group: main };
+    await memory.propose(main, 'rejected text');
+    await memory.propose(main, 'stale text');
+    writeFileSync(memoryPath, 'changed by hand');
+    await memory.propose(main, 'new text');
+    expect(await withMemory.perform({ op: 'global-memory-reject', id: 1 }, owner)).toMatchObject({
+      ok: true,
+    });
+    expect(await withMemory.perform({ op: 'global-memory-approve', id: 2 }, owner)).toMatchObject({
+      ok: true,
+      text: expect.stringMatching(/^⚠️ Global memory changed/),
+    });
+    expect(await withMemory.perform({ op: 'global-memory-approve', id: 3 }, owner)).toMatchObject({
+      ok: true,
+    });
+    expect(audits.filter((entry) => entry.actor === 'fake:me')).toEqual([
+      expect.objectContaining({ action: 'global-memory-reject', decision: 'allow', groupFolder: 'main' }),
+      expect.objectContaining({
+        action: 'global-memory-approve',
+        decision: 'deny',
+        detail: { id: 2, reason: 'global memory changed after the proposal was made' },
+      }),
+      expect.objectContaining({
+        action: 'global-memory-approve',
+        decision: 'allow',
+        groupFolder: 'main',
+        detail: { id: 3, bytes: 8, staleCount: 0 },
+      }),
     ]);
   });
 });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { loadMountAllowlist } from '../mount-allowlist-file.js';
 import { buildMounts } from '../sandbox/mounts.js';
 import { type ChatAddress, formatChatAddress, type Group } from '../store/records.js';
-import { type AuditEntry, type Store, StoreError, type Task } from '../store/store.js';
+import { type AuditEntry, type PairingRequest, type Store, StoreError, type Task } from '../store/store.js';
 import { createTaskOps, describeNextRun } from '../tasks/tasks.js';
 import type { MemoryProposals } from './memory-proposals.js';
 import { formatCode, type Pairing } from './pairing.js';
@@ -13,9 +13,9 @@ import { registerGroup, shareGroup } from './registration.js';
 /** Who asks: the CLI (whoever can open the database is the owner) or a person in a chat of some group. */
 export type OwnerActor = { kind: 'cli' } | { kind: 'chat'; id: string; group: Group };
 
-export type OpResult = ({ ok: true } & Done) | { ok: false; text: string };
-/** What an operation did: a sentence for the owner, and the group it was about. */
-type Done = { text: string; group?: string };
+export type OpResult = { ok: boolean; text: string };
+/** What an operation did: a sentence for the owner; for the audit, its group (else the request's) and details. */
+type Done = string | { text: string; group?: string; detail?: object; isDenied?: boolean };
 
 export interface OwnerOpsDeps {
   store: Store;
@@ -29,7 +29,7 @@ export interface OwnerOpsDeps {
   mountAllowlistPath: string;
   /** Host paths no mount may expose (the package itself). */
   protectedPaths: string[];
-  /** Global memory proposals; without them the memory operations say so. */
+  /** Without them the memory operations say so. */
   memory?: Pick<MemoryProposals, 'pending' | 'decide'>;
   /** Something the running host acts on changed (tasks, outbox): wake it. Must not throw. */
   onChange(): void;
@@ -60,32 +60,23 @@ export type OwnerOp =
   | { op: 'memory-list' }
   | { op: 'global-memory-approve' | 'global-memory-reject'; id: number };
 
-/**
- * Results not audited here: the read-only operations (nothing changes), and those whose module audits what they
- * did with what only it knows (pairing.ts: the sender; memory-proposals.ts: the bytes written, a stale base).
- * Every refusal is audited here, whichever the operation.
- */
-const AUDITED_ELSEWHERE = new Set<OwnerOp['op']>([
-  'pairing-list',
-  'memory-list',
-  'pairing-approve',
-  'pairing-deny',
-  'global-memory-approve',
-  'global-memory-reject',
-]);
-
 const ONLY_ADMIN = 'owner commands work only in the admin chat';
 
-/** A refusal with words for the owner (an unknown group, a bad code): audited as a denial, never a crash. */
-class Refusal extends Error {}
+/** Who asked to pair, for the audit trail. */
+const asked = ({ code, senderId: sender, ...chat }: PairingRequest) => ({
+  code,
+  chat: formatChatAddress(chat),
+  sender,
+});
 
 export function createOwnerOps(deps: OwnerOpsDeps) {
   const { store } = deps;
   const tasks = createTaskOps({ store, now: deps.now, defaultTimezone: deps.timezone });
 
+  // Refusals are StoreErrors: words for the owner, audited as a denial, never a crash.
   const groupNamed = (folder: string): Group => {
     const group = store.groups.byFolder(folder);
-    if (!group) throw new Refusal(`no group '${folder}' (see \`warren groups list\`)`);
+    if (!group) throw new StoreError(`no group '${folder}' (see \`warren groups list\`)`);
     return group;
   };
 
@@ -96,18 +87,15 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
       const { name } = request;
       const kept = current.filter((entry) => entry.containerName !== name && entry.hostPath !== name);
       if (kept.length === current.length)
-        throw new Refusal(`group '${group.folder}' has no extra mount '${name}'`);
+        throw new StoreError(`group '${group.folder}' has no extra mount '${name}'`);
       store.groups.setExtraMounts(group.id, kept);
-      return {
-        group: group.folder,
-        text: `Group '${group.folder}' no longer asks for ${name} (from its next run).`,
-      };
+      return `Group '${group.folder}' no longer asks for ${name} (from its next run).`;
     }
     const { as: containerName, isReadOnly } = request;
     const wanted = { hostPath: path.resolve(request.hostPath), containerName, isReadOnly };
     // Checked now for a clear answer; the allowlist decides again at every container start (it may change).
     const allowlist = loadMountAllowlist(deps.mountAllowlistPath);
-    if (!allowlist.ok) throw new Refusal(allowlist.reason);
+    if (!allowlist.ok) throw new StoreError(allowlist.reason);
     const check = buildMounts({
       dataDir: deps.dataDir,
       groupFolder: group.folder,
@@ -118,27 +106,20 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
     });
     if (check.denials.length > 0) {
       const reasons = check.denials.map((denial) => denial.reason).join('; ');
-      throw new Refusal(`the mount allowlist (${deps.mountAllowlistPath}) does not allow it: ${reasons}`);
+      throw new StoreError(`the mount allowlist (${deps.mountAllowlistPath}) does not allow it: ${reasons}`);
     }
     const others = current.filter((entry) => entry.hostPath !== wanted.hostPath);
     store.groups.setExtraMounts(group.id, [...others, wanted]);
     const how = `${isReadOnly ? 'read-only' : 'read-write'} under /workspace/extra/`;
-    const text = `Group '${group.folder}' will see ${wanted.hostPath} ${how} (from its next run).`;
-    return { group: group.folder, text };
+    return `Group '${group.folder}' will see ${wanted.hostPath} ${how} (from its next run).`;
   }
 
   function task(action: TaskAction, id: string): Done {
     const found = store.tasks.byId(id);
-    if (!found) throw new Refusal(`no task '${id}' (see \`warren tasks list --all\`)`);
-    const result =
-      action === 'pause'
-        ? tasks.pause(found, 'paused by the owner')
-        : action === 'resume'
-          ? tasks.resume(found)
-          : action === 'cancel'
-            ? tasks.cancel(found)
-            : tasks.runNow(found);
-    if (!result.ok) throw new Refusal(result.error);
+    if (!found) throw new StoreError(`no task '${id}' (see \`warren tasks list --all\`)`);
+    const method = action === 'run-now' ? 'runNow' : action;
+    const result = method === 'pause' ? tasks.pause(found, 'paused by the owner') : tasks[method](found);
+    if (!result.ok) throw new StoreError(result.error);
     deps.onChange();
     const after = store.tasks.byId(id) as Task;
     const text = {
@@ -155,22 +136,22 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
     const requests = deps.pairing.listPending().map((request) => {
       const minutes = Math.max(1, Math.round((request.expiresAt - now) / 60_000));
       const who = `${request.senderName} (${formatChatAddress(request)})`;
-      return `${formatCode(request.code)}  ${who}, expires in ${minutes} min`;
+      return `  ${formatCode(request.code)}  ${who}, expires in ${minutes} min`;
     });
     const chats = store.chats
       .list()
       .filter((chat) => chat.groupId === null && !chat.isDirect)
       .slice(0, 10)
-      .map((chat) => `${formatChatAddress(chat)}${chat.name ? ` (${chat.name})` : ''}`);
+      .map((chat) => `  ${formatChatAddress(chat)}${chat.name ? ` (${chat.name})` : ''}`);
     return [
       requests.length > 0 ? 'Pairing requests:' : 'No pairing requests.',
-      ...requests.map((line) => `  ${line}`),
-      ...(chats.length > 0 ? ['Chats that are not registered:', ...chats.map((line) => `  ${line}`)] : []),
+      ...requests,
+      ...(chats.length > 0 ? ['Chats that are not registered:', ...chats] : []),
     ].join('\n');
   }
 
   const memory = () => {
-    if (!deps.memory) throw new Refusal('global memory proposals are not available here');
+    if (!deps.memory) throw new StoreError('global memory proposals are not available here');
     return deps.memory;
   };
 
@@ -191,32 +172,25 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
     const now = deps.now();
     switch (request.op) {
       case 'register-chat': {
-        const { chat, folder, trigger } = request;
+        const { chat, folder, trigger, triggerWord } = request;
         const known = store.chats.get(chat.channel, chat.chatId);
         const name = request.name ?? known?.name ?? folder;
         const isDirect = request.isDirect ?? known?.isDirect ?? false;
-        const triggerWord = request.triggerWord ?? null;
         const input = { folder, name, chat, isDirect, trigger, triggerWord };
         const group = registerGroup(store, deps.dataDir, input, now);
         const answers = group.trigger === 'always' ? 'every message' : 'when named';
-        const text = `Registered ${formatChatAddress(chat)} as group '${group.folder}' (answers ${answers}).`;
-        return { group: group.folder, text };
+        return `Registered ${formatChatAddress(chat)} as group '${group.folder}' (answers ${answers}).`;
       }
       case 'share-chat': {
         const { chat, folder } = request;
         const isDirect = request.isDirect || (store.chats.get(chat.channel, chat.chatId)?.isDirect ?? false);
         const group = shareGroup(store, { chat, folder, isDirect }, now);
-        const text = `${formatChatAddress(chat)} now shares group '${group.folder}' (its agent, folder and memory).`;
-        return { group: group.folder, text };
+        return `${formatChatAddress(chat)} now shares group '${group.folder}' (its agent, folder and memory).`;
       }
-      case 'remove-group': {
-        if (groupNamed(request.folder).isAdmin) throw new Refusal('the admin group cannot be removed');
+      case 'remove-group':
+        if (groupNamed(request.folder).isAdmin) throw new StoreError('the admin group cannot be removed');
         store.groups.remove(request.folder);
-        return {
-          group: request.folder,
-          text: `Removed group '${request.folder}'. Its folder was kept on disk.`,
-        };
-      }
+        return `Removed group '${request.folder}'. Its folder was kept on disk.`;
       case 'mount':
       case 'unmount':
         return mount(request);
@@ -227,21 +201,21 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
             ? `has the default disk quota again (${deps.defaultDiskQuotaMb} MiB)`
             : `may use ${request.mb} MiB of disk (0: no quota)`;
         const when = 'It applies from the next check, at once for a running agent.';
-        const text = `Group '${request.folder}' ${what}. ${when}`;
-        return { group: request.folder, text };
+        return `Group '${request.folder}' ${what}. ${when}`;
       }
       case 'pairing-list':
-        return { text: pendingText() };
+        return pendingText();
       case 'pairing-approve': {
         const { code, folder, share } = request;
-        const { group, request: asked } = deps.pairing.approve({ code, folder, shareFolder: share, actor });
-        const who = `${asked.senderName} (${formatChatAddress(asked)})`;
+        const { group, request: done } = deps.pairing.approve({ code, folder, shareFolder: share, actor });
+        const who = `${done.senderName} (${formatChatAddress(done)})`;
         const text = `${who} can talk to the agent of group '${group.folder}' now.`;
-        return { group: group.folder, text };
+        return { group: group.folder, text, detail: asked(done) };
       }
       case 'pairing-deny': {
         const denied = deps.pairing.deny({ code: request.code, actor });
-        return { text: `Denied ${denied.senderName} (${formatChatAddress(denied)}); they stay ignored.` };
+        const text = `Denied ${denied.senderName} (${formatChatAddress(denied)}); they stay ignored.`;
+        return { text, detail: asked(denied) };
       }
       case 'task-pause':
       case 'task-resume':
@@ -249,13 +223,15 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
       case 'task-run-now':
         return task(request.op.slice('task-'.length) as TaskAction, request.id);
       case 'memory-list':
-        return { text: memoryList() };
+        return memoryList();
       case 'global-memory-approve':
       case 'global-memory-reject': {
         const decision = request.op === 'global-memory-approve' ? 'approve' : 'reject';
         const result = await memory().decide(request.id, decision, actor);
-        if (result.status === 'failed') throw new Refusal(result.message);
-        return { group: result.proposal.groupFolder, text: result.message };
+        if (result.status === 'failed') throw new StoreError(result.message);
+        // A stale proposal is an answer for the owner but not applied: audited as a denial.
+        const { proposal, message: text, detail } = result;
+        return { group: proposal.groupFolder, text, detail, isDenied: result.status === 'stale' };
       }
     }
   }
@@ -278,12 +254,16 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
         deps.audit({ groupFolder: group, actor: who, action: request.op, decision, detail });
       const { op: _op, ...args } = request;
       try {
-        const done = await run(request, who);
-        if (!AUDITED_ELSEWHERE.has(request.op)) audit('allow', done.group ?? null, args);
-        return { ok: true, ...done };
+        const ran = await run(request, who);
+        const done = typeof ran === 'string' ? { text: ran } : ran;
+        const group = done.group ?? ('folder' in request ? request.folder : undefined) ?? null;
+        // The lists change nothing; every other success is audited with what it did.
+        if (!request.op.endsWith('-list'))
+          audit(done.isDenied ? 'deny' : 'allow', group, { ...args, ...done.detail });
+        return { ok: true, text: done.text };
       } catch (error) {
         const group = actor.kind === 'chat' ? actor.group.folder : null;
-        if (!(error instanceof Refusal || error instanceof StoreError)) {
+        if (!(error instanceof StoreError)) {
           // A bug, not a refusal: still in the audit trail (nothing is known to have changed), then up to the caller.
           audit('deny', group, { ...args, reason: 'the operation failed (see the log)' });
           throw error;

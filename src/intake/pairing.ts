@@ -29,7 +29,7 @@ function defaultFolderFor(store: Store, request: PairingRequest): string {
   return folder;
 }
 
-export interface PairingDeps {
+export function createPairing(deps: {
   store: Store;
   dataDir: string;
   assistantName: string;
@@ -44,36 +44,22 @@ export interface PairingDeps {
   ttlMs?: number;
   maxPending?: number;
   newCode?: () => string;
-}
-
-export function createPairing(deps: PairingDeps) {
+}) {
   const { store, notifier, assistantName } = deps;
   const log = deps.log.child({ module: 'pairing' });
   const ttlMs = deps.ttlMs ?? 60 * 60_000;
   const maxPending = deps.maxPending ?? 3;
   const minutes = Math.round(ttlMs / 60_000);
-  const denied = (message: InboundMessage, reason: string, detail: Record<string, unknown> = {}) =>
-    deps.audit({
-      groupFolder: null,
-      actor: `${message.channel}:${message.senderId}`,
-      action: 'inbound-message',
-      decision: 'deny',
-      detail: { reason, chat: formatChatAddress(message), ...detail },
-    });
-  const decided = (actor: string, action: string, request: PairingRequest, groupFolder: string | null) => {
-    const detail = { code: request.code, chat: formatChatAddress(request), sender: request.senderId };
-    deps.audit({ groupFolder, actor, action, decision: 'allow', detail });
+  /** Audits the refusal of what came from a chat no group owns. */
+  const refuse = (actor: string, action: string, chat: ChatAddress, reason: string, extra = {}) => {
+    const detail = { reason, chat: formatChatAddress(chat), ...extra };
+    deps.audit({ groupFolder: null, actor, action, decision: 'deny', detail });
   };
-  /** A chat no group owns showed itself: the refusal is audited, and the owner told once how to let it in. */
-  function unknownChat(
-    chat: ChatAddress & { name?: string | null },
-    actor: string,
-    action: string,
-    what: string,
-  ) {
+  const denied = (message: InboundMessage, reason: string, extra = {}) =>
+    refuse(`${message.channel}:${message.senderId}`, 'inbound-message', message, reason, extra);
+  /** Tells the owner, once, how to let in a chat no group owns. */
+  function tellUnknownChat(chat: ChatAddress & { name?: string | null }, what: string) {
     const address = formatChatAddress(chat);
-    const reason = 'chat is not registered';
-    deps.audit({ groupFolder: null, actor, action, decision: 'deny', detail: { reason, chat: address } });
     notifier.notify(
       `unknown-chat:${address}`,
       `${what} ${address}${chat.name ? ` (${chat.name})` : ''}, a chat that is not registered. Nothing was ` +
@@ -143,9 +129,9 @@ export function createPairing(deps: PairingDeps) {
     onUnknownMessage(message: InboundMessage): void {
       safely('unknown chat', message.channel, () => {
         if (!message.isDirect) {
+          denied(message, 'chat is not registered');
           const name = store.chats.get(message.channel, message.chatId)?.name;
-          const actor = `${message.channel}:${message.senderId}`;
-          unknownChat({ ...message, name }, actor, 'inbound-message', `📥 ${message.senderName} wrote in`);
+          tellUnknownChat({ ...message, name }, `📥 ${message.senderName} wrote in`);
         } else if (deps.silentChannels?.includes(message.channel)) {
           denied(message, 'unknown sender ignored (pairing is off for this channel)');
         } else onUnknownSender(message);
@@ -158,22 +144,19 @@ export function createPairing(deps: PairingDeps) {
         const chat = store.chats.upsert({ ...event, name: event.chatName, now: deps.now() });
         if (chat.groupId !== null) return;
         const by = event.byName;
-        const what = `➕ ${by ?? 'Someone'} added ${assistantName} to`;
-        unknownChat(chat, `${event.channel}:${by ?? 'unknown'}`, 'chat-joined', what);
+        refuse(`${event.channel}:${by ?? 'unknown'}`, 'chat-joined', chat, 'chat is not registered');
+        tellUnknownChat(chat, `➕ ${by ?? 'Someone'} added ${assistantName} to`);
       });
     },
 
-    /**
-     * The service gave a chat a new id (a Telegram group became a supergroup): its registration, replies and tasks
-     * follow it. Audited either way; a clash with another registered chat is left to a person. Must not throw.
-     */
+    // A chat got a new id (a Telegram group became a supergroup): its registration, replies and tasks follow.
+    // Audited either way; a clash with another registered chat is left to a person. Must not throw.
     onChatMoved({ channel, fromChatId, toChatId }: ChatMovedEvent): void {
       safely('chat-moved', channel, () => {
         const outcome = store.channels.moveChat(channel, fromChatId, toChatId, deps.now());
         if (outcome === 'unknown') return;
         const isMoved = outcome === 'moved';
-        const from = `${channel}:${fromChatId}`;
-        const to = `${channel}:${toChatId}`;
+        const [from, to] = [`${channel}:${fromChatId}`, `${channel}:${toChatId}`];
         const groupId = store.chats.get(channel, isMoved ? toChatId : fromChatId)?.groupId;
         const groupFolder = groupId == null ? null : (store.groups.byId(groupId)?.folder ?? null);
         deps.audit({
@@ -196,10 +179,8 @@ export function createPairing(deps: PairingDeps) {
       });
     },
 
-    /**
-     * Lets the person with this code in: their chat becomes a group (new, or shared with an existing one). Throws
-     * StoreError, with words for the owner, when the code is not waiting or the chat cannot be bound.
-     */
+    // Lets the person with this code in: their chat becomes a group (new, or shared). Throws StoreError, with
+    // words for the owner, when the code is not waiting or the chat cannot be bound.
     approve(input: { code: string; folder?: string; shareFolder?: string; actor: string }) {
       const now = deps.now();
       const code = normalizeCode(input.code);
@@ -221,7 +202,6 @@ export function createPairing(deps: PairingDeps) {
         const direct = { folder, name: request.senderName, chat, isDirect: true, trigger: 'always' as const };
         return registerGroup(store, deps.dataDir, direct, now);
       });
-      decided(input.actor, 'pairing-approve', request, group.folder);
       deps.enqueue(
         chat,
         `pairing:${code}:approved`,
@@ -237,7 +217,6 @@ export function createPairing(deps: PairingDeps) {
       if (!request || !store.pairing.decide(code, 'denied', input.actor, deps.now())) {
         throw new StoreError(`code ${formatCode(code)} is not waiting for approval`);
       }
-      decided(input.actor, 'pairing-deny', request, null);
       return { ...request, status: 'denied' };
     },
 

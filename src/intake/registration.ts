@@ -4,54 +4,40 @@ import { ensureGroupFolder } from '../sandbox/group-folder.js';
 import type { ChatAddress, Group } from '../store/records.js';
 import { type Store, StoreError } from '../store/store.js';
 
-interface RegisterGroupInput
-  extends Pick<Group, 'folder' | 'name' | 'trigger'>,
-    Partial<Pick<Group, 'triggerWord' | 'isAdmin'>> {
-  chat: ChatAddress;
-  isDirect: boolean;
-}
+type Binding = { chat: ChatAddress; isDirect: boolean };
 
-/** A chat belongs to one group at most. */
-function checkChatIsFree(store: Store, chat: ChatAddress): void {
+/** Binds a chat that has no group yet (one group per chat at most); a sender waiting for pairing is let in, too. */
+function attach(store: Store, group: Group, { chat, isDirect }: Binding, now: number): Group {
   const groupId = store.chats.get(chat.channel, chat.chatId)?.groupId;
-  if (groupId == null) return;
-  const owner = store.groups.byId(groupId);
-  throw new StoreError(`chat ${chat.channel}:${chat.chatId} already belongs to group '${owner?.folder}'`);
-}
-
-/** Binds the chat; a sender waiting for pairing is let in by registering their chat some other way, too. */
-function attach(store: Store, chat: ChatAddress, group: Group, isDirect: boolean, now: number): void {
+  if (groupId != null) {
+    const owner = store.groups.byId(groupId)?.folder;
+    throw new StoreError(`chat ${chat.channel}:${chat.chatId} already belongs to group '${owner}'`);
+  }
   store.chats.attach({ ...chat, groupId: group.id, isDirect, now });
   store.pairing.settleChat(chat.channel, chat.chatId, 'registered', now);
+  return group;
 }
 
 /** Registers a group and binds a chat to it. Throws StoreError with a clear message on a bad or taken folder. */
-export function registerGroup(store: Store, dataDir: string, input: RegisterGroupInput, now: number): Group {
-  checkChatIsFree(store, input.chat);
-  const group = store.transaction(() => {
-    const created = store.groups.create({ ...input, now });
-    attach(store, input.chat, created, input.isDirect, now);
-    return created;
-  });
+export function registerGroup(
+  store: Store,
+  dataDir: string,
+  input: Binding &
+    Pick<Group, 'folder' | 'name' | 'trigger'> &
+    Partial<Pick<Group, 'triggerWord' | 'isAdmin'>>,
+  now: number,
+): Group {
+  const group = store.transaction(() => attach(store, store.groups.create({ ...input, now }), input, now));
   ensureGroupFolder(dataDir, group.folder, group.name);
   return group;
 }
 
-/**
- * Binds a chat to an existing group: the chat shares that group's agent, folder and memory. The admin group is
- * never shared, because privilege belongs to the one admin chat.
- */
-export function shareGroup(
-  store: Store,
-  input: { chat: ChatAddress; folder: string; isDirect: boolean },
-  now: number,
-): Group {
+/** Binds a chat to an existing group: it shares that group's agent, folder and memory. */
+export function shareGroup(store: Store, input: Binding & { folder: string }, now: number): Group {
   const group = store.groups.byFolder(input.folder);
   if (!group) throw new StoreError(`no group '${input.folder}' to share (see \`warren groups list\`)`);
   if (group.isAdmin) {
     throw new StoreError('the admin group cannot be shared: privilege belongs to the one admin chat');
   }
-  checkChatIsFree(store, input.chat);
-  store.transaction(() => attach(store, input.chat, group, input.isDirect, now));
-  return group;
+  return store.transaction(() => attach(store, group, input, now));
 }

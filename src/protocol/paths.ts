@@ -1,6 +1,6 @@
 // Where things are inside an agent container and which env vars carry a run's settings: the part of the IPC protocol
 // the runner needs before it loads anything else (zod included), so this file imports nothing. Shared with the
-// agent image like ipc-protocol.ts, which re-exports it.
+// agent image like ipc.ts, which re-exports it.
 
 /** Where things are inside the container. The host mounts them; the runner only uses these paths. */
 export const CONTAINER_PATHS = {
@@ -8,7 +8,6 @@ export const CONTAINER_PATHS = {
   group: '/workspace/group',
   /** Global memory (ro, rw for the admin group only). */
   global: '/workspace/global',
-  /** The run's IPC folder. */
   ipc: '/workspace/ipc',
   /** Host → container files. Mount read-only: the agent cannot forge host messages. */
   input: '/workspace/ipc/input',

@@ -1,12 +1,13 @@
-// Reading what the other side of the IPC wrote: the host reads the agent's output/, the runner the host's input/.
-// One file, safely; and a folder, scanned as files arrive. Shared with the agent image like ipc.ts; imports only
-// node built-ins.
-import { closeSync, constants, type FSWatcher, fstatSync, openSync, read, type Stats, watch } from 'node:fs';
+// Reading IPC files safely (one file, or a folder scanned as files arrive) and writing them atomically: the host's
+// and the runner's one way to do either. Shared with the agent image like ipc.ts; imports only node built-ins.
+import { randomUUID } from 'node:crypto';
+import fs, { type FSWatcher } from 'node:fs';
+import path from 'node:path';
 import { promisify } from 'node:util';
 
 export type ReadResult = { ok: true; text: string } | { ok: false; error: string };
 
-const readAt = promisify(read);
+const readAt = promisify(fs.read);
 
 /** JSON.parse that gives undefined for what is not JSON. */
 export function parseJson(text: string): unknown {
@@ -22,11 +23,11 @@ export function parseJson(text: string): unknown {
  * (O_NONBLOCK: a FIFO opens at once), its type checked on the descriptor before anything is read; anything else is
  * closed unread (code ENOTREG). The one way the host (safe-fs.ts) and the runner open a file the other side wrote.
  */
-export function openRegularFile(filePath: string): { fd: number; stat: Stats } {
-  const fd = openSync(filePath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  const stat = fstatSync(fd);
+export function openRegularFile(filePath: string) {
+  const fd = fs.openSync(filePath, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  const stat = fs.fstatSync(fd);
   if (stat.isFile()) return { fd, stat };
-  closeSync(fd);
+  fs.closeSync(fd);
   throw Object.assign(new Error(`not a regular file: ${filePath}`), { code: 'ENOTREG' });
 }
 
@@ -35,7 +36,7 @@ export function openRegularFile(filePath: string): { fd: number; stat: Stats } {
  * more than maxBytes + 1 whatever the file claims.
  */
 export async function readIpcFileText(filePath: string, maxBytes: number): Promise<ReadResult> {
-  let file: { fd: number; stat: Stats };
+  let file: ReturnType<typeof openRegularFile>;
   try {
     file = openRegularFile(filePath);
   } catch (error) {
@@ -59,45 +60,53 @@ export async function readIpcFileText(filePath: string, maxBytes: number): Promi
   } catch (error) {
     return { ok: false, error: `cannot read (${String(error)})` };
   } finally {
-    closeSync(fd);
+    fs.closeSync(fd);
   }
 }
 
-/** The part of a logger the folder watch uses (the host's pino logger and the runner's log both fit). */
-export interface WatchLog {
-  warn(fields: Record<string, unknown>, message: string): void;
-  error(fields: Record<string, unknown>, message: string): void;
+/**
+ * Writes the text under a new dot-temp name (never an existing file opened), then renames it into place: a reader
+ * sees all or nothing. 0644: the other side's user must read it (the 0700 data directory keeps others out). Throws.
+ */
+export function writeAtomic(directory: string, name: string, text: string): void {
+  const temp = path.join(directory, `.tmp-${randomUUID()}`);
+  try {
+    fs.writeFileSync(temp, text, { flag: 'wx', mode: 0o644 });
+    fs.renameSync(temp, path.join(directory, name));
+  } catch (error) {
+    try {
+      fs.rmSync(temp, { force: true });
+    } catch {
+      // The write's own error is the one to report; a leftover temp file is only clutter.
+    }
+    throw error;
+  }
 }
 
-export interface FolderWatch {
-  /** Starts watching; resolves after the first scan. */
-  start(): Promise<void>;
-  /** Scans now; resolves when every file present at the call has been handled. */
-  scan(): Promise<void>;
-  /** Stops watching; a scan under way stops going round again. */
-  close(): void;
-}
+export type FolderWatch = ReturnType<typeof watchFolder>;
 
 /**
- * Runs scanOnce whenever the folder changes (fs.watch) and every fallbackScanMs besides: fs.watch misses events on
- * some mounts (network file systems, some VM file sharing), so the slow scan is the safety net, not the main path.
- * Scans never overlap; a request during one makes it go round once more, so no file is missed.
+ * Runs scanOnce whenever the folder changes (fs.watch) and every fallbackScanMs besides, as fs.watch misses events on
+ * some mounts. Scans never overlap; a request during one makes it go round once more, so no file is missed.
  */
 export function watchFolder(options: {
   directory: string;
   /** Names the folder in log lines, e.g. 'input folder'. */
   label: string;
   fallbackScanMs: number;
-  log: WatchLog;
-  scanOnce(): Promise<void>;
-}): FolderWatch {
+  /** The host's pino logger and the runner's log both fit. */
+  log: Record<'warn' | 'error', (fields: Record<string, unknown>, message: string) => void>;
+  /** isClosed: true once close() was called; a scan should stop handing files over then. */
+  scanOnce(isClosed: () => boolean): Promise<void>;
+}) {
   const { log, label } = options;
   let watcher: FSWatcher | null = null;
-  let timer: NodeJS.Timeout | null = null;
+  let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | null = null;
   let isRescanNeeded = false;
   let isClosed = false;
 
+  /** Scans now; resolves when every file present at the call has been handled. */
   function scan(): Promise<void> {
     if (running) {
       isRescanNeeded = true;
@@ -107,7 +116,7 @@ export function watchFolder(options: {
       try {
         do {
           isRescanNeeded = false;
-          await options.scanOnce();
+          await options.scanOnce(() => isClosed);
         } while (isRescanNeeded && !isClosed);
       } catch (error) {
         log.error({ err: error }, `${label} scan failed`);
@@ -119,9 +128,10 @@ export function watchFolder(options: {
   }
 
   return {
-    async start() {
+    /** Starts watching; resolves after the first scan. */
+    async start(): Promise<void> {
       try {
-        watcher = watch(options.directory, { persistent: false }, () => void scan());
+        watcher = fs.watch(options.directory, { persistent: false }, () => void scan());
         watcher.on('error', (error) => {
           log.warn({ err: error }, `${label} watch failed; relying on the fallback scan`);
           watcher?.close();
@@ -135,12 +145,12 @@ export function watchFolder(options: {
       await scan();
     },
     scan,
-    close() {
+    /** Stops watching; a scan under way stops going round again. */
+    close(): void {
       isClosed = true;
       watcher?.close();
       watcher = null;
-      if (timer) clearInterval(timer);
-      timer = null;
+      clearInterval(timer);
     },
   };
 }

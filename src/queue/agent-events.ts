@@ -5,31 +5,17 @@ import type { AgentEvent } from '../types.js';
 import type { Work, WorkOutcome } from './work.js';
 
 export type EventEffect =
-  /** Something the agent sends on its own: a message, a file, a notice. */
-  | { type: 'send'; item: NewOutboxItem }
-  /** A pre-check said the model is needed: the typing indicator goes on. */
-  | { type: 'busy' }
-  /** Work ended. reply: the turn's one answer, keyed by the event so a repeated turn-end cannot send it twice. */
-  | {
-      type: 'close';
-      works: Work[];
-      outcome: WorkOutcome;
-      reply?: { key: string; chat: ChatAddress };
-      /** The session to keep as the group's (never an isolated run's). */
-      sessionId?: string;
-      /** The model answered in the group's own conversation: the person may reply, so the agent stays warm. */
-      isKeptWarm: boolean;
-    }
-  | { type: 'none' };
+  | { type: 'none' }
+  | { type: 'busy' } // a pre-check said the model is needed: the typing indicator goes on
+  | { type: 'send'; item: NewOutboxItem } // a message, a file or a notice the agent sends on its own
+  | ({ type: 'close'; works: Work[]; outcome: WorkOutcome; isKeptWarm: boolean } & TurnEnd);
+/** reply: the turn's one answer; sessionId: to keep as the group's. isKeptWarm: the person may answer back. */
+type TurnEnd = { reply?: { key: string; chat: ChatAddress }; sessionId?: string };
 
-export interface RunView {
-  runId: string;
-  chat: ChatAddress;
-  open: ReadonlyMap<string, Work>;
-  isIsolated: boolean;
-}
+export type RunView = { runId: string; chat: ChatAddress; open: Map<string, Work>; isIsolated: boolean };
 
 export function effectOf(event: AgentEvent, run: RunView): EventEffect {
+  // Keyed by the event: a repeated event cannot send its message or the turn's reply twice.
   const key = `${run.runId}:${event.id}`;
   if (event.type === 'agent-message' || event.type === 'agent-file' || event.type === 'agent-notice') {
     const chat = event.type === 'agent-notice' ? run.chat : event.chat;
@@ -51,14 +37,11 @@ export function effectOf(event: AgentEvent, run: RunView): EventEffect {
     if (item?.kind !== 'task') return { type: 'none' };
     if (event.outcome === 'run') return { type: 'busy' };
     // No turn-end follows a skipped or failed check: the run ends here, without any model call.
+    const error = `pre-check failed: ${event.detail ?? 'unknown error'}`;
     const outcome: WorkOutcome =
       event.outcome === 'skip'
         ? { status: 'skipped', detail: event.detail ?? null }
-        : {
-            status: 'failed',
-            error: `pre-check failed: ${event.detail ?? 'unknown error'}`,
-            isRetryable: true,
-          };
+        : { status: 'failed', error, isRetryable: true };
     return { type: 'close', works: [item], outcome, isKeptWarm: false };
   }
   const works = event.batchIds.flatMap((batchId) => run.open.get(batchId) ?? []);
@@ -70,12 +53,8 @@ export function effectOf(event: AgentEvent, run: RunView): EventEffect {
     const outcome: WorkOutcome = { status: 'failed', error, isRetryable: event.isRetryable !== false };
     return { type: 'close', works, outcome, ...session, isKeptWarm: false };
   }
-  return {
-    type: 'close',
-    works,
-    outcome: { status: 'succeeded', result: event.result },
-    reply: { key, chat: run.chat },
-    ...session,
-    isKeptWarm: !run.isIsolated && works.length > 0,
-  };
+  // The model answered in the group's own conversation: the person may reply, so the agent stays warm.
+  const isKeptWarm = !run.isIsolated && works.length > 0;
+  const outcome: WorkOutcome = { status: 'succeeded', result: event.result };
+  return { type: 'close', works, outcome, reply: { key, chat: run.chat }, ...session, isKeptWarm };
 }

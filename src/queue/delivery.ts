@@ -17,6 +17,11 @@ export interface DeliveryDeps {
 }
 
 const BATCH_SIZE = 50;
+const failed = (reason: string, isRetryable: boolean): SendResult => ({
+  status: 'failed',
+  reason,
+  isRetryable,
+});
 
 /** A file item's path is a host-only copy made for this send (ipc.ts): once the item is settled it goes. */
 function forgetStagedFile(item: OutboxItem): void {
@@ -25,69 +30,53 @@ function forgetStagedFile(item: OutboxItem): void {
 
 export function createDelivery(deps: DeliveryDeps) {
   const log = deps.log.child({ module: 'delivery' });
+  const { outbox } = deps.store;
   let timer: NodeJS.Timeout | null = null;
   let pass: Promise<void> | null = null;
   let isAgainNeeded = false;
   let isStopped = true;
 
   async function sendOne(item: OutboxItem): Promise<SendResult> {
+    const { chatId, text, idempotencyKey, filePath } = item;
     const channel = deps.channels.get(item.channel);
-    if (!channel)
-      return { status: 'failed', reason: `channel '${item.channel}' is not enabled`, isRetryable: true };
+    if (!channel) return failed(`channel '${item.channel}' is not enabled`, true);
     try {
-      if (item.filePath !== null) {
-        if (!channel.sendFile) {
-          return {
-            status: 'failed',
-            reason: `channel '${item.channel}' cannot send files`,
-            isRetryable: false,
-          };
-        }
-        return await channel.sendFile(item.chatId, item.filePath, item.text || undefined);
-      }
-      return await channel.send({
-        chatId: item.chatId,
-        text: item.text,
-        idempotencyKey: item.idempotencyKey,
-      });
+      if (filePath === null) return await channel.send({ chatId, text, idempotencyKey });
+      if (!channel.sendFile) return failed(`channel '${item.channel}' cannot send files`, false);
+      return await channel.sendFile(chatId, filePath, text || undefined);
     } catch (error) {
       // Adapters should return 'failed'; a throw is a bug in the adapter, but it must not lose the message.
-      return { status: 'failed', reason: `adapter threw: ${(error as Error).message}`, isRetryable: true };
+      return failed(`adapter threw: ${(error as Error).message}`, true);
     }
   }
 
   async function runPass(): Promise<void> {
     for (;;) {
-      const items = deps.store.outbox.claimDue(deps.now(), BATCH_SIZE);
+      const items = outbox.claimDue(deps.now(), BATCH_SIZE);
       if (items.length === 0) break;
       for (const item of items) {
         if (isStopped) {
           // Shutting down: what was claimed but not yet sent goes back untouched.
-          deps.store.outbox.markRetry(
-            item.id,
-            item.lastError ?? 'not sent before shutdown',
-            item.nextAttemptAt,
-          );
+          outbox.markRetry(item.id, item.lastError ?? 'not sent before shutdown', item.nextAttemptAt);
           continue;
         }
         const result = await sendOne(item);
         if (result.status === 'sent') {
-          deps.store.outbox.markSent(item.id, deps.now());
+          outbox.markSent(item.id, deps.now());
           forgetStagedFile(item);
           log.debug({ id: item.id, channel: item.channel }, 'delivered');
           continue;
         }
         const fields = { id: item.id, channel: item.channel, attempts: item.attempts, reason: result.reason };
-        if (!result.isRetryable || item.attempts >= deps.maxAttempts) {
-          deps.store.outbox.markFailed(item.id, result.reason);
+        if (result.isRetryable && item.attempts < deps.maxAttempts) {
+          const delay = backoffMs(item.attempts, { baseMs: deps.baseDelayMs, maxMs: deps.maxDelayMs });
+          outbox.markRetry(item.id, result.reason, deps.now() + delay);
+          log.warn({ ...fields, retryInMs: delay }, 'delivery failed; will retry');
+        } else {
+          outbox.markFailed(item.id, result.reason);
           forgetStagedFile(item);
           log.error(fields, 'delivery failed for good');
-          continue;
         }
-        const delay = backoffMs(item.attempts, { baseMs: deps.baseDelayMs, maxMs: deps.maxDelayMs });
-        const nextAt = deps.now() + delay;
-        deps.store.outbox.markRetry(item.id, result.reason, nextAt);
-        log.warn({ ...fields, retryInMs: delay }, 'delivery failed; will retry');
       }
       if (isStopped) break;
     }
@@ -96,11 +85,8 @@ export function createDelivery(deps: DeliveryDeps) {
   /** Arms one timer for the earliest future attempt: delivery never polls. */
   function arm(): void {
     if (timer) clearTimeout(timer);
-    timer = null;
-    if (isStopped) return;
-    const due = deps.store.outbox.nextDueAt();
-    if (due === null) return;
-    timer = setTimeout(kick, Math.max(0, due - deps.now()));
+    const due = isStopped ? null : outbox.nextDueAt();
+    timer = due === null ? null : setTimeout(kick, Math.max(0, due - deps.now()));
   }
 
   function kick(): void {
@@ -124,7 +110,7 @@ export function createDelivery(deps: DeliveryDeps) {
     /** Starts delivering; items a previous host left mid-send are tried again. */
     start(): void {
       isStopped = false;
-      const released = deps.store.outbox.releaseSending();
+      const released = outbox.releaseSending();
       if (released > 0) log.warn({ released }, 'retrying sends interrupted by the last shutdown');
       kick();
     },

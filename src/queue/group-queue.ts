@@ -10,7 +10,7 @@ import {
   type AgentSession,
   AgentStartError,
 } from '../types.js';
-import { type EventEffect, effectOf } from './agent-events.js';
+import { effectOf } from './agent-events.js';
 import type { Work, WorkQueue } from './work.js';
 
 export interface GroupQueueDeps {
@@ -25,20 +25,17 @@ export interface GroupQueueDeps {
   onBusy?(chat: ChatAddress, isBusy: boolean): void;
 }
 
-export type SlotState = 'starting' | 'busy' | 'idle' | 'stopping';
-
 /** One group's live agent run. Only this module changes it. */
-interface Slot {
+export interface Slot {
   groupId: number;
   folder: string;
   runId: string;
   chat: ChatAddress;
-  state: SlotState;
+  state: 'starting' | 'busy' | 'idle' | 'stopping';
   session: AgentSession | null;
   /** Work handed to the agent that it has not finished, by batch id. */
   open: Map<string, Work>;
   lastActiveAt: number;
-  startedAt: number;
   /** Work arrived that this run could not take (another chat, or the agent was starting or stopping). */
   hasMoreWork: boolean;
   /** A fresh session for one isolated task run: nothing joins it, its session id is not kept. */
@@ -56,28 +53,20 @@ export function createGroupQueue(deps: GroupQueueDeps) {
   let wakeAt: number | null = null;
   let isShuttingDown = false;
 
-  /** Arms one timer for the earliest future retry: the queue never polls. */
-  function armWake(at: number | null): void {
-    if (at === null || isShuttingDown || (wakeAt !== null && wakeAt <= at)) return;
-    if (wakeTimer) clearTimeout(wakeTimer);
-    wakeAt = at;
-    wakeTimer = setTimeout(
-      () => {
-        wakeTimer = null;
-        wakeAt = null;
-        pump();
-      },
-      Math.max(0, at - deps.now()),
-    );
-    wakeTimer.unref();
-  }
-
-  /** Enqueues every group with work due, and arms the wake for what comes due later. */
+  /** Enqueues every group with work due, and arms one timer for the earliest future retry: the queue never polls. */
   function pump(): void {
     if (isShuttingDown) return;
     const due = work.due();
     for (const groupId of due.groupIds) enqueue(groupId);
-    armWake(due.nextDueAt);
+    const at = due.nextDueAt;
+    if (at === null || (wakeAt !== null && wakeAt <= at)) return;
+    if (wakeTimer) clearTimeout(wakeTimer);
+    wakeAt = at;
+    const wake = () => {
+      wakeAt = null;
+      pump();
+    };
+    wakeTimer = setTimeout(wake, Math.max(0, at - deps.now())).unref();
   }
 
   /** An agent started only for task runs stops once it is idle, rather than holding a place for nothing. */
@@ -87,22 +76,11 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     void slot.session.stop(slot.isIsolated ? 'isolated task run finished' : 'task run finished');
   }
 
-  /** Work of the slot ended: settle it, go idle, hand over what waited, let waiting groups in. */
-  function close(slot: Slot, { works, outcome, reply }: Extract<EventEffect, { type: 'close' }>): void {
-    for (const item of works) slot.open.delete(item.batchId);
-    work.settle(works, outcome, reply);
-    if (slot.open.size === 0 && slot.state === 'busy') {
-      slot.state = 'idle';
-      deps.onBusy?.(slot.chat, false);
-    }
-    stopIfDone(slot);
-    if (slot.hasMoreWork) {
-      slot.hasMoreWork = false;
-      enqueue(slot.groupId);
-    }
-    drainWaiting();
-    // A failure may have queued a retry for later: arm the wake. New work wakes the queue by itself.
-    if (outcome.status === 'failed') pump();
+  /** Lets in what waited for this slot: work it could not take is queued again once it is idle or gone. */
+  function handOver(slot: Slot): void {
+    if (!slot.hasMoreWork) return;
+    slot.hasMoreWork = false;
+    enqueue(slot.groupId);
   }
 
   function handleEvent(slot: Slot, event: AgentEvent): void {
@@ -110,13 +88,22 @@ export function createGroupQueue(deps: GroupQueueDeps) {
       slot.lastActiveAt = deps.now();
       const effect = effectOf(event, slot);
       if (effect.type === 'send') work.send(effect.item);
-      else if (effect.type === 'busy')
-        deps.onBusy?.(slot.chat, true); // the model is on it now
-      else if (effect.type === 'close') {
-        if (effect.sessionId) deps.store.sessions.set(slot.groupId, effect.sessionId, deps.now());
-        if (effect.isKeptWarm) slot.isStopWhenIdle = false;
-        close(slot, effect);
+      else if (effect.type === 'busy') deps.onBusy?.(slot.chat, true); // the model is on it now
+      if (effect.type !== 'close') return;
+      // Work ended: settle it, go idle, hand over what waited, let waiting groups in.
+      if (effect.sessionId) deps.store.sessions.set(slot.groupId, effect.sessionId, deps.now());
+      if (effect.isKeptWarm) slot.isStopWhenIdle = false;
+      for (const item of effect.works) slot.open.delete(item.batchId);
+      work.settle(effect.works, effect.outcome, effect.reply);
+      if (slot.open.size === 0 && slot.state === 'busy') {
+        slot.state = 'idle';
+        deps.onBusy?.(slot.chat, false);
       }
+      stopIfDone(slot);
+      handOver(slot);
+      drainWaiting();
+      // A failure may have queued a retry for later: arm the wake. New work wakes the queue by itself.
+      if (effect.outcome.status === 'failed') pump();
     } catch (error) {
       log.error({ err: error, group: slot.folder, event: event.type }, 'failed to handle agent event');
     }
@@ -129,11 +116,8 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     if (slot.open.size > 0) deps.onBusy?.(slot.chat, false);
     // On shutdown, open work stays claimed in the store and is recovered on the next start.
     if (isShuttingDown) return;
-    const error =
-      failure?.reason ??
-      (exit.status === 'crashed'
-        ? `the agent stopped unexpectedly: ${exit.reason}`
-        : 'the agent exited before answering');
+    const crash = exit.status === 'crashed' ? `the agent stopped unexpectedly: ${exit.reason}` : null;
+    const error = failure?.reason ?? crash ?? 'the agent exited before answering';
     const isRetryable = failure?.isRetryable ?? !(exit.status === 'crashed' && exit.isRetryable === false);
     for (const item of [...slot.open.values()]) work.settle([item], { status: 'failed', error, isRetryable });
     slot.open.clear();
@@ -143,10 +127,9 @@ export function createGroupQueue(deps: GroupQueueDeps) {
 
   async function startRun(groupId: number): Promise<void> {
     const group = deps.store.groups.byId(groupId);
-    if (!group) return;
     const runId = deps.newId();
-    const first = work.claim(groupId, runId);
-    if (!first) return;
+    const first = group && work.claim(groupId, runId);
+    if (!group || !first) return;
     const isTask = first.kind === 'task';
     const slot: Slot = {
       groupId,
@@ -157,7 +140,6 @@ export function createGroupQueue(deps: GroupQueueDeps) {
       session: null,
       open: new Map([[first.batchId, first]]),
       lastActiveAt: deps.now(),
-      startedAt: deps.now(),
       hasMoreWork: false,
       isIsolated: first.isIsolated,
       isStopWhenIdle: isTask,
@@ -175,7 +157,7 @@ export function createGroupQueue(deps: GroupQueueDeps) {
         chat: first.chat,
         prompt: first.prompt,
         batchId: first.batchId,
-        ...(first.preCheck ? { preCheck: first.preCheck } : {}),
+        preCheck: first.preCheck ?? undefined,
         sessionId: first.isIsolated ? null : deps.store.sessions.get(groupId),
         onEvent: (event) => handleEvent(slot, event),
       });
@@ -200,16 +182,11 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     }
     // Its task may have ended while the agent was starting (a quick pre-check that skipped).
     stopIfDone(slot);
-    if (slot.hasMoreWork) {
-      slot.hasMoreWork = false;
-      enqueue(groupId);
-    }
+    handOver(slot);
   }
 
-  /**
-   * Hands the group's waiting work to its running agent while it may join: the same chat, and neither side an
-   * isolated run. Returns false when work waits that this agent cannot take.
-   */
+  // Hands waiting work to the running agent while it may join (same chat, neither side isolated). False when
+  // work waits that this agent cannot take.
   function offerFollowUps(slot: Slot): boolean {
     for (;;) {
       if (!slot.session || (slot.state !== 'busy' && slot.state !== 'idle')) return false;
@@ -218,13 +195,7 @@ export function createGroupQueue(deps: GroupQueueDeps) {
       if (next.isIsolated || slot.isIsolated || !isSameChat(next.chat, slot.chat)) return false;
       const item = work.claim(slot.groupId, slot.runId, slot.chat);
       if (!item) return true;
-      if (
-        !slot.session.sendFollowUp(
-          item.prompt,
-          item.batchId,
-          item.preCheck ? { preCheck: item.preCheck } : {},
-        )
-      ) {
+      if (!slot.session.sendFollowUp(item.prompt, item.batchId, { preCheck: item.preCheck ?? undefined })) {
         work.release(item); // the agent is closing: the next run takes it
         return false;
       }
@@ -240,43 +211,36 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     }
   }
 
-  /** Frees a place for a waiting group by stopping the least recently active idle agent. */
-  function evictIdle(): boolean {
-    let oldest: Slot | null = null;
-    for (const slot of slots.values()) {
-      if (slot.state === 'idle' && (!oldest || slot.lastActiveAt < oldest.lastActiveAt)) oldest = slot;
-    }
-    if (!oldest?.session) return false;
-    oldest.state = 'stopping';
-    log.info({ group: oldest.folder }, 'stopping idle agent to make room');
-    void oldest.session.stop('evicted to make room for another group');
-    return true;
-  }
-
+  /** Lets waiting groups in while there is room, and stops the least recently active idle agents for the rest. */
   function drainWaiting(): void {
     if (isShuttingDown) return;
     while (waiting.length > 0 && slots.size < deps.maxConcurrent) {
       const groupId = waiting.shift() as number;
       if (!slots.has(groupId)) void startRun(groupId);
     }
-    const stopping = [...slots.values()].filter((slot) => slot.state === 'stopping').length;
-    for (let needed = waiting.length - stopping; needed > 0; needed--) if (!evictIdle()) break;
+    const live = [...slots.values()];
+    const idle = live.filter((slot) => slot.state === 'idle').sort((a, b) => a.lastActiveAt - b.lastActiveAt);
+    const needed = waiting.length - live.filter((slot) => slot.state === 'stopping').length;
+    for (const slot of idle.slice(0, Math.max(0, needed))) {
+      if (!slot.session) continue;
+      slot.state = 'stopping';
+      log.info({ group: slot.folder }, 'stopping idle agent to make room');
+      void slot.session.stop('evicted to make room for another group');
+    }
   }
 
   function enqueue(groupId: number): void {
     if (isShuttingDown) return;
     const slot = slots.get(groupId);
-    if (slot) {
-      if (!offerFollowUps(slot)) {
-        slot.hasMoreWork = true;
-        // An idle agent steps aside for work it cannot take: another chat of this group, or an isolated task.
-        if (slot.state === 'idle' && slot.session) {
-          slot.state = 'stopping';
-          void slot.session.stop('other work of this group is waiting');
-        }
+    if (slot && !offerFollowUps(slot)) {
+      slot.hasMoreWork = true;
+      // An idle agent steps aside for work it cannot take: another chat of this group, or an isolated task.
+      if (slot.state === 'idle' && slot.session) {
+        slot.state = 'stopping';
+        void slot.session.stop('other work of this group is waiting');
       }
-      return;
     }
+    if (slot) return;
     if (slots.size < deps.maxConcurrent) {
       void startRun(groupId);
       return;
@@ -292,23 +256,17 @@ export function createGroupQueue(deps: GroupQueueDeps) {
       work.recover();
       pump();
     },
-    /** Who runs and who waits, for status and the bench. */
+    /** Who runs and who waits, for the bench and tests. */
     snapshot() {
-      const running = [...slots.values()].map(({ groupId, folder, state, startedAt, lastActiveAt }) => {
-        return { groupId, folder, state, startedAt, lastActiveAt };
-      });
+      const running = [...slots.values()].map(({ groupId, folder, state }) => ({ groupId, folder, state }));
       return { running, waiting: [...waiting] };
     },
     /** Stops taking work and stops every agent; unfinished work stays in the store for the next start. */
     async shutdown(): Promise<void> {
       isShuttingDown = true;
       if (wakeTimer) clearTimeout(wakeTimer);
-      await Promise.all(
-        [...slots.values()].map(async (slot) => {
-          await slot.session?.stop('Warren is shutting down');
-          if (slot.session) await slot.session.exited;
-        }),
-      );
+      // stop() resolves once the agent has exited.
+      await Promise.all([...slots.values()].map((slot) => slot.session?.stop('Warren is shutting down')));
     },
   };
 }

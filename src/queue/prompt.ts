@@ -1,5 +1,4 @@
 // Turns stored messages into the agent's prompt, escaped so that no message can forge structure.
-
 import type { PromptMessage } from '../store/records.js';
 import type { Task, TaskRun } from '../store/store.js';
 
@@ -46,7 +45,7 @@ export function formatInstant(at: number, timezone: string): string {
 
 /** The prompt of one run: the task's text, escaped, in an element the host writes (so it cannot forge others). */
 export function formatTaskPrompt(task: Task, run: TaskRun): string {
-  const timezone = task.schedule.timezone;
+  const { timezone } = task.schedule;
   const how =
     run.trigger === 'manual'
       ? 'run now on request'

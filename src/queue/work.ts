@@ -43,68 +43,37 @@ export interface WorkDeps {
   /** Attempts per message batch and per task slot (the first run plus retries). */
   maxAttempts: number;
   retryBaseMs: number;
-  pauseAfterFailures?: number;
   /** Something was queued in the outbox. Must not throw. */
   onOutbox(): void;
   /** A task run ended (its task may be due again, a retry was queued): the scheduler looks again. Must not throw. */
   onTaskChange(): void;
 }
 
+type Tokens = { inputTokens: number; outputTokens: number } | undefined;
+
 export function createWork(deps: WorkDeps) {
   const { store, log } = deps;
-  const pauseAfter = deps.pauseAfterFailures ?? PAUSE_AFTER_FAILURES;
-  const notice = (chat: ChatAddress, key: string, text: string): NewOutboxItem & { now: number } => ({
-    idempotencyKey: key,
-    channel: chat.channel,
-    chatId: chat.chatId,
-    text,
-    kind: 'notice',
-    now: deps.now(),
-  });
+  const notice = (chat: ChatAddress, key: string, text: string, kind: 'notice' | 'reply' = 'notice') => {
+    return { idempotencyKey: key, channel: chat.channel, chatId: chat.chatId, text, kind, now: deps.now() };
+  };
   const label = (task: Task) => `“${task.name}” (${task.id})`;
+  /** A once-task ends with its run, whatever the outcome. */
+  const isOnceLive = (task: Task) => task.schedule.kind === 'once' && task.status === 'active';
 
-  function claimMessages(groupId: number, batchId: string): Work | null {
-    const batch = store.messages.claimBatch(groupId, batchId, deps.contextLimit, deps.now());
-    if (!batch) return null;
-    const prompt = formatPrompt(batch.messages, deps.timezone);
-    return {
-      batchId,
-      kind: 'messages',
-      chat: batch.chat,
-      prompt,
-      preCheck: null,
-      isIsolated: false,
-      size: batch.messages.length,
-    };
-  }
-
-  /** The group's due task run that waited longest, started for agentRunId; a run cancelled meanwhile is skipped. */
-  function claimTask(
-    groupId: number,
-    agentRunId: string,
-    batchId: string,
-    onlyFor?: ChatAddress,
-  ): Work | null {
-    for (let queued = store.tasks.nextQueued(groupId, deps.now()); queued; ) {
+  /** The group's due task run that waited longest, started for agentRunId. */
+  function claimTask(groupId: number, agentRunId: string, onlyFor?: ChatAddress): Work | null {
+    const batchId = deps.newId();
+    for (;;) {
+      const queued = store.tasks.nextQueued(groupId, deps.now());
+      if (!queued) return null;
       const { run, task } = queued;
       const isIsolated = task.contextMode === 'isolated';
       if (onlyFor && (isIsolated || !isSameChat(task.chat, onlyFor))) return null;
-      if (store.tasks.start(run.id, batchId, agentRunId, deps.now())) {
-        log.info({ task: task.id, group: task.groupFolder, run: run.id, agentRunId }, 'task run started');
-        const prompt = formatTaskPrompt(task, store.tasks.runById(run.id) as TaskRun);
-        return {
-          batchId,
-          kind: 'task',
-          chat: task.chat,
-          prompt,
-          preCheck: task.preCheck,
-          isIsolated,
-          size: 1,
-        };
-      }
-      queued = store.tasks.nextQueued(groupId, deps.now());
+      if (!store.tasks.start(run.id, batchId, agentRunId, deps.now())) continue; // cancelled meanwhile
+      log.info({ task: task.id, group: task.groupFolder, run: run.id, agentRunId }, 'task run started');
+      const prompt = formatTaskPrompt(task, run);
+      return { batchId, kind: 'task', chat: task.chat, prompt, preCheck: task.preCheck, isIsolated, size: 1 };
     }
-    return null;
   }
 
   /** A failed message batch: again after backoff, or given up with word to the chat. */
@@ -115,36 +84,37 @@ export function createWork(deps: WorkDeps) {
       now: deps.now(),
     });
     if (!failure) return;
+    let text: string;
     if (failure.outcome === 'retry') {
       log.warn({ batchId: work.batchId, attempt: failure.attempt, reason }, 'agent run failed; will retry');
       const seconds = Math.max(1, Math.round((failure.retryAt - deps.now()) / 1000));
-      const text =
+      text =
         `⚠️ Something went wrong while answering (${reason}). Trying again in ${seconds}s ` +
         `(attempt ${failure.attempt + 1} of ${deps.maxAttempts}).`;
-      store.outbox.enqueue(notice(failure.chat, `notice:${work.batchId}:retry`, text), deps.now());
     } else {
       log.error({ batchId: work.batchId, attempts: failure.attempts, reason }, 'giving up on messages');
-      const text =
+      text =
         failure.attempts > 1
           ? `❌ Sorry, I could not answer after ${failure.attempts} attempts (${reason}). Please try again later.`
           : `❌ Sorry, I could not answer (${reason}).`;
-      store.outbox.enqueue(notice(failure.chat, `notice:${work.batchId}:failed`, text), deps.now());
     }
+    store.outbox.enqueue(notice(failure.chat, `notice:${work.batchId}:${failure.outcome}`, text), deps.now());
   }
 
   /** A failed task run: its slot again after a longer backoff, or reported; repeated failures pause the task. */
-  function failTask(task: Task, run: TaskRun, error: string, isRetryable: boolean, end: RunEnd): void {
+  function failTask(task: Task, run: TaskRun, error: string, isRetryable: boolean, tokens: Tokens): void {
     const now = deps.now();
     if (isRetryable && run.attempt < deps.maxAttempts && task.status === 'active') {
       // Task retries wait longer than message retries: 30× the base delay, doubling (1 min, 2 min by default).
       const retryAt = now + backoffMs(run.attempt, { baseMs: deps.retryBaseMs * 30, maxMs: 30 * 60_000 });
-      store.tasks.finishRun(run.id, { ...end, status: 'failed', error }, null, now);
+      store.tasks.finishRun(run.id, { tokens, status: 'failed', error }, null, now);
       store.tasks.queueRetry(run, retryAt, now);
       log.warn({ task: task.id, attempt: run.attempt, retryAt, error }, 'task run failed; will retry');
       return;
     }
     const failures = task.consecutiveFailures + 1;
-    const isPausing = task.status === 'active' && task.schedule.kind !== 'once' && failures >= pauseAfter;
+    const isPausing =
+      task.status === 'active' && task.schedule.kind !== 'once' && failures >= PAUSE_AFTER_FAILURES;
     const attempts = run.attempt > 1 ? ` after ${run.attempt} attempts` : '';
     const next = task.status === 'active' ? task.nextRunAt : null;
     const text = isPausing
@@ -152,66 +122,42 @@ export function createWork(deps: WorkDeps) {
         `Ask me to resume it, or run \`warren tasks resume ${task.id}\`.`
       : `⚠️ Scheduled task ${label(task)} failed${attempts}: ${error}.` +
         (next === null ? '' : ` Next run: ${formatInstant(next, task.schedule.timezone)}.`);
-    const isTold = task.status !== 'cancelled';
-    store.tasks.finishRun(
-      run.id,
-      { ...end, status: 'failed', error },
-      isTold ? notice(task.chat, `task-run:${run.id}:failed`, text) : null,
-      now,
-    );
-    store.tasks.update(
-      task.id,
-      {
-        consecutiveFailures: failures,
-        ...(isPausing
-          ? { status: 'paused', statusReason: `paused after ${failures} failed runs: ${error}` }
-          : {}),
-        ...(task.schedule.kind === 'once' && task.status === 'active'
-          ? { status: 'done', statusReason: error }
-          : {}),
-      },
-      now,
-    );
+    const told = task.status === 'cancelled' ? null : notice(task.chat, `task-run:${run.id}:failed`, text);
+    store.tasks.finishRun(run.id, { tokens, status: 'failed', error }, told, now);
+    const ending = isPausing
+      ? { status: 'paused' as const, statusReason: `paused after ${failures} failed runs: ${error}` }
+      : isOnceLive(task)
+        ? { status: 'done' as const, statusReason: error }
+        : {};
+    store.tasks.update(task.id, { consecutiveFailures: failures, ...ending }, now);
     log.warn({ task: task.id, attempts: run.attempt, failures, isPausing, error }, 'task run failed');
   }
 
+  // A task's own bookkeeping failing (say, a timezone gone from the system) must not undo the turn's reply and its
+  // messages: it runs in a savepoint of its own. The run stays open and ends as interrupted at the next start.
   function settleTask(work: Work, outcome: WorkOutcome): void {
     const run = store.tasks.runByBatch(work.batchId);
     const task = run?.status === 'running' ? store.tasks.byId(run.taskId) : null;
     if (!run || !task) return;
+    const { agentRunId, startedAt } = run;
     const now = deps.now();
     const tokens =
-      run.agentRunId && run.startedAt !== null
-        ? store.usage.ofRun(run.agentRunId, run.startedAt, now)
-        : undefined;
-    const end: RunEnd = tokens ? { tokens } : {};
+      agentRunId && startedAt !== null ? store.usage.ofRun(agentRunId, startedAt, now) : undefined;
     if (outcome.status === 'failed') {
-      failTask(task, run, outcome.error, outcome.isRetryable, end);
+      failTask(task, run, outcome.error, outcome.isRetryable, tokens);
       return;
     }
     const result =
       outcome.status === 'succeeded'
         ? (outcome.result?.slice(0, RESULT_SUMMARY_CHARS) ?? '(no reply)')
         : (outcome.detail ?? 'the pre-check found nothing to do');
-    store.tasks.finishRun(run.id, { ...end, status: outcome.status, result }, null, now);
-    const isOnceDone = task.schedule.kind === 'once' && task.status === 'active';
-    store.tasks.update(task.id, { consecutiveFailures: 0, ...(isOnceDone ? { status: 'done' } : {}) }, now);
+    store.tasks.finishRun(run.id, { tokens, status: outcome.status, result }, null, now);
+    const status = isOnceLive(task) ? 'done' : undefined;
+    store.tasks.update(task.id, { consecutiveFailures: 0, status }, now);
     log.info(
-      { task: task.id, run: run.id, status: outcome.status, ms: now - (run.startedAt ?? now), ...tokens },
+      { task: task.id, run: run.id, status: outcome.status, ms: now - (startedAt ?? now), ...tokens },
       'task run finished',
     );
-  }
-
-  /**
-   * A task's own bookkeeping failing (say, a timezone gone from the system) must not undo the turn's reply and its
-   * messages: it runs in a savepoint of its own. The run stays open and ends as interrupted at the next start.
-   */
-  function settleTaskAlone(work: Work, outcome: WorkOutcome): void {
-    try {
-      store.transaction(() => settleTask(work, outcome));
-    } catch (error) {
-      log.error({ err: error, batchId: work.batchId }, 'failed to settle a task run');
-    }
   }
 
   return {
@@ -232,15 +178,18 @@ export function createWork(deps: WorkDeps) {
       return queued ? { chat: queued.task.chat, isIsolated: queued.task.contextMode === 'isolated' } : null;
     },
 
-    /**
-     * Claims the group's next work for agent run agentRunId. With onlyFor (a running agent's chat), only work that
-     * may join that agent: that chat's messages, or a task run of that chat that is not isolated.
-     */
+    // Claims the group's next work for agent run agentRunId. With onlyFor (a running agent's chat), only work that
+    // may join that agent: that chat's messages, or a task run of that chat that is not isolated.
     claim(groupId: number, agentRunId: string, onlyFor?: ChatAddress): Work | null {
-      const batchId = deps.newId();
       const chat = store.messages.nextChat(groupId, deps.now());
-      if (chat) return onlyFor && !isSameChat(chat, onlyFor) ? null : claimMessages(groupId, batchId);
-      return claimTask(groupId, agentRunId, batchId, onlyFor);
+      if (!chat) return claimTask(groupId, agentRunId, onlyFor);
+      if (onlyFor && !isSameChat(chat, onlyFor)) return null;
+      const batchId = deps.newId();
+      const batch = store.messages.claimBatch(groupId, batchId, deps.contextLimit, deps.now());
+      if (!batch) return null;
+      const prompt = formatPrompt(batch.messages, deps.timezone);
+      const size = batch.messages.length;
+      return { batchId, kind: 'messages', chat: batch.chat, prompt, preCheck: null, isIsolated: false, size };
     },
 
     /** The agent could not take the work after all: it waits again, the attempt not counted. */
@@ -249,23 +198,24 @@ export function createWork(deps: WorkDeps) {
       else store.tasks.release(work.batchId);
     },
 
-    /**
-     * Settles a turn's work. On success the turn's one reply (if any) is queued in the same transaction as every
-     * piece is marked done. A failure is retried after backoff or reported in the chat. Must not throw.
-     */
+    /** Settles a turn's work: done with its one reply (if any), or each piece retried or reported. Never throws. */
     settle(works: Work[], outcome: WorkOutcome, reply?: { key: string; chat: ChatAddress }): void {
       try {
         const result = outcome.status === 'succeeded' ? outcome.result : null;
-        const item =
-          reply && result?.trim()
-            ? { ...notice(reply.chat, reply.key, result), kind: 'reply' as const }
-            : null;
+        const item = reply && result?.trim() ? notice(reply.chat, reply.key, result, 'reply') : null;
         store.transaction(() => {
           const messageIds = works.filter((work) => work.kind === 'messages').map((work) => work.batchId);
           if (outcome.status !== 'failed') store.messages.completeBatches(messageIds, item);
           for (const work of works) {
-            if (work.kind === 'task') settleTaskAlone(work, outcome);
-            else if (outcome.status === 'failed') failMessages(work, outcome.error, outcome.isRetryable);
+            if (work.kind === 'messages') {
+              if (outcome.status === 'failed') failMessages(work, outcome.error, outcome.isRetryable);
+              continue;
+            }
+            try {
+              store.transaction(() => settleTask(work, outcome)); // its own savepoint: see settleTask
+            } catch (error) {
+              log.error({ err: error, batchId: work.batchId }, 'failed to settle a task run');
+            }
           }
         });
       } catch (error) {
@@ -281,10 +231,8 @@ export function createWork(deps: WorkDeps) {
       deps.onOutbox();
     },
 
-    /**
-     * After a (re)start: messages a dead host left processing are pending again; task runs it left running end as
-     * interrupted (never repeated by themselves), and their chats are told.
-     */
+    // After a (re)start: processing messages are pending again; running task runs end as interrupted (never
+    // repeated by themselves), and their chats are told.
     recover(): void {
       const now = deps.now();
       const released = store.messages.releaseProcessing();
@@ -299,16 +247,13 @@ export function createWork(deps: WorkDeps) {
             `⚠️ Scheduled task ${label(task)} was interrupted: ${reason}. It is not repeated by itself; ` +
             `\`warren tasks run-now ${task.id}\` runs it again.`;
           store.outbox.enqueue(notice(task.chat, `task-run:${run.id}:interrupted`, text), now);
-          if (task.schedule.kind === 'once' && task.status === 'active') {
+          if (isOnceLive(task))
             store.tasks.update(task.id, { status: 'done', statusReason: 'interrupted' }, now);
-          }
         });
       }
       if (released + closed + interrupted.length > 0) {
-        log.warn(
-          { released, closed, interrupted: interrupted.map((run) => run.id) },
-          'resumed work left by the previous run',
-        );
+        const ids = interrupted.map((run) => run.id);
+        log.warn({ released, closed, interrupted: ids }, 'resumed work left by the previous run');
         deps.onOutbox();
       }
     },
@@ -316,5 +261,3 @@ export function createWork(deps: WorkDeps) {
 }
 
 export type WorkQueue = ReturnType<typeof createWork>;
-
-type RunEnd = { tokens?: { inputTokens: number; outputTokens: number } };

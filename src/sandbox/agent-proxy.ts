@@ -1,5 +1,4 @@
-// The credential proxy as agent runs use it: the daily token budget, usage rows tagged with the run, and budget
-// refusals told to the run's chat.
+// The credential proxy as agent runs use it: the daily budget, usage tagged with the run, refusals told to the chat.
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { AgentEvent, HostContext } from '../types.js';
@@ -7,9 +6,7 @@ import { type CredentialProxy, createCredentialProxy } from './credential-proxy.
 import type { ModelCredential } from './credentials.js';
 
 /** UTC day of a timestamp, as the usage table keys it. */
-function usageDay(at: number): string {
-  return new Date(at).toISOString().slice(0, 10);
-}
+const usageDay = (at: number) => new Date(at).toISOString().slice(0, 10);
 
 export interface RunState {
   /** Tags the run's model calls in the usage table (a task run's tokens are counted from them). */
@@ -19,7 +16,7 @@ export interface RunState {
   emit(event: AgentEvent): void;
 }
 
-export interface AgentProxyDeps extends Pick<HostContext, 'store' | 'audit' | 'now'> {
+interface AgentProxyDeps extends Pick<HostContext, 'store' | 'audit' | 'now'> {
   config: Pick<Config, 'dailyTokenBudget' | 'modelBaseUrl'>;
   credential: ModelCredential;
   log: Logger;
@@ -29,7 +26,6 @@ export interface AgentProxyDeps extends Pick<HostContext, 'store' | 'audit' | 'n
 
 export function createAgentProxy(deps: AgentProxyDeps): CredentialProxy {
   const { config, runs } = deps;
-
   return createCredentialProxy({
     upstreamBaseUrl: config.modelBaseUrl,
     credential: deps.credential,

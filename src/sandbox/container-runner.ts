@@ -1,6 +1,5 @@
 // The real AgentRunner: one hardened container per group run, from start to ready, follow-ups, stop and exit.
-// Its folders, mounts and disk are run-folders.ts's, the proxy's budget and metering agent-proxy.ts's, the words
-// for how it ended run-exit.ts's.
+// Folders, mounts and disk: run-folders.ts; budget and metering: agent-proxy.ts; how a run ended: run-exit.ts.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CONTAINER_PATHS, runSettingsToEnv } from '../protocol/ipc.js';
 import { formatChatAddress } from '../store/records.js';
@@ -25,31 +24,25 @@ export interface ContainerRunnerDeps extends Omit<RunFoldersDeps, 'user'> {
   credential: ModelCredential | null;
   /** Extra, non-secret env for the agent (tests bound the SDK's retries); anything like a secret is refused. */
   agentEnv?: Record<string, string>;
-  /** How long a stopping agent may take to finish by itself before its container is stopped. Default 5 s. */
+  /** How long a stopping agent may take to end by itself before its container is stopped. */
   stopGraceMs?: number;
-  /** How long a new container may take to say it is ready. Default 60 s. */
   readyTimeoutMs?: number;
 }
 
-export type ContainerRunner = AgentRunner & {
-  /** Stops every running agent, then the credential proxy. */
-  close(): Promise<void>;
-};
+export type ContainerRunner = AgentRunner & { close(): Promise<void> };
 
-/** After the grace period the engine gets this long (SIGTERM → SIGKILL) to end the container. */
+/** After the stop grace the engine gets this long (SIGTERM → SIGKILL) to end the container. */
 const ENGINE_STOP_GRACE_MS = 2_000;
 const NO_CREDENTIAL =
   'no ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN) is set, so the agent cannot reach the model; ' +
   'set it in the environment or .env and run `warren doctor`';
 
 export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunner {
-  const { config, runtime, installId } = deps;
-  // What the parts below are given: the host's context, never the model credential (the proxy's alone).
+  const { config, runtime, installId, stopGraceMs = 5_000, readyTimeoutMs = 60_000 } = deps;
+  // The parts below get the host's context, never the model credential (the proxy's alone).
   const { credential, ...host } = deps;
   const log = deps.log.child({ module: 'container-runner' });
   const containerUser = containerUserFor();
-  const stopGraceMs = deps.stopGraceMs ?? 5_000;
-  const readyTimeoutMs = deps.readyTimeoutMs ?? 60_000;
   const runs = new Map<string, RunState>();
   const sessions = new Set<AgentSession>();
   const agentEnv = checkAgentEnv(deps.agentEnv ?? {}, credential);
@@ -65,8 +58,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     (error: unknown) => log.warn({ err: error }, 'could not look for orphaned agent containers'),
   );
 
-  // An engine in a VM (Docker Desktop, a podman machine) may have fewer CPUs than this machine, and refuses a
-  // limit above its count: every start would fail. Asked once; a limit it cannot give is lowered, and logged.
+  // An engine in a VM (Docker Desktop, podman machine) may have fewer CPUs and refuse a higher limit: lower it.
   const agentCpus = runtime.cpuCount().then(
     (count) => {
       if (count === null || count >= config.agentCpus) return config.agentCpus;
@@ -83,7 +75,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     if (!proxy) throw new AgentStartError(NO_CREDENTIAL, false);
     await orphansCleared;
     const { group, runId } = request;
-    const folder = group.folder;
+    const { folder } = group;
     if (runs.has(folder)) throw new Error(`an agent for group ${folder} is already running`);
     const runLog = log.child({ group: folder, runId });
     const startedAt = deps.now();
@@ -177,17 +169,14 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     }
     const started = container;
     runLog.info({ container: started.name }, 'agent container started');
-    // Past its disk quota (or with the disk nearly full) an agent is killed at once, not asked to finish; while it
-    // is measured it is frozen, so it cannot write on meanwhile.
+    // Past its disk quota (or the disk nearly full) an agent is killed, not asked; it is frozen while measured.
     unwatchDisk = folders.quota.watch(folder, {
       onExceeded(reason) {
         limitReason = reason;
         void started.stop(0);
         void started.pause(false);
       },
-      async hold(isHeld) {
-        await started.pause(isHeld);
-      },
+      hold: (isHeld) => started.pause(isHeld).then(() => {}),
     });
 
     const exited: Promise<AgentExit> = started.exited
@@ -265,15 +254,13 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
 
   /** Starts under way, so close() can wait for them: the engine takes a moment to create and start a container. */
   const starting = new Set<Promise<AgentSession>>();
-  function start(request: AgentStartRequest): Promise<AgentSession> {
-    const started = startAgent(request);
-    starting.add(started);
-    void started.catch(() => {}).finally(() => starting.delete(started));
-    return started;
-  }
-
   return {
-    start,
+    start(request) {
+      const started = startAgent(request);
+      starting.add(started);
+      void started.catch(() => {}).finally(() => starting.delete(started));
+      return started;
+    },
     async close() {
       isClosed = true;
       folders.quota.close();

@@ -12,16 +12,12 @@ import type { ModelCredential } from './credentials.js';
 import { clientHeaders, upstreamHeaders } from './proxy-headers.js';
 import { createUsageMeter, type UsageMeter } from './sse-usage.js';
 
-/** A usage row less what the host adds (the day, the run). */
+/** A usage row less the day and the run, which the host adds. */
 export type UsageRecord = Omit<UsageEntry, 'day' | 'runId'>;
 
 export type BudgetDecision = { decision: 'allow' } | { decision: 'deny'; reason: string };
 
-export interface ProxyRefusal {
-  groupFolder: string;
-  reason: string;
-  path: string;
-}
+export type ProxyRefusal = { groupFolder: string; reason: string; path: string };
 
 export interface CredentialProxyOptions {
   /** e.g. https://api.anthropic.com, a gateway (a path prefix is kept), or a fake. */
@@ -29,34 +25,26 @@ export interface CredentialProxyOptions {
   credential: ModelCredential;
   log: Logger;
   now(): number;
-  /** Called once per metered upstream response that reported usage. Must not throw. */
+  /** Once per metered upstream response that reported usage. */
   recordUsage(usage: UsageRecord): void;
   /** Asked before each upstream call; 'deny' refuses with an error the agent sees. */
   checkBudget(groupFolder: string): BudgetDecision;
-  /** Every refusal (budget, path not allowed, malformed, too large) is reported here so the host audits it. */
+  /** Every refusal (budget, path, malformed, too large), so the host audits it. */
   onRefused(refusal: ProxyRefusal): void;
-  /** Default 32 MiB. */
   maxRequestBytes?: number;
 }
 
-export interface CredentialProxy {
-  /** Serves one group on its own socket. Rejects when the group or the path is already served. */
-  listen(groupFolder: string, socketPath: string): Promise<void>;
-  /** Stops serving a group, cutting its requests (usage so far is recorded). Never rejects; no-op if none. */
-  closeGroup(groupFolder: string): Promise<void>;
-  close(): Promise<void>;
-}
+export type CredentialProxy = ReturnType<typeof createCredentialProxy>;
 
 const MESSAGES_PATH = '/v1/messages';
 const FORWARDED_PATHS = new Set([MESSAGES_PATH, '/v1/messages/count_tokens']);
-const DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 
 /** The model name is only read to label usage; anything else in the body goes upstream byte for byte. */
 const requestBodySchema = z.object({ model: z.string().optional().catch(undefined) });
 
-export function createCredentialProxy(options: CredentialProxyOptions): CredentialProxy {
+export function createCredentialProxy(options: CredentialProxyOptions) {
+  const { maxRequestBytes = 32 * 1024 * 1024 } = options;
   const log = options.log.child({ module: 'credential-proxy' });
-  const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
   const upstream = new URL(options.upstreamBaseUrl);
   const isHttps = upstream.protocol === 'https:';
   if (!isHttps && upstream.protocol !== 'http:')
@@ -88,7 +76,14 @@ export function createCredentialProxy(options: CredentialProxyOptions): Credenti
       const message = `${call} is not available through the credential proxy.`;
       return refuse(404, 'not_found_error', message, `path not allowed: ${call}`);
     }
-    const budget = askBudget(groupFolder);
+    let budget: BudgetDecision;
+    try {
+      budget = options.checkBudget(groupFolder);
+    } catch (error) {
+      // Fail closed: a budget that cannot be checked is not a budget that allows.
+      log.error({ err: error, group: groupFolder }, 'checkBudget threw');
+      budget = { decision: 'deny', reason: 'the token budget could not be checked; try again later.' };
+    }
     // 403 permission_error: the Anthropic SDK retries 408, 409, 429 and >= 500, so this reaches the agent at once.
     if (budget.decision === 'deny')
       return refuse(403, 'permission_error', budget.reason, `budget: ${budget.reason}`);
@@ -108,27 +103,7 @@ export function createCredentialProxy(options: CredentialProxyOptions): Credenti
       const message = 'the request body must be a JSON object.';
       return refuse(400, 'invalid_request_error', message, 'malformed request body');
     }
-    forward(groupFolder, target, req, res, body, parsed.data.model ?? null);
-  }
 
-  function askBudget(groupFolder: string): BudgetDecision {
-    try {
-      return options.checkBudget(groupFolder);
-    } catch (error) {
-      // Fail closed: a budget that cannot be checked is not a budget that allows.
-      log.error({ err: error, group: groupFolder }, 'checkBudget threw');
-      return { decision: 'deny', reason: 'the token budget could not be checked; try again later.' };
-    }
-  }
-
-  function forward(
-    groupFolder: string,
-    target: URL,
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    body: Buffer,
-    requestModel: string | null,
-  ): void {
     const url = new URL(upstream.href);
     url.pathname = upstreamPrefix + target.pathname;
     url.search = target.search;
@@ -140,13 +115,13 @@ export function createCredentialProxy(options: CredentialProxyOptions): Credenti
     /** Records what the meter saw, once: when the response ended, failed, or the client went away. */
     const settle = (): void => {
       const usage = meter?.result();
-      if (meter && !usage && isUsageExpected) {
+      if (meter && !usage && isUsageExpected)
         log.warn({ group: groupFolder }, 'upstream response carried no readable usage');
-      }
       meter = null;
       if (!usage) return;
       try {
-        options.recordUsage({ groupFolder, ...usage, model: usage.model ?? requestModel, at: options.now() });
+        const model = usage.model ?? parsed.data.model ?? null;
+        options.recordUsage({ groupFolder, ...usage, model, at: options.now() });
       } catch (error) {
         log.error({ err: error, group: groupFolder }, 'recordUsage threw');
       }
@@ -172,11 +147,8 @@ export function createCredentialProxy(options: CredentialProxyOptions): Credenti
     upstreamReq.on('error', (error: NodeJS.ErrnoException) => {
       settle();
       if (res.destroyed || res.writableEnded) return;
-      if (res.headersSent) {
-        // Mid-stream failure: cut the stream so the client sees it broke rather than a clean end.
-        res.destroy();
-        return;
-      }
+      // Mid-stream failure: cut the stream so the client sees it broke rather than a clean end.
+      if (res.headersSent) return void res.destroy();
       log.warn({ group: groupFolder, upstream: upstream.origin, code: error.code }, 'upstream unreachable');
       const message = `the model API at ${upstream.origin} could not be reached (${error.code ?? error.message}).`;
       sendError(res, 502, 'api_error', message);
@@ -191,6 +163,7 @@ export function createCredentialProxy(options: CredentialProxyOptions): Credenti
     upstreamReq.end(body);
   }
 
+  /** Stops serving a group, cutting its requests (usage so far is recorded). Never rejects. */
   async function closeGroup(groupFolder: string): Promise<void> {
     const entry = groups.get(groupFolder);
     if (!entry) return;
@@ -204,7 +177,8 @@ export function createCredentialProxy(options: CredentialProxyOptions): Credenti
   }
 
   return {
-    async listen(groupFolder, socketPath) {
+    /** Serves one group on its own socket. Rejects when the group or the path is already served. */
+    async listen(groupFolder: string, socketPath: string): Promise<void> {
       if (groups.has(groupFolder)) throw new Error(`credential proxy already serves group ${groupFolder}`);
       const resolved = path.resolve(socketPath);
       // Two groups behind one socket would share one identity.
@@ -220,7 +194,13 @@ export function createCredentialProxy(options: CredentialProxyOptions): Credenti
       });
       groups.set(groupFolder, { server, socketPath: resolved });
       try {
-        await removeStaleSocket(resolved);
+        const stale = await lstat(resolved).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') throw error;
+        });
+        // A leftover socket is replaced; anything else there (a file, a symlink) is not ours to delete.
+        if (stale && !stale.isSocket())
+          throw new Error(`refusing to replace ${resolved}: it is not a socket`);
+        if (stale) await rm(resolved);
         await once(server.listen(resolved), 'listening');
         server.on('error', (error) =>
           log.error({ err: error, group: groupFolder }, 'credential proxy socket error'),
@@ -243,25 +223,8 @@ export function createCredentialProxy(options: CredentialProxyOptions): Credenti
   };
 }
 
-/** Removes a leftover socket; anything else at that path (a file, a symlink) is not ours to delete. */
-async function removeStaleSocket(socketPath: string): Promise<void> {
-  const stats = await lstat(socketPath).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return null;
-    throw error;
-  });
-  if (!stats) return;
-  if (!stats.isSocket()) throw new Error(`refusing to replace ${socketPath}: it is not a socket`);
-  await rm(socketPath);
-}
-
 /** Answers in the API's own error shape, so the SDK in the container reports it as it would the API's. */
-function sendError(
-  res: http.ServerResponse,
-  status: number,
-  type: string,
-  message: string,
-  headers = {},
-): void {
+function sendError(res: http.ServerResponse, status: number, type: string, message: string, headers = {}) {
   sendJson(res, status, { type: 'error', error: { type, message: `Warren: ${message}` } }, headers);
 }
 

@@ -9,15 +9,11 @@ export type ModelCredential = { kind: 'api-key'; apiKey: string } | { kind: 'oau
 
 /**
  * Names that could carry a secret: no such header goes upstream, no such env into a container. Whatever credential
- * the container sends (a placeholder, or one it got hold of) stays at the proxy: upstream sees only the host's, so
- * every call is one Warren metered and could have refused.
+ * the container sends stays at the proxy: upstream sees only the host's, so every call is metered and refusable.
  */
 export const CREDENTIAL_LIKE_NAME = /api[-_]?key|auth|token|secret|passw|cookie|credential/i;
 
-/**
- * Reads ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN) from the environment or the .env file in cwd.
- * Returns null when neither is set. The value is never copied into process.env or any child's environment.
- */
+/** ANTHROPIC_API_KEY (or CLAUDE_CODE_OAUTH_TOKEN) from env or cwd's .env; never copied into any process's env. */
 export function readModelCredential(
   env: Record<string, string | undefined>,
   cwd: string,
@@ -32,16 +28,12 @@ export function readModelCredential(
 }
 
 /** Env for agent containers, checked: a reserved or credential-like name, or a value holding the secret, throws. */
-export function checkAgentEnv(
-  env: Record<string, string>,
-  credential: ModelCredential | null,
-): Record<string, string> {
+export function checkAgentEnv(env: Record<string, string>, credential: ModelCredential | null) {
   const secret = credential ? (credential.kind === 'api-key' ? credential.apiKey : credential.token) : null;
   const reserved = new Set<string>(Object.values(RUN_ENV));
   for (const [name, value] of Object.entries(env)) {
-    if (CREDENTIAL_LIKE_NAME.test(name) || reserved.has(name)) {
+    if (CREDENTIAL_LIKE_NAME.test(name) || reserved.has(name))
       throw new Error(`agentEnv may not set ${name}: it is reserved or looks like a credential`);
-    }
     if (secret && value.includes(secret)) throw new Error(`agentEnv ${name} holds the model credential`);
   }
   return { ...env };

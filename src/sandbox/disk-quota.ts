@@ -1,91 +1,66 @@
-// Each group's disk quota (its folder, session state and IPC folder, all on the host's disk) and the host's floor of
-// free space. Usage is measured by a folder job (the host never walks an agent's tree); during a run a cheap
-// tripwire (the file system's used blocks, ten times a second) says when the group could have crossed its quota, and
-// only then is it measured again. A run found over is stopped at once; no run starts while a group is over.
+// Each group's disk quota (its folder, session state and IPC folder) and the host's floor of free space. Use is
+// measured by a folder job (the host never walks an agent's tree); during a run a tripwire (the file system's used
+// blocks, ten times a second) says when the group could have crossed its quota, and only then is it measured again.
 import { statfsSync } from 'node:fs';
 import type { Logger } from '../log.js';
+import type { HostContext } from '../types.js';
 import type { FolderUse } from './folder-jobs.js';
 
 /** Files and folders one group may have: an agent must not exhaust the host file system's inodes either. */
 export const MAX_GROUP_ENTRIES = 1_000_000;
 /** How often the tripwire looks at the file system while agents run (one statfs: no cost worth counting). */
-export const DISK_TRIPWIRE_MS = 100;
+const DISK_TRIPWIRE_MS = 100;
 /**
- * A measurement is a container start: in the first seconds of a run it would compete with the agent's own cold
- * start for the CPUs. So then a group is measured only if the disk grows fast (EARLY_GROWTH_BYTES) meanwhile.
+ * A measurement is a container start: in a run's first seconds it would compete with the agent's cold start for
+ * the CPUs, so then a group is measured only if the disk grows fast (EARLY_GROWTH_BYTES) meanwhile.
  */
-export const FIRST_MEASURE_DELAY_MS = 5_000;
+const FIRST_MEASURE_DELAY_MS = 5_000;
 const EARLY_GROWTH_BYTES = 64 * 1024 * 1024;
 
-export interface DiskQuotaDeps {
+interface DiskQuotaDeps extends Pick<HostContext, 'now' | 'notifyOwner'> {
   dataDir: string;
-  /** The group's quota in MiB (its own, or the default); 0 means none. */
+  /** The group's quota in MiB; 0 means none. */
   quotaMbOf(folder: string): number;
   /** Below this much free space (MiB) on the data directory's file system no agent runs. */
   minFreeMb: number;
-  /** What the group's folders use. Never rejects. */
+  /** Never rejects. */
   measure(folder: string): Promise<FolderUse>;
-  /** Used and free bytes of the file system holding a path; the real one is statfs. */
+  /** Used and free bytes of the file system holding a path (statfs unless a test says otherwise). */
   diskUse?(path: string): Promise<{ usedBytes: number; freeBytes: number }>;
-  /** Tells the owner (once per key). Must not throw. */
-  notifyOwner?(key: string, text: string): void;
-  /** Where the last measurement of each group is kept across restarts (the store); null forgets it. */
+  /** Keeps each group's last measurement across restarts (the store); null forgets it. */
   remember?: {
     load(folder: string): MeasuredUse | null;
     save(folder: string, use: MeasuredUse | null): void;
   };
-  now(): number;
   log: Logger;
   tripwireMs?: number;
   firstMeasureDelayMs?: number;
 }
 
-export interface DiskQuota {
-  /** Why a run of this group must not start now, or null. Measures first when the group may be over. Never rejects. */
-  checkBeforeStart(folder: string): Promise<string | null>;
-  /**
-   * Watches a running group: onExceeded is called (once) when it is over its quota or the disk nearly full. While
-   * the tripwire has it measured, hold(true) freezes it (an agent writes faster than a measurement takes) and
-   * hold(false) lets it go on if it is under.
-   */
-  watch(folder: string, watcher: DiskWatcher): () => void;
-  /** Stops the tripwire. */
-  close(): void;
-}
+export type DiskQuota = ReturnType<typeof createDiskQuota>;
+/** hold must not reject. */
+type DiskWatcher = { onExceeded(reason: string): void; hold?(isHeld: boolean): Promise<void> };
 
-export interface DiskWatcher {
-  onExceeded(reason: string): void;
-  /** Must not reject. */
-  hold?(isHeld: boolean): Promise<void>;
-}
-
-export interface MeasuredUse {
-  bytes: number;
-  entries: number;
-  /** The file system's used bytes just before the measurement: growth since then bounds the group's growth. */
-  diskUsedBefore: number;
-}
+/** diskUsedBefore: the file system's used bytes just before the measurement (growth since bounds the group's). */
+export type MeasuredUse = { bytes: number; entries: number; diskUsedBefore: number };
 
 const MIB = 1024 * 1024;
 const formatMib = (bytes: number) =>
   bytes >= 1024 * MIB ? `${(bytes / 1024 / MIB).toFixed(1)} GiB` : `${Math.ceil(bytes / MIB)} MiB`;
 
-/**
- * statfs of the data directory (the host's own folder, a local file system): one system call of a few µs, so it is
- * made directly; through the thread pool and a promise it costs six times the CPU, ten times a second.
- */
-async function statfsUse(path: string): Promise<{ usedBytes: number; freeBytes: number }> {
+/** statfs made directly: a few µs; through the thread pool it costs six times the CPU, ten times a second. */
+async function statfsUse(path: string) {
   const stats = statfsSync(path);
   return { usedBytes: (stats.blocks - stats.bfree) * stats.bsize, freeBytes: stats.bavail * stats.bsize };
 }
 
-export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
+export function createDiskQuota(deps: DiskQuotaDeps) {
   const log = deps.log.child({ module: 'disk-quota' });
   const diskUse = deps.diskUse ?? statfsUse;
   const firstMeasureDelayMs = deps.firstMeasureDelayMs ?? FIRST_MEASURE_DELAY_MS;
   /** Each group's last measurement; null when it failed: the group's next start waits for a good one. */
   const measured = new Map<string, MeasuredUse | null>();
-  const measuring = new Map<string, Promise<MeasuredUse | string>>();
+  const measuring = new Map<string, Promise<string | null>>();
   /** Each running group's watchers, when its run began and the disk's used bytes then (set by the first look). */
   const watched = new Map<string, { watchers: Set<DiskWatcher>; since: number; diskUsed: number | null }>();
   let timer: NodeJS.Timeout | null = null;
@@ -106,7 +81,6 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
     return null;
   }
 
-  /** Why no agent may run for lack of free disk, or null. */
   const floorReason = (freeBytes: number) =>
     freeBytes >= deps.minFreeMb * MIB
       ? null
@@ -123,26 +97,20 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
     updateTimer();
   }
 
-  /** Measures a group (one measurement at a time) and acts on it: resolves with why it is over, or its use. */
-  function measure(folder: string): Promise<MeasuredUse | string> {
+  /** Measures a group (one measurement at a time) and acts on it: resolves with why it is over, or null. */
+  function measure(folder: string): Promise<string | null> {
     const running = measuring.get(folder);
     if (running) return running;
-    const job = (async (): Promise<MeasuredUse | string> => {
+    const job = (async () => {
       const before = (await diskUse(deps.dataDir)).usedBytes;
       const use = await deps.measure(folder);
-      if (!use.ok) {
-        // Fail closed: a folder that cannot be measured (unreadable parts, engine trouble) counts as over.
-        measured.set(folder, null);
-        deps.remember?.save(folder, null);
-        exceed(folder, use.error);
-        return use.error;
-      }
-      const result = { bytes: use.bytes, entries: use.entries, diskUsedBefore: before };
+      const result = use.ok ? { bytes: use.bytes, entries: use.entries, diskUsedBefore: before } : null;
       measured.set(folder, result);
       deps.remember?.save(folder, result);
-      const reason = overReason(folder, result);
+      // Fail closed: a folder that cannot be measured (unreadable parts, engine trouble) counts as over.
+      const reason = use.ok ? overReason(folder, use) : use.error;
       if (reason) exceed(folder, reason);
-      return reason ?? result;
+      return reason;
     })()
       .catch((error: unknown) => `cannot measure the group's folders: ${(error as Error).message}`)
       .finally(() => measuring.delete(folder));
@@ -163,14 +131,12 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
   async function measureHeld(folder: string): Promise<void> {
     const held = [...(watched.get(folder)?.watchers ?? [])];
     await Promise.all(held.map((watcher) => watcher.hold?.(true)));
-    const result = await measure(folder);
-    if (typeof result !== 'string') await Promise.all(held.map((watcher) => watcher.hold?.(false)));
+    if ((await measure(folder)) === null) await Promise.all(held.map((watcher) => watcher.hold?.(false)));
   }
 
   /**
-   * The most the group can use now: what it used when measured plus all the disk's growth since, and as much again
-   * as the disk grew since the last look (an agent writes about 100 MiB between two looks: acting on where it will
-   * be, not where it was, halves how far past its quota it gets).
+   * The most the group can use now: its last measurement plus all the disk's growth since, plus the last look's growth
+   * again (acting on where an agent will be, not where it was, halves how far past its quota it gets).
    */
   function mayBeOver(folder: string, usedBytes: number, recentGrowth: number): boolean {
     const quotaBytes = deps.quotaMbOf(folder) * MIB;
@@ -221,7 +187,8 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
   }
 
   return {
-    async checkBeforeStart(folder) {
+    /** Why a run of this group must not start now, or null; measures first if it may be over. Never rejects. */
+    async checkBeforeStart(folder: string): Promise<string | null> {
       try {
         const belowFloor = floorReason((await diskUse(deps.dataDir)).freeBytes);
         if (belowFloor) return belowFloor;
@@ -229,14 +196,17 @@ export function createDiskQuota(deps: DiskQuotaDeps): DiskQuota {
         // Known to be over (or unmeasurable): only a fresh measurement lets it start. Otherwise the watch measures
         // it once the run is under way.
         if (measured.get(folder) !== null && !(last && overReason(folder, last))) return null;
-        const result = await measure(folder);
-        return typeof result === 'string' ? result : overReason(folder, result);
+        return await measure(folder);
       } catch (error) {
         return `cannot check the disk: ${(error as Error).message}`;
       }
     },
 
-    watch(folder, watcher) {
+    /**
+     * Calls onExceeded (once) when the group is over its quota or the disk nearly full. While the tripwire has it
+     * measured, hold(true) freezes it (an agent writes faster than a measurement takes); hold(false) if under.
+     */
+    watch(folder: string, watcher: DiskWatcher): () => void {
       const group = watched.get(folder) ?? { watchers: new Set(), since: deps.now(), diskUsed: null };
       watched.set(folder, group);
       group.watchers.add(watcher);

@@ -13,24 +13,6 @@ import {
 
 export type FolderUse = { ok: true; bytes: number; entries: number } | { ok: false; error: string };
 
-export interface FolderJobs {
-  /** Empties set-aside folders in the background, then removes them; one job per folder at a time. Never throws. */
-  clear(groupFolder: string, dirs: string[]): void;
-  /** Disk blocks (bytes) and entries used by these folders, links not followed. Never rejects. */
-  measure(groupFolder: string, dirs: string[]): Promise<FolderUse>;
-  /** Stops every job under way (shutdown); a set-aside folder not yet cleared is cleared after the next run. */
-  close(): Promise<void>;
-}
-
-export interface FolderJobsDeps {
-  runtime: ContainerRuntime;
-  installId: string;
-  image: string;
-  user: ContainerUser;
-  log: Logger;
-}
-
-/** The end of every folder job's container name. */
 export const JOB_NAME_SUFFIX = '-job';
 const CLEAR_TIMEOUT_MS = 10 * 60_000;
 const MEASURE_TIMEOUT_MS = 2 * 60_000;
@@ -39,7 +21,15 @@ const CLEAR_SCRIPT = 'chmod -R u+rwX /clean 2>/dev/null; find /clean -mindepth 1
 /** du counts allocated blocks (a sparse file counts what it really uses) and never follows links. */
 const MEASURE_SCRIPT = 'du -s -B1 -c /measure/* | tail -n 1 && du -s --inodes -c /measure/* | tail -n 1';
 
-export function createFolderJobs(deps: FolderJobsDeps): FolderJobs {
+type JobResult = Promise<{ ok: true; lines: string[] } | { ok: false; error: string }>;
+
+export function createFolderJobs(deps: {
+  runtime: ContainerRuntime;
+  installId: string;
+  image: string;
+  user: ContainerUser;
+  log: Logger;
+}) {
   const log = deps.log.child({ module: 'folder-jobs' });
   const clearing = new Map<string, Promise<void>>();
   /** Every job's container from the moment its start is asked for, until it has ended. */
@@ -51,7 +41,7 @@ export function createFolderJobs(deps: FolderJobsDeps): FolderJobs {
     mounts: ContainerMount[],
     script: string,
     timeoutMs: number,
-  ): Promise<{ ok: true; lines: string[] } | { ok: false; error: string }> {
+  ): JobResult {
     const lines: string[] = [];
     if (isClosed) return { ok: false, error: 'Warren is shutting down' };
     let starting: Promise<RunningContainer> | undefined;
@@ -77,11 +67,9 @@ export function createFolderJobs(deps: FolderJobsDeps): FolderJobs {
       const container = await starting;
       const exit = await container.exited;
       if (exit.reason === 'exited' && exit.exitCode === 0) return { ok: true, lines };
+      const why = `${exit.reason} (exit ${exit.exitCode ?? 'none'})`;
       const tail = container.stderrTail().trim().split('\n').slice(-2).join(' | ');
-      return {
-        ok: false,
-        error: `${exit.reason} (exit ${exit.exitCode ?? 'none'})${tail ? `: ${tail}` : ''}`,
-      };
+      return { ok: false, error: tail ? `${why}: ${tail}` : why };
     } catch (error) {
       return { ok: false, error: (error as Error).message };
     } finally {
@@ -90,38 +78,34 @@ export function createFolderJobs(deps: FolderJobsDeps): FolderJobs {
   }
 
   async function clearOne(groupFolder: string, dir: string): Promise<void> {
-    const result = await run(
-      groupFolder,
-      [{ hostPath: dir, containerPath: '/clean', isReadOnly: false }],
-      CLEAR_SCRIPT,
-      CLEAR_TIMEOUT_MS,
-    );
-    if (!result.ok) {
-      log.warn(
-        { group: groupFolder, dir, error: result.error },
-        'clean-up container failed; tried again later',
-      );
-      return;
-    }
+    const mounts = [{ hostPath: dir, containerPath: '/clean', isReadOnly: false }];
+    const result = await run(groupFolder, mounts, CLEAR_SCRIPT, CLEAR_TIMEOUT_MS);
+    const context = { group: groupFolder, dir };
+    if (!result.ok)
+      return log.warn({ ...context, error: result.error }, 'clean-up container failed; tried again later');
     try {
       // Its parent is the host's alone: the emptied folder goes by its path.
       rmdirSync(dir);
-      log.info({ group: groupFolder, dir }, 'cleared a folder an agent left in its IPC output');
+      log.info(context, 'cleared a folder an agent left in its IPC output');
     } catch (error) {
-      log.warn({ err: error, group: groupFolder, dir }, 'cannot remove a cleared folder');
+      log.warn({ ...context, err: error }, 'cannot remove a cleared folder');
     }
   }
 
   return {
-    clear(groupFolder, dirs) {
+    /** Empties set-aside folders in the background, then removes them; one job per folder at a time. Never throws. */
+    clear(groupFolder: string, dirs: string[]) {
       for (const dir of dirs) {
         if (clearing.has(dir)) continue;
-        const job = clearOne(groupFolder, dir).finally(() => clearing.delete(dir));
-        clearing.set(dir, job);
+        clearing.set(
+          dir,
+          clearOne(groupFolder, dir).finally(() => clearing.delete(dir)),
+        );
       }
     },
 
-    async measure(groupFolder, dirs) {
+    /** Disk blocks (bytes) and entries used by these folders, links not followed. Never rejects. */
+    async measure(groupFolder: string, dirs: string[]): Promise<FolderUse> {
       const result = await run(
         groupFolder,
         dirs.map((dir, index) => ({ hostPath: dir, containerPath: `/measure/${index}`, isReadOnly: true })),
@@ -136,6 +120,7 @@ export function createFolderJobs(deps: FolderJobsDeps): FolderJobs {
       return { ok: true, bytes: bytes as number, entries: entries as number };
     },
 
+    /** Stops every job under way (shutdown); a set-aside folder not yet cleared is cleared after the next run. */
     async close() {
       isClosed = true;
       // A start under way is waited for, then stopped: the engine takes a moment to create and start a container.

@@ -1,12 +1,9 @@
-// Global memory's folder and file (`<dataDir>/global`), which are the host's, whatever an agent did to them before.
+// Global memory (`<dataDir>/global`) is the host's: read-only in every container, changed only by the owner's
+// approval. Earlier versions gave the folder to the container's user (the admin agent could write it): ownership is
+// taken back through descriptors, and a memory file that is not a plain file is replaced.
 import { fchmodSync, writeFileSync } from 'node:fs';
 import { chownDescriptor, closeQuietly, createFileIn, inFolder, openFileIn, unlinkIn } from './safe-fs.js';
 
-/**
- * Global memory is the host's: readable by every container (read-only mounts), written only by the owner's approval
- * of a proposed change. Earlier versions gave the folder to the container's user, and the admin agent could write
- * it: ownership is taken back through descriptors, and a memory file that is not a plain file is replaced.
- */
 export function prepareGlobalMemory(globalDir: string): void {
   const host = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   inFolder(globalDir, 0o755, (dirFd) => {

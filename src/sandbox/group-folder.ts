@@ -3,10 +3,7 @@ import { join } from 'node:path';
 import { checkGroupFolder, StoreError } from '../store/store.js';
 import { chownDescriptor, inFolder, writeNewFileIn } from './safe-fs.js';
 
-export interface ContainerUser {
-  uid: number;
-  gid: number;
-}
+export type ContainerUser = { uid: number; gid: number };
 
 const memoryTemplate = (name: string) =>
   `# ${name}\n\nThis file is this group's memory. The agent reads it at the start of every run and may edit it.\n`;
@@ -25,9 +22,8 @@ export function containerUserFor(): ContainerUser {
 }
 
 /**
- * Creates the group's folder with a starter memory file, both the container's user's; never overwrites an existing
- * one. The folder may be an old one the agent wrote: the file is created through the folder's descriptor and never
- * opens what is there (a link planted as CLAUDE.md stays a link, its target untouched).
+ * Creates the group's folder with a starter memory file, both the container user's. The folder may be an old one the
+ * agent wrote: the file is created through its descriptor, never opening what is there (a planted link stays one).
  */
 export function ensureGroupFolder(dataDir: string, folder: string, name: string): string {
   const dir = groupDir(dataDir, folder);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Logger } from '../log.js';
 import { IPC_INPUT_DIR, IPC_OUTPUT_DIR, isIpcFileName, MAX_IPC_FILE_BYTES } from '../protocol/ipc.js';
 import { type FolderWatch, type ReadResult, readIpcFileText, watchFolder } from '../protocol/read.js';
+import type { ContainerUser } from './group-folder.js';
 import {
   chownDescriptor,
   inFolder,
@@ -17,25 +18,21 @@ import {
   withDirectory,
 } from './safe-fs.js';
 
-/** Output files one run may hand the host in total; past it everything is refused unread. */
-export const MAX_IPC_FILES_PER_RUN = 5_000;
-/** Output files the host reads in any one second of a run; the rest of a burst is refused unread. */
-export const MAX_IPC_FILES_PER_SECOND = 50;
+/** Output files one run may hand the host, in all and in any one second; past either the rest is refused unread. */
+const MAX_IPC_FILES_PER_RUN = 5_000;
+const MAX_IPC_FILES_PER_SECOND = 50;
 /** fs.watch misses events on some file systems; this slow scan is the safety net, not the main path. */
-export const IPC_FALLBACK_SCAN_MS = 1_500;
-/** Entries one listing of output/ reads at most; more at once is a flood (a working runner leaves a handful). */
-export const MAX_IPC_FOLDER_ENTRIES = 1_000;
-/** Prefix of an emptied run folder set aside because it still held folders (for the clean-up container). */
-export const SET_ASIDE_PREFIX = 'trash-';
+const IPC_FALLBACK_SCAN_MS = 1_500;
+/** Names one listing of output/ reads at most; more at once is a flood (a working runner leaves a handful). */
+const MAX_IPC_FOLDER_ENTRIES = 1_000;
+/** Prefix of a run folder set aside because it still held folders (for the clean-up container). */
+const SET_ASIDE_PREFIX = 'trash-';
 
 export interface OutputWatcherDeps {
   outputDir: string;
   log: Logger;
   now(): number;
-  /**
-   * Each new entry within the caps: read whole, or refused unread with the reason (a folder, a bad name, a symlink,
-   * too large …). A file is removed once this settles. Must not reject.
-   */
+  /** Each new name within the caps, read whole or refused unread with the reason; removed once this settles. */
   onFile(name: string, read: ReadResult): void | Promise<void>;
   /** The agent flooded the host with files: the rest of this run's are refused unread. Must not throw. */
   onFlood(reason: string): void;
@@ -44,17 +41,10 @@ export interface OutputWatcherDeps {
   maxFilesPerSecond?: number;
 }
 
-/**
- * Creates `<runDir>/{input,output}` empty, clearing whatever an earlier run left (see clearRunDirs). input/ is the
- * host's (the container only reads it); output/ belongs to the container's user, who writes it. Returns the folders
- * set aside for clean-up, with any left from before.
- */
-export function prepareRunDirs(
-  runDir: string,
-  containerUser: { uid: number; gid: number },
-): { inputDir: string; outputDir: string; setAside: string[] } {
+/** Creates `<runDir>/{input,output}` empty (clearRunDirs); returns the folders set aside for clean-up. */
+export function prepareRunDirs(runDir: string, containerUser: ContainerUser) {
   const setAside = clearRunDirs(runDir);
-  // The run folder and input/ need only be traversable and readable by the container's user.
+  // The run folder and input/ are the host's, only readable by the container's user; output/ is that user's.
   inFolder(runDir, 0o755, (runFd) => {
     closeSync(openDirectoryIn(runFd, IPC_INPUT_DIR, 0o755));
     const outputFd = openDirectoryIn(runFd, IPC_OUTPUT_DIR, 0o700);
@@ -64,19 +54,15 @@ export function prepareRunDirs(
       closeSync(outputFd);
     }
   });
-  return {
-    inputDir: path.join(runDir, IPC_INPUT_DIR),
-    outputDir: path.join(runDir, IPC_OUTPUT_DIR),
-    setAside,
-  };
+  const inputDir = path.join(runDir, IPC_INPUT_DIR);
+  return { inputDir, outputDir: path.join(runDir, IPC_OUTPUT_DIR), setAside };
 }
 
 /**
- * Empties a finished run's input/ and output/ (prompts hold chat text that need not outlive the run) without ever
- * walking them: every name that is not a folder is unlinked through the folder's descriptor (unlink never follows a
- * link); a folder that still holds folders (only a misbehaving agent makes them) is renamed aside whole, in the run
- * folder only the host can write, for a clean-up container with no more reach than the agent. Returns every
- * set-aside folder waiting for that, these and older ones. Never throws.
+ * Empties a finished run's input/ and output/ (prompts hold chat text) unwalked: names that are not folders are
+ * unlinked through the folder's descriptor (unlink never follows a link); a folder holding folders is renamed aside
+ * whole, in the host-only run folder, for a clean-up container with no more reach than the agent. Returns every
+ * set-aside folder waiting. Never throws.
  */
 export function clearRunDirs(runDir: string): string[] {
   try {
@@ -92,7 +78,7 @@ export function clearRunDirs(runDir: string): string[] {
   }
 }
 
-/** Unlinks a name (never its target); the error code when that failed, but not because the name was gone. */
+/** Unlinks a name (never its target); the error code if that failed, but not because the name was gone. */
 function unlinkFailure(dirFd: number, name: string): string | null {
   try {
     unlinkIn(dirFd, name);
@@ -112,8 +98,8 @@ function emptyOrSetAside(runFd: number, name: string): void {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') unlinkIn(runFd, name);
     return;
   }
-  // A folder inside, or more names than one listing reads, and the whole folder goes aside unwalked. So does one
-  // whose unlink fails (EISDIR, EPERM): a folder the listing could not tell apart (file systems without entry types).
+  // A folder inside, or more names than one listing reads, and it goes aside unwalked. So does one whose unlink
+  // fails (EISDIR, EPERM): a folder the listing could not tell apart (file systems without entry types).
   let isSetAside: boolean;
   try {
     const { entries, isComplete } = listDirectory(fd, MAX_IPC_FOLDER_ENTRIES);
@@ -191,8 +177,7 @@ export function createOutputWatcher(deps: OutputWatcherDeps): FolderWatch {
         }
       });
     } catch (error) {
-      log.warn({ err: error }, 'cannot read the IPC output folder');
-      return;
+      return log.warn({ err: error }, 'cannot read the IPC output folder');
     }
     if (refusedInFlood > 0) {
       log.warn({ refused: refusedInFlood, reason: floodReason }, 'IPC files refused unread');

@@ -1,5 +1,5 @@
-// The host side of one run's file IPC: writes input/ files; parses, authorizes and answers what the agent writes to output/.
-// Reading output/ safely (symlinks, caps, flood control, watching) is ipc-folder.ts's.
+// The host side of one run's file IPC: writes input/ files; parses, authorizes and answers what the agent writes to
+// output/. Reading output/ safely (links, caps, flood control) is ipc-folder.ts's.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
@@ -18,57 +18,41 @@ import {
   type SendFileRequest,
   type SendMessageRequest,
 } from '../protocol/ipc.js';
-import { type FolderWatch, parseJson } from '../protocol/read.js';
-import { writeAtomic } from '../protocol/write.js';
-import type { ChatAddress, Group } from '../store/records.js';
-import { formatChatAddress, parseChatAddress } from '../store/records.js';
-import type { AuditEntry, Store } from '../store/store.js';
-import type { AgentEvent, MemoryProposer, PreCheck, TaskTools } from '../types.js';
+import { parseJson, writeAtomic } from '../protocol/read.js';
+import { type ChatAddress, formatChatAddress, type Group, parseChatAddress } from '../store/records.js';
+import type { Store } from '../store/store.js';
+import type { AgentEvent, HostContext, PreCheck } from '../types.js';
 import { createOutputWatcher, type OutputWatcherDeps } from './ipc-folder.js';
 import { stageOutgoingFile } from './safe-fs.js';
 
 export type RunnerExitReason = Extract<OutputFile, { type: 'exit' }>;
 
+/** Without taskTools and memoryProposals, task tools and update_global_memory are refused. */
 export interface RunIpcDeps
-  extends Pick<OutputWatcherDeps, 'now' | 'fallbackScanMs' | 'maxFilesPerRun' | 'maxFilesPerSecond'> {
+  extends Pick<HostContext, 'audit' | 'now' | 'taskTools' | 'memoryProposals'>,
+    Pick<OutputWatcherDeps, 'fallbackScanMs' | 'maxFilesPerRun' | 'maxFilesPerSecond'> {
   /** `<dataDir>/ipc/<folder>`: the folder this run's files come from. It alone says which group wrote them. */
   runDir: string;
   group: Group;
-  /** The run's own chat: where a send_message without `chat` goes. */
+  /** Where a send_message without `chat` goes. */
   chat: ChatAddress;
   store: Pick<Store, 'chats' | 'groups'>;
-  audit(entry: AuditEntry): void;
   log: Logger;
-  /** Must not throw (errors are caught and logged). */
   onEvent(event: AgentEvent): void;
-  /** The runner inside the container is up. */
   onReady?(protocolVersion: number): void;
-  /** The runner says it is about to exit: the run takes no more prompts. */
+  /** The runner is about to exit: the run takes no more prompts. */
   onRunnerExit?(exit: RunnerExitReason): void;
-  /** The agent misbehaved (flooded the host with files, tampered with the folder); the caller should end the run. */
+  /** The agent misbehaved (flooded the host with files): the caller should end the run. */
   onAbuse?(reason: string): void;
-  /** Answers the task tools (schedule_task …); without it they are refused. */
-  taskTools?: TaskTools;
-  /** Holds update_global_memory proposals for the owner's approval; without it they are refused. */
-  memoryProposals?: MemoryProposer;
 }
 
 /** The run's side of the IPC folder: input/ written, output/ watched (start, scan, close: protocol/read.ts). */
-export interface RunIpc extends FolderWatch {
-  /** Writes a prompt into input/. Returns false when the file could not be written. */
-  writePrompt(batchId: string, text: string): boolean;
-  /** Writes a task prompt whose pre-check the runner runs first (in the container). */
-  writeTask(batchId: string, text: string, preCheck: PreCheck): boolean;
-  writeStop(reason: string): boolean;
-}
-
-/** Largest file an agent may send. */
-const MAX_OUTGOING_BYTES = 50 * 1024 * 1024;
+export type RunIpc = ReturnType<typeof createRunIpc>;
 
 /** A request whose tool or arguments are invalid may still carry an id: it is answered, so the tool fails fast. */
 const requestIdSchema = z.object({ type: z.literal('request'), id: z.string().min(1).max(128) });
 
-export function createRunIpc(deps: RunIpcDeps): RunIpc {
+export function createRunIpc(deps: RunIpcDeps) {
   const log = deps.log.child({ module: 'ipc', group: deps.group.folder });
   const inputDir = path.join(deps.runDir, IPC_INPUT_DIR);
   // runDir is <dataDir>/ipc/<folder>: the data directory is two levels up.
@@ -92,16 +76,12 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
     safely('audit', () => deps.audit({ groupFolder: deps.group.folder, actor, action, decision, detail }));
   const emit = (event: AgentEvent) => safely('agent event handler', () => deps.onEvent(event));
 
-  /** Input files are written whole under a temp name, then renamed: the runner sees all of a file or nothing. */
+  /** Written whole under a temp name, then renamed: the runner sees all of a file or nothing. */
   function writeInput(file: InputFile): boolean {
     const encoded = encodeIpcFile('input', file);
-    if (!encoded.ok) {
-      log.error({ type: file.type, error: encoded.error }, 'refusing to write an invalid input file');
-      return false;
-    }
-    inputSequence += 1;
     try {
-      writeAtomic(inputDir, ipcFileName(inputSequence, randomUUID()), encoded.value);
+      if (!encoded.ok) throw new Error(`refusing to write an invalid input file: ${encoded.error}`);
+      writeAtomic(inputDir, ipcFileName(++inputSequence, randomUUID()), encoded.value);
       return true;
     } catch (error) {
       log.error({ err: error, type: file.type }, 'cannot write input file');
@@ -126,16 +106,7 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
     if (request.success) answer(request.data.id, { ok: false, error: `invalid request: ${error}` });
   }
 
-  /** A file read whole from output/: parsed at the trust boundary, then handled. Never rejects. */
-  async function handleText(name: string, text: string): Promise<void> {
-    const parsed = parseIpcFile('output', text);
-    if (!parsed.ok) return reject(name, parsed.error, text);
-    await handleFile(parsed.value, name).catch((error: unknown) =>
-      log.error({ err: error, file: name }, 'IPC file handler failed'),
-    );
-  }
-
-  /** Only batches this run was given count: anything else the agent names is forged, refused and audited. */
+  /** Only batches this run was given count: any other the agent names is forged, refused and audited. */
   function isGiven(batchIds: string[], name: string, action: string): boolean {
     const unknown = batchIds.filter((batchId) => !sentBatchIds.has(batchId));
     if (unknown.length === 0) return true;
@@ -154,47 +125,37 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
           );
         }
         log.debug({ file: name }, 'agent runner ready');
-        deps.onReady?.(file.protocolVersion);
-        return;
+        return deps.onReady?.(file.protocolVersion);
       case 'turn-end':
-        // A turn-end naming a batch this run never got is forged, and nothing of it counts (its reply is not
-        // delivered, its session id not stored).
+        // Forged: nothing of it counts (its reply is not delivered, its session id not stored).
         if (!isGiven(file.batchIds, name, 'ipc-turn-end')) return;
         // Answered once: a second turn-end naming the same batch is refused like any other forgery.
         for (const batchId of file.batchIds) sentBatchIds.delete(batchId);
         // The schema let through only the fields of the event.
-        emit({ ...file, id: `turn:${file.id}` });
-        return;
+        return emit({ ...file, id: `turn:${file.id}` });
       case 'log':
-        log[file.level]({ file: name, agentMessage: file.message }, `agent runner ${file.level}`);
-        return;
+        return log[file.level]({ file: name, agentMessage: file.message }, `agent runner ${file.level}`);
       case 'exit':
         log.debug({ reason: file.reason, error: file.error }, 'agent runner exiting');
-        deps.onRunnerExit?.(file);
-        return;
+        return deps.onRunnerExit?.(file);
       case 'pre-check':
         if (!isGiven([file.batchId], name, 'ipc-pre-check')) return;
-        emit({ ...file, id: `pre-check:${file.batchId}` });
-        return;
+        return emit({ ...file, id: `pre-check:${file.batchId}` });
       case 'request': {
         if (file.tool === 'send_message' || file.tool === 'send_file') return handleSend(file);
         // Decided for the group this folder belongs to; a global memory change waits for the owner's yes.
-        const answered =
-          file.tool === 'update_global_memory'
-            ? deps.memoryProposals?.propose(deps.group, file.args.content)
-            : deps.taskTools?.handle(file, { group: deps.group, chat: deps.chat });
-        const what = file.tool === 'update_global_memory' ? 'global memory changes' : 'scheduled tasks';
-        answer(file.id, (await answered) ?? { ok: false, error: `${what} are not available in this host` });
-        return;
+        const isMemory = file.tool === 'update_global_memory';
+        const answered = isMemory
+          ? deps.memoryProposals?.propose(deps.group, file.args.content)
+          : deps.taskTools?.handle(file, { group: deps.group, chat: deps.chat });
+        const refusal = `${isMemory ? 'global memory changes' : 'scheduled tasks'} are not available in this host`;
+        return answer(file.id, (await answered) ?? { ok: false, error: refusal });
       }
     }
   }
 
-  /**
-   * send_message and send_file, authorized by the folder the file came from (deps.group), never by anything in the
-   * file. A file must lie inside this group's own folder, reached without following any link, so an agent can never
-   * make the host read and send anything else.
-   */
+  // Authorized by the folder the file came from (deps.group), never by anything in the file. A file to send must
+  // lie in the group's own folder, reached without following a link: the host reads and sends nothing else.
   async function handleSend(request: SendMessageRequest | SendFileRequest): Promise<void> {
     const action = request.tool === 'send_file' ? 'send-file' : 'send-message';
     const target = request.args.chat === undefined ? deps.chat : parseChatAddress(request.args.chat);
@@ -209,44 +170,28 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
       answer(request.id, { ok: false, error });
     };
     if (!target) return refuse('invalid chat address');
-    const refusal = sendRefusal(target);
-    if (refusal) return refuse(refusal);
-    const id = `request:${request.id}`;
+    const isOwnChat = target.channel === deps.chat.channel && target.chatId === deps.chat.chatId;
+    if (!isOwnChat) {
+      // Read fresh: a group demoted (or removed) while its agent runs loses the privilege at once.
+      if (!deps.store.groups.byFolder(deps.group.folder)?.isAdmin)
+        return refuse('this group may only send to its own chat');
+      if (deps.store.chats.get(target.channel, target.chatId)?.groupId == null)
+        return refuse(`chat ${formatChatAddress(target)} is not registered to any group`);
+    }
+    const base = { id: `request:${request.id}`, chat: target };
     let event: AgentEvent;
     if (request.tool === 'send_file') {
-      const staged = await stageOutgoingFile(groupDir, request.args.path, outgoingDir, MAX_OUTGOING_BYTES);
+      const staged = await stageOutgoingFile(groupDir, request.args.path, outgoingDir);
       if (!staged.ok) return refuse(staged.reason);
-      event = {
-        type: 'agent-file',
-        id,
-        chat: target,
-        path: staged.path,
-        caption: request.args.caption ?? '',
-      };
+      event = { ...base, type: 'agent-file', path: staged.path, caption: request.args.caption ?? '' };
     } else {
-      event = { type: 'agent-message', id, chat: target, text: request.args.text };
+      event = { ...base, type: 'agent-message', text: request.args.text };
     }
-    if (!isOwnChat(target)) audit(action, 'allow', detail);
+    if (!isOwnChat) audit(action, 'allow', detail);
     emit(event);
     answer(request.id, { ok: true });
   }
 
-  const isOwnChat = (chat: ChatAddress) =>
-    chat.channel === deps.chat.channel && chat.chatId === deps.chat.chatId;
-
-  /** Why this run may not send to the chat, or null: its own chat, or (the admin group's) a registered one. */
-  function sendRefusal(target: ChatAddress): string | null {
-    if (isOwnChat(target)) return null;
-    // Read fresh: a group demoted (or removed) while its agent runs loses the privilege at once.
-    if (!deps.store.groups.byFolder(deps.group.folder)?.isAdmin)
-      return 'this group may only send to its own chat';
-    if (deps.store.chats.get(target.channel, target.chatId)?.groupId == null) {
-      return `chat ${formatChatAddress(target)} is not registered to any group`;
-    }
-    return null;
-  }
-
-  /** A prompt handed to this run: from now on the runner may report it answered. */
   function writeBatch(file: Extract<InputFile, { type: 'prompt' | 'task' }>): boolean {
     if (!writeInput(file)) return false;
     sentBatchIds.add(file.batchId);
@@ -258,15 +203,24 @@ export function createRunIpc(deps: RunIpcDeps): RunIpc {
       ...deps,
       outputDir: path.join(deps.runDir, IPC_OUTPUT_DIR),
       log,
-      onFile: (name, read) => (read.ok ? handleText(name, read.text) : reject(name, read.error, null)),
+      // Read whole (or refused unread), then parsed at the trust boundary. Never rejects.
+      async onFile(name, read) {
+        const parsed = read.ok ? parseIpcFile('output', read.text) : read;
+        if (!parsed.ok) return reject(name, parsed.error, read.ok ? read.text : null);
+        await handleFile(parsed.value, name).catch((error: unknown) =>
+          log.error({ err: error, file: name }, 'IPC file handler failed'),
+        );
+      },
       onFlood(reason) {
         log.warn({ reason }, 'agent is flooding the host with IPC files; refusing the rest of this run');
         audit('ipc-flood', 'deny', { reason });
         safely('abuse handler', () => deps.onAbuse?.(reason));
       },
     }),
-    writePrompt: (batchId, text) => writeBatch({ type: 'prompt', batchId, text }),
-    writeTask: (batchId, text, preCheck) => writeBatch({ type: 'task', batchId, text, preCheck }),
-    writeStop: (reason) => writeInput({ type: 'stop', reason: reason.slice(0, 1000) }),
+    writePrompt: (batchId: string, text: string) => writeBatch({ type: 'prompt', batchId, text }),
+    /** A task prompt whose pre-check the runner runs first (in the container). */
+    writeTask: (batchId: string, text: string, preCheck: PreCheck) =>
+      writeBatch({ type: 'task', batchId, text, preCheck }),
+    writeStop: (reason: string) => writeInput({ type: 'stop', reason: reason.slice(0, 1000) }),
   };
 }

@@ -11,12 +11,7 @@ import type { ContainerExit, ContainerRuntime } from './runtimes/index.js';
 /** The agent runner writes JSON log lines (pino-like) on stderr. */
 const runnerLogLineSchema = z.looseObject({ level: z.number(), msg: z.string() });
 
-/** Why a container could not start, in words that say what to do. */
-export async function explainStartFailure(
-  runtime: ContainerRuntime,
-  image: string,
-  exit: ContainerExit,
-): Promise<string> {
+export async function explainStartFailure(runtime: ContainerRuntime, image: string, exit: ContainerExit) {
   const availability = await runtime.checkAvailable();
   if (!availability.ok) return `${availability.reason}; ${availability.fix}`;
   if (!(await runtime.hasImage(image))) {
@@ -63,14 +58,10 @@ export function describeExit(
   }
 }
 
-/** Relays the runner's log lines: its errors and warnings at their level, the rest (and anything else) as debug. */
-export function forwardRunnerLog(log: Logger, line: string): void {
+export function forwardRunnerLog(log: Logger, line: string) {
   if (line.trim() === '') return;
   const parsed = runnerLogLineSchema.safeParse(parseJson(line));
-  if (!parsed.success) {
-    log.debug({ line: line.slice(0, 2000) }, 'agent output');
-    return;
-  }
+  if (!parsed.success) return log.debug({ line: line.slice(0, 2000) }, 'agent output');
   const fields = { agent: parsed.data };
   if (parsed.data.level >= 50) log.error(fields, 'agent runner error');
   else if (parsed.data.level >= 40) log.warn(fields, 'agent runner warning');

@@ -1,7 +1,6 @@
-// A group run's place on the host: its folders, made before the container starts and owned by the container's user;
-// the proxy socket's folder; the mounts, extra folders checked against the allowlist; and the disk the folders may
-// fill: a file system of the group's own where the machine allows one (volumes.ts), else the watched quota
-// (disk-quota.ts), measured and emptied by folder jobs (folder-jobs.ts).
+// A group run's place on the host: its folders (owned by the container's user), the proxy socket's folder, the mounts
+// (extra folders checked against the allowlist), and the disk they may fill: a file system of the group's own where
+// the machine allows one (volumes.ts), else the watched quota (disk-quota.ts), measured by folder jobs.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.js';
@@ -10,8 +9,8 @@ import { loadMountAllowlist } from '../mount-allowlist-file.js';
 import { CONTAINER_PATHS } from '../protocol/ipc.js';
 import type { Group } from '../store/records.js';
 import { AgentStartError, type HostContext } from '../types.js';
-import { createDiskQuota, type DiskQuota } from './disk-quota.js';
-import { createFolderJobs, type FolderJobs } from './folder-jobs.js';
+import { createDiskQuota } from './disk-quota.js';
+import { createFolderJobs } from './folder-jobs.js';
 import type { ContainerUser } from './group-folder.js';
 import { clearRunDirs, prepareRunDirs } from './ipc-folder.js';
 import { buildMounts, type Mount } from './mounts.js';
@@ -29,26 +28,12 @@ export interface RunFoldersDeps extends HostContext {
   runtime: ContainerRuntime;
   /** Labels this install's containers; orphan clean-up only touches these. */
   installId: string;
-  /** Where the agent image is built from (agent/Dockerfile) and what is never mounted. */
+  /** Where the agent image is built from (agent/Dockerfile); never mounted. */
   packageRoot: string;
   user: ContainerUser;
 }
 
-export interface RunFolders {
-  /**
-   * Gets a group's run ready on the host: its volume mounted; its IPC folder emptied (what an earlier run set aside
-   * goes to a clean-up container); its group and session folders handed to the container's user; the proxy socket's
-   * folder kept the host's, like global memory; its mounts. Throws an AgentStartError when the group is over its
-   * disk quota or the disk is nearly full.
-   */
-  prepare(group: Group): Promise<{ runDir: string; socketPath: string; mounts: Mount[] }>;
-  /** Empties a finished run's IPC folders, never walking them (see clearRunDirs). Never throws. */
-  clear(folder: string): void;
-  quota: DiskQuota;
-  jobs: FolderJobs;
-}
-
-export function createRunFolders(deps: RunFoldersDeps): RunFolders {
+export function createRunFolders(deps: RunFoldersDeps) {
   const { config, store, user } = deps;
   const { dataDir } = config;
   const log = deps.log.child({ module: 'run-folders' });
@@ -86,22 +71,13 @@ export function createRunFolders(deps: RunFoldersDeps): RunFolders {
     },
   });
 
-  /**
-   * The group's mounts. Extra folders are checked against the allowlist file at every start (read fresh, so a
-   * change takes effect at once); a denied or unreadable allowlist mounts nothing extra, and every denial is
-   * audited.
-   */
+  /** The allowlist is read at every start (a change counts at once); an unreadable one mounts nothing extra. */
   function buildRunMounts(group: Group, ipcDirs: { inputDir: string; outputDir: string }): Mount[] {
     const requested = deps.store.groups.extraMounts(group.id);
     const loaded = requested.length > 0 ? loadMountAllowlist(config.mountAllowlistPath) : null;
+    const groupFolder = group.folder;
     const deny = (detail: Record<string, unknown>) =>
-      deps.audit({
-        groupFolder: group.folder,
-        actor: 'host',
-        action: 'extra-mount',
-        decision: 'deny',
-        detail,
-      });
+      deps.audit({ groupFolder, actor: 'host', action: 'extra-mount', decision: 'deny', detail });
     if (loaded && !loaded.ok) {
       log.error({ group: group.folder, reason: loaded.reason }, 'mount allowlist unusable: no extra mounts');
       deny({ reason: loaded.reason });
@@ -115,9 +91,8 @@ export function createRunFolders(deps: RunFoldersDeps): RunFolders {
       protectedPaths: [deps.packageRoot],
     });
     for (const { path, reason } of built.denials) deny({ path, reason });
-    // input/ read-only on top of the IPC folder: the agent cannot forge the host's prompts or answers. Both
-    // folders are mount points of their own, so the agent cannot rename them or put a symlink in their place
-    // (the host reads and deletes in output/).
+    // input/ read-only: the agent cannot forge the host's prompts or answers. Both are mount points of their own,
+    // so the agent cannot rename them or put a link in their place (the host reads and deletes in output/).
     built.mounts.push(
       { hostPath: ipcDirs.inputDir, containerPath: CONTAINER_PATHS.input, isReadOnly: true },
       { hostPath: ipcDirs.outputDir, containerPath: CONTAINER_PATHS.output, isReadOnly: false },
@@ -126,7 +101,12 @@ export function createRunFolders(deps: RunFoldersDeps): RunFolders {
   }
 
   return {
-    async prepare(group) {
+    /**
+     * Gets a group's run ready: its volume mounted, its IPC folder emptied (what an earlier run set aside goes to a
+     * clean-up container), its group and session folders handed to the container's user, the proxy socket's folder
+     * kept the host's, its mounts. Throws an AgentStartError when over its disk quota or the disk is nearly full.
+     */
+    async prepare(group: Group) {
       const { folder } = group;
       const socketPath = path.join(dataDir, 'sockets', folder, 'api.sock');
       if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
@@ -146,16 +126,17 @@ export function createRunFolders(deps: RunFoldersDeps): RunFolders {
       if (refusal !== null) throw new AgentStartError(refusal, false);
       return { runDir: runDirOf(folder), socketPath, mounts: buildRunMounts(group, ipcDirs) };
     },
-    clear: (folder) => jobs.clear(folder, clearRunDirs(runDirOf(folder))),
+    /** Empties a finished run's IPC folders, never walking them (clearRunDirs). Never throws. */
+    clear: (folder: string) => jobs.clear(folder, clearRunDirs(runDirOf(folder))),
     quota,
     jobs,
   };
 }
 
 /**
- * Makes a folder the agent writes (its group folder, its sessions) belong to the container's user, with its memory
- * file if the host made one (registration). Only through descriptors: the folder is the agent's, and a path checked
- * first and changed after could by then lead anywhere (a chown follows links). Nothing inside is walked.
+ * Gives a folder the agent writes (group, sessions) to the container's user, with the memory file the host made at
+ * registration. Only through descriptors: a path checked first could lead anywhere by the chown (which follows
+ * links). Nothing inside is walked.
  */
 function giveToContainerUser(dir: string, user: ContainerUser, memoryFile: string | null): void {
   inFolder(dir, 0o700, (dirFd) => {
@@ -164,11 +145,10 @@ function giveToContainerUser(dir: string, user: ContainerUser, memoryFile: strin
     if (memoryFile === null) return;
     let fileFd: number | null = null;
     try {
-      // A FIFO, link or folder in its place is the agent's own business: left alone (ENOTREG, ELOOP).
       fileFd = openFileIn(dirFd, memoryFile).fd;
       chownDescriptor(fileFd, user);
     } catch {
-      // Missing, or not a plain file: nothing of the host's to hand over.
+      // Missing, or a FIFO, link or folder in its place (ENOTREG, ELOOP): the agent's own business, left alone.
     } finally {
       closeQuietly(fileFd);
     }

@@ -1,9 +1,7 @@
-// The host's file operations inside folders an agent can write (its group folder, sessions, IPC output): every step
-// goes through the descriptor of a directory already opened, so no path component can be swapped under the host; a
-// link is never followed, no open can block, and nothing is read before its type is checked on the descriptor.
-//
-// Node has no openat(): `/proc/self/fd/N/name` is how it names "name inside the directory descriptor N holds". The
-// kernel resolves /proc/self/fd/N to that very directory (not by its path), then looks up only `name` (Linux only).
+// The host's file operations in folders an agent can write: every step goes through the descriptor of a directory
+// already opened, so no path component can be swapped under the host; no link is followed, no open can block, and
+// nothing is read before its type is checked on the descriptor. Node has no openat(): `/proc/self/fd/N/name` stands
+// in (the kernel resolves it to that very directory, not by its path, then looks up only `name`; Linux only).
 import { randomUUID } from 'node:crypto';
 import {
   closeSync,
@@ -30,6 +28,8 @@ const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY
 const DIRECTORY_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK;
 /** O_EXCL: an existing name (a file, a link, a FIFO the agent planted) is never opened, only refused (EEXIST). */
 const CREATE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK;
+type Owner = { uid: number; gid: number };
+type Staged = { ok: true; path: string } | { ok: false; reason: string };
 
 /** One path component: not empty, '.' or '..', without '/' or NUL, at most 255 bytes. */
 function isPlainName(name: string): boolean {
@@ -42,10 +42,7 @@ export function pathIn(dirFd: number, name: string): string {
   return `/proc/self/fd/${dirFd}/${name}`;
 }
 
-/**
- * Opens a directory whose parents only the host can write (under the data directory); only its last component
- * could be the agent's, and it must not be a link.
- */
+/** Opens a folder whose parents are the host's: only its last component (never a link) may be the agent's. */
 export function openDirectory(dirPath: string): number {
   return openSync(dirPath, DIRECTORY_FLAGS);
 }
@@ -65,11 +62,7 @@ export function withDirectory<T>(dirPath: string, use: (dirFd: number) => T): T 
   return result;
 }
 
-/**
- * Makes a folder (parents the host's alone) if it is missing, gives it `mode` and runs `work` in it through its
- * descriptor (withDirectory): the folder may be one an agent wrote, so nothing in it is reached by a path the agent
- * could change.
- */
+/** Makes a folder (parents the host's alone) if missing, gives it `mode` and runs `work` through its descriptor. */
 export function inFolder<T>(dir: string, mode: number, work: (dirFd: number) => T): T {
   mkdirSync(dir, { recursive: true, mode });
   return withDirectory(dir, (dirFd) => {
@@ -90,7 +83,7 @@ export function openDirectoryIn(dirFd: number, name: string, createMode?: number
   return openSync(pathIn(dirFd, name), DIRECTORY_FLAGS);
 }
 
-/** Opens a regular file inside a verified directory for reading (openRegularFile: no link, no FIFO, ENOTREG). */
+/** Opens a regular file inside a verified directory for reading (no link, no FIFO: ENOTREG). */
 export function openFileIn(dirFd: number, name: string): { fd: number; stat: Stats } {
   return openRegularFile(pathIn(dirFd, name));
 }
@@ -100,17 +93,8 @@ export function createFileIn(dirFd: number, name: string, mode: number): number 
   return openSync(pathIn(dirFd, name), CREATE_FLAGS, mode);
 }
 
-/**
- * Creates `name` with the text (given to owner, when one is named) unless the name exists, in which case nothing is
- * opened and it returns false.
- */
-export function writeNewFileIn(
-  dirFd: number,
-  name: string,
-  mode: number,
-  text: string,
-  owner?: { uid: number; gid: number },
-): boolean {
+/** Creates `name` with the text (given to owner, if named); false, nothing opened, when the name exists. */
+export function writeNewFileIn(dirFd: number, name: string, mode: number, text: string, owner?: Owner) {
   let fd: number;
   try {
     fd = createFileIn(dirFd, name, mode);
@@ -137,19 +121,13 @@ export function renameIn(dirFd: number, from: string, to: string): void {
 }
 
 /** Gives what a descriptor holds to a user: the descriptor, never a path, so a swapped link cannot redirect it. */
-export function chownDescriptor(fd: number, owner: { uid: number; gid: number }): void {
+export function chownDescriptor(fd: number, owner: Owner): void {
   const stat = fstatSync(fd);
   if (stat.uid !== owner.uid || stat.gid !== owner.gid) fchownSync(fd, owner.uid, owner.gid);
 }
 
-/**
- * Lists a verified directory, at most `max` entries (the rest is not read: an agent can make a folder of millions
- * of names, and the host must not spend its time on them). `isComplete` is false when there were more.
- */
-export function listDirectory(
-  dirFd: number,
-  max: number,
-): { entries: Array<{ name: string; isDirectory: boolean }>; isComplete: boolean } {
+/** Lists at most `max` entries (an agent can make millions of names); isComplete is false if there were more. */
+export function listDirectory(dirFd: number, max: number) {
   const dir = opendirSync(`/proc/self/fd/${dirFd}`);
   const entries: Array<{ name: string; isDirectory: boolean }> = [];
   try {
@@ -163,18 +141,13 @@ export function listDirectory(
   }
 }
 
-/**
- * Opens a regular file by a path relative to a verified directory, one component at a time, each through the
- * descriptor of the one before: '..', '.', absolute paths and links anywhere on the way are refused. The caller
- * owns the returned descriptor.
- */
+/** Opens a regular file by a relative path, one component at a time: no '..', absolute path or link on the way. */
 export function openFileAt(rootFd: number, relativePath: string): { fd: number; stat: Stats } {
   const parts = relativePath.split('/').filter((part) => part !== '' && part !== '.');
   const name = parts.pop();
   if (relativePath.startsWith('/') || name === undefined || !parts.concat(name).every(isPlainName)) {
-    throw Object.assign(new Error(`not a path inside the folder: ${JSON.stringify(relativePath)}`), {
-      code: 'EOUTSIDE',
-    });
+    const error = new Error(`not a path inside the folder: ${JSON.stringify(relativePath)}`);
+    throw Object.assign(error, { code: 'EOUTSIDE' });
   }
   let dirFd = rootFd;
   try {
@@ -189,7 +162,6 @@ export function openFileAt(rootFd: number, relativePath: string): { fd: number; 
   }
 }
 
-/** Closes a descriptor, if any, ignoring errors (already closed): for finally blocks. */
 export function closeQuietly(fd: number | null | undefined): void {
   try {
     if (fd != null) closeSync(fd);
@@ -207,30 +179,26 @@ export function describeOpenError(error: unknown, missing: string): string {
   return `cannot read the file (${code ?? 'error'})`;
 }
 
+const MAX_OUTGOING_BYTES = 50 * 1024 * 1024;
+
 /**
- * Copies a file the agent asked to send into a host-only folder; delivery later reads only the copy, which no
- * container can reach. The path is walked from the group folder's descriptor one component at a time (openFileAt):
- * '..', links anywhere on the way and anything but a regular file are refused, a FIFO cannot stall the open, and the
- * copy itself is asynchronous, so no file of the agent's can hold up the host. Never rejects.
+ * Copies a file the agent asked to send (a path in its group folder, walked by openFileAt) into a host-only folder no
+ * container can reach; delivery reads only the copy. The copy is asynchronous, so no file of the agent's can hold up
+ * the host. Never rejects.
  */
-export async function stageOutgoingFile(
-  groupDir: string,
-  relativePath: string,
-  stagingDir: string,
-  maxBytes: number,
-): Promise<{ ok: true; path: string } | { ok: false; reason: string }> {
+export async function stageOutgoingFile(groupDir: string, file: string, stagingDir: string): Promise<Staged> {
   try {
     return await withDirectory(groupDir, async (rootFd) => {
-      const source = openFileAt(rootFd, relativePath);
+      const source = openFileAt(rootFd, file);
       try {
-        if (source.stat.size > maxBytes) {
-          return { ok: false, reason: `the file is larger than ${maxBytes / 1024 / 1024} MB` };
+        if (source.stat.size > MAX_OUTGOING_BYTES) {
+          return { ok: false, reason: `the file is larger than ${MAX_OUTGOING_BYTES / 1024 / 1024} MB` };
         }
         mkdirSync(stagingDir, { recursive: true, mode: 0o700 });
-        const staged = path.join(stagingDir, `${randomUUID()}-${path.basename(relativePath)}`);
+        const staged = path.join(stagingDir, `${randomUUID()}-${path.basename(file)}`);
         await pipeline(
           // end is inclusive: a file that grows while it is copied is cut at the cap, never read without end.
-          createReadStream('', { fd: source.fd, autoClose: false, end: maxBytes - 1 }),
+          createReadStream('', { fd: source.fd, autoClose: false, end: MAX_OUTGOING_BYTES - 1 }),
           createWriteStream(staged, { flags: 'wx', mode: 0o600 }),
         );
         return { ok: true, path: staged };

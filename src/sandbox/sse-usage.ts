@@ -3,15 +3,10 @@ import { StringDecoder } from 'node:string_decoder';
 import { createParser } from 'eventsource-parser';
 import { z } from 'zod';
 import { parseJson } from '../protocol/read.js';
+import type { UsageEntry } from '../store/store.js';
 
-export interface MessageUsage {
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  /** The model the response names, or null when it named none. */
-  model: string | null;
-}
+/** model: the one the response names, or null. */
+type MessageUsage = Omit<UsageEntry, 'groupFolder' | 'at' | 'day' | 'runId'>;
 
 export interface UsageMeter {
   /** Feeds the next piece of the response body; never throws. */
@@ -20,10 +15,7 @@ export interface UsageMeter {
   result(): MessageUsage | null;
 }
 
-/**
- * An SSE event (its unfinished line plus the data lines so far) or a JSON body larger than this is not metered
- * rather than held in memory.
- */
+/** An SSE event (its unfinished line and data lines so far) or JSON body past this is not metered, not held. */
 const MAX_BUFFERED_CHARS = 16 * 1024 * 1024;
 
 const tokenCount = z.number().int().nonnegative().nullish();
@@ -44,34 +36,39 @@ const streamEventSchema = z.discriminatedUnion('type', [
 
 /** Picks the parser by the response's content type: SSE for text/event-stream, a JSON body otherwise. */
 export function createUsageMeter(contentType: string | undefined): UsageMeter {
-  return contentType?.toLowerCase().includes('text/event-stream') ? createSseMeter() : createJsonMeter();
-}
-
-/**
- * Usage as the response reports it. Counts are cumulative (message_delta repeats and raises what message_start
- * said), so a later value replaces an earlier one; nothing is summed.
- */
-function createTotals() {
+  const decoder = new StringDecoder('utf8');
   let counts: Omit<MessageUsage, 'model'> | null = null;
   let model: string | null = null;
-  return {
-    apply(wire: WireUsage | undefined, named?: string): void {
-      if (named !== undefined) model = named;
-      if (!wire) return;
-      counts = {
-        inputTokens: wire.input_tokens ?? counts?.inputTokens ?? 0,
-        outputTokens: wire.output_tokens ?? counts?.outputTokens ?? 0,
-        cacheReadTokens: wire.cache_read_input_tokens ?? counts?.cacheReadTokens ?? 0,
-        cacheWriteTokens: wire.cache_creation_input_tokens ?? counts?.cacheWriteTokens ?? 0,
-      };
-    },
-    result: (): MessageUsage | null => (counts ? { ...counts, model } : null),
+  // Counts are cumulative (message_delta repeats and raises message_start's): a later value replaces, not adds.
+  const apply = (message: { model?: string; usage?: WireUsage }): void => {
+    if (message.model !== undefined) model = message.model;
+    const wire = message.usage;
+    if (!wire) return;
+    counts = {
+      inputTokens: wire.input_tokens ?? counts?.inputTokens ?? 0,
+      outputTokens: wire.output_tokens ?? counts?.outputTokens ?? 0,
+      cacheReadTokens: wire.cache_read_input_tokens ?? counts?.cacheReadTokens ?? 0,
+      cacheWriteTokens: wire.cache_creation_input_tokens ?? counts?.cacheWriteTokens ?? 0,
+    };
   };
-}
+  const result = (): MessageUsage | null => (counts ? { ...counts, model } : null);
 
-function createSseMeter(): UsageMeter {
-  const decoder = new StringDecoder('utf8');
-  const totals = createTotals();
+  if (!contentType?.toLowerCase().includes('text/event-stream')) {
+    let body: string | null = ''; // null once past the cap
+    return {
+      push(chunk) {
+        if (body === null) return;
+        body += decoder.write(chunk);
+        if (body.length > MAX_BUFFERED_CHARS) body = null;
+      },
+      result() {
+        const parsed = messageSchema.safeParse(body === null ? null : parseJson(body + decoder.end()));
+        if (parsed.success) apply(parsed.data);
+        return result();
+      },
+    };
+  }
+
   let isSkippingLine = false;
   const parser = createParser({
     // The parser drops what it holds past the cap and refuses more until reset(): the rest of the line that broke
@@ -85,13 +82,9 @@ function createSseMeter(): UsageMeter {
       // Only message_start and message_delta carry usage; skip parsing the many content deltas.
       if (!data.includes('"message_start"') && !data.includes('"message_delta"')) return;
       const parsed = streamEventSchema.safeParse(parseJson(data));
-      if (!parsed.success) return;
-      if (parsed.data.type === 'message_start')
-        totals.apply(parsed.data.message.usage, parsed.data.message.model);
-      else totals.apply(parsed.data.usage);
+      if (parsed.success) apply(parsed.data.type === 'message_start' ? parsed.data.message : parsed.data);
     },
   });
-
   return {
     push(chunk) {
       let text = decoder.write(chunk);
@@ -104,27 +97,6 @@ function createSseMeter(): UsageMeter {
       }
       parser.feed(text);
     },
-    result: () => totals.result(),
-  };
-}
-
-function createJsonMeter(): UsageMeter {
-  const decoder = new StringDecoder('utf8');
-  /** null once the body grew past the cap. */
-  let body: string | null = '';
-  return {
-    push(chunk) {
-      if (body === null) return;
-      body += decoder.write(chunk);
-      if (body.length > MAX_BUFFERED_CHARS) body = null;
-    },
-    result() {
-      if (body === null) return null;
-      const parsed = messageSchema.safeParse(parseJson(body + decoder.end()));
-      if (!parsed.success) return null;
-      const totals = createTotals();
-      totals.apply(parsed.data.usage, parsed.data.model);
-      return totals.result();
-    },
+    result,
   };
 }

@@ -1,48 +1,27 @@
-// A file system per group: the hard disk limit, where the machine allows one (Linux, Warren running as root). The
-// group's folder and session state live in one ext4 image the size of its quota, loop-mounted; the kernel refuses
-// every write past it, whatever the agent does. groups/<folder> and sessions/<folder> are bind mounts into it, so
-// every other part of Warren sees the same paths as without one. The IPC output folder stays outside: a full volume
-// must not silence the runner (its files are capped and removed as they are read; the free-disk floor covers it).
+// A file system per group, the hard disk limit where the machine allows one (Linux, root): the group's folder and
+// session state live in an ext4 image the size of its quota, loop-mounted, so the kernel refuses every write past it.
+// groups/<folder> and sessions/<folder> are bind mounts into it: the rest of Warren sees the same paths. The IPC
+// output folder stays outside: a full volume must not silence the runner (the IPC caps and the disk floor bound it).
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { readIpcFileText } from '../protocol/read.js';
 import type { ContainerUser } from './group-folder.js';
 import { chownDescriptor, listDirectory, withDirectory, writeNewFileIn } from './safe-fs.js';
 
 const execFileAsync = promisify(execFile);
-const COMMAND_TIMEOUT_MS = 60_000;
 /** Argument arrays, never a shell; the system's tools wherever root's PATH points, and none of the host's env. */
+const TOOL_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' };
 const run = (command: string, args: string[]) =>
-  execFileAsync(command, args, {
-    timeout: COMMAND_TIMEOUT_MS,
-    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' },
-  });
+  execFileAsync(command, args, { timeout: 60_000, env: TOOL_ENV });
 /** The memory file carried into a new volume: what registration wrote, or what the agent made of it. */
 const MAX_MEMORY_FILE_BYTES = 64 * 1024;
 const DETACH_WAIT_MS = 5_000;
 const DETACH_POLL_MS = 100;
 
-export type DiskQuotaMode = 'auto' | 'volume' | 'watched';
-
-export interface GroupVolume {
-  /** The mount point of the group's file system. */
-  root: string;
-}
-
-export interface Volumes {
-  readonly isEnabled: boolean;
-  /**
-   * Mounts the group's volume (made on first use, grown when its quota grew), with its folder and session state
-   * bound in place. Null when the group stays on the watched quota: volumes off, or a group whose folders already
-   * hold the agent's data (they are not moved; the reason is logged once). Never rejects.
-   */
-  ensure(folder: string, quotaMb: number): Promise<GroupVolume | null>;
-}
-
-/** Whether this machine can give each group a file system: Linux, root, and the tools for ext4 on a loop device. */
 export function canUseVolumes(): boolean {
   return (
     process.platform === 'linux' &&
@@ -68,15 +47,15 @@ export function readMounts(): Map<string, string> {
 
 export function createVolumes(deps: {
   dataDir: string;
-  mode: DiskQuotaMode;
+  mode: Config['diskQuotaMode'];
   user: ContainerUser;
   log: Logger;
-}): Volumes {
+}) {
   const log = deps.log.child({ module: 'volumes' });
   const isEnabled = deps.mode === 'volume' || (deps.mode === 'auto' && canUseVolumes());
   const volumesDir = path.join(deps.dataDir, 'volumes');
   const toldWatched = new Set<string>();
-  let queue: Promise<unknown> = Promise.resolve();
+  let queue = Promise.resolve(false);
 
   /** A folder with nothing in it but what the host made at registration (CLAUDE.md) holds no agent data. */
   function holdsAgentData(dir: string): boolean {
@@ -90,28 +69,13 @@ export function createVolumes(deps: {
     if (read.ok) withDirectory(to, (fd) => writeNewFileIn(fd, 'CLAUDE.md', 0o600, read.text, deps.user));
   }
 
-  async function create(image: string, quotaMb: number): Promise<void> {
-    // Sparse: the image takes only what the group writes (volumes/ is the host's alone, so paths are safe here).
-    writeFileSync(image, '', { flag: 'wx', mode: 0o600 });
-    truncateSync(image, quotaMb * 1024 * 1024);
-    // No blocks reserved for root (-m 0); an 8 MiB journal instead of 64 (it is real disk, for every group).
-    await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-J', 'size=8', image]);
-  }
-
-  /**
-   * Grows the image to the quota. Unmounted: this machine's kernel refuses to grow a mounted ext4 (EPERM), so it is
-   * done when the group's next run starts, when no agent of the group is running.
-   */
+  /** Grows the image to the quota, unmounted (this kernel refuses to grow a mounted ext4), at the group's next run. */
   async function grow(image: string, quotaMb: number, mounted: string[]): Promise<void> {
     for (const mount of mounted) await run('umount', [mount]);
-    // A container that just ended may still hold the file system in its own mount namespace for a moment (the
-    // engine tears it down after the exit is reported); checking or resizing it then could corrupt it. Only a fully
-    // detached image is grown: wait a little for the detach, else the next run tries again.
-    for (
-      let waited = 0;
-      (await run('losetup', ['-j', image])).stdout.trim() !== '';
-      waited += DETACH_POLL_MS
-    ) {
+    // A container that just ended may hold the file system in its mount namespace a moment longer; checking or
+    // resizing it then could corrupt it. Only a detached image is grown: wait a little, else the next run tries.
+    const isAttached = async () => (await run('losetup', ['-j', image])).stdout.trim() !== '';
+    for (let waited = 0; await isAttached(); waited += DETACH_POLL_MS) {
       if (waited >= DETACH_WAIT_MS) {
         log.info({ image }, 'group volume still in use; growing it at the next run');
         return;
@@ -127,7 +91,7 @@ export function createVolumes(deps: {
     log.info({ image, quotaMb }, 'grew a group volume');
   }
 
-  async function ensureNow(folder: string, quotaMb: number): Promise<GroupVolume | null> {
+  async function ensureNow(folder: string, quotaMb: number): Promise<boolean> {
     const image = path.join(volumesDir, `${folder}.ext4`);
     const root = path.join(volumesDir, folder);
     const groupDir = path.join(deps.dataDir, 'groups', folder);
@@ -135,19 +99,19 @@ export function createVolumes(deps: {
     let mounts = readMounts();
     if (!existsSync(image)) {
       // Data an agent already wrote is not moved (that would mean walking its tree): the group stays watched.
-      const withData = [groupDir, sessionsDir].filter((dir) => !mounts.has(dir) && holdsAgentData(dir));
-      if (withData.length > 0) {
+      if ([groupDir, sessionsDir].some((dir) => !mounts.has(dir) && holdsAgentData(dir))) {
         if (!toldWatched.has(folder)) {
-          log.info(
-            { group: folder },
-            'group keeps the watched disk quota: its folders hold data from before',
-          );
+          log.info({ group: folder }, 'group keeps the watched disk quota: its folders hold older data');
         }
         toldWatched.add(folder);
-        return null;
+        return false;
       }
       mkdirSync(volumesDir, { recursive: true, mode: 0o700 });
-      await create(image, quotaMb);
+      // Sparse: the image takes only what the group writes (volumes/ is the host's alone, so paths are safe here).
+      writeFileSync(image, '', { flag: 'wx', mode: 0o600 });
+      truncateSync(image, quotaMb * 1024 * 1024);
+      // No blocks reserved for root (-m 0); an 8 MiB journal instead of 64 (it is real disk, for every group).
+      await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-J', 'size=8', image]);
     }
     if (statSync(image).size < quotaMb * 1024 * 1024) {
       // A volume that cannot grow now keeps its size and stays mounted: the group must not fall off its volume.
@@ -163,10 +127,7 @@ export function createVolumes(deps: {
       await run('mount', ['-o', 'loop,nosuid,nodev', image, root]);
       mounts = readMounts();
     }
-    for (const [inside, outside] of [
-      ['group', groupDir],
-      ['sessions', sessionsDir],
-    ] as const) {
+    for (const [inside, outside] of Object.entries({ group: groupDir, sessions: sessionsDir })) {
       const source = path.join(root, inside);
       mkdirSync(source, { recursive: true, mode: 0o700 });
       withDirectory(source, (fd) => chownDescriptor(fd, deps.user));
@@ -177,25 +138,24 @@ export function createVolumes(deps: {
         await run('mount', ['--bind', source, outside]);
       }
     }
-    return { root };
+    return true;
   }
 
   return {
-    isEnabled,
-    ensure(folder, quotaMb) {
-      if (!isEnabled || quotaMb <= 0) return Promise.resolve(null);
+    /**
+     * Mounts the group's volume (made on first use, grown when its quota grew), its folder and session state bound in
+     * place. False when the group stays on the watched quota: volumes off, or its folders already hold the agent's
+     * data (not moved; logged once). Never rejects.
+     */
+    ensure(folder: string, quotaMb: number): Promise<boolean> {
+      if (!isEnabled || quotaMb <= 0) return Promise.resolve(false);
+      const failed = (error: unknown) => {
+        log.error({ err: error, group: folder }, 'cannot mount the group volume; the watched quota applies');
+        return false;
+      };
       // One at a time: two runs of Warren's own never race to mount the same image.
-      const next = queue.then(() =>
-        ensureNow(folder, quotaMb).catch((error: unknown) => {
-          log.error(
-            { err: error, group: folder },
-            'cannot mount the group volume; the watched quota applies',
-          );
-          return null;
-        }),
-      );
-      queue = next;
-      return next;
+      queue = queue.then(() => ensureNow(folder, quotaMb).catch(failed));
+      return queue;
     },
   };
 }

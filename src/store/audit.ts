@@ -1,5 +1,5 @@
 // Audit SQL: privileged actions and refusals, repeated refusals folded per minute, and retention by last time.
-import type Database from 'better-sqlite3';
+import type { Db } from './db.js';
 
 export interface AuditEntry {
   groupFolder: string | null;
@@ -9,22 +9,20 @@ export interface AuditEntry {
   detail: Record<string, unknown>;
 }
 
-/** One row of the log: an entry, or refusals of one kind in one minute with the first one's detail as sample. */
+/**
+ * One row of the log: an entry (count 1, lastAt = at, lastDetail null), or the count refusals of one kind in one
+ * minute, from at to lastAt, with the first one's detail and the last one's (lastDetail) as samples.
+ */
 export interface AuditRecord extends AuditEntry {
-  /** The first (or only) entry's time. */
   at: number;
-  /** Entries this row stands for: 1, or the refusals folded into it. */
   count: number;
-  /** The last entry's time; equal to at for a single entry. */
   lastAt: number;
-  /** The last folded refusal's detail (a second sample); null for a single entry. */
   lastDetail: Record<string, unknown> | null;
 }
 
 /** Refusals are counted per minute: a flood costs one row a minute for each kind of refusal. */
 const AUDIT_BUCKET_MS = 60_000;
 
-/** A row under its record's names; the details are still JSON text. */
 type AuditRow = Omit<AuditRecord, 'detail' | 'lastDetail'> & { detail: string; lastDetail: string | null };
 
 /**
@@ -32,12 +30,10 @@ type AuditRow = Omit<AuditRecord, 'detail' | 'lastDetail'> & { detail: string; l
  * `local`, `telegram`, `host`) and the action. The actor's id and the reason are left out on purpose: a flood
  * from many addresses or with varying reasons in one group must still fold into one row.
  */
-function repeatKeyOf(entry: AuditEntry): string {
-  const actorKind = entry.actor.split(':', 1)[0] ?? entry.actor;
-  return JSON.stringify([entry.groupFolder, actorKind, entry.action]);
-}
+const repeatKeyOf = (entry: AuditEntry) =>
+  JSON.stringify([entry.groupFolder, entry.actor.split(':', 1)[0], entry.action]);
 
-export function auditQueries(db: Database.Database) {
+export function auditQueries(db: Db) {
   return {
     /**
      * Records an entry. An allowed action is one row each. A refusal folds into the row of refusals of its kind in
@@ -47,27 +43,18 @@ export function auditQueries(db: Database.Database) {
      */
     record(entry: AuditEntry, at: number): void {
       const isRefusal = entry.decision === 'deny';
-      db.prepare(
-        `INSERT INTO audit (at, group_folder, actor, action, decision, detail, repeat_key, bucket)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (repeat_key, bucket) WHERE repeat_key IS NOT NULL DO UPDATE SET
-           count = count + 1, last_at = MAX(COALESCE(last_at, at), excluded.at), last_detail = excluded.detail`,
-      ).run(
-        at,
-        entry.groupFolder,
-        entry.actor,
-        entry.action,
-        entry.decision,
-        JSON.stringify(entry.detail),
-        isRefusal ? repeatKeyOf(entry) : null,
-        isRefusal ? Math.floor(at / AUDIT_BUCKET_MS) : null,
-      );
+      const repeatKey = isRefusal ? repeatKeyOf(entry) : null;
+      const bucket = isRefusal ? Math.floor(at / AUDIT_BUCKET_MS) : null;
+      const sql = `INSERT INTO audit (at, group_folder, actor, action, decision, detail, repeat_key, bucket)
+        VALUES (@at, @groupFolder, @actor, @action, @decision, @detail, @repeatKey, @bucket)
+        ON CONFLICT (repeat_key, bucket) WHERE repeat_key IS NOT NULL DO UPDATE SET
+          count = count + 1, last_at = MAX(COALESCE(last_at, at), excluded.at), last_detail = excluded.detail`;
+      db.run(sql, { ...entry, at, detail: JSON.stringify(entry.detail), repeatKey, bucket });
     },
-    /** The newest rows first. */
     recent(limit: number): AuditRecord[] {
       const sql = `SELECT at, group_folder AS groupFolder, actor, action, decision, detail, count,
         COALESCE(last_at, at) AS lastAt, last_detail AS lastDetail FROM audit ORDER BY id DESC LIMIT ?`;
-      return (db.prepare(sql).all(limit) as AuditRow[]).map((row) => ({
+      return db.all<AuditRow>(sql, limit).map((row) => ({
         ...row,
         detail: parseDetail(row.detail),
         lastDetail: row.lastDetail === null ? null : parseDetail(row.lastDetail),
@@ -75,7 +62,7 @@ export function auditQueries(db: Database.Database) {
     },
     /** Forgets rows whose last entry is older than before (a row still counting refusals stays); returns how many. */
     prune(before: number): number {
-      return db.prepare('DELETE FROM audit WHERE COALESCE(last_at, at) < ?').run(before).changes;
+      return db.run('DELETE FROM audit WHERE COALESCE(last_at, at) < ?', before).changes;
     },
   };
 }

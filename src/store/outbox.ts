@@ -1,5 +1,5 @@
 // Outbox SQL: the durable queue of replies and notices, claimed per chat in order.
-import type Database from 'better-sqlite3';
+import type { Db } from './db.js';
 
 /** SQL condition on outbox row o: no earlier message to the same chat is still waiting to be sent. */
 const HEAD_OF_CHAT = `NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel = o.channel AND p.chat_id = o.chat_id
@@ -28,72 +28,55 @@ export type NewOutboxItem = Pick<OutboxItem, 'idempotencyKey' | 'channel' | 'cha
 const ITEM_COLUMNS = `id, idempotency_key AS idempotencyKey, channel, chat_id AS chatId, text, kind, status, attempts,
   next_attempt_at AS nextAttemptAt, last_error AS lastError, created_at AS createdAt, file_path AS filePath`;
 
-/** The outbox queries over an open database. */
-export function outboxQueries(db: Database.Database) {
+export function outboxQueries(db: Db) {
   return {
     /** Queues a message unless one with the same idempotency key exists. Returns whether it was new. */
     enqueue(item: NewOutboxItem, now: number): boolean {
-      const info = db
-        .prepare(
-          `INSERT OR IGNORE INTO outbox
-             (idempotency_key, channel, chat_id, text, kind, status, next_attempt_at, created_at, file_path)
-           VALUES (@idempotencyKey, @channel, @chatId, @text, @kind, 'pending', @now, @now, @filePath)`,
-        )
-        .run({ ...item, filePath: item.filePath ?? null, now });
-      return info.changes === 1;
+      const sql = `INSERT OR IGNORE INTO outbox
+        (idempotency_key, channel, chat_id, text, kind, status, next_attempt_at, created_at, file_path)
+        VALUES (@idempotencyKey, @channel, @chatId, @text, @kind, 'pending', @now, @now, @filePath)`;
+      return db.run(sql, { ...item, filePath: item.filePath ?? null, now }).changes === 1;
     },
     /**
      * Claims due items (pending → sending, attempts + 1) so no two senders take the same one. Only the oldest
      * unsent item of each chat is eligible, so a retried message is never overtaken by a later one.
      */
     claimDue: db.transaction((now: number, limit: number): OutboxItem[] => {
-      const items = db
-        .prepare(
-          `SELECT ${ITEM_COLUMNS} FROM outbox o WHERE status = 'pending' AND next_attempt_at <= ? AND ${HEAD_OF_CHAT}
-           ORDER BY id LIMIT ?`,
-        )
-        .all(now, limit) as OutboxItem[];
-      const claim = db.prepare(`UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id = ?`);
-      for (const item of items) claim.run(item.id);
+      const sql = `SELECT ${ITEM_COLUMNS} FROM outbox o
+        WHERE status = 'pending' AND next_attempt_at <= ? AND ${HEAD_OF_CHAT} ORDER BY id LIMIT ?`;
+      const items = db.all<OutboxItem>(sql, now, limit);
+      const claim = `UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id = ?`;
+      for (const item of items) db.run(claim, item.id);
       return items.map((item) => ({ ...item, status: 'sending', attempts: item.attempts + 1 }));
     }),
     /** Forgets delivered and given-up items created before `before` (retention); waiting items stay. */
-    pruneFinished(before: number): number {
-      return db
-        .prepare(`DELETE FROM outbox WHERE status IN ('sent', 'failed') AND created_at < ?`)
-        .run(before).changes;
-    },
+    pruneFinished: (before: number) =>
+      db.run(`DELETE FROM outbox WHERE status IN ('sent', 'failed') AND created_at < ?`, before).changes,
     markSent(id: number, now: number): void {
-      db.prepare(`UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE id = ?`).run(
-        now,
-        id,
-      );
+      const sql = `UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL WHERE id = ?`;
+      db.run(sql, now, id);
     },
     markRetry(id: number, error: string, nextAttemptAt: number): void {
-      db.prepare(
-        `UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?`,
-      ).run(error, nextAttemptAt, id);
+      const sql = `UPDATE outbox SET status = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ?`;
+      db.run(sql, error, nextAttemptAt, id);
     },
     markFailed(id: number, error: string): void {
-      db.prepare(`UPDATE outbox SET status = 'failed', last_error = ? WHERE id = ?`).run(error, id);
+      db.run(`UPDATE outbox SET status = 'failed', last_error = ? WHERE id = ?`, error, id);
     },
     /** After a restart: a send that was under way is tried again (adapters get the idempotency key). */
-    releaseSending(): number {
-      return db.prepare(`UPDATE outbox SET status = 'pending' WHERE status = 'sending'`).run().changes;
-    },
+    releaseSending: () => db.run(`UPDATE outbox SET status = 'pending' WHERE status = 'sending'`).changes,
     nextDueAt(): number | null {
       const sql = `SELECT MIN(next_attempt_at) AS at FROM outbox o WHERE status = 'pending' AND ${HEAD_OF_CHAT}`;
       return (db.prepare(sql).get() as { at: number | null }).at;
     },
     byKey(key: string): OutboxItem | null {
       const sql = `SELECT ${ITEM_COLUMNS} FROM outbox WHERE idempotency_key = ?`;
-      return (db.prepare(sql).get(key) as OutboxItem | undefined) ?? null;
+      return db.get<OutboxItem>(sql, key);
     },
-    /** The newest items first, of one status or all. */
     list(filter: { status?: OutboxItem['status']; limit: number }): OutboxItem[] {
       const sql = `SELECT ${ITEM_COLUMNS} FROM outbox WHERE @status IS NULL OR status = @status
         ORDER BY id DESC LIMIT @limit`;
-      return db.prepare(sql).all({ status: null, ...filter }) as OutboxItem[];
+      return db.all<OutboxItem>(sql, { status: null, ...filter });
     },
     counts(): Record<OutboxItem['status'], number> {
       const counts = { pending: 0, sending: 0, sent: 0, failed: 0 };

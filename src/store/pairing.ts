@@ -1,7 +1,5 @@
 // Pairing SQL: one-time codes given to unknown people who write to the bot directly, until the owner decides.
-import type Database from 'better-sqlite3';
-
-export type PairingStatus = 'pending' | 'approved' | 'denied' | 'expired';
+import type { Db } from './db.js';
 
 export interface PairingRequest {
   id: number;
@@ -10,7 +8,7 @@ export interface PairingRequest {
   chatId: string;
   senderId: string;
   senderName: string;
-  status: PairingStatus;
+  status: 'pending' | 'approved' | 'denied' | 'expired';
   createdAt: number;
   expiresAt: number;
   decidedAt: number | null;
@@ -22,15 +20,13 @@ const SELECT_REQUEST = `SELECT id, code, channel, chat_id AS chatId, sender_id A
   status, created_at AS createdAt, expires_at AS expiresAt, decided_at AS decidedAt, decided_by AS decidedBy
   FROM pairing_requests`;
 
-/** The pairing queries over an open database. */
-export function pairingQueries(db: Database.Database) {
-  const requestWhere = (where: string, ...args: unknown[]) =>
-    (db.prepare(`${SELECT_REQUEST} WHERE ${where}`).get(...args) as PairingRequest | undefined) ?? null;
+export function pairingQueries(db: Db) {
+  const requestsWhere = (where: string, ...args: unknown[]) =>
+    db.all<PairingRequest>(`${SELECT_REQUEST} WHERE ${where}`, ...args);
   const queries = {
-    /** Marks pending requests whose time is up as expired. Returns how many. */
     expire(now: number): number {
       const sql = `UPDATE pairing_requests SET status = 'expired' WHERE status = 'pending' AND expires_at <= ?`;
-      return db.prepare(sql).run(now).changes;
+      return db.run(sql, now).changes;
     },
     /**
      * Creates a pending request unless the chat has one or maxPending are already waiting (expired ones are
@@ -42,43 +38,39 @@ export function pairingQueries(db: Database.Database) {
         policy: { now: number; ttlMs: number; maxPending: number },
       ): { status: 'created'; request: PairingRequest } | { status: 'exists' | 'full' } => {
         queries.expire(policy.now);
-        const pending = db
-          .prepare(
-            `SELECT COUNT(*) AS count, COUNT(*) FILTER (WHERE channel = ? AND chat_id = ?) AS ofChat
-             FROM pairing_requests WHERE status = 'pending'`,
-          )
-          .get(input.channel, input.chatId) as { count: number; ofChat: number };
+        const count = `SELECT COUNT(*) AS count, COUNT(*) FILTER (WHERE channel = ? AND chat_id = ?) AS ofChat
+          FROM pairing_requests WHERE status = 'pending'`;
+        const pending = db.prepare(count).get(input.channel, input.chatId) as {
+          count: number;
+          ofChat: number;
+        };
         if (pending.ofChat > 0) return { status: 'exists' };
         if (pending.count >= policy.maxPending) return { status: 'full' };
-        const info = db
-          .prepare(
-            `INSERT INTO pairing_requests (code, channel, chat_id, sender_id, sender_name, status, created_at, expires_at)
-             VALUES (@code, @channel, @chatId, @senderId, @senderName, 'pending', @now, @expiresAt)`,
-          )
-          .run({ ...input, now: policy.now, expiresAt: policy.now + policy.ttlMs });
-        return { status: 'created', request: requestWhere('id = ?', info.lastInsertRowid) as PairingRequest };
+        const sql = `INSERT INTO pairing_requests
+          (code, channel, chat_id, sender_id, sender_name, status, created_at, expires_at)
+          VALUES (@code, @channel, @chatId, @senderId, @senderName, 'pending', @now, @expiresAt)`;
+        db.run(sql, { ...input, now: policy.now, expiresAt: policy.now + policy.ttlMs });
+        return { status: 'created', request: queries.byCode(input.code) as PairingRequest };
       },
     ),
     /** The most recent request of a chat, whatever its status (a denied sender stays ignored). */
     latestFor: (channel: string, chatId: string) =>
-      requestWhere('channel = ? AND chat_id = ? ORDER BY id DESC LIMIT 1', channel, chatId),
-    byCode: (code: string) => requestWhere('code = ?', code),
+      requestsWhere('channel = ? AND chat_id = ? ORDER BY id DESC LIMIT 1', channel, chatId)[0] ?? null,
+    byCode: (code: string) => requestsWhere('code = ?', code)[0] ?? null,
     listPending(now: number): PairingRequest[] {
       queries.expire(now);
-      return db.prepare(`${SELECT_REQUEST} WHERE status = 'pending' ORDER BY id`).all() as PairingRequest[];
+      return requestsWhere(`status = 'pending' ORDER BY id`);
     },
-    /** Decides a pending request. Returns false when it is not pending (any more). */
     decide(code: string, status: 'approved' | 'denied', actor: string, now: number): boolean {
       const sql = `UPDATE pairing_requests SET status = ?, decided_at = ?, decided_by = ?
         WHERE code = ? AND status = 'pending' AND expires_at > ?`;
-      return db.prepare(sql).run(status, now, actor, code, now).changes === 1;
+      return db.run(sql, status, now, actor, code, now).changes === 1;
     },
     /** A chat was registered some other way (`groups add`, /register): its pending request is settled. */
     settleChat(channel: string, chatId: string, actor: string, now: number): void {
-      db.prepare(
-        `UPDATE pairing_requests SET status = 'approved', decided_at = ?, decided_by = ?
-         WHERE channel = ? AND chat_id = ? AND status = 'pending'`,
-      ).run(now, actor, channel, chatId);
+      const sql = `UPDATE pairing_requests SET status = 'approved', decided_at = ?, decided_by = ?
+        WHERE channel = ? AND chat_id = ? AND status = 'pending'`;
+      db.run(sql, now, actor, channel, chatId);
     },
   };
   return queries;

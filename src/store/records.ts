@@ -36,10 +36,7 @@ export type ChannelState =
 
 export type ScheduleKind = 'cron' | 'interval' | 'once';
 
-/**
- * A validated schedule. value is canonical: a 5-field cron expression, an interval in milliseconds, or the
- * once-time in milliseconds since the epoch (all as text, as the tasks table stores them).
- */
+/** A validated schedule; value is canonical text: a 5-field cron expression, an interval or an epoch time in ms. */
 export interface Schedule {
   kind: ScheduleKind;
   value: string;

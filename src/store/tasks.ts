@@ -1,10 +1,9 @@
 // Tasks SQL: scheduled tasks and the atomic claim of a slot (a queued run); the runs themselves are task-runs.ts's.
-import type Database from 'better-sqlite3';
+import type { Db } from './db.js';
 import type { OutboxQueries } from './outbox.js';
 import type { ChatAddress, Schedule } from './records.js';
 import { OPEN, type TaskRun, taskRunQueries } from './task-runs.js';
 
-export type TaskStatus = 'active' | 'paused' | 'done' | 'cancelled';
 export type ContextMode = 'group' | 'isolated';
 
 export interface Task {
@@ -18,7 +17,7 @@ export interface Task {
   schedule: Schedule;
   contextMode: ContextMode;
   preCheck: { script: string; timeoutMs: number } | null;
-  status: TaskStatus;
+  status: 'active' | 'paused' | 'done' | 'cancelled';
   /** Why it is paused or done, when the host decided it (repeated failures). */
   statusReason: string | null;
   nextRunAt: number | null;
@@ -54,36 +53,27 @@ type TaskChanges = Partial<
   Omit<Task, 'id' | 'groupId' | 'groupFolder' | 'chat' | 'createdBy' | 'createdAt' | 'updatedAt'>
 >;
 
-/** The task queries over an open database; finishing a run can queue its notice in the outbox atomically. */
-export function taskQueries(db: Database.Database, outbox: OutboxQueries) {
+/** Finishing a run can queue its notice in the outbox in the same transaction. */
+export function taskQueries(db: Db, outbox: OutboxQueries) {
   const runs = taskRunQueries(db, outbox);
   const tasksWhere = (where: string, params: unknown) =>
-    (db.prepare(`${TASK_SELECT} WHERE ${where}`).all(params) as TaskRow[]).map(toTask);
+    db.all<TaskRow>(`${TASK_SELECT} WHERE ${where}`, params).map(toTask);
   /** Queues a first attempt; null when that slot of the task was queued before. */
   const queueRun = (taskId: string, scheduledFor: number, trigger: 'schedule' | 'manual', now: number) => {
-    const info = db
-      .prepare(
-        `INSERT OR IGNORE INTO task_runs (task_id, scheduled_for, attempt, trigger, status, due_at, created_at)
-         VALUES (?, ?, 1, ?, 'queued', ?, ?)`,
-      )
-      .run(taskId, scheduledFor, trigger, now, now);
+    const sql = `INSERT OR IGNORE INTO task_runs (task_id, scheduled_for, attempt, trigger, status, due_at, created_at)
+      VALUES (?, ?, 1, ?, 'queued', ?, ?)`;
+    const info = db.run(sql, taskId, scheduledFor, trigger, now, now);
     return info.changes === 1 ? Number(info.lastInsertRowid) : null;
   };
 
   const queries = {
     insert(task: NewTask): void {
-      db.prepare(
-        `INSERT INTO tasks (id, group_id, channel, chat_id, name, prompt, schedule_kind, schedule_value, timezone,
-           context_mode, pre_check, pre_check_timeout_ms, status, next_run_at, created_by, created_at, updated_at)
-         VALUES (@id, @groupId, @channel, @chatId, @name, @prompt, @kind, @value, @timezone, @contextMode, @script,
-           @timeoutMs, 'active', @nextRunAt, @createdBy, @createdAt, @updatedAt)`,
-      ).run({
-        ...task,
-        ...task.chat,
-        ...task.schedule,
-        script: task.preCheck?.script ?? null,
-        timeoutMs: task.preCheck?.timeoutMs ?? 60_000,
-      });
+      const { script = null, timeoutMs = 60_000 } = task.preCheck ?? {};
+      const sql = `INSERT INTO tasks (id, group_id, channel, chat_id, name, prompt, schedule_kind, schedule_value, timezone,
+          context_mode, pre_check, pre_check_timeout_ms, status, next_run_at, created_by, created_at, updated_at)
+        VALUES (@id, @groupId, @channel, @chatId, @name, @prompt, @kind, @value, @timezone, @contextMode, @script,
+          @timeoutMs, 'active', @nextRunAt, @createdBy, @createdAt, @updatedAt)`;
+      db.run(sql, { ...task, ...task.chat, ...task.schedule, script, timeoutMs });
     },
     byId: (id: string): Task | null => tasksWhere('t.id = ?', id)[0] ?? null,
     /** Tasks of one group (or all), soonest first; finished ones only when asked. */
@@ -94,10 +84,7 @@ export function taskQueries(db: Database.Database, outbox: OutboxQueries) {
         { groupId: filter.groupId ?? null, all: filter.isFinishedIncluded ? 1 : 0 },
       );
     },
-    countLive(groupId: number): number {
-      const sql = `SELECT COUNT(*) AS n FROM tasks WHERE group_id = ? AND status IN ('active', 'paused')`;
-      return (db.prepare(sql).get(groupId) as { n: number }).n;
-    },
+    countLive: (groupId: number) => queries.list({ groupId }).length,
     update(id: string, changes: TaskChanges, now: number): void {
       const columns: Record<string, unknown> = {
         name: changes.name,
@@ -114,14 +101,11 @@ export function taskQueries(db: Database.Database, outbox: OutboxQueries) {
         consecutive_failures: changes.consecutiveFailures,
       };
       const set = Object.entries(columns).filter(([, value]) => value !== undefined);
-      db.prepare(
-        `UPDATE tasks SET ${[...set.map(([key]) => `${key} = ?`), 'updated_at = ?'].join(', ')} WHERE id = ?`,
-      ).run(...set.map(([, value]) => value), now, id);
+      const assignments = [...set.map(([key]) => `${key} = ?`), 'updated_at = ?'].join(', ');
+      db.run(`UPDATE tasks SET ${assignments} WHERE id = ?`, ...set.map(([, value]) => value), now, id);
     },
     /** Active tasks whose next slot is due and that have no run open (a long run is never overlapped). */
-    due(now: number): Task[] {
-      return tasksWhere(`t.status = 'active' AND t.next_run_at <= ? AND ${NO_OPEN_RUN}`, now);
-    },
+    due: (now: number) => tasksWhere(`t.status = 'active' AND t.next_run_at <= ? AND ${NO_OPEN_RUN}`, now),
     /**
      * The claim: moves the task's next slot on and queues a run for the slot it was at, in one transaction. The
      * compare on next_run_at and UNIQUE (task, slot, attempt) make a second claim of the same slot a no-op.
@@ -129,36 +113,25 @@ export function taskQueries(db: Database.Database, outbox: OutboxQueries) {
      */
     claimSlot: db.transaction((task: Task, nextRunAt: number | null, now: number): number | null => {
       if (task.nextRunAt === null) return null;
-      const moved = db
-        .prepare(
-          `UPDATE tasks SET next_run_at = ?, updated_at = ? WHERE id = ? AND status = 'active' AND next_run_at = ?`,
-        )
-        .run(nextRunAt, now, task.id, task.nextRunAt);
-      return moved.changes === 1 ? queueRun(task.id, task.nextRunAt, 'schedule', now) : null;
+      const sql = `UPDATE tasks SET next_run_at = ?, updated_at = ?
+        WHERE id = ? AND status = 'active' AND next_run_at = ?`;
+      const moved = db.run(sql, nextRunAt, now, task.id, task.nextRunAt).changes === 1;
+      return moved ? queueRun(task.id, task.nextRunAt, 'schedule', now) : null;
     }),
     /** Queues an extra run now (run-now). Null when a run of the task is already open. */
     queueManual: db.transaction((taskId: string, now: number): number | null => {
-      const open = db.prepare(`SELECT 1 FROM task_runs WHERE task_id = ? AND ${OPEN}`).get(taskId);
+      const open = db.get(`SELECT 1 FROM task_runs WHERE task_id = ? AND ${OPEN}`, taskId);
       return open ? null : queueRun(taskId, now, 'manual', now);
     }),
     /** When the scheduler must look again: the earliest next slot without an open run (retries are the queue's). */
     nextWakeAt(): number | null {
-      const row = db
-        .prepare(
-          `SELECT MIN(t.next_run_at) AS at FROM tasks t WHERE t.status = 'active' AND t.next_run_at IS NOT NULL
-             AND ${NO_OPEN_RUN}`,
-        )
-        .get() as { at: number | null };
-      return row.at;
+      const sql = `SELECT MIN(t.next_run_at) AS at FROM tasks t WHERE t.status = 'active' AND ${NO_OPEN_RUN}`;
+      return (db.prepare(sql).get() as { at: number | null }).at;
     },
-    /** The group's queued run that is due and has waited longest. */
     nextQueued(groupId: number, now: number): { run: TaskRun; task: Task } | null {
-      const row = db
-        .prepare(
-          `SELECT r.id FROM task_runs r JOIN tasks t ON t.id = r.task_id
-           WHERE t.group_id = ? AND r.status = 'queued' AND r.due_at <= ? ORDER BY r.due_at, r.id LIMIT 1`,
-        )
-        .get(groupId, now) as { id: number } | undefined;
+      const sql = `SELECT r.id FROM task_runs r JOIN tasks t ON t.id = r.task_id
+        WHERE t.group_id = ? AND r.status = 'queued' AND r.due_at <= ? ORDER BY r.due_at, r.id LIMIT 1`;
+      const row = db.get<{ id: number }>(sql, groupId, now);
       const run = row ? runs.runById(row.id) : null;
       const task = run ? queries.byId(run.taskId) : null;
       return run && task ? { run, task } : null;

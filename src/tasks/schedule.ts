@@ -27,31 +27,23 @@ export function canonicalTimezone(zone: string): string | null {
   }
 }
 
+/** The units of an interval, in the order INTERVAL_PATTERN captures them. */
+const UNITS = Object.entries({ d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000 });
+
 /** Parses "90s", "30m", "2h", "1d", "1h30m" into milliseconds; null when it is not such a duration. */
 export function parseInterval(text: string): number | null {
-  const match = INTERVAL_PATTERN.exec(text.trim().toLowerCase());
-  if (!match || match.slice(1).every((part) => part === undefined)) return null;
-  const [days, hours, minutes, seconds] = match.slice(1).map((part) => Number(part ?? 0)) as number[];
-  return (
-    (((days as number) * 24 + (hours as number)) * 60 + (minutes as number)) * 60_000 +
-    (seconds as number) * 1000
-  );
+  const parts = INTERVAL_PATTERN.exec(text.trim().toLowerCase())?.slice(1);
+  if (!parts || parts.every((part) => part === undefined)) return null;
+  return parts.reduce((ms, part, index) => ms + Number(part ?? 0) * UNITS[index][1], 0);
 }
 
-export function formatInterval(ms: number): string {
-  const units: Array<[string, number]> = [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1000],
-  ];
+function formatInterval(ms: number): string {
   let rest = ms;
-  const parts: string[] = [];
-  for (const [unit, size] of units) {
+  const parts = UNITS.map(([unit, size]) => {
     const count = Math.floor(rest / size);
-    if (count > 0) parts.push(`${count}${unit}`);
-    rest -= count * size;
-  }
+    rest %= size;
+    return count > 0 ? `${count}${unit}` : '';
+  });
   return parts.join('') || '0s';
 }
 
@@ -76,14 +68,14 @@ export function parseSchedule(
   input: { kind: ScheduleKind; value: string; timezone: string },
   now: number,
 ): ScheduleResult {
+  const fail = (error: string) => ({ ok: false as const, error });
   const timezone = canonicalTimezone(input.timezone);
-  if (!timezone) {
-    return {
-      ok: false,
-      error: `unknown timezone '${input.timezone}': use an IANA name such as 'Europe/Berlin' or 'UTC'`,
-    };
-  }
+  if (!timezone)
+    return fail(`unknown timezone '${input.timezone}': use an IANA name such as 'Europe/Berlin' or 'UTC'`);
   const value = input.value.trim();
+  const ok = (stored: string, firstRunAt: number): ScheduleResult => {
+    return { ok: true, schedule: { kind: input.kind, value: stored, timezone }, firstRunAt };
+  };
   switch (input.kind) {
     case 'cron': {
       let next: Date | null;
@@ -91,49 +83,40 @@ export function parseSchedule(
         next = cronOf(value, timezone).nextRun(new Date(now));
       } catch (error) {
         const reason = (error as Error).message.replace(/^CronPattern: /, '');
-        return { ok: false, error: `invalid cron expression '${value}': ${reason}. Use ${CRON_HELP}` };
+        return fail(`invalid cron expression '${value}': ${reason}. Use ${CRON_HELP}`);
       }
-      if (!next) return { ok: false, error: `the cron expression '${value}' never matches a date` };
-      return { ok: true, schedule: { kind: 'cron', value, timezone }, firstRunAt: next.getTime() };
+      return next ? ok(value, next.getTime()) : fail(`the cron expression '${value}' never matches a date`);
     }
     case 'interval': {
       const ms = parseInterval(value);
-      if (ms === null) {
-        return {
-          ok: false,
-          error: `invalid interval '${value}': write it like '30m', '2h', '1d' or '1h30m'`,
-        };
-      }
+      if (ms === null) return fail(`invalid interval '${value}': write it like '30m', '2h', '1d' or '1h30m'`);
       if (ms < MIN_INTERVAL_MS || ms > MAX_INTERVAL_MS) {
-        return { ok: false, error: `the interval must be between 1m and 366d (got ${formatInterval(ms)})` };
+        return fail(`the interval must be between 1m and 366d (got ${formatInterval(ms)})`);
       }
-      return { ok: true, schedule: { kind: 'interval', value: String(ms), timezone }, firstRunAt: now + ms };
+      return ok(String(ms), now + ms);
     }
     case 'once': {
       let at: number | null = null;
       if (ABSOLUTE_TIME_PATTERN.test(value)) at = Date.parse(value);
       else if (LOCAL_TIME_PATTERN.test(value)) at = localTimeToInstant(value, timezone);
       if (at === null || Number.isNaN(at)) {
-        return {
-          ok: false,
-          error: `invalid time '${value}': write a local time in the task's timezone like '2025-06-02T09:00', or an ISO time with an offset`,
-        };
+        return fail(
+          `invalid time '${value}': write a local time in the task's timezone like '2025-06-02T09:00', or an ISO time with an offset`,
+        );
       }
       if (at <= now) {
-        return {
-          ok: false,
-          error: `${value} (${formatInstant(at, timezone)}) has already passed: it is now ${formatInstant(now, timezone)} in ${timezone}`,
-        };
+        return fail(
+          `${value} (${formatInstant(at, timezone)}) has already passed: it is now ${formatInstant(now, timezone)} in ${timezone}`,
+        );
       }
-      return { ok: true, schedule: { kind: 'once', value: String(at), timezone }, firstRunAt: at };
+      return ok(String(at), at);
     }
   }
 }
 
 /**
- * The next run after the slot scheduledFor, computed from the schedule (not from when a run ended), skipping
- * slots that are already past: after downtime, missed slots collapse into the one run just claimed. null for a
- * once-task (it has no next run).
+ * The next slot after scheduledFor, from the schedule (not from when a run ended), skipping slots already past:
+ * after downtime, missed slots collapse into the one run just claimed. null for a once-task.
  */
 export function nextRunAfter(schedule: Schedule, scheduledFor: number, now: number): number | null {
   const after = Math.max(scheduledFor, now);

@@ -10,15 +10,6 @@ export interface Timers {
   clear(handle: unknown): void;
 }
 
-export const realTimers: Timers = {
-  set(callback, ms) {
-    const timer = setTimeout(callback, ms);
-    timer.unref();
-    return timer;
-  },
-  clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
 /** setTimeout fires at once for delays past 2^31-1 ms (~24.8 days): longer waits are re-armed in steps. */
 export const MAX_TIMER_MS = 2_147_483_647;
 
@@ -32,24 +23,15 @@ export interface SchedulerDeps {
 }
 
 /** Claims each due slot of each task once (a queued run); the group queue runs it through work.ts. */
-export interface Scheduler {
-  /** Claims what is due (a slot missed while the host was down runs once) and arms the timer. */
-  start(): void;
-  /** Something changed (a task was created, changed, or a run ended): look again soon. Never throws. */
-  kick(): void;
-  stop(): void;
-  /** When the timer will next fire (for status and tests). */
-  nextWakeAt(): number | null;
-}
-
-export function createScheduler(deps: SchedulerDeps): Scheduler {
+export function createScheduler(deps: SchedulerDeps) {
   const log = deps.log.child({ module: 'scheduler' });
-  const timers = deps.timers ?? realTimers;
   const { store } = deps;
+  const timers: Timers = deps.timers ?? {
+    set: (callback, ms) => setTimeout(callback, ms).unref(),
+    clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  };
   let timer: unknown = null;
-  let wakeAt: number | null = null;
-  let isStarted = false;
-  let isStopped = false;
+  let isRunning = false;
   let isKickPending = false;
 
   function claimDue(now: number): void {
@@ -60,11 +42,8 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       } catch (error) {
         // A schedule that was valid when stored but no longer computes (e.g. a timezone gone from the system).
         log.error({ err: error, task: task.id }, 'cannot compute the next run; pausing the task');
-        store.tasks.update(
-          task.id,
-          { status: 'paused', statusReason: `schedule error: ${(error as Error).message}` },
-          now,
-        );
+        const statusReason = `schedule error: ${(error as Error).message}`;
+        store.tasks.update(task.id, { status: 'paused', statusReason }, now);
         continue;
       }
       const runId = store.tasks.claimSlot(task, next, now);
@@ -74,39 +53,32 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     }
   }
 
-  function arm(now: number): void {
-    if (timer !== null) timers.clear(timer);
-    timer = null;
-    wakeAt = store.tasks.nextWakeAt();
-    if (wakeAt === null || isStopped) return;
-    // Capped: a far-off wake just looks again (finds nothing due) and re-arms for the rest.
-    const delay = Math.min(Math.max(0, wakeAt - now), MAX_TIMER_MS);
-    timer = timers.set(() => {
-      timer = null;
-      tick();
-    }, delay);
-  }
-
   /** The loop's one error boundary: claim what is due, wake the groups that have runs waiting, re-arm. */
   function tick(): void {
-    if (!isStarted || isStopped) return;
+    if (!isRunning) return;
     try {
       const now = deps.now();
       claimDue(now);
       for (const groupId of store.tasks.dueGroupIds(now)) deps.onWork(groupId);
-      arm(deps.now());
+      if (timer !== null) timers.clear(timer);
+      const wakeAt = store.tasks.nextWakeAt();
+      // Capped: a far-off wake just looks again (finds nothing due) and re-arms for the rest.
+      timer =
+        wakeAt === null ? null : timers.set(tick, Math.min(Math.max(0, wakeAt - deps.now()), MAX_TIMER_MS));
     } catch (error) {
       log.error({ err: error }, 'scheduler tick failed');
     }
   }
 
-  const scheduler: Scheduler = {
+  return {
+    /** Claims what is due (a slot missed while the host was down runs once) and arms the timer. */
     start() {
-      isStarted = true;
+      isRunning = true;
       tick();
     },
+    /** Something changed (a task was created, changed, or a run ended): look again soon. Never throws. */
     kick() {
-      if (!isStarted || isStopped || isKickPending) return;
+      if (!isRunning || isKickPending) return;
       isKickPending = true;
       // Later, not now: a kick often comes from inside the queue's event handling (or a transaction).
       queueMicrotask(() => {
@@ -115,11 +87,11 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       });
     },
     stop() {
-      isStopped = true;
+      isRunning = false;
       if (timer !== null) timers.clear(timer);
       timer = null;
     },
-    nextWakeAt: () => wakeAt,
   };
-  return scheduler;
 }
+
+export type Scheduler = ReturnType<typeof createScheduler>;

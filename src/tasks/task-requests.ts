@@ -35,21 +35,19 @@ export function describeTask(task: Task, store: Store): string {
   );
 }
 
+type Detail = Record<string, unknown>;
+type ScheduleRequest = Extract<TaskToolRequest, { tool: 'schedule_task' }>;
+
 export function createTaskTools(deps: TaskToolsDeps): TaskTools {
   const { store } = deps;
   const log = deps.log.child({ module: 'task-tools' });
   const ops = createTaskOps({ store, now: deps.now, defaultTimezone: deps.timezone });
 
-  function audit(
-    group: Group,
-    action: string,
-    decision: 'allow' | 'deny',
-    detail: Record<string, unknown>,
-  ): void {
+  function audit(group: Group, action: string, decision: 'allow' | 'deny', detail: Detail): void {
     deps.audit({ groupFolder: group.folder, actor: `agent:${group.folder}`, action, decision, detail });
   }
 
-  function deny(group: Group, action: string, error: string, detail: Record<string, unknown>): ToolAnswer {
+  function deny(group: Group, action: string, error: string, detail: Detail): ToolAnswer {
     log.warn({ group: group.folder, action, ...detail, reason: error }, 'task tool denied');
     audit(group, action, 'deny', { ...detail, reason: error });
     return { ok: false, error };
@@ -69,57 +67,35 @@ export function createTaskTools(deps: TaskToolsDeps): TaskTools {
     return { answer: deny(group, action, error, { taskId, targetGroup: task.groupFolder }) };
   }
 
-  function changed(group: Group, action: string, result: TaskResult<Task>, describe: (task: Task) => string) {
+  /** verb: what was done, for the model ("Paused: <the task>."). */
+  function changed(group: Group, action: string, result: TaskResult<Task>, verb: string): ToolAnswer {
     if (!result.ok) return result;
     audit(group, action, 'allow', { taskId: result.value.id, targetGroup: result.value.groupFolder });
     deps.onChange();
-    return { ok: true as const, result: describe(result.value) };
+    return { ok: true, result: `${verb}: ${describeTask(result.value, store)}.` };
   }
 
-  function schedule(
-    group: Group,
-    door: { chat: ChatAddress },
-    request: TaskToolRequest & { tool: 'schedule_task' },
-  ) {
-    const args = request.args;
+  function schedule(group: Group, door: ChatAddress, { args }: ScheduleRequest): ToolAnswer {
     let target = group;
-    let chat = door.chat;
+    let chat = door;
     if (args.group !== undefined && args.group !== group.folder) {
       if (!group.isAdmin) {
-        return deny(group, 'task-schedule', 'a group may only schedule tasks for itself', {
-          targetGroup: args.group,
-        });
+        const reason = 'a group may only schedule tasks for itself';
+        return deny(group, 'task-schedule', reason, { targetGroup: args.group });
       }
       const other = store.groups.byFolder(args.group);
       const otherChat = other ? store.chats.ofGroup(other.id)[0] : undefined;
       if (!other || !otherChat)
-        return { ok: false as const, error: `no registered group '${args.group}' with a chat` };
+        return { ok: false, error: `no registered group '${args.group}' with a chat` };
       target = other;
       chat = { channel: otherChat.channel, chatId: otherChat.chatId };
     }
-    const created = ops.create({
-      group: target,
-      chat,
-      prompt: args.prompt,
-      scheduleKind: args.scheduleKind,
-      schedule: args.schedule,
-      createdBy: `agent:${group.folder}`,
-      ...(args.timezone === undefined ? {} : { timezone: args.timezone }),
-      ...(args.name === undefined ? {} : { name: args.name }),
-      ...(args.contextMode === undefined ? {} : { contextMode: args.contextMode }),
-      ...(args.preCheck === undefined ? {} : { preCheck: args.preCheck }),
-      ...(args.preCheckTimeoutSeconds === undefined
-        ? {}
-        : { preCheckTimeoutMs: args.preCheckTimeoutSeconds * 1000 }),
-    });
+    const created = ops.create({ ...args, group: target, chat, createdBy: `agent:${group.folder}` });
     if (created.ok && target.id !== group.id) {
-      audit(group, 'task-schedule', 'allow', {
-        taskId: created.value.id,
-        targetGroup: target.folder,
-        crossGroup: true,
-      });
+      const detail = { taskId: created.value.id, targetGroup: target.folder, crossGroup: true };
+      audit(group, 'task-schedule', 'allow', detail);
     }
-    return changed(group, 'task-schedule', created, (task) => `Scheduled: ${describeTask(task, store)}.`);
+    return changed(group, 'task-schedule', created, 'Scheduled');
   }
 
   function list(group: Group, requested: string | undefined): ToolAnswer {
@@ -135,39 +111,27 @@ export function createTaskTools(deps: TaskToolsDeps): TaskTools {
     } else if (requested === undefined && group.isAdmin) {
       groupId = undefined; // the admin group sees every group's tasks
     }
-    const tasks = store.tasks.list(groupId === undefined ? {} : { groupId });
+    const tasks = store.tasks.list({ groupId });
     if (tasks.length === 0) return { ok: true, result: 'No active or paused tasks.' };
     return { ok: true, result: tasks.map((task) => `- ${describeTask(task, store)}`).join('\n') };
   }
 
   function dispatch(group: Group, door: { chat: ChatAddress }, request: TaskToolRequest): ToolAnswer {
-    if (request.tool === 'schedule_task') return schedule(group, door, request);
+    if (request.tool === 'schedule_task') return schedule(group, door.chat, request);
     if (request.tool === 'list_tasks') return list(group, request.args.group);
     const action = `task-${request.tool.replace('_task', '')}`;
     const found = ownTask(group, action, request.args.taskId);
     if ('answer' in found) return found.answer;
-    const describe = (task: Task) => describeTask(task, store);
     switch (request.tool) {
       case 'pause_task':
-        return changed(group, action, ops.pause(found.task), (task) => `Paused: ${describe(task)}.`);
+        return changed(group, action, ops.pause(found.task), 'Paused');
       case 'resume_task':
-        return changed(group, action, ops.resume(found.task), (task) => `Resumed: ${describe(task)}.`);
+        return changed(group, action, ops.resume(found.task), 'Resumed');
       case 'cancel_task':
-        return changed(group, action, ops.cancel(found.task), (task) => `Cancelled: ${describe(task)}.`);
+        return changed(group, action, ops.cancel(found.task), 'Cancelled');
       case 'update_task': {
-        const { taskId: _taskId, preCheckTimeoutSeconds, ...changes } = request.args;
-        const update = {
-          ...changes,
-          ...(preCheckTimeoutSeconds === undefined
-            ? {}
-            : { preCheckTimeoutMs: preCheckTimeoutSeconds * 1000 }),
-        };
-        return changed(
-          group,
-          action,
-          ops.update(found.task, update),
-          (task) => `Updated: ${describe(task)}.`,
-        );
+        const { taskId: _taskId, ...changes } = request.args;
+        return changed(group, action, ops.update(found.task, changes), 'Updated');
       }
     }
   }

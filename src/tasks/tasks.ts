@@ -1,9 +1,9 @@
-// Task operations shared by the agent's task tools and the CLI: validated creation and changes, run-now, prompts.
+// Task operations for the agent's task tools and the owner's chat commands: creation, changes, run-now.
 import { randomBytes } from 'node:crypto';
-import { DEFAULT_PRE_CHECK_TIMEOUT_MS } from '../protocol/ipc.js';
+import { DEFAULT_PRE_CHECK_TIMEOUT_MS, type TaskToolRequest } from '../protocol/ipc.js';
 import { formatInstant } from '../queue/prompt.js';
-import type { ChatAddress, Group, Schedule, ScheduleKind } from '../store/records.js';
-import type { ContextMode, Store, Task, TaskRun } from '../store/store.js';
+import type { ChatAddress, Group, Schedule } from '../store/records.js';
+import type { Store, Task, TaskRun } from '../store/store.js';
 import { nextRunAfter, parseSchedule } from './schedule.js';
 
 export type TaskResult<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -11,32 +11,15 @@ export type TaskResult<T> = { ok: true; value: T } | { ok: false; error: string 
 /** A runaway (or injected) agent cannot fill the schedule: a group holds at most this many live tasks. */
 export const MAX_LIVE_TASKS_PER_GROUP = 50;
 
-export interface NewTaskInput {
+/** What the agent's task tools validated: creation and changes take the same fields. */
+type ToolArgs<T extends TaskToolRequest['tool']> = Extract<TaskToolRequest, { tool: T }>['args'];
+/** createdBy: who asked ("agent:family"), for the record. */
+export type NewTaskInput = Omit<ToolArgs<'schedule_task'>, 'group'> & {
   group: Group;
   chat: ChatAddress;
-  prompt: string;
-  scheduleKind: ScheduleKind;
-  schedule: string;
-  timezone?: string;
-  name?: string;
-  contextMode?: ContextMode;
-  preCheck?: string;
-  preCheckTimeoutMs?: number;
-  /** Who asked ("agent:family", "cli"), for the record. */
   createdBy: string;
-}
-
-export interface TaskUpdate {
-  prompt?: string;
-  scheduleKind?: ScheduleKind;
-  schedule?: string;
-  timezone?: string;
-  name?: string;
-  contextMode?: ContextMode;
-  /** null or '' removes the pre-check. */
-  preCheck?: string | null;
-  preCheckTimeoutMs?: number;
-}
+};
+type TaskUpdate = Omit<ToolArgs<'update_task'>, 'taskId'>;
 
 export interface TaskOpsDeps {
   store: Store;
@@ -51,30 +34,29 @@ const defaultName = (prompt: string) => {
   return line.length > 60 ? `${line.slice(0, 59)}…` : line;
 };
 
+const fail = (error: string) => ({ ok: false as const, error });
+/** seconds → ms, for the pre-check timeout the tools give in seconds. */
+const ms = (seconds: number | undefined) => (seconds === undefined ? undefined : seconds * 1000);
+
 export function createTaskOps(deps: TaskOpsDeps) {
   const { store } = deps;
   const newTaskId = deps.newTaskId ?? (() => randomBytes(4).toString('hex'));
-  const reload = (id: string): Task => store.tasks.byId(id) as Task;
-
-  function isFinished(task: Task): string | null {
-    return task.status === 'done' || task.status === 'cancelled' ? `task ${task.id} is ${task.status}` : null;
-  }
+  const ok = (id: string) => ({ ok: true as const, value: store.tasks.byId(id) as Task });
+  const isFinished = (task: Task) => task.status === 'done' || task.status === 'cancelled';
 
   return {
     create(input: NewTaskInput): TaskResult<Task> {
       const now = deps.now();
       if (store.tasks.countLive(input.group.id) >= MAX_LIVE_TASKS_PER_GROUP) {
-        return {
-          ok: false,
-          error: `group ${input.group.folder} already has ${MAX_LIVE_TASKS_PER_GROUP} tasks; cancel some first`,
-        };
+        return fail(
+          `group ${input.group.folder} already has ${MAX_LIVE_TASKS_PER_GROUP} tasks; cancel some first`,
+        );
       }
-      const parsed = parseSchedule(
-        { kind: input.scheduleKind, value: input.schedule, timezone: input.timezone ?? deps.defaultTimezone },
-        now,
-      );
+      const timezone = input.timezone ?? deps.defaultTimezone;
+      const parsed = parseSchedule({ kind: input.scheduleKind, value: input.schedule, timezone }, now);
       if (!parsed.ok) return parsed;
       const id = newTaskId();
+      const timeoutMs = ms(input.preCheckTimeoutSeconds) ?? DEFAULT_PRE_CHECK_TIMEOUT_MS;
       store.tasks.insert({
         id,
         groupId: input.group.id,
@@ -83,84 +65,58 @@ export function createTaskOps(deps: TaskOpsDeps) {
         prompt: input.prompt,
         schedule: parsed.schedule,
         contextMode: input.contextMode ?? 'group',
-        preCheck: input.preCheck
-          ? { script: input.preCheck, timeoutMs: input.preCheckTimeoutMs ?? DEFAULT_PRE_CHECK_TIMEOUT_MS }
-          : null,
+        preCheck: input.preCheck ? { script: input.preCheck, timeoutMs } : null,
         nextRunAt: parsed.firstRunAt,
         createdBy: input.createdBy,
         createdAt: now,
         updatedAt: now,
       });
-      return { ok: true, value: reload(id) };
+      return ok(id);
     },
 
     /** Changes what a live task does; a new schedule (or timezone) starts over from now. */
     update(task: Task, changes: TaskUpdate): TaskResult<Task> {
-      const finished = isFinished(task);
-      if (finished) return { ok: false, error: finished };
+      if (isFinished(task)) return fail(`task ${task.id} is ${task.status}`);
       const now = deps.now();
-      let schedule: Schedule | undefined;
-      let nextRunAt: number | undefined;
-      if (
-        changes.schedule !== undefined ||
-        changes.scheduleKind !== undefined ||
-        changes.timezone !== undefined
-      ) {
+      let rescheduled: Pick<Task, 'schedule' | 'nextRunAt'> | undefined;
+      if ([changes.schedule, changes.scheduleKind, changes.timezone].some((value) => value !== undefined)) {
         const kind = changes.scheduleKind ?? task.schedule.kind;
-        if (
-          changes.scheduleKind !== undefined &&
-          changes.scheduleKind !== task.schedule.kind &&
-          !changes.schedule
-        ) {
-          return { ok: false, error: `give the new ${kind} schedule together with the new kind` };
+        if (kind !== task.schedule.kind && !changes.schedule) {
+          return fail(`give the new ${kind} schedule together with the new kind`);
         }
         // The stored value is canonical (ms); a person's original text is only needed when it changes.
         const value = changes.schedule ?? storedScheduleText(task.schedule);
-        const parsed = parseSchedule(
-          { kind, value, timezone: changes.timezone ?? task.schedule.timezone },
-          now,
-        );
+        const timezone = changes.timezone ?? task.schedule.timezone;
+        const parsed = parseSchedule({ kind, value, timezone }, now);
         if (!parsed.ok) return parsed;
-        schedule = parsed.schedule;
-        nextRunAt = parsed.firstRunAt;
+        rescheduled = { schedule: parsed.schedule, nextRunAt: parsed.firstRunAt };
       }
       let preCheck: Task['preCheck'] | undefined;
-      if (changes.preCheck !== undefined || changes.preCheckTimeoutMs !== undefined) {
-        const script = changes.preCheck === undefined ? task.preCheck?.script : changes.preCheck;
+      if (changes.preCheck !== undefined || changes.preCheckTimeoutSeconds !== undefined) {
+        const script = changes.preCheck ?? task.preCheck?.script;
         const timeoutMs =
-          changes.preCheckTimeoutMs ?? task.preCheck?.timeoutMs ?? DEFAULT_PRE_CHECK_TIMEOUT_MS;
-        preCheck = script ? { script, timeoutMs } : null;
+          ms(changes.preCheckTimeoutSeconds) ?? task.preCheck?.timeoutMs ?? DEFAULT_PRE_CHECK_TIMEOUT_MS;
+        preCheck = script ? { script, timeoutMs } : null; // '' removes it
       }
-      store.tasks.update(
-        task.id,
-        {
-          ...(changes.prompt === undefined ? {} : { prompt: changes.prompt }),
-          ...(changes.name === undefined ? {} : { name: changes.name.trim() }),
-          ...(changes.contextMode === undefined ? {} : { contextMode: changes.contextMode }),
-          ...(preCheck === undefined ? {} : { preCheck }),
-          ...(schedule ? { schedule, nextRunAt } : {}),
-        },
-        now,
-      );
-      return { ok: true, value: reload(task.id) };
+      const { prompt, name, contextMode } = changes;
+      store.tasks.update(task.id, { prompt, name: name?.trim(), contextMode, preCheck, ...rescheduled }, now);
+      return ok(task.id);
     },
 
     /** Stops future runs (a run under way finishes); queued runs are cancelled. */
     pause(task: Task, reason: string | null = null): TaskResult<Task> {
-      if (task.status !== 'active')
-        return { ok: false, error: `task ${task.id} is ${task.status}, not active` };
+      if (task.status !== 'active') return fail(`task ${task.id} is ${task.status}, not active`);
       const now = deps.now();
       store.transaction(() => {
         store.tasks.update(task.id, { status: 'paused', statusReason: reason }, now);
         store.tasks.cancelQueued(task.id, 'the task was paused', now);
       });
-      return { ok: true, value: reload(task.id) };
+      return ok(task.id);
     },
 
     /** Starts again from now: slots missed while paused are not made up (a once-task whose time passed runs now). */
     resume(task: Task): TaskResult<Task> {
-      if (task.status !== 'paused')
-        return { ok: false, error: `task ${task.id} is ${task.status}, not paused` };
+      if (task.status !== 'paused') return fail(`task ${task.id} is ${task.status}, not paused`);
       const now = deps.now();
       const nextRunAt =
         task.schedule.kind === 'once' || (task.nextRunAt !== null && task.nextRunAt > now)
@@ -171,25 +127,24 @@ export function createTaskOps(deps: TaskOpsDeps) {
         { status: 'active', statusReason: null, consecutiveFailures: 0, nextRunAt: nextRunAt ?? now },
         now,
       );
-      return { ok: true, value: reload(task.id) };
+      return ok(task.id);
     },
 
     cancel(task: Task): TaskResult<Task> {
-      const finished = isFinished(task);
-      if (finished) return { ok: false, error: finished };
+      if (isFinished(task)) return fail(`task ${task.id} is ${task.status}`);
       const now = deps.now();
       store.transaction(() => {
         store.tasks.update(task.id, { status: 'cancelled', nextRunAt: null }, now);
         store.tasks.cancelQueued(task.id, 'the task was cancelled', now);
       });
-      return { ok: true, value: reload(task.id) };
+      return ok(task.id);
     },
 
     /** Queues one extra run now (the schedule is not changed). */
     runNow(task: Task): TaskResult<TaskRun> {
-      if (task.status === 'cancelled') return { ok: false, error: `task ${task.id} is cancelled` };
+      if (task.status === 'cancelled') return fail(`task ${task.id} is cancelled`);
       const runId = store.tasks.queueManual(task.id, deps.now());
-      if (runId === null) return { ok: false, error: `task ${task.id} already has a run queued or running` };
+      if (runId === null) return fail(`task ${task.id} already has a run queued or running`);
       return { ok: true, value: store.tasks.runById(runId) as TaskRun };
     },
   };

@@ -1,5 +1,4 @@
-// One container's life through the engine's API: created, attached (its output cut into bounded lines), started,
-// frozen and thawed, stopped or killed at the hard run timeout, and how it ended told apart (exit, kill, timeout, OOM).
+// One container's life through the engine's API: create, attach, start, pause, stop or time out, tell how it ended.
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,10 +10,7 @@ import type { ContainerExit, ContainerSpec, RunningContainer } from './runtime.j
 export const ENGINE_TIMEOUT_MS = 30_000;
 const MAX_LINE_BYTES = 64 * 1024;
 
-/**
- * Creates, attaches to (before it starts, so no output is missed) and starts the container. No AutoRemove: it is
- * inspected (OOM?) after it ends and then removed by us, before exited resolves.
- */
+/** Creates, attaches to (before start: no output missed), starts. No AutoRemove: it is inspected (OOM?), then removed. */
 export async function startContainer(
   docker: Docker,
   spec: ContainerSpec,
@@ -32,6 +28,7 @@ export async function startContainer(
     }, tailBytes);
   const stdout = sink('stdout');
   const stderr = sink('stderr', 8 * 1024);
+  const remove = () => within(ENGINE_TIMEOUT_MS, container.remove({ force: true })).catch(() => {});
   let drained: Promise<unknown> = Promise.resolve();
   log?.debug({ container: spec.name, group: spec.groupFolder }, 'container starting');
   const starting = (async () => {
@@ -43,14 +40,8 @@ export async function startContainer(
     await container.start();
   })();
   const startError = await within(ENGINE_TIMEOUT_MS, starting).then(() => null, engineMessage);
-  // A start we stopped waiting for may still complete in the engine: that container would run without the hard
-  // timeout, unreachable by stop(). Once the engine is done with it, it is removed.
-  if (startError !== null) {
-    void starting.then(
-      () => within(ENGINE_TIMEOUT_MS, container.remove({ force: true })).catch(() => {}),
-      () => within(ENGINE_TIMEOUT_MS, container.remove({ force: true })).catch(() => {}),
-    );
-  }
+  // A start we gave up on may still complete and run without the hard timeout: remove it once the engine is done.
+  if (startError !== null) void starting.then(remove, remove);
 
   let endRequest: 'killed' | 'timeout' | null = null;
   let hasEnded = false;
@@ -79,16 +70,14 @@ export async function startContainer(
 
   async function describe(exitCode: number | null): Promise<ContainerExit> {
     if (startError !== null) return { exitCode: null, reason: 'start-failed', detail: startError };
-    if (endRequest === 'timeout') {
+    if (endRequest === 'timeout')
       return { exitCode, reason: 'timeout', detail: `hard run timeout of ${spec.hardRunTimeoutMs} ms` };
-    }
     if (endRequest === 'killed') return { exitCode, reason: 'killed' };
     // 137 is any SIGKILL: only the engine knows whether the kernel's OOM killer sent it.
     const info =
       exitCode === 137 ? await within(ENGINE_TIMEOUT_MS, container.inspect()).catch(() => null) : null;
-    if (info?.State.OOMKilled) {
+    if (info?.State.OOMKilled)
       return { exitCode, reason: 'oom', detail: `memory limit ${spec.limits.memoryMb} MB` };
-    }
     const detail = lostEngine === null ? {} : { detail: `lost track: ${lostEngine}` };
     return { exitCode, reason: 'exited', ...detail };
   }
@@ -100,7 +89,7 @@ export async function startContainer(
     stdout.flush();
     stderr.flush();
     const exit = await describe(exitCode);
-    await within(ENGINE_TIMEOUT_MS, container.remove({ force: true })).catch(() => {});
+    await remove();
     log?.debug({ container: spec.name, group: spec.groupFolder, ...exit }, 'container ended');
     return exit;
   });
@@ -159,15 +148,13 @@ export class LineSink extends Writable {
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
     if (this.tailBytes > 0) this.last = Buffer.concat([this.last, chunk]).subarray(-this.tailBytes);
     let data = Buffer.concat([this.pending, chunk]);
-    for (let end = data.indexOf(0x0a); end !== -1; end = data.indexOf(0x0a)) {
-      this.line(data.subarray(0, end));
-      data = data.subarray(end + 1);
+    // A longer line goes in 64 KiB pieces: at most 64 KiB waits for the rest of its line.
+    for (let end = data.indexOf(0x0a); end !== -1 || data.length > MAX_LINE_BYTES; end = data.indexOf(0x0a)) {
+      const cut = end === -1 ? MAX_LINE_BYTES : Math.min(end, MAX_LINE_BYTES);
+      this.line(data.subarray(0, cut));
+      data = data.subarray(cut === end ? cut + 1 : cut);
     }
-    // What is left has no newline: whole 64 KiB pieces go now, at most 64 KiB waits for the rest of its line.
-    const cut =
-      data.length > MAX_LINE_BYTES ? Math.floor((data.length - 1) / MAX_LINE_BYTES) * MAX_LINE_BYTES : 0;
-    if (cut > 0) this.line(data.subarray(0, cut));
-    this.pending = Buffer.from(data.subarray(cut));
+    this.pending = Buffer.from(data);
     done();
   }
 
@@ -186,9 +173,7 @@ export class LineSink extends Writable {
   }
 
   private line(bytes: Buffer): void {
-    for (let start = 0; start === 0 || start < bytes.length; start += MAX_LINE_BYTES) {
-      const text = bytes.subarray(start, start + MAX_LINE_BYTES).toString('utf8');
-      this.onLine(text.endsWith('\r') ? text.slice(0, -1) : text);
-    }
+    const text = bytes.toString('utf8');
+    this.onLine(text.endsWith('\r') ? text.slice(0, -1) : text);
   }
 }

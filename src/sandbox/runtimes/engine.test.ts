@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { createRuntime, engineSocket } from '../../image/engine-setup.js';
 import { LineSink } from './container.js';
 import { createOptions } from './engine.js';
-import { FLAVORS } from './index.js';
 import { type ContainerSpec, ContainerSpecError, containerName } from './runtime.js';
 
 function spec(overrides: Partial<ContainerSpec> = {}): ContainerSpec {
@@ -19,7 +18,7 @@ function spec(overrides: Partial<ContainerSpec> = {}): ContainerSpec {
   };
 }
 
-const docker = FLAVORS.docker;
+const docker = 'docker';
 
 describe('create options', () => {
   it('carry every hardening setting', () => {
@@ -79,14 +78,14 @@ describe('create options', () => {
   });
 
   it("give the spec's tmpfs folders to the container's user (not on podman, which refuses uid=)", () => {
-    const withHome = spec({ tmpfs: ['/home/agent'], tmpfsSizeMb: 32 });
+    const withHome = spec({ tmpfs: ['/home/agent'] });
     expect(createOptions(withHome, docker).HostConfig?.Tmpfs).toEqual({
-      '/tmp': 'rw,noexec,nosuid,nodev,size=32m,mode=1777',
-      '/home/agent': 'rw,noexec,nosuid,nodev,size=32m,mode=1777,uid=1000,gid=1000',
+      '/tmp': 'rw,noexec,nosuid,nodev,size=64m,mode=1777',
+      '/home/agent': 'rw,noexec,nosuid,nodev,size=64m,mode=1777,uid=1000,gid=1000',
     });
-    expect(createOptions(withHome, FLAVORS.podman).HostConfig?.Tmpfs).toEqual({
-      '/tmp': 'rw,noexec,nosuid,nodev,size=32m,mode=1777',
-      '/home/agent': 'rw,noexec,nosuid,nodev,size=32m,mode=1777',
+    expect(createOptions(withHome, 'podman').HostConfig?.Tmpfs).toEqual({
+      '/tmp': 'rw,noexec,nosuid,nodev,size=64m,mode=1777',
+      '/home/agent': 'rw,noexec,nosuid,nodev,size=64m,mode=1777',
     });
   });
 
@@ -114,11 +113,11 @@ describe('create options', () => {
   });
 
   it('for podman add explicit rlimits, for gVisor select the runsc runtime', () => {
-    expect(createOptions(spec(), FLAVORS.podman).HostConfig?.Ulimits).toEqual([
+    expect(createOptions(spec(), 'podman').HostConfig?.Ulimits).toEqual([
       { Name: 'nofile', Soft: 4096, Hard: 4096 },
       { Name: 'nproc', Soft: 4096, Hard: 4096 },
     ]);
-    expect(createOptions(spec(), FLAVORS.gvisor).HostConfig?.Runtime).toBe('runsc');
+    expect(createOptions(spec(), 'gvisor').HostConfig?.Runtime).toBe('runsc');
     expect(createOptions(spec(), docker).HostConfig?.Runtime).toBeUndefined();
   });
 });

@@ -1,13 +1,10 @@
-// A ContainerRuntime over the engine's HTTP API (dockerode on its socket): no client process per container, so none
-// that could inherit the host's environment (its model key, channel tokens) either.
+// A ContainerRuntime over the engine's HTTP API: no client process per container that could inherit host secrets.
 import type Docker from 'dockerode';
 import type { Logger } from '../../log.js';
 import { ENGINE_TIMEOUT_MS, engineMessage, startContainer, within } from './container.js';
 import {
   assertInstallId,
-  type ContainerRuntime,
   type ContainerSpec,
-  DEFAULT_CONTAINER_USER,
   LABEL_GROUP,
   LABEL_INSTALL,
   LABEL_MANAGED,
@@ -16,28 +13,30 @@ import {
   validateSpec,
 } from './runtime.js';
 
-/** What differs between the engines that speak the Docker API. */
-export interface EngineFlavor {
-  kind: RuntimeKind;
-  /** Host settings this engine needs on every container (gVisor: the runsc runtime; podman: rlimits). */
-  hostConfig: Docker.HostConfig;
-  /** An OCI runtime that must be registered with the engine (gVisor's runsc). */
-  requiredOciRuntime?: string;
-}
-
-const DEFAULT_TMPFS_SIZE_MB = 64;
+/** The engines Warren can use, and what each needs on every container (a Runtime must be registered with it). */
+export const ENGINE_HOST_CONFIG: Record<RuntimeKind, Docker.HostConfig> = {
+  docker: {},
+  // gVisor: every syscall of the container goes to a user-space kernel, so a kernel bug is not a host escape.
+  gvisor: { Runtime: 'runsc' },
+  // Podman 4.3 fails every run with "error setting rlimit" when it inherits the host's limits; explicit ones work.
+  podman: {
+    Ulimits: [
+      { Name: 'nofile', Soft: 4096, Hard: 4096 },
+      { Name: 'nproc', Soft: 4096, Hard: 4096 },
+    ],
+  },
+};
 
 /** The container the engine is asked to create. Every hardening setting is here, with the reason for it. */
-export function createOptions(spec: ContainerSpec, flavor: EngineFlavor): Docker.ContainerCreateOptions {
+export function createOptions(spec: ContainerSpec, kind: RuntimeKind): Docker.ContainerCreateOptions {
   validateSpec(spec);
-  const user = spec.user ?? DEFAULT_CONTAINER_USER;
+  const user = spec.user ?? { uid: 1000, gid: 1000 };
   const memory = spec.limits.memoryMb * 1024 * 1024;
-  // noexec/nosuid/nodev: scratch space is for data, not for dropping binaries or device nodes.
-  const tmpfs = `rw,noexec,nosuid,nodev,size=${spec.tmpfsSizeMb ?? DEFAULT_TMPFS_SIZE_MB}m,mode=1777`;
-  // Docker fills a tmpfs mounted over an image folder with that folder's contents and mode, but not its owner
-  // (tmpcopyup): the image user's 0700 home would become root's 0700, unusable. uid/gid give the spec's tmpfs
-  // folders to the container's user. Podman rejects uid= (and keeps /tmp, shared, as it is).
-  const owner = flavor.kind === 'podman' ? '' : `,uid=${user.uid},gid=${user.gid}`;
+  // noexec/nosuid/nodev: scratch space is for data, not for dropping binaries or device nodes. Counts as memory.
+  const tmpfs = 'rw,noexec,nosuid,nodev,size=64m,mode=1777';
+  // Docker fills a tmpfs over an image folder with its contents and mode but not its owner: the image user's 0700
+  // home would become root's. uid/gid give it to the container's user. Podman rejects uid= (and keeps /tmp as is).
+  const owner = kind === 'podman' ? '' : `,uid=${user.uid},gid=${user.gid}`;
   const tmpfsDirs = (spec.tmpfs ?? []).filter((dir) => dir !== '/tmp');
   return {
     name: spec.name,
@@ -55,7 +54,7 @@ export function createOptions(spec: ContainerSpec, flavor: EngineFlavor): Docker
     ...(spec.command === undefined ? {} : { Cmd: spec.command }),
     HostConfig: {
       // The engine's own additions (gVisor's runtime, podman's ulimits) first: nothing after can be overridden.
-      ...flavor.hostConfig,
+      ...ENGINE_HOST_CONFIG[kind],
       // Default-deny network (invariant 3): loopback only; the model API is reached through a mounted unix socket.
       NetworkMode: 'none',
       // The agent cannot change its own image, so it cannot leave a backdoor for its next run (invariant 5).
@@ -86,20 +85,13 @@ export function createOptions(spec: ContainerSpec, flavor: EngineFlavor): Docker
   };
 }
 
-/**
- * The runtime for one engine, less what the engine says about itself and its images (checkAvailable, cpuCount,
- * hasImage): src/image/engine-setup.ts adds those.
- */
-export function createApiRuntime(
-  flavor: EngineFlavor,
-  docker: Docker,
-  log?: Logger,
-): Omit<ContainerRuntime, 'checkAvailable' | 'cpuCount' | 'hasImage'> {
+/** The runtime for one engine, less what it says about itself and its images: src/image/engine-setup.ts adds those. */
+export function createApiRuntime(kind: RuntimeKind, docker: Docker, log?: Logger) {
   async function listOwned(installId: string): Promise<OwnedContainer[]> {
     assertInstallId(installId);
     const filters = { label: [`${LABEL_INSTALL}=${installId}`, `${LABEL_MANAGED}=true`] };
     const listed = await within(ENGINE_TIMEOUT_MS, docker.listContainers({ all: true, filters })).catch(
-      (error: unknown) => {
+      (error) => {
         throw new Error(`the container engine could not list containers: ${engineMessage(error)}`);
       },
     );
@@ -116,11 +108,10 @@ export function createApiRuntime(
   }
 
   return {
-    kind: flavor.kind,
-    start: async (spec) => startContainer(docker, spec, createOptions(spec, flavor), log),
+    kind,
+    start: async (spec: ContainerSpec) => startContainer(docker, spec, createOptions(spec, kind), log),
     listOwned,
-
-    async removeOrphans(installId) {
+    async removeOrphans(installId: string) {
       const names = (await listOwned(installId)).map((entry) => entry.name);
       const isGone = await Promise.all(
         names.map((name) =>

@@ -9,9 +9,6 @@ export const LABEL_INSTALL = 'warren.install';
 export const LABEL_GROUP = 'warren.group';
 export const LABEL_MANAGED = 'warren.managed';
 
-/** The uid:gid a container runs as unless the spec says otherwise; never root. */
-export const DEFAULT_CONTAINER_USER = { uid: 1000, gid: 1000 };
-
 const installIdSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/);
 /** Docker's own rule for names, bounded. Names and tags go into API URL paths: no '/' or '..' in a name. */
 const containerNameSchema = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/);
@@ -23,14 +20,14 @@ const containerPath = z
   .refine((value) => value !== '/' && path.posix.isAbsolute(value) && path.posix.normalize(value) === value, {
     error: 'must be a normalized absolute path other than /',
   });
-/** The labels that make a container this install's and this group's: they must say exactly who it belongs to. */
+/** The labels that say exactly which install and group a container belongs to. */
 const identitySchema = z.object({
   installId: installIdSchema,
   groupFolder: z.string().refine((folder) => checkGroupFolder(folder) === null, { error: 'a group folder' }),
 });
 
 const specSchema = identitySchema.extend({
-  /** Build it with containerName(); validated again on start. */
+  /** From containerName(). */
   name: containerNameSchema,
   image: imageTagSchema,
   mounts: z.array(
@@ -40,40 +37,34 @@ const specSchema = identitySchema.extend({
       isReadOnly: z.boolean(),
     }),
   ),
-  /** Non-secret values only (readable inside and by `docker inspect`); no '=' in a name (it would set another). */
+  /** Non-secret values only (`docker inspect` shows them); no '=' in a name (it would set another). */
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/), z.string()),
   limits: z.object({ memoryMb: z.int().min(16), cpus: z.number().positive(), pids: z.int().min(1) }),
-  /** Writable tmpfs directories besides /tmp (the root filesystem is read-only), e.g. parts of $HOME. */
+  /** Writable tmpfs folders besides /tmp (the root filesystem is read-only), e.g. $HOME. */
   tmpfs: z.array(containerPath).optional(),
-  /** Size of each tmpfs; counts against the memory limit. Default 64. */
-  tmpfsSizeMb: z.int().positive().optional(),
-  /** Default DEFAULT_CONTAINER_USER; never root. */
+  /** Default 1000:1000; never root. */
   user: z.object({ uid: z.int().positive(), gid: z.int().positive() }).optional(),
   workdir: containerPath.optional(),
-  /** Replaces the image's entrypoint (an absolute path in the image), for short jobs in the agent image. */
+  /** For short jobs in the agent image. */
   entrypoint: containerPath.optional(),
-  /** Replaces the image's command. */
   command: z.array(z.string()).optional(),
   /** The host kills the container past this, whatever it is doing (reason 'timeout'). */
   hardRunTimeoutMs: z.number().positive(),
-  /** Receives the container's output line by line (lines cut at 64 KiB). Must not throw. */
+  /** The container's output line by line (cut at 64 KiB). Must not throw. */
   onOutput: z.custom<(output: { stream: 'stdout' | 'stderr'; line: string }) => void>().optional(),
 });
 
-/** What a container is asked to be; validateSpec checks it before the engine sees it (a bug in the caller if not). */
+/** What a container is asked to be; validateSpec checks it before the engine sees it. */
 export type ContainerSpec = z.infer<typeof specSchema>;
 export type ContainerMount = ContainerSpec['mounts'][number];
 
 /**
- * How a container ended. exited: its main process ended by itself (exitCode says how); killed: stop() ended it;
- * timeout: the hard run timeout did; oom: the kernel killed it for exceeding its memory limit; start-failed: it never
- * ran (engine missing or down, image missing, bad mount source, command not found).
+ * How a container ended. exited: by itself; killed: by stop(); timeout: the hard run timeout; oom: over its memory
+ * limit; start-failed: it never ran (engine down, image missing, bad mount source, command not found).
  */
-export type ContainerEndReason = 'exited' | 'killed' | 'timeout' | 'oom' | 'start-failed';
-
 export interface ContainerExit {
   exitCode: number | null;
-  reason: ContainerEndReason;
+  reason: 'exited' | 'killed' | 'timeout' | 'oom' | 'start-failed';
   detail?: string;
 }
 
@@ -83,17 +74,13 @@ export interface RunningContainer {
   readonly exited: Promise<ContainerExit>;
   /** SIGTERM, then SIGKILL after graceMs (default 10 s). Resolves once exited has. Safe to call more than once. */
   stop(graceMs?: number): Promise<void>;
-  /** Freezes (true) or thaws (false) every process in it; resolves true when the engine did. Never rejects. */
+  /** Freezes (true) or thaws (false) every process in it; true when the engine did. Never rejects. */
   pause(isPaused: boolean): Promise<boolean>;
   /** The last 8 KiB the container wrote to stderr. */
   stderrTail(): string;
 }
 
-export interface OwnedContainer {
-  name: string;
-  groupFolder: string;
-  isRunning: boolean;
-}
+export type OwnedContainer = { name: string; groupFolder: string; isRunning: boolean };
 
 export type RuntimeAvailability = { ok: true; version: string } | { ok: false; reason: string; fix: string };
 
@@ -109,10 +96,7 @@ export interface ContainerRuntime {
   start(spec: ContainerSpec): Promise<RunningContainer>;
   /** Containers (running or not) labelled with this install id. */
   listOwned(installId: string): Promise<OwnedContainer[]>;
-  /**
-   * Force-removes every container labelled with this install id, running or not, and returns their names.
-   * Meant for start-up, when no container of this install can legitimately be running.
-   */
+  /** Force-removes (at start-up) every container labelled with this install id; returns their names. */
   removeOrphans(installId: string): Promise<string[]>;
   checkAvailable(): Promise<RuntimeAvailability>;
   /** CPUs the engine can give one container (its VM's, on Docker Desktop or a podman machine); null: unknown. */
