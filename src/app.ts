@@ -62,19 +62,8 @@ export function prepareDataDir(dataDir: string): void {
 /** The first start registers the owner's admin chat (the local chat) so there is always one place with privilege. */
 export function ensureAdminGroup(store: Store, dataDir: string, now: number): void {
   if (store.groups.admin()) return;
-  registerGroup(
-    store,
-    dataDir,
-    {
-      folder: 'main',
-      name: 'Main (admin)',
-      chat: ADMIN_CHAT,
-      isDirect: true,
-      trigger: 'always',
-      isAdmin: true,
-    },
-    now,
-  );
+  const admin = { folder: 'main', name: 'Main (admin)', chat: ADMIN_CHAT, isDirect: true, isAdmin: true };
+  registerGroup(store, dataDir, { ...admin, trigger: 'always' }, now);
 }
 
 export async function startWarren(options: WarrenOptions) {
@@ -93,128 +82,93 @@ export async function startWarren(options: WarrenOptions) {
       log.error({ err: error, action: entry.action }, 'failed to write an audit entry');
     }
   };
-  const taskTools = createTaskTools({
-    store,
-    audit,
-    now,
-    log,
-    timezone: config.timezone,
-    onChange: () => scheduler.kick(),
-  });
-  const memoryProposals = createMemoryProposals({
-    store,
-    dataDir: config.dataDir,
-    audit,
-    now,
-    log,
-    // Through the admin notifier, like every notice to the owner: once per proposal, rate-limited.
-    notifyAdmin: (key, text) => notifier.notify(key, text),
-  });
-  const context: HostContext = {
-    store,
-    audit,
-    now,
-    taskTools,
-    memoryProposals,
-    notifyOwner: (key, text) => {
-      notifier.notify(key, text);
-    },
-  };
+  const { dataDir, timezone } = config;
+  const base = { store, log, now };
+  const taskTools = createTaskTools({ ...base, audit, timezone, onChange: () => scheduler.kick() });
+  // Through the admin notifier, like every notice to the owner: once per proposal, rate-limited.
+  const notifyAdmin = (key: string, text: string) => notifier.notify(key, text);
+  const memoryProposals = createMemoryProposals({ ...base, dataDir, audit, notifyAdmin });
+  const context: HostContext = { store, audit, now, taskTools, memoryProposals, notifyOwner: notifyAdmin };
   const channels = new Map(options.createChannels(context).map((channel) => [channel.name, channel]));
   const runner = options.createRunner(context);
+  const { retryBaseMs } = config;
   const delivery = createDelivery({
-    store,
+    ...base,
     channels,
-    log,
-    now,
     maxAttempts: 8,
-    baseDelayMs: config.retryBaseMs,
-    maxDelayMs: 10 * 60_000,
+    baseDelayMs: retryBaseMs,
+    maxDelayMs: 600_000,
   });
+  const onWork = (groupId: number) => queue.enqueue(groupId);
   const scheduler = createScheduler({
-    store,
-    log,
-    now,
-    onWork: (groupId) => queue.enqueue(groupId),
+    ...base,
+    onWork,
     ...(options.timers ? { timers: options.timers } : {}),
   });
   const work = createWork({
-    store,
-    log,
-    now,
+    ...base,
     newId,
     contextLimit: config.contextMessages,
-    timezone: config.timezone,
+    timezone,
     maxAttempts: config.maxAttempts,
-    retryBaseMs: config.retryBaseMs,
+    retryBaseMs,
     onOutbox: () => delivery.kick(),
     onTaskChange: () => scheduler.kick(),
   });
-  const queue = createGroupQueue({
-    store,
-    work,
-    runner,
-    log,
-    now,
-    newId,
-    maxConcurrent: config.maxConcurrentAgents,
-    onBusy: (chat, isBusy) => {
-      channels
-        .get(chat.channel)
-        ?.setTyping?.(chat.chatId, isBusy)
-        .catch((error: unknown) => log.debug({ err: error }, 'typing indicator failed'));
-    },
-  });
+  const onBusy = (chat: ChatAddress, isBusy: boolean) =>
+    channels
+      .get(chat.channel)
+      ?.setTyping?.(chat.chatId, isBusy)
+      .catch((error: unknown) => log.debug({ err: error }, 'typing indicator failed'));
+  const maxConcurrent = config.maxConcurrentAgents;
+  const queue = createGroupQueue({ ...base, work, runner, newId, maxConcurrent, onBusy });
   // Letting chats in: notices to the owner, pairing codes for unknown senders, owner commands in the admin chat.
-  const enqueueNotice = (chat: ChatAddress, key: string, text: string) => {
-    store.outbox.enqueue(
-      { idempotencyKey: key, channel: chat.channel, chatId: chat.chatId, text, kind: 'notice' },
-      now(),
-    );
+  const enqueue = (chat: ChatAddress, key: string, text: string) => {
+    const item = {
+      idempotencyKey: key,
+      channel: chat.channel,
+      chatId: chat.chatId,
+      text,
+      kind: 'notice' as const,
+    };
+    store.outbox.enqueue(item, now());
     delivery.kick();
   };
-  const notifier = createAdminNotifier({
-    store,
-    now,
-    log,
-    enqueue: enqueueNotice,
-    adminChat: () => adminChatOf(store, channels),
-  });
+  const notifier = createAdminNotifier({ ...base, enqueue, adminChat: () => adminChatOf(store, channels) });
+  const silentChannels = config.whatsappUnknownSenders === 'ignore' ? ['whatsapp'] : [];
+  const { assistantName } = config;
   const pairing = createPairing({
-    store,
-    dataDir: config.dataDir,
-    assistantName: config.assistantName,
-    log,
-    now,
+    ...base,
+    dataDir,
+    assistantName,
     audit,
-    enqueue: enqueueNotice,
+    enqueue,
     notifier,
-    silentChannels: config.whatsappUnknownSenders === 'ignore' ? ['whatsapp'] : [],
+    silentChannels,
   });
+  const kickAll = () => {
+    scheduler.kick();
+    delivery.kick();
+  };
   const ownerOps = createOwnerOps({
     store,
-    dataDir: config.dataDir,
+    dataDir,
     now,
     audit,
     pairing,
     memory: memoryProposals,
-    timezone: config.timezone,
+    timezone,
     defaultDiskQuotaMb: config.diskQuotaMb,
     mountAllowlistPath: config.mountAllowlistPath,
     protectedPaths: options.protectedPaths ?? [],
-    onChange: () => {
-      scheduler.kick();
-      delivery.kick();
-    },
+    onChange: kickAll,
   });
-  const commands = createAdminCommands({ ops: ownerOps, log, enqueue: enqueueNotice });
-  const channelStatus = createChannelStatus({ store, now, log, notifier });
+  const commands = createAdminCommands({ ops: ownerOps, log, enqueue });
+  const channelStatus = createChannelStatus({ ...base, notifier });
   const router = createRouter({
-    store,
-    assistantName: config.assistantName,
-    log,
-    now,
-    onTrigger: (groupId) => queue.enqueue(groupId),
+    ...base,
+    assistantName,
+    onTrigger: onWork,
     // Audits the denial; tells the owner, or gives an unknown direct sender a pairing code.
     onUnregistered: (message) => pairing.onUnknownMessage(message),
     onCommand: (message, group) => commands.handle(message, group),
@@ -235,20 +189,11 @@ export async function startWarren(options: WarrenOptions) {
   queue.resume();
   scheduler.start();
   const stopRetention = startRetention({
-    store,
-    log,
-    now,
+    ...base,
     days: config.retentionDays,
     auditDays: config.auditRetentionDays,
   });
-  const stopTaskSignals = watchHostSignals(
-    config.dataDir,
-    () => {
-      scheduler.kick();
-      delivery.kick();
-    },
-    log,
-  );
+  const stopTaskSignals = watchHostSignals(dataDir, kickAll, log);
   for (const channel of channels.values()) {
     await channel.connect({
       onMessage,

@@ -7,10 +7,10 @@ export function escapeText(text: string): string {
   return text.replace(/[&<>"]/g, (char) => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot' }[char]};`);
 }
 
-/** Control characters (other than newline and tab) could hide text from a person reading logs: drop them. */
-function stripControl(text: string): string {
+/** Escaped, and without control characters (other than newline and tab): they could hide text from a reader. */
+function clean(text: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point.
-  return text.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\u2028\u2029]/g, '');
+  return escapeText(text.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\u2028\u2029]/g, ''));
 }
 
 /**
@@ -20,8 +20,8 @@ function stripControl(text: string): string {
 export function formatPrompt(messages: PromptMessage[], timezone: string): string {
   const lines = messages.map(
     (message) =>
-      `<message sender="${escapeText(stripControl(message.senderName))}" time="${formatInstant(message.sentAt, timezone)}">` +
-      `${escapeText(stripControl(message.text))}</message>`,
+      `<message sender="${clean(message.senderName)}" time="${formatInstant(message.sentAt, timezone)}">` +
+      `${clean(message.text)}</message>`,
   );
   return `<messages timezone="${escapeText(timezone)}">\n${lines.join('\n')}\n</messages>`;
 }
@@ -54,9 +54,10 @@ export function formatTaskPrompt(task: Task, run: TaskRun): string {
         : 'on schedule';
   const isIsolated = task.contextMode === 'isolated';
   return [
-    `<scheduled_task id="${escapeText(task.id)}" name="${escapeText(task.name)}" ` +
+    `<scheduled_task id="${escapeText(task.id)}" name="${clean(task.name)}" ` +
       `scheduled_for="${formatInstant(run.scheduledFor, timezone)}" timezone="${escapeText(timezone)}" run="${how}">`,
-    escapeText(task.prompt),
+    // The task's text comes from an agent: cleaned like a chat message.
+    clean(task.prompt),
     '</scheduled_task>',
     'This is a scheduled task set up earlier, not a new message from a person. Do what it says; your final reply ' +
       `is delivered to the chat.${isIsolated ? ' This run has a fresh session, without the chat history.' : ''}`,
