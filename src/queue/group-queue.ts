@@ -10,8 +10,8 @@ import {
   type AgentSession,
   AgentStartError,
 } from '../types.js';
-import { effectOf } from './agent-events.js';
 import type { Work, WorkQueue } from './work.js';
+import { effectOf } from './work.js';
 
 export interface GroupQueueDeps {
   store: Store;
@@ -91,7 +91,7 @@ export function createGroupQueue(deps: GroupQueueDeps) {
       else if (effect.type === 'busy') deps.onBusy?.(slot.chat, true); // the model is on it now
       if (effect.type !== 'close') return;
       // Work ended: settle it, go idle, hand over what waited, let waiting groups in.
-      if (effect.sessionId) deps.store.sessions.set(slot.groupId, effect.sessionId, deps.now());
+      if (effect.sessionId) deps.store.groups.setSession(slot.groupId, effect.sessionId, deps.now());
       if (effect.isKeptWarm) slot.isStopWhenIdle = false;
       for (const item of effect.works) slot.open.delete(item.batchId);
       work.settle(effect.works, effect.outcome, effect.reply);
@@ -158,7 +158,7 @@ export function createGroupQueue(deps: GroupQueueDeps) {
         prompt: first.prompt,
         batchId: first.batchId,
         preCheck: first.preCheck ?? undefined,
-        sessionId: first.isIsolated ? null : deps.store.sessions.get(groupId),
+        sessionId: first.isIsolated ? null : deps.store.groups.session(groupId),
         onEvent: (event) => handleEvent(slot, event),
       });
     } catch (error) {

@@ -104,6 +104,14 @@ export function groupQueries(db: Db) {
       db.run(`DELETE FROM messages WHERE chat_ref IN (${chatsOf})`, folder);
       return db.run('DELETE FROM groups WHERE folder = ?', folder).changes > 0;
     }),
+    /** The group's agent session (Claude Code's), resumed by its next run. */
+    session: (groupId: number) =>
+      db.get<{ id: string }>('SELECT session_id AS id FROM sessions WHERE group_id = ?', groupId)?.id ?? null,
+    setSession(groupId: number, sessionId: string, now: number): void {
+      const sql = `INSERT INTO sessions (group_id, session_id, updated_at) VALUES (?, ?, ?)
+        ON CONFLICT (group_id) DO UPDATE SET session_id = excluded.session_id, updated_at = excluded.updated_at`;
+      db.run(sql, groupId, sessionId, now);
+    },
   };
   return groups;
 }

@@ -41,16 +41,6 @@ export type Store = ReturnType<typeof openStore>;
 export function openStore(path: string) {
   const db = openDb(path);
   const outbox = outboxQueries(db);
-  const sessions = {
-    get: (groupId: number) =>
-      db.get<{ id: string }>('SELECT session_id AS id FROM sessions WHERE group_id = ?', groupId)?.id ?? null,
-    set(groupId: number, sessionId: string, now: number): void {
-      const sql = `INSERT INTO sessions (group_id, session_id, updated_at) VALUES (?, ?, ?)
-        ON CONFLICT (group_id) DO UPDATE SET session_id = excluded.session_id, updated_at = excluded.updated_at`;
-      db.run(sql, groupId, sessionId, now);
-    },
-  };
-
   const END_RUNS = 'UPDATE agent_runs SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL';
   const runs = {
     start(id: string, groupId: number, now: number): void {
@@ -91,7 +81,6 @@ export function openStore(path: string) {
     channels: channelQueries(db),
     pairing: pairingQueries(db),
     memory: memoryQueries(db),
-    sessions,
     runs,
     audit: auditQueries(db),
     usage,

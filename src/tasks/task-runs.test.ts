@@ -102,7 +102,7 @@ describe('task runs through the group queue', () => {
     expect(isolated?.request.prompt).toContain('fresh session');
     isolated?.reply('weekly report', 'isolated-session');
     await eventually(() => h.channel.textsTo('team').includes('weekly report'));
-    expect(h.warren.store.sessions.get(h.warren.store.groups.byFolder('team')?.id ?? -1)).toBe(
+    expect(h.warren.store.groups.session(h.warren.store.groups.byFolder('team')?.id ?? -1)).toBe(
       'chat-session',
     );
     await eventually(() => isolated?.isClosed === true, 2000, 'the isolated agent to stop');

@@ -133,7 +133,7 @@ describe('a group whose stored session cannot be resumed', () => {
     const group = host.addGroup('lost');
     // A session id the container has no transcript for (a wiped state folder, a corrupt file).
     const unusable = randomUUID();
-    host.warren.store.sessions.set(group.id, unusable, Date.now());
+    host.warren.store.groups.setSession(group.id, unusable, Date.now());
     const linesBefore = host.runnerLines.length;
     host.fake.script({ text: 'fresh start, same answer' });
     host.channel.receive({ chatId: 'lost', text: 'are you there?' });
@@ -147,7 +147,7 @@ describe('a group whose stored session cannot be resumed', () => {
     expect(lines.some((line) => line.includes('"msg":"claude code started early"'))).toBe(true);
     expect(lines.some((line) => line.includes('cannot resume session, starting a fresh one'))).toBe(true);
     // The new session replaced the unusable one.
-    const stored = host.warren.store.sessions.get(group.id);
+    const stored = host.warren.store.groups.session(group.id);
     expect(stored).toMatch(/^[0-9a-f-]{36}$/);
     expect(stored).not.toBe(unusable);
   }, 90_000);

@@ -300,7 +300,7 @@ describe('a hostile agent', () => {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(host.channel.textsTo('evil')).not.toContain('FORGED-REPLY');
     const group = host.warren.store.groups.byFolder('evil');
-    expect(host.warren.store.sessions.get(group?.id ?? -1)).not.toBe('forged-session');
+    expect(host.warren.store.groups.session(group?.id ?? -1)).not.toBe('forged-session');
     expect(
       host.warren.store.audit
         .recent(200)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { effectOf, type RunView } from './agent-events.js';
 import type { Work } from './work.js';
+import { effectOf, type RunView } from './work.js';
 
 const chat = { channel: 'fake', chatId: 'team' };
 const work = (batchId: string, kind: Work['kind']): Work => ({
