@@ -123,8 +123,11 @@ export class FakeAgentSession implements AgentSession {
     this.resolveExit({ status: 'exited', reason });
   }
 
+  /** As the real runner does: prompts still unanswered get an error turn-end, then the agent exits. */
   async stop(reason: string): Promise<void> {
     this.stopReasons.push(reason);
+    if (!this.isClosed && this.openBatches.length > 0)
+      this.fail('the run ended (stop) before these prompts were answered');
     this.exit(`stopped: ${reason}`);
   }
 }

@@ -83,6 +83,18 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     enqueue(slot.groupId);
   }
 
+  /**
+   * Stopping is not failing. Work of a run the host asked to end (shutdown, eviction, other work) that it left
+   * unfinished was cut short: chat messages go back untouched (no attempt, no notice) for the next run. A task run
+   * cut short by a shutdown stays open and ends as interrupted at the next start (told, never repeated by itself:
+   * it may have acted half-way). True when the work was taken care of here.
+   */
+  function isReleased(slot: Slot, item: Work): boolean {
+    if (!isShuttingDown && slot.state !== 'stopping') return false;
+    if (item.kind === 'messages') work.release(item);
+    return item.kind === 'messages' || isShuttingDown;
+  }
+
   function handleEvent(slot: Slot, event: AgentEvent): void {
     try {
       slot.lastActiveAt = deps.now();
@@ -94,7 +106,12 @@ export function createGroupQueue(deps: GroupQueueDeps) {
       if (effect.sessionId) deps.store.groups.setSession(slot.groupId, effect.sessionId, deps.now());
       if (effect.isKeptWarm) slot.isStopWhenIdle = false;
       for (const item of effect.works) slot.open.delete(item.batchId);
-      work.settle(effect.works, effect.outcome, effect.reply);
+      const isFailed = effect.outcome.status === 'failed';
+      work.settle(
+        isFailed ? effect.works.filter((item) => !isReleased(slot, item)) : effect.works,
+        effect.outcome,
+        effect.reply,
+      );
       if (slot.open.size === 0 && slot.state === 'busy') {
         slot.state = 'idle';
         deps.onBusy?.(slot.chat, false);
@@ -114,13 +131,14 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     deps.store.runs.end(slot.runId, `${exit.status}: ${exit.reason}`, deps.now());
     log.info({ group: slot.folder, runId: slot.runId, ...exit }, 'agent exited');
     if (slot.open.size > 0) deps.onBusy?.(slot.chat, false);
-    // On shutdown, open work stays claimed in the store and is recovered on the next start.
-    if (isShuttingDown) return;
     const crash = exit.status === 'crashed' ? `the agent stopped unexpectedly: ${exit.reason}` : null;
     const error = failure?.reason ?? crash ?? 'the agent exited before answering';
     const isRetryable = failure?.isRetryable ?? !(exit.status === 'crashed' && exit.isRetryable === false);
-    for (const item of [...slot.open.values()]) work.settle([item], { status: 'failed', error, isRetryable });
+    for (const item of [...slot.open.values()]) {
+      if (!isReleased(slot, item)) work.settle([item], { status: 'failed', error, isRetryable });
+    }
     slot.open.clear();
+    if (isShuttingDown) return;
     drainWaiting();
     pump();
   }

@@ -63,7 +63,8 @@ export function messageQueries(db: Db, outbox: OutboxQueries) {
       const skipped = new Set(context.slice(0, Math.max(0, context.length - contextLimit)));
       const keep = candidates.filter((message) => !skipped.has(message));
       for (const { id } of skipped) db.run(`UPDATE messages SET status = 'done' WHERE id = ?`, id);
-      const claim = `UPDATE messages SET status = 'processing', batch_id = ?, attempts = attempts + 1 WHERE id = ?`;
+      // No attempt counted here: only an agent's own failure counts one (failBatch), never a crash or a stop.
+      const claim = `UPDATE messages SET status = 'processing', batch_id = ? WHERE id = ?`;
       for (const { id } of keep) db.run(claim, batchId, id);
       return {
         batchId,
@@ -72,18 +73,16 @@ export function messageQueries(db: Db, outbox: OutboxQueries) {
       };
     }),
     nextChat: (groupId: number, now: number): ChatAddress | null => dueChat(groupId, now),
-    /** Undoes a claim that was never handed to an agent (the attempt does not count). */
-    unclaim(batchId: string): void {
-      const sql = `UPDATE messages SET status = 'pending', batch_id = NULL, attempts = attempts - 1 WHERE ${IN_BATCH}`;
-      db.run(sql, batchId);
-    },
+    /** Hands a claimed batch back untouched: never handed over, or cut short by a stop (no attempt counted). */
+    unclaim: (batchId: string) =>
+      void db.run(`UPDATE messages SET status = 'pending', batch_id = NULL WHERE ${IN_BATCH}`, batchId),
     /** Marks batches answered and queues the answer, atomically, so a crash can neither lose nor repeat it. */
     completeBatches: db.transaction((batchIds: string[], reply: (NewOutboxItem & { now: number }) | null) => {
       const done = `UPDATE messages SET status = 'done', last_error = NULL WHERE batch_id = ?`;
       for (const batchId of batchIds) db.run(done, batchId);
       if (reply) outbox.enqueue(reply, reply.now);
     }),
-    /** Puts a batch back for a retry after backoff, or gives up once its triggers used maxAttempts. */
+    /** Counts the agent's failure on the batch: back for a retry after backoff, or given up after maxAttempts. */
     failBatch: db.transaction(
       (
         batchId: string,
@@ -94,6 +93,8 @@ export function messageQueries(db: Db, outbox: OutboxQueries) {
           WHERE m.${IN_BATCH}`;
         const info = db.prepare(find).get(batchId) as { attempts: number | null } & ChatAddress;
         if (info.attempts === null) return null;
+        info.attempts += 1;
+        db.run(`UPDATE messages SET attempts = attempts + 1 WHERE ${IN_BATCH}`, batchId);
         const chat = { channel: info.channel, chatId: info.chatId };
         if (info.attempts >= policy.maxAttempts) {
           const sql = `UPDATE messages SET status = 'failed', last_error = ? WHERE ${IN_BATCH}`;

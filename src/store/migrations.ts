@@ -249,4 +249,6 @@ export const migrations: readonly string[] = [
   ALTER TABLE groups ADD COLUMN disk_quota_mb INTEGER;
   ALTER TABLE groups ADD COLUMN disk_use TEXT;
   `,
+  // Attempts now count an agent's failures, not claims: a batch a crash or a stop cut short costs none.
+  `UPDATE messages SET attempts = attempts - 1 WHERE status = 'processing' AND attempts > 0;`,
 ];

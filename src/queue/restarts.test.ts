@@ -1,0 +1,75 @@
+// Stopping is not failing, and a crash costs no attempt: what a crash soak found (issue 14), tested on the real
+// host and store with a fake agent that behaves as the runner does on a stop (an error turn-end for what it had).
+import { afterEach, describe, expect, it } from 'vitest';
+import { eventually, FakeAgentRunner } from '../../test/fake-agent-runner.js';
+import { registerTestGroup, startTestWarren, type TestWarren, tempDir } from '../../test/harness.js';
+import { openStore } from '../store/store.js';
+
+let harness: TestWarren | null = null;
+afterEach(async () => {
+  await harness?.stop();
+  harness = null;
+});
+
+const statusesOf = (h: TestWarren, folder: string) => {
+  const chat = h.warren.store.chats.get('fake', folder);
+  return h.warren.store.messages.ofChat(chat?.id ?? -1).map((message) => message.status);
+};
+
+describe('restarts', () => {
+  it('a stop during a running turn, three times in a row, costs nothing: the answer comes with no notice', async () => {
+    const dataDir = tempDir();
+    for (let stop = 0; stop < 3; stop += 1) {
+      const h = await startTestWarren({ dataDir });
+      if (stop === 0) {
+        h.addGroup('team');
+        h.channel.receive({ chatId: 'team', text: 'a long question' });
+      }
+      await h.runner.waitForSessions(1);
+      await h.stop();
+      expect(h.runner.sessions[0]?.stopReasons).toEqual(['Warren is shutting down']);
+      expect(h.channel.textsTo('team')).toEqual([]);
+    }
+    harness = await startTestWarren({
+      dataDir,
+      runner: new FakeAgentRunner({ autoReply: () => 'the answer' }),
+    });
+    const h = harness;
+    await eventually(() => h.channel.textsTo('team').length > 0, 2000, 'the answer');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(h.channel.textsTo('team')).toEqual(['the answer']);
+    expect(h.warren.store.outbox.list({ limit: 10 }).map((item) => item.kind)).toEqual(['reply']);
+    expect(statusesOf(h, 'team')).toEqual(['done']);
+  });
+
+  it('an agent failure after two host crashes is retried: crashes cost no attempt', () => {
+    const dataDir = tempDir();
+    const store = openStore(`${dataDir}/warren.db`);
+    const group = registerTestGroup(store, dataDir, 'team');
+    const chat = store.chats.get('fake', 'team');
+    if (!chat) throw new Error('no chat');
+    const now = Date.now();
+    const message = {
+      chatRef: chat.id,
+      senderId: 'u',
+      senderName: 'U',
+      text: 'hi',
+      sentAt: now,
+      receivedAt: now,
+    };
+    store.messages.insert({ ...message, externalId: 'm1', isTrigger: true });
+    // Two crashes: claimed, and left processing by a host that died; the next start releases them.
+    for (const batchId of ['b1', 'b2']) {
+      expect(store.messages.claimBatch(group.id, batchId, 10, now)?.messages).toHaveLength(1);
+      expect(store.messages.releaseProcessing()).toBe(1);
+    }
+    store.messages.claimBatch(group.id, 'b3', 10, now);
+    const failure = store.messages.failBatch('b3', 'the model failed', {
+      maxAttempts: 3,
+      backoffMs: () => 10,
+      now,
+    });
+    expect(failure).toMatchObject({ outcome: 'retry', attempt: 1 });
+    store.close();
+  });
+});
