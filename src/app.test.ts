@@ -72,6 +72,7 @@ describe('warren host', () => {
   it('delivers a message another process queued (the CLI) as soon as that process signals the host', async () => {
     harness = await startTestWarren();
     harness.addGroup('team');
+    await harness.warren.delivery.idle(); // the pass the channel's connection started is over
     const cli = openStore(databasePath(harness.dataDir));
     cli.outbox.enqueue(
       { idempotencyKey: 'cli-1', channel: 'fake', chatId: 'team', text: 'welcome', kind: 'notice' },

@@ -16,7 +16,7 @@ import { createDelivery } from './queue/delivery.js';
 import { createGroupQueue } from './queue/group-queue.js';
 import { createWork } from './queue/work.js';
 import { prepareGlobalMemory } from './sandbox/global-memory.js';
-import type { ChatAddress } from './store/records.js';
+import { type ChatAddress, isSameChat } from './store/records.js';
 import { startRetention } from './store/retention.js';
 import { type AuditEntry, openStore, type Store } from './store/store.js';
 import { createScheduler, type Timers } from './tasks/scheduler.js';
@@ -95,9 +95,16 @@ export async function startWarren(options: WarrenOptions) {
   const delivery = createDelivery({
     ...base,
     channels,
-    maxAttempts: 8,
+    giveUpMs: config.deliveryGiveUpHours * 3_600_000,
     baseDelayMs: retryBaseMs,
-    maxDelayMs: 600_000,
+    maxDelayMs: 5 * 60_000,
+    // Never only logged: the owner hears of it, unless it was for the admin chat itself (it would fail alike).
+    onGiveUp: (item, reason) => {
+      if (isSameChat(item, adminChatOf(store, channels))) return;
+      const what = item.kind === 'reply' ? 'A reply' : 'A notice';
+      const text = `⚠️ ${what} to ${item.channel} chat ${item.chatId} could not be delivered (${reason}); gave up.`;
+      notifier.notify(`delivery-failed:${item.id}`, text);
+    },
   });
   const onWork = (groupId: number) => queue.enqueue(groupId);
   const scheduler = createScheduler({
@@ -197,7 +204,10 @@ export async function startWarren(options: WarrenOptions) {
   for (const channel of channels.values()) {
     await channel.connect({
       onMessage,
-      onStateChange: (state) => channelStatus.report(channel.name, state),
+      onStateChange: (state) => {
+        channelStatus.report(channel.name, state);
+        delivery.setConnected(channel.name, state.status === 'connected');
+      },
       onChatEvent: (event) => {
         if (isStopped) return;
         if (event.type === 'chat-joined') pairing.onChatJoined(event);
@@ -209,6 +219,8 @@ export async function startWarren(options: WarrenOptions) {
       },
     });
     log.info({ channel: channel.name }, 'channel connected');
+    // Replies waiting for this channel go out now; before, they waited without burning tries.
+    delivery.setConnected(channel.name, true);
   }
 
   return {

@@ -16,6 +16,10 @@ const settings = {
   isLocalChatEnabled: { env: 'WARREN_LOCAL_CHAT', help: "'true' or 'false': serve the local web chat" },
   maxAttempts: { env: 'WARREN_MAX_ATTEMPTS', help: 'tries per message before a failure notice' },
   retryBaseMs: { env: 'WARREN_RETRY_BASE_MS', help: 'first retry delay; doubles each time' },
+  deliveryGiveUpHours: {
+    env: 'WARREN_DELIVERY_GIVE_UP_HOURS',
+    help: 'how long a reply a chat service does not take is retried before the owner is told it failed',
+  },
   contextMessages: {
     env: 'WARREN_CONTEXT_MESSAGES',
     help: 'untriggered messages given to the agent as context',
@@ -123,6 +127,10 @@ const configSchema = z.object({
   isLocalChatEnabled: flag,
   maxAttempts: int(1, 20),
   retryBaseMs: int(1, 3_600_000),
+  deliveryGiveUpHours: z.coerce
+    .number()
+    .min(0.01)
+    .max(24 * 30),
   contextMessages: int(1, 1000),
   runtime: z.enum(['docker', 'podman', 'gvisor']),
   agentImage: z.string().regex(/^[a-z0-9][a-z0-9._/:-]*$/, 'an image tag like warren-agent:latest'),
@@ -192,6 +200,7 @@ const defaults = (env: Record<string, string | undefined>): Record<SettingName, 
   isLocalChatEnabled: 'true',
   maxAttempts: '3',
   retryBaseMs: '2000',
+  deliveryGiveUpHours: '24',
   contextMessages: '50',
   runtime: 'docker',
   agentImage: 'warren-agent:latest',

@@ -151,13 +151,14 @@ export function describeChannelContract(name: string, setup: () => Promise<Contr
         channels: new Map([[harness.channel.name, harness.channel]]),
         log: silentLogger(),
         now: Date.now,
-        maxAttempts: 5,
+        giveUpMs: 60_000,
         baseDelayMs: 20,
         maxDelayMs: 100,
       });
       try {
         harness.failNextSend();
         delivery.start();
+        delivery.setConnected(harness.channel.name, true);
         store.outbox.enqueue(
           {
             idempotencyKey: 'retry-me',

@@ -20,11 +20,12 @@ beforeEach(() => {
     channels: new Map([[channel.name, channel]]),
     log: silentLogger(),
     now: Date.now,
-    maxAttempts: 3,
+    giveUpMs: 60_000,
     baseDelayMs: 10,
     maxDelayMs: 100,
   });
   delivery.start();
+  delivery.setConnected(channel.name, true);
 });
 afterEach(async () => {
   await delivery.stop();
@@ -56,12 +57,25 @@ describe('delivery', () => {
     expect(channel.sent).toHaveLength(1);
   });
 
-  it('records a send that keeps failing as failed with the reason', async () => {
-    for (let i = 0; i < 3; i++)
+  it('records a send that keeps failing past the give-up time as failed, with the reason', async () => {
+    await delivery.stop();
+    delivery = createDelivery({
+      store,
+      channels: new Map([[channel.name, channel]]),
+      log: silentLogger(),
+      now: Date.now,
+      giveUpMs: 100,
+      baseDelayMs: 10,
+      maxDelayMs: 20,
+    });
+    delivery.start();
+    delivery.setConnected(channel.name, true);
+    for (let i = 0; i < 100; i++)
       channel.nextResults.push({ status: 'failed', reason: 'chat unreachable', isRetryable: true });
     queue('k1', 'hello');
     await eventually(() => store.outbox.byKey('k1')?.status === 'failed', 2000, 'final failure');
-    expect(store.outbox.byKey('k1')).toMatchObject({ attempts: 3, lastError: 'chat unreachable' });
+    expect(store.outbox.byKey('k1')).toMatchObject({ lastError: 'chat unreachable' });
+    expect(store.outbox.byKey('k1')?.attempts).toBeGreaterThan(2);
     expect(channel.sent).toHaveLength(0);
   });
 

@@ -10,10 +10,12 @@ export interface DeliveryDeps {
   channels: ReadonlyMap<string, Channel>;
   log: Logger;
   now(): number;
-  /** Tries per item before it is marked failed (and shown by `warren status`). */
-  maxAttempts: number;
+  /** How long a reply is retried before it is given up (marked failed, shown by `warren status`, owner told). */
+  giveUpMs: number;
   baseDelayMs: number;
   maxDelayMs: number;
+  /** A reply was given up. Must not throw. */
+  onGiveUp?(item: OutboxItem, reason: string): void;
 }
 
 const BATCH_SIZE = 50;
@@ -35,6 +37,8 @@ export function createDelivery(deps: DeliveryDeps) {
   let pass: Promise<void> | null = null;
   let isAgainNeeded = false;
   let isStopped = true;
+  /** Enabled channels not connected (at start, or dropped): their items wait, burning no tries, until they are. */
+  const waiting = new Set(deps.channels.keys());
 
   async function sendOne(item: OutboxItem): Promise<SendResult> {
     const { chatId, text, idempotencyKey, filePath } = item;
@@ -52,7 +56,7 @@ export function createDelivery(deps: DeliveryDeps) {
 
   async function runPass(): Promise<void> {
     for (;;) {
-      const items = outbox.claimDue(deps.now(), BATCH_SIZE);
+      const items = outbox.claimDue(deps.now(), BATCH_SIZE, [...waiting]);
       if (items.length === 0) break;
       for (const item of items) {
         if (isStopped) {
@@ -68,7 +72,7 @@ export function createDelivery(deps: DeliveryDeps) {
           continue;
         }
         const fields = { id: item.id, channel: item.channel, attempts: item.attempts, reason: result.reason };
-        if (result.isRetryable && item.attempts < deps.maxAttempts) {
+        if (result.isRetryable && deps.now() - item.createdAt < deps.giveUpMs) {
           const delay = backoffMs(item.attempts, { baseMs: deps.baseDelayMs, maxMs: deps.maxDelayMs });
           outbox.markRetry(item.id, result.reason, deps.now() + delay);
           log.warn({ ...fields, retryInMs: delay }, 'delivery failed; will retry');
@@ -76,6 +80,7 @@ export function createDelivery(deps: DeliveryDeps) {
           outbox.markFailed(item.id, result.reason);
           forgetStagedFile(item);
           log.error(fields, 'delivery failed for good');
+          deps.onGiveUp?.(item, result.reason);
         }
       }
       if (isStopped) break;
@@ -85,7 +90,7 @@ export function createDelivery(deps: DeliveryDeps) {
   /** Arms one timer for the earliest future attempt: delivery never polls. */
   function arm(): void {
     if (timer) clearTimeout(timer);
-    const due = isStopped ? null : outbox.nextDueAt();
+    const due = isStopped ? null : outbox.nextDueAt([...waiting]);
     timer = due === null ? null : setTimeout(kick, Math.max(0, due - deps.now()));
   }
 
@@ -116,6 +121,13 @@ export function createDelivery(deps: DeliveryDeps) {
     },
     /** New items were queued. */
     kick,
+    /** A channel connected (its waiting items go out now, in order) or dropped (they wait for it). */
+    setConnected(channel: string, isConnected: boolean): void {
+      if (!deps.channels.has(channel) || isConnected !== waiting.has(channel)) return;
+      if (isConnected) waiting.delete(channel);
+      else waiting.add(channel);
+      kick();
+    },
     /** Stops; a send under way finishes, everything else stays pending for the next start. */
     async stop(): Promise<void> {
       isStopped = true;

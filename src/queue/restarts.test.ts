@@ -3,7 +3,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, FakeAgentRunner } from '../../test/fake-agent-runner.js';
 import { registerTestGroup, startTestWarren, type TestWarren, tempDir } from '../../test/harness.js';
+import { databasePath } from '../app.js';
 import { openStore } from '../store/store.js';
+import type { Channel, SendResult } from '../types.js';
 
 let harness: TestWarren | null = null;
 afterEach(async () => {
@@ -71,5 +73,60 @@ describe('restarts', () => {
     });
     expect(failure).toMatchObject({ outcome: 'retry', attempt: 1 });
     store.close();
+  });
+
+  it('replies waiting at a restart go out once their channel connects, without a try burnt before', async () => {
+    const dataDir = tempDir();
+    const before = openStore(databasePath(dataDir));
+    const reply = {
+      idempotencyKey: 'r1',
+      channel: 'slow',
+      chatId: 'c1',
+      text: 'waited',
+      kind: 'reply' as const,
+    };
+    before.outbox.enqueue(reply, Date.now());
+    before.close();
+    let isConnected = false;
+    const sent: string[] = [];
+    const slow: Channel = {
+      name: 'slow',
+      async connect() {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        isConnected = true;
+      },
+      disconnect: async () => {},
+      async send(message): Promise<SendResult> {
+        if (!isConnected) return { status: 'failed', reason: 'not connected', isRetryable: true };
+        sent.push(message.text);
+        return { status: 'sent' };
+      },
+    };
+    harness = await startTestWarren({ dataDir, channels: () => [slow] });
+    const h = harness;
+    await eventually(() => sent.length === 1, 1000, 'the waiting reply');
+    expect(h.warren.store.outbox.byKey('r1')).toMatchObject({ status: 'sent', attempts: 1 });
+  });
+
+  it('a reply a chat service refuses for good is told to the owner in the admin chat', async () => {
+    harness = await startTestWarren();
+    const h = harness;
+    h.channel.nextResults.push({
+      status: 'failed',
+      reason: 'bot was blocked by the user',
+      isRetryable: false,
+    });
+    h.warren.store.outbox.enqueue(
+      { idempotencyKey: 'lost', channel: 'fake', chatId: 'c9', text: 'an answer', kind: 'reply' },
+      Date.now(),
+    );
+    h.warren.delivery.kick();
+    await eventually(() => h.warren.store.outbox.byKey('lost')?.status === 'failed', 2000, 'the failure');
+    const id = h.warren.store.outbox.byKey('lost')?.id;
+    const notice = h.warren.store.outbox.byKey(`delivery-failed:${id}`);
+    expect(notice).toMatchObject({ channel: 'local', chatId: 'main', kind: 'notice' });
+    expect(notice?.text).toContain(
+      'A reply to fake chat c9 could not be delivered (bot was blocked by the user)',
+    );
   });
 });

@@ -5,6 +5,9 @@ import type { Db } from './db.js';
 const HEAD_OF_CHAT = `NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel = o.channel AND p.chat_id = o.chat_id
   AND p.id < o.id AND p.status IN ('pending', 'sending'))`;
 
+/** SQL condition: the item's channel is not one of a JSON list of channels waiting to (re)connect. */
+const NOT_WAITING = 'o.channel NOT IN (SELECT value FROM json_each(?))';
+
 export interface OutboxItem {
   id: number;
   idempotencyKey: string;
@@ -39,12 +42,13 @@ export function outboxQueries(db: Db) {
     },
     /**
      * Claims due items (pending → sending, attempts + 1) so no two senders take the same one. Only the oldest
-     * unsent item of each chat is eligible, so a retried message is never overtaken by a later one.
+     * unsent item of each chat is eligible, so a retried message is never overtaken by a later one. Items of
+     * `waiting` channels (not connected) are left alone: an outage burns no tries.
      */
-    claimDue: db.transaction((now: number, limit: number): OutboxItem[] => {
+    claimDue: db.transaction((now: number, limit: number, waiting: string[] = []): OutboxItem[] => {
       const sql = `SELECT ${ITEM_COLUMNS} FROM outbox o
-        WHERE status = 'pending' AND next_attempt_at <= ? AND ${HEAD_OF_CHAT} ORDER BY id LIMIT ?`;
-      const items = db.all<OutboxItem>(sql, now, limit);
+        WHERE status = 'pending' AND next_attempt_at <= ? AND ${HEAD_OF_CHAT} AND ${NOT_WAITING} ORDER BY id LIMIT ?`;
+      const items = db.all<OutboxItem>(sql, now, JSON.stringify(waiting), limit);
       const claim = `UPDATE outbox SET status = 'sending', attempts = attempts + 1 WHERE id = ?`;
       for (const item of items) db.run(claim, item.id);
       return items.map((item) => ({ ...item, status: 'sending', attempts: item.attempts + 1 }));
@@ -65,9 +69,10 @@ export function outboxQueries(db: Db) {
     },
     /** After a restart: a send that was under way is tried again (adapters get the idempotency key). */
     releaseSending: () => db.run(`UPDATE outbox SET status = 'pending' WHERE status = 'sending'`).changes,
-    nextDueAt(): number | null {
-      const sql = `SELECT MIN(next_attempt_at) AS at FROM outbox o WHERE status = 'pending' AND ${HEAD_OF_CHAT}`;
-      return (db.prepare(sql).get() as { at: number | null }).at;
+    nextDueAt(waiting: string[] = []): number | null {
+      const sql = `SELECT MIN(next_attempt_at) AS at FROM outbox o
+        WHERE status = 'pending' AND ${HEAD_OF_CHAT} AND ${NOT_WAITING}`;
+      return db.get<{ at: number | null }>(sql, JSON.stringify(waiting))?.at ?? null;
     },
     byKey(key: string): OutboxItem | null {
       const sql = `SELECT ${ITEM_COLUMNS} FROM outbox WHERE idempotency_key = ?`;
