@@ -53,6 +53,8 @@ export interface E2eWarren {
   addGroup(folder: string): Group;
   /** The name of the running container of a group (there is at most one). */
   containerOf(folder: string): Promise<string>;
+  /** Stops the host as SIGTERM does (`warren.stop()`, then the runner) and starts a new one on the same data. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -111,23 +113,29 @@ export async function startE2eWarren(
   const localToken = loadOrCreateToken(dataDir);
   const channel = new FakeChannel();
   // The same wiring as `warren start` (src/main.ts), with the fake channel added.
-  const { warren, runner: startedRunner } = await startHostParts({
-    config,
-    log,
-    runtime,
-    installId,
-    credential: { kind: 'api-key', apiKey },
-    packageRoot,
-    localToken,
-    extraChannels: [channel],
-    // One retry at most: a refused or failed model call ends the turn in about a second, not minutes.
-    agentEnv: { CLAUDE_CODE_MAX_RETRIES: '1' },
-  });
+  const boot = () =>
+    startHostParts({
+      config,
+      log,
+      runtime,
+      installId,
+      credential: { kind: 'api-key', apiKey },
+      packageRoot,
+      localToken,
+      extraChannels: [channel],
+      // One retry at most: a refused or failed model call ends the turn in about a second, not minutes.
+      agentEnv: { CLAUDE_CODE_MAX_RETRIES: '1' },
+    });
+  let { warren, runner: startedRunner } = await boot();
   const local = (warren.channels.get('local') as LocalChannel | undefined) ?? null;
 
   return {
-    warren,
-    runner: startedRunner,
+    get warren() {
+      return warren;
+    },
+    get runner() {
+      return startedRunner;
+    },
     runtime,
     fake,
     channel,
@@ -164,6 +172,11 @@ export async function startE2eWarren(
         throw new Error(`expected one running container for ${folder}, found ${running.length}`);
       }
       return (running[0] as { name: string }).name;
+    },
+    async restart() {
+      await warren.stop();
+      await startedRunner.close();
+      ({ warren, runner: startedRunner } = await boot());
     },
     async stop() {
       let failure: unknown = null;
