@@ -1,0 +1,131 @@
+// End to end, the real `warren start` in a child process, killed with SIGKILL while its agent's turn waits on the
+// model (issue 14): a crash costs no attempt. Two crashes and one failure of the agent's own (its container killed)
+// still leave the message a retry, and its answer arrives through the fake Telegram Bot API. Orphaned containers
+// go at each start.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databasePath } from '../../src/app.js';
+import { createRuntime } from '../../src/image/engine-setup.js';
+import { registerGroup } from '../../src/intake/registration.js';
+import { installIdFor } from '../../src/main.js';
+import { openStore } from '../../src/store/store.js';
+import { type FakeModelApi, startFakeModelApi } from '../fake-model-api.js';
+import { type FakeTelegramApi, startFakeTelegramApi } from '../fake-telegram-api.js';
+import { AGENT_IMAGE, killContainer, requireAgentImage, waitFor } from './e2e-harness.js';
+
+const CLI = path.resolve(import.meta.dirname, '..', '..', 'src', 'cli.ts');
+const GROUP = -100_777;
+const runtime = createRuntime({ kind: 'docker' });
+let api: FakeTelegramApi;
+let model: FakeModelApi;
+let dataDir: string;
+let host: ChildProcess | null = null;
+let env: Record<string, string>;
+
+/** Starts `warren start` and resolves once it says it is running. */
+async function startHost(): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI, 'start'], {
+    env,
+    cwd: dataDir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  await waitFor(
+    () => /Warren is running/.test(output) || child.exitCode !== null,
+    'the host to start',
+    60_000,
+  );
+  if (child.exitCode !== null) throw new Error(`warren start exited ${child.exitCode}: ${output}`);
+  return child;
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  const closed = new Promise((resolve) => child.once('close', resolve));
+  child.kill('SIGKILL');
+  await closed;
+}
+
+beforeAll(async () => {
+  await requireAgentImage(runtime);
+  api = await startFakeTelegramApi();
+  const apiKey = `sk-ant-e2e-${randomBytes(12).toString('hex')}`;
+  model = await startFakeModelApi({ expectedApiKey: apiKey });
+  dataDir = mkdtempSync('/tmp/warren-e2e-');
+  env = {
+    PATH: process.env.PATH ?? '',
+    HOME: dataDir,
+    WARREN_DATA_DIR: dataDir,
+    WARREN_LOG_LEVEL: 'warn',
+    ANTHROPIC_API_KEY: apiKey,
+    ANTHROPIC_BASE_URL: model.url,
+    WARREN_TELEGRAM_BOT_TOKEN: api.token,
+    WARREN_TELEGRAM_API_ROOT: api.url,
+    WARREN_LOCAL_CHAT: 'false',
+    WARREN_TIMEZONE: 'UTC',
+    WARREN_RETRY_BASE_MS: '300',
+    WARREN_AGENT_MEMORY_MB: '768',
+    WARREN_DISK_QUOTA_MODE: 'watched',
+    WARREN_MIN_FREE_DISK_MB: '0',
+    WARREN_AGENT_IMAGE: AGENT_IMAGE,
+  };
+  const store = openStore(databasePath(dataDir));
+  const chat = { channel: 'telegram', chatId: String(GROUP) };
+  registerGroup(
+    store,
+    dataDir,
+    { folder: 'team', name: 'Team', chat, isDirect: false, trigger: 'always' },
+    0,
+  );
+  store.close();
+}, 120_000);
+
+afterAll(async () => {
+  if (host) await kill(host);
+  await runtime.removeOrphans(installIdFor(dataDir)).catch(() => []);
+  await model?.close();
+  await api?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('crashes', () => {
+  it('two SIGKILLs of the host mid-turn and one agent failure, and the message is still retried and answered', async () => {
+    // The model takes a minute: each kill lands while the turn waits on it.
+    model.setDefault({ text: 'too late', delayMs: 60_000 });
+    host = await startHost();
+    api.pushMessage({ chatId: GROUP, chatType: 'group', chatTitle: 'Team', text: 'a long question' });
+    for (let crash = 1; crash <= 3; crash += 1) {
+      const before = model.requests.length;
+      await waitFor(() => model.requests.length > before, `the model call of run ${crash}`, 90_000);
+      if (crash === 3) break;
+      await kill(host);
+      host = await startHost();
+    }
+    // The third run fails by itself: its container is killed mid-turn (as the kernel's OOM killer would).
+    model.setDefault({ text: 'the answer' });
+    const owned = await runtime.listOwned(installIdFor(dataDir));
+    const agent = owned.find((container) => container.groupFolder === 'team' && container.isRunning);
+    expect(owned.filter((container) => container.isRunning)).toHaveLength(1); // the crashed hosts' are gone
+    await killContainer(agent?.name ?? 'none');
+    await waitFor(
+      () => api.textsTo(GROUP).some((text) => text.includes('the answer')),
+      'the answer',
+      120_000,
+    );
+    const texts = api.textsTo(GROUP).join('\n');
+    expect(texts).toMatch(/Trying again in \d+s \(attempt 2 of 3\)/);
+    expect(texts).not.toMatch(/could not answer/);
+    const store = openStore(databasePath(dataDir));
+    const chat = store.chats.get('telegram', String(GROUP));
+    expect(store.messages.ofChat(chat?.id ?? -1).map((message) => message.status)).toEqual(['done']);
+    store.close();
+  }, 400_000);
+});
