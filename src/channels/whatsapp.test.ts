@@ -138,6 +138,21 @@ describe('whatsapp channel', () => {
     });
   });
 
+  it('a send repeated after a crash between WhatsApp taking a part and its record carries the same message id', async () => {
+    const fake = new FakeWhatsApp();
+    const reply = { chatId: GROUP, text: 'the answer', idempotencyKey: 'r9' };
+    const before = await start(fake);
+    expect(await before.channel.send(reply)).toMatchObject({ status: 'sent' });
+    await before.channel.disconnect();
+    // The host died before it recorded the send (a fresh ledger: nothing recorded); after the restart the outbox
+    // sends the same reply again.
+    const after = await start(fake);
+    expect(await after.channel.send(reply)).toMatchObject({ status: 'sent' });
+    const ids = fake.sent.filter((sent) => sent.jid === GROUP).map((sent) => sent.messageId);
+    expect(ids).toHaveLength(2);
+    expect(new Set(ids)).toEqual(new Set([messageIdFor('r9#1')]));
+  });
+
   it('refuses to send to something that is not a WhatsApp chat id, for good', async () => {
     const { channel } = await start();
     expect(await channel.send({ chatId: 'telegram-chat', text: 'x', idempotencyKey: 'k' })).toMatchObject({
