@@ -201,11 +201,13 @@ export async function startWarren(options: WarrenOptions) {
     auditDays: config.auditRetentionDays,
   });
   const stopTaskSignals = watchHostSignals(dataDir, kickAll, log);
+  const isConnected = new Map<string, boolean>();
   for (const channel of channels.values()) {
     await channel.connect({
       onMessage,
       onStateChange: (state) => {
         channelStatus.report(channel.name, state);
+        isConnected.set(channel.name, state.status === 'connected');
         delivery.setConnected(channel.name, state.status === 'connected');
       },
       onChatEvent: (event) => {
@@ -219,8 +221,9 @@ export async function startWarren(options: WarrenOptions) {
       },
     });
     log.info({ channel: channel.name }, 'channel connected');
-    // Replies waiting for this channel go out now; before, they waited without burning tries.
-    delivery.setConnected(channel.name, true);
+    // Replies waiting for this channel go out now (unless it came up offline and says so); before, they waited
+    // without using tries.
+    delivery.setConnected(channel.name, isConnected.get(channel.name) ?? true);
   }
 
   return {
