@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -130,6 +130,15 @@ describe('warren CLI', () => {
     });
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/folder '\.\.\/etc' must be/);
+  });
+
+  it('prints the usage for `start --help` instead of starting Warren', async () => {
+    const dataDir = tempDir();
+    const run = await warren(['start', '--help'], { WARREN_DATA_DIR: dataDir, WARREN_LOCAL_PORT: '0' });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/Usage|usage/);
+    expect(run.stdout).not.toContain('Warren is running');
+    expect(existsSync(join(dataDir, 'warren.db'))).toBe(false);
   });
 
   it('exits with 2 and says how to get help for an unknown command', async () => {

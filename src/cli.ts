@@ -227,6 +227,11 @@ async function imageCommand(args: string[]): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
+  // `warren start --help` explains, never starts: a command's --help is the usage, whatever the command.
+  if (command !== undefined && (args.includes('--help') || args.includes('-h'))) {
+    console.log(HELP);
+    return 0;
+  }
   try {
     switch (command) {
       case 'start':
