@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { eventually } from '../test/fake-agent-runner.js';
 import { tempDir } from '../test/harness.js';
 import { openStore } from './store/store.js';
 
@@ -130,6 +131,42 @@ describe('warren CLI', () => {
     });
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/folder '\.\.\/etc' must be/);
+  });
+
+  it('refuses a second start on the same data, naming the first; the lock is free once the first is killed', async () => {
+    const dataDir = tempDir();
+    const env = {
+      PATH: process.env.PATH ?? '',
+      HOME: dataDir,
+      WARREN_DATA_DIR: dataDir,
+      WARREN_LOCAL_PORT: '0',
+    };
+    const first = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI, 'start'], {
+      env: { ...env, WARREN_LOG_LEVEL: 'warn' },
+      cwd: dataDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let stdout = '';
+      first.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
+      await eventually(() => stdout.includes('Warren is running'), 30_000, 'the first host');
+      const before = readdirSync(dataDir).sort().join();
+      const second = await warren(['start'], env);
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain(`Warren is already running on ${dataDir} (process ${first.pid})`);
+      expect(second.stdout).not.toContain('Warren is running');
+      expect(first.exitCode).toBeNull();
+      expect(readdirSync(dataDir).sort().join()).toBe(before);
+      expect(readFileSync(join(dataDir, 'warren.pid'), 'utf8')).toBe(`${first.pid}\n`);
+    } finally {
+      const closed = new Promise((resolve) => first.once('close', resolve));
+      first.kill('SIGKILL');
+      await closed;
+    }
+    const third = await warren(['start'], env, { untilStdout: /Warren is running/, thenSignal: 'SIGTERM' });
+    expect(third.code, third.stderr).toBe(0);
   });
 
   it('prints the usage for `start --help` instead of starting Warren', async () => {

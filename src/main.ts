@@ -15,6 +15,7 @@ import {
   createContainerRunner,
 } from './sandbox/container-runner.js';
 import { readModelCredential } from './sandbox/credentials.js';
+import { lockDataDir } from './store/lock.js';
 import type { AgentRunner, Channel } from './types.js';
 
 export interface StartOptions {
@@ -108,6 +109,8 @@ export async function startHost(options: StartOptions): Promise<number> {
       `Warren's host needs Linux (/proc/self/fd), not ${process.platform}; run it in a Linux VM`,
     );
   }
+  // First: a second start on the same data must touch nothing (src/store/lock.ts).
+  const lock = lockDataDir(config.dataDir);
   prepareDataDir(config.dataDir);
   const localToken = loadOrCreateToken(config.dataDir);
   const credential = readModelCredential(options.env, options.cwd);
@@ -140,7 +143,10 @@ export async function startHost(options: StartOptions): Promise<number> {
     packageRoot: options.packageRoot,
     localToken,
   });
-  closeRunner = () => runner.close();
+  closeRunner = async () => {
+    await runner.close();
+    lock.release();
+  };
 
   warren = host;
   if (signalled !== null) {
