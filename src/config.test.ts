@@ -126,6 +126,28 @@ describe('channel settings', () => {
     );
   });
 
+  it('refuses the model base URL and the mount allowlist path in config.json: they decide where secrets go', () => {
+    for (const setting of [
+      { modelBaseUrl: 'https://example.test' },
+      { mountAllowlistPath: '/tmp/allow.json' },
+    ]) {
+      const cwd = tempDir();
+      writeFileSync(join(cwd, 'config.json'), JSON.stringify(setting));
+      expect(() => loadConfig({ env: { HOME: cwd, WARREN_DATA_DIR: cwd }, cwd })).toThrow(
+        new RegExp(`'${Object.keys(setting)[0]}' can only be set in the environment`),
+      );
+    }
+  });
+
+  it('refuses a model base URL that is plain http to another machine', () => {
+    const cwd = tempDir();
+    const load = (url: string) =>
+      loadConfig({ env: { HOME: cwd, WARREN_DATA_DIR: cwd, ANTHROPIC_BASE_URL: url }, cwd }).modelBaseUrl;
+    expect(() => load('http://gateway.example.test')).toThrow(/ANTHROPIC_BASE_URL.*must be https/);
+    expect(load('http://127.0.0.1:8080')).toBe('http://127.0.0.1:8080');
+    expect(load('https://gateway.example.test')).toBe('https://gateway.example.test');
+  });
+
   it('takes the bot token and the API root from the environment only, not from config.json', () => {
     const cwd = tempDir();
     writeFileSync(

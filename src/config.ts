@@ -93,12 +93,24 @@ const settings = {
 /** Secrets are never echoed in error messages. */
 const SECRET_SETTINGS: ReadonlySet<string> = new Set(['telegramBotToken']);
 /** Settings that decide where a secret goes (or what it is) can only come from the environment or .env. */
-const ENV_ONLY_SETTINGS: ReadonlySet<string> = new Set(['dataDir', 'telegramBotToken', 'telegramApiRoot']);
+const ENV_ONLY_SETTINGS: ReadonlySet<string> = new Set([
+  'dataDir',
+  'telegramBotToken',
+  'telegramApiRoot',
+  'modelBaseUrl',
+  'mountAllowlistPath',
+]);
 
 const LOOPBACK_URL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 export type SettingName = keyof typeof settings;
 
+const httpsOrLoopback = z
+  .url({ protocol: /^https?$/ })
+  .refine(
+    (url) => url.startsWith('https://') || LOOPBACK_URL_HOSTS.has(new URL(url).host.replace(/:\d+$/, '')),
+    'must be https (plain http only on loopback)',
+  );
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const flag = z.enum(['true', 'false']).transform((value) => value === 'true');
 const emptyOr = (pattern: RegExp, message: string) =>
@@ -140,17 +152,13 @@ const configSchema = z.object({
   agentPids: int(32, 65536),
   agentIdleSeconds: int(1, 86_400),
   agentMaxRunMinutes: int(1, 1440),
-  modelBaseUrl: z.url({ protocol: /^https?$/ }),
+  // The proxy sends the model credential to it: plain http only to this machine.
+  modelBaseUrl: httpsOrLoopback,
   dailyTokenBudget: int(0, Number.MAX_SAFE_INTEGER),
   mountAllowlistPath: z.string().min(1),
   telegramBotToken: emptyOr(/^\d+:[\w-]{20,}$/, 'a token like 123456:ABC-DEF…'),
   // The token travels in every request's path: plain http only to this machine.
-  telegramApiRoot: z
-    .url({ protocol: /^https?$/ })
-    .refine(
-      (url) => url.startsWith('https://') || LOOPBACK_URL_HOSTS.has(new URL(url).host.replace(/:\d+$/, '')),
-      'must be https (plain http only on loopback)',
-    ),
+  telegramApiRoot: httpsOrLoopback,
   isWhatsAppEnabled: flag,
   whatsappPhoneNumber: emptyOr(/^\d{7,15}$/, 'digits only, with country code'),
   whatsappUnknownSenders: z.enum(['pairing', 'ignore']),
