@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   const packageRoot = process.env.BENCH_PACKAGE_ROOT;
   if (!apiKey || !installId || !packageRoot) throw new Error('run by bench/run.ts only');
   const config = loadConfig({ env: process.env, cwd: process.env.WARREN_DATA_DIR ?? '.' });
-  const log = createLogger({ level: config.logLevel });
+  const log = await createLogger({ level: config.logLevel });
   const runtime = timedRuntime(createRuntime({ kind: config.runtime }, { log }));
   const channel = new BenchChannel();
   const sessions = new Map<string, AgentSession>();

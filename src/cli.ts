@@ -8,6 +8,7 @@ import { ADMIN_CHAT, databasePath, prepareDataDir } from './app.js';
 import { loadOrCreateToken } from './channels/local.js';
 import { runChatClient } from './cli/chat-client.js';
 import { formatDoctor, runDoctor } from './cli/doctor.js';
+import { showLogs } from './cli/logs.js';
 import { createCliOwnerOps, performFromCli } from './cli/owner.js';
 import { runPairingCommand } from './cli/pairing.js';
 import { formatGroups, formatStatus } from './cli/status.js';
@@ -57,6 +58,7 @@ Commands:
                             change a task (a running Warren picks it up at once)
   image build               build the agent container image
   doctor                    check this machine and say how to fix what is missing
+  logs [--follow]           the host's log (<data dir>/logs), newest last; --follow keeps printing
   help                      this text
 
 Configuration comes from the environment, a .env file here, and <data dir>/config.json.
@@ -197,6 +199,25 @@ async function chatCommand(args: string[]): Promise<void> {
   });
 }
 
+async function logsCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { follow: { type: 'boolean', short: 'f', default: false } },
+  });
+  const logDir = join(config().dataDir, 'logs');
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  const isShown = await showLogs({
+    logDir,
+    isFollow: values.follow,
+    isPretty: Boolean(process.stdout.isTTY),
+    write: (text) => process.stdout.write(text),
+    signal: controller.signal,
+  });
+  if (!isShown) console.error(`warren: no log yet in ${logDir} (Warren writes it once started)`);
+  return isShown ? 0 : 1;
+}
+
 async function doctorCommand(): Promise<number> {
   const cfg = config();
   const checks = await runDoctor({
@@ -252,6 +273,8 @@ export async function main(argv: string[]): Promise<number> {
         );
       case 'doctor':
         return await doctorCommand();
+      case 'logs':
+        return await logsCommand(args);
       case 'image':
         return await imageCommand(args);
       case '--version':

@@ -1,6 +1,7 @@
 // `warren start`: builds the real parts (logger, channels, container runner), starts the host, handles signals.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { prepareDataDir, startWarren, type Warren } from './app.js';
 import { createChannels } from './channels/index.js';
 import { loadOrCreateToken } from './channels/local.js';
@@ -71,7 +72,13 @@ export async function startHostParts(parts: HostParts): Promise<{ warren: Warren
 /** Runs Warren until SIGINT/SIGTERM. Resolves with the process exit code. */
 export async function startHost(options: StartOptions): Promise<number> {
   const { config } = options;
-  const log = createLogger({ level: config.logLevel, isPretty: Boolean(process.stderr.isTTY) });
+  // First: a second start on the same data must touch nothing, its log file included (src/store/lock.ts).
+  const lock = lockDataDir(config.dataDir);
+  const log = await createLogger({
+    level: config.logLevel,
+    isPretty: Boolean(process.stderr.isTTY),
+    logDir: join(config.dataDir, 'logs'),
+  });
   // Signal handlers first: a SIGTERM during start-up must still stop cleanly (after start-up completes).
   let warren: Warren | null = null;
   let closeRunner: () => Promise<void> = async () => {};
@@ -109,8 +116,6 @@ export async function startHost(options: StartOptions): Promise<number> {
       `Warren's host needs Linux (/proc/self/fd), not ${process.platform}; run it in a Linux VM`,
     );
   }
-  // First: a second start on the same data must touch nothing (src/store/lock.ts).
-  const lock = lockDataDir(config.dataDir);
   prepareDataDir(config.dataDir);
   const localToken = loadOrCreateToken(config.dataDir);
   const credential = readModelCredential(options.env, options.cwd);

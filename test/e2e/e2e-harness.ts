@@ -108,7 +108,7 @@ export async function startE2eWarren(
     cwd: dataDir,
   });
   const log = process.env.WARREN_E2E_LOG
-    ? createLogger({ level: process.env.WARREN_E2E_LOG })
+    ? await createLogger({ level: process.env.WARREN_E2E_LOG })
     : silentLogger();
   const localToken = loadOrCreateToken(dataDir);
   const channel = new FakeChannel();
