@@ -169,6 +169,23 @@ describe('warren CLI', () => {
     expect(third.code, third.stderr).toBe(0);
   });
 
+  it('backs up the database to a new file, and refuses to overwrite one', async () => {
+    const dataDir = tempDir();
+    const env = { WARREN_DATA_DIR: dataDir };
+    expect((await warren(['groups', 'add', 'local:team', '--folder', 'team'], env)).code).toBe(0);
+    const file = join(dataDir, 'copy.db');
+    const run = await warren(['backup', file], env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain(`Backed up the database to ${file}`);
+    const copy = new Database(file, { readonly: true });
+    expect(copy.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(copy.prepare('SELECT folder FROM groups ORDER BY folder').pluck().all()).toEqual(['team']);
+    copy.close();
+    const again = await warren(['backup', file], env);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('exists; name a new file');
+  });
+
   it('prints the usage for `start --help` instead of starting Warren', async () => {
     const dataDir = tempDir();
     const run = await warren(['start', '--help'], { WARREN_DATA_DIR: dataDir, WARREN_LOCAL_PORT: '0' });

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The `warren` command: parses arguments and hands each command to the module that owns it.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -58,6 +58,7 @@ Commands:
                             change a task (a running Warren picks it up at once)
   image build               build the agent container image
   doctor                    check this machine and say how to fix what is missing
+  backup [FILE]             a consistent copy of the database, safe while Warren runs
   logs [--follow]           the host's log (<data dir>/logs), newest last; --follow keeps printing
   help                      this text
 
@@ -199,6 +200,24 @@ async function chatCommand(args: string[]): Promise<void> {
   });
 }
 
+/** `warren backup [FILE]`: a consistent copy of the database, safe while Warren runs. */
+async function backupCommand(args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  const cfg = config();
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const file = resolve(positionals[0] ?? join(cfg.dataDir, 'backups', `warren-${stamp}.db`));
+  if (existsSync(file)) throw new UsageError(`${file} exists; name a new file`);
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const store = openStore(databasePath(cfg.dataDir));
+  try {
+    await store.backup(file);
+  } finally {
+    store.close();
+  }
+  console.log(`Backed up the database to ${file}`);
+  return 0;
+}
+
 async function logsCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -275,6 +294,8 @@ export async function main(argv: string[]): Promise<number> {
         return await doctorCommand();
       case 'logs':
         return await logsCommand(args);
+      case 'backup':
+        return await backupCommand(args);
       case 'image':
         return await imageCommand(args);
       case '--version':

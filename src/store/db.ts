@@ -1,5 +1,6 @@
 // The connection: SQLite settings, one compiled statement per SQL text, the schema brought up to date, and the typed
 // shorthands every query module uses (db.get, db.all, db.run).
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { migrations } from './migrations.js';
 
@@ -17,7 +18,7 @@ export function openDb(path: string) {
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  migrate(db);
+  migrate(db, path);
   return Object.assign(db, {
     /** The first row, or null when there is none. */
     get: <T>(sql: string, ...args: unknown[]) => (db.prepare(sql).get(...args) as T | undefined) ?? null,
@@ -38,12 +39,17 @@ function cacheStatements(db: Database.Database): void {
     statements.get(sql) ?? statements.set(sql, compile(sql)).get(sql)) as typeof db.prepare;
 }
 
-function migrate(db: Database.Database): void {
+function migrate(db: Database.Database, path: string): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > migrations.length) {
     throw new StoreError(
       `the database is at schema version ${current}, newer than this Warren (${migrations.length}); upgrade Warren`,
     );
+  }
+  // A database with data goes to a new schema only after a consistent copy of it is kept beside it.
+  const copy = `${path}.before-v${migrations.length}`;
+  if (current > 0 && current < migrations.length && path !== ':memory:' && !existsSync(copy)) {
+    db.prepare('VACUUM INTO ?').run(copy);
   }
   for (let version = current; version < migrations.length; version++) {
     db.transaction(() => {

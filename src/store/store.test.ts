@@ -1,3 +1,4 @@
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -54,6 +55,55 @@ describe('store', () => {
     expect(db.pragma('user_version', { simple: true })).toBe(migrations.length);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.close();
+  });
+
+  it('keeps a consistent copy of a database before taking it to a new schema, and only then', () => {
+    const path = join(tempDir(), 'warren.db');
+    const old = new Database(path);
+    for (const [version, sql] of migrations.slice(0, -1).entries()) {
+      old.exec(sql);
+      old.pragma(`user_version = ${version + 1}`);
+    }
+    old
+      .prepare('INSERT INTO groups (folder, name, trigger, created_at) VALUES (?, ?, ?, ?)')
+      .run('kept', 'k', 'always', 1);
+    old.close();
+    openStore(path).close();
+    const copyPath = `${path}.before-v${migrations.length}`;
+    const copy = new Database(copyPath, { readonly: true });
+    expect(copy.pragma('user_version', { simple: true })).toBe(migrations.length - 1);
+    expect(copy.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(copy.prepare('SELECT folder FROM groups').pluck().all()).toEqual(['kept']);
+    copy.close();
+    rmSync(copyPath);
+    openStore(path).close(); // up to date: no copy
+    expect(existsSync(copyPath)).toBe(false);
+  });
+
+  it('backs up while another connection writes: the copy opens and passes integrity_check', async () => {
+    const dataDir = tempDir();
+    const path = join(dataDir, 'warren.db');
+    store = openStore(path);
+    const writer = openStore(path);
+    const group = writer.groups.create({ folder: 'busy', name: 'busy', trigger: 'always', now: 0 });
+    let writes = 0;
+    const writing = setInterval(() => {
+      for (let i = 0; i < 50; i++)
+        writer.audit.record(
+          { groupFolder: group.folder, actor: 'test', action: `w${writes++}`, decision: 'allow', detail: {} },
+          Date.now(),
+        );
+    }, 1);
+    try {
+      await store.backup(join(dataDir, 'copy.db'));
+    } finally {
+      clearInterval(writing);
+      writer.close();
+    }
+    const copy = new Database(join(dataDir, 'copy.db'), { readonly: true });
+    expect(copy.pragma('integrity_check', { simple: true })).toBe('ok');
+    expect(copy.prepare('SELECT folder FROM groups').pluck().all()).toContain('busy');
+    copy.close();
   });
 
   it('refuses a database from a newer Warren', () => {

@@ -86,6 +86,8 @@ export function openStore(path: string) {
     usage,
     tasks: taskQueries(db, outbox),
     transaction: <R>(fn: () => R): R => db.transaction(fn)(),
+    /** A consistent copy while Warren runs (SQLite's online backup). */
+    backup: async (file: string) => void (await db.backup(file)),
     close: () => void (db.open && db.close()),
   };
 }
