@@ -11,6 +11,7 @@ import { formatDoctor, runDoctor } from './cli/doctor.js';
 import { showLogs } from './cli/logs.js';
 import { createCliOwnerOps, performFromCli } from './cli/owner.js';
 import { runPairingCommand } from './cli/pairing.js';
+import { runService, specFor } from './cli/service.js';
 import { formatGroups, formatStatus } from './cli/status.js';
 import { runTasksCommand } from './cli/tasks.js';
 import { type Config, ConfigError, describeSettings, loadConfig } from './config.js';
@@ -58,6 +59,8 @@ Commands:
                             change a task (a running Warren picks it up at once)
   image build               build the agent container image
   doctor                    check this machine and say how to fix what is missing
+  service install|uninstall|status [--system]
+                            run Warren as a service (systemd, launchd), restarted on failure
   backup [FILE]             a consistent copy of the database, safe while Warren runs
   logs [--follow]           the host's log (<data dir>/logs), newest last; --follow keeps printing
   help                      this text
@@ -200,6 +203,28 @@ async function chatCommand(args: string[]): Promise<void> {
   });
 }
 
+/** `warren service install|uninstall|status [--system]`: the unit runs this CLI's `start` with this data directory. */
+function serviceCommand(args: string[]): number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { system: { type: 'boolean', default: false } },
+  });
+  const action = positionals[0];
+  if (action !== 'install' && action !== 'uninstall' && action !== 'status') {
+    throw new UsageError('usage: warren service install|uninstall|status [--system]');
+  }
+  const cli = join(packageRoot, 'dist', 'cli.js');
+  const spec = specFor({
+    isSystem: values.system,
+    node: process.execPath,
+    cli,
+    dataDir: config().dataDir,
+    workDir: process.cwd(),
+  });
+  return runService(action, spec);
+}
+
 /** `warren backup [FILE]`: a consistent copy of the database, safe while Warren runs. */
 async function backupCommand(args: string[]): Promise<number> {
   const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
@@ -296,6 +321,8 @@ export async function main(argv: string[]): Promise<number> {
         return await logsCommand(args);
       case 'backup':
         return await backupCommand(args);
+      case 'service':
+        return serviceCommand(args);
       case 'image':
         return await imageCommand(args);
       case '--version':
