@@ -69,12 +69,16 @@ describe.each(engines)('building on the %s engine', (engine) => {
         dockerfile: path.join(context, 'Dockerfile'),
         tag,
         buildArgs: { GREETING: 'hi' },
+        labels: { 'warren.source': 'abc123' },
         onProgress: (line) => progress.push(line),
       });
       expect(built).toEqual({ ok: true });
       expect(progress.length).toBeGreaterThan(0);
       expect(await images.hasImage(tag)).toBe(true);
       expect((await client.getImage(tag).inspect()).Config.Labels).toMatchObject({ greeting: 'hi' });
+      expect(await images.labelOf(tag, 'warren.source')).toBe('abc123');
+      expect(await images.labelOf(tag, 'absent')).toBeNull();
+      expect(await images.labelOf(`${tag}-missing`, 'warren.source')).toBeNull();
 
       const failed = await images.buildImage({
         contextDir: context,

@@ -17,6 +17,7 @@ export interface BuildImageOptions {
   dockerfile: string;
   tag: string;
   buildArgs: Record<string, string>;
+  labels?: Record<string, string>;
   /** Each line the build prints. Must not throw. */
   onProgress(line: string): void;
   timeoutMs?: number;
@@ -24,15 +25,26 @@ export interface BuildImageOptions {
 
 export type BuildImageResult = { ok: true } | { ok: false; reason: string };
 
-/** Images on the engine: neither method rejects for engine failures. */
+/** Images on the engine: no method rejects for engine failures. */
 export interface ImageEngine {
   hasImage(tag: string): Promise<boolean>;
+  /** One label of an image: null when the image or the label is not there. */
+  labelOf(tag: string, label: string): Promise<string | null>;
   buildImage(options: BuildImageOptions): Promise<BuildImageResult>;
 }
 
 export function createImageEngine(config: RuntimeConfig): ImageEngine {
   const { docker } = engineClient(config);
-  return { hasImage: createRuntime(config).hasImage, buildImage: (options) => buildImage(docker, options) };
+  return {
+    hasImage: createRuntime(config).hasImage,
+    labelOf: (tag, label) =>
+      docker
+        .getImage(tag)
+        .inspect()
+        .then((image) => image.Config?.Labels?.[label] ?? null)
+        .catch(() => null),
+    buildImage: (options) => buildImage(docker, options),
+  };
 }
 
 const buildEventSchema = z.object({ stream: z.string().optional(), error: z.string().optional() });
@@ -92,6 +104,7 @@ export async function buildImage(docker: Docker, build: BuildImageOptions): Prom
       t: build.tag,
       dockerfile,
       buildargs: build.buildArgs,
+      ...(build.labels ? { labels: build.labels } : {}),
       // A failed step's container is removed too, not left behind.
       forcerm: true,
       ...(deadline === undefined ? {} : { abortSignal: deadline }),
