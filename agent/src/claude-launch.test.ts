@@ -116,7 +116,8 @@ describe('expectedSpawn', () => {
     // Claude Code inherits the container's env (the host's agentEnv included), not the run settings, NODE_OPTIONS
     // or DEBUG.
     expect(request.env.PATH).toBe(launch.runnerEnv.PATH);
-    expect(request.env.CLAUDE_CODE_MAX_RETRIES).toBe(launch.runnerEnv.CLAUDE_CODE_MAX_RETRIES);
+    // Two retries unless the host's agentEnv says otherwise: a model API that is down ends the turn in seconds.
+    expect(request.env.CLAUDE_CODE_MAX_RETRIES).toBe(launch.runnerEnv.CLAUDE_CODE_MAX_RETRIES ?? '2');
     expect(request.env.NODE_OPTIONS).toBeUndefined();
     expect(request.env.DEBUG).toBeUndefined();
     expect(request.env.WARREN_RUN_ID).toBeUndefined();

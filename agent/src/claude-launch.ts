@@ -60,6 +60,9 @@ export function launchOptions(launch: ClaudeLaunch, resumeSessionId: string | nu
     ],
     additionalDirectories: launch.additionalDirectories,
     env: {
+      // Fast, honest failures: Claude Code's own retries (ten by default, minutes of backoff) become two, so a model
+      // API that cannot be reached ends the turn in seconds; the host then tells the chat and retries the work.
+      CLAUDE_CODE_MAX_RETRIES: '2',
       ...Object.fromEntries(inherited),
       HOME: launch.home,
       ANTHROPIC_BASE_URL: launch.apiBaseUrl,

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_IPC_FILE_BYTES, parseIpcFile } from '../../src/protocol/ipc.js';
-import { createOutputWriter, readInputFile } from './ipc-files.js';
+import { createOutputWriter, plainError, readInputFile } from './ipc-files.js';
 
 let directory: string;
 beforeEach(async () => {
@@ -76,5 +76,24 @@ describe('readInputFile', () => {
 
   it('reports a missing file as an error', async () => {
     expect(await readInputFile(path.join(directory, 'gone.json'))).toMatchObject({ ok: false });
+  });
+});
+
+describe('plainError', () => {
+  it("turns Claude Code's API error into the model API's words, without the relay's address", () => {
+    const fromProxy =
+      'API Error: 502 Warren: the model API at https://api.example.test could not be reached (ECONNREFUSED). This is a ' +
+      'server-side issue, usually temporary — try again in a moment. If it persists, check your inference gateway ' +
+      '(127.0.0.1:34991).';
+    expect(plainError(fromProxy)).toBe(
+      'the model API at https://api.example.test could not be reached (ECONNREFUSED)',
+    );
+    const upstream =
+      'API Error: 529 {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}';
+    expect(plainError(upstream)).toBe('the model API answered 529: Overloaded');
+    expect(plainError('Request to http://127.0.0.1:4100/v1/messages failed')).toBe(
+      'Request to http://the relay/v1/messages failed',
+    );
+    expect(plainError('the agent reported an error')).toBe('the agent reported an error');
   });
 });

@@ -82,3 +82,23 @@ export function createInputWatcher(options: {
 export function truncate(text: string, max = MAX_SHORT_CHARS): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
+
+/**
+ * A failed turn's error in words for the chat: Claude Code's "API Error: 502 …" becomes the model API's own message,
+ * without Claude Code's advice that names the relay inside the container (127.0.0.1:port), which means nothing to
+ * the person reading and is Warren's inside.
+ */
+export function plainError(text: string): string {
+  const api = /^API Error: (\d{3}) ([\s\S]*?)(?:\s+This is a server-side issue[\s\S]*)?$/.exec(text.trim());
+  let plain = text;
+  if (api) {
+    const [, status, body = ''] = api;
+    let message = body.replace(/^Warren: /, '').replace(/\.$/, '');
+    try {
+      const parsed = JSON.parse(body) as { error?: { message?: unknown } };
+      if (typeof parsed.error?.message === 'string') message = parsed.error.message;
+    } catch {}
+    plain = message.startsWith('the model API') ? message : `the model API answered ${status}: ${message}`;
+  }
+  return plain.replace(/\b(?:127\.0\.0\.1|localhost)(?::\d+)?\b/g, 'the relay');
+}

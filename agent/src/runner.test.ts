@@ -224,7 +224,7 @@ describe('runner', () => {
       batchIds: ['b1'],
       result: null,
       isError: true,
-      error: 'API Error: 402 budget exhausted',
+      error: 'the model API answered 402: budget exhausted',
     });
   });
 });

@@ -10,7 +10,7 @@ import {
 } from '../../src/protocol/ipc.js';
 import type { AgentLoop, LoopEnd, LoopTurn } from './agent-loop.js';
 import type { HostRequests } from './host-requests.js';
-import { createInputWatcher, type OutputWriter, truncate } from './ipc-files.js';
+import { createInputWatcher, type OutputWriter, plainError, truncate } from './ipc-files.js';
 import type { Log } from './log.js';
 import { type RunningPreCheck, runPreCheck, withCheckData } from './pre-check.js';
 import { createPromptQueue } from './prompt-queue.js';
@@ -140,7 +140,7 @@ export function startRunner(deps: {
       result: isError ? null : toReplyText(result),
       sessionId,
       isError,
-      ...(isError && result ? { error: truncate(result) } : {}),
+      ...(isError && result ? { error: truncate(plainError(result)) } : {}),
     });
 
   function onTurnEnd(turn: LoopTurn): void {

@@ -59,7 +59,11 @@ export interface E2eWarren {
 }
 
 export async function startE2eWarren(
-  options: { env?: Record<string, string>; isLocalChatEnabled?: boolean } = {},
+  options: {
+    env?: Record<string, string>;
+    isLocalChatEnabled?: boolean;
+    agentEnv?: Record<string, string>;
+  } = {},
 ): Promise<E2eWarren> {
   const baseRuntime = createRuntime({ kind: 'docker' });
   await requireAgentImage(baseRuntime);
@@ -124,7 +128,7 @@ export async function startE2eWarren(
       localToken,
       extraChannels: [channel],
       // One retry at most: a refused or failed model call ends the turn in about a second, not minutes.
-      agentEnv: { CLAUDE_CODE_MAX_RETRIES: '1' },
+      agentEnv: options.agentEnv ?? { CLAUDE_CODE_MAX_RETRIES: '1' },
     });
   let { warren, runner: startedRunner } = await boot();
   const local = (warren.channels.get('local') as LocalChannel | undefined) ?? null;
