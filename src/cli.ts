@@ -1,26 +1,27 @@
 #!/usr/bin/env node
 // The `warren` command: parses arguments and hands each command to the module that owns it.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ADMIN_CHAT, databasePath, prepareDataDir } from './app.js';
 import { loadOrCreateToken } from './channels/local.js';
 import { runChatClient } from './cli/chat-client.js';
-import { formatDoctor, runDoctor } from './cli/doctor.js';
-import { showLogs } from './cli/logs.js';
 import { createCliOwnerOps, performFromCli } from './cli/owner.js';
 import { runPairingCommand } from './cli/pairing.js';
-import { runService, specFor } from './cli/service.js';
 import { formatGroups, formatStatus } from './cli/status.js';
 import { runTasksCommand } from './cli/tasks.js';
+import {
+  backupCommand,
+  doctorCommand,
+  imageCommand,
+  logsCommand,
+  serviceCommand,
+  UsageError,
+} from './cli/upkeep.js';
 import { type Config, ConfigError, describeSettings, loadConfig } from './config.js';
-import { buildAgentImage } from './image/agent-image.js';
-import { createRuntime } from './image/engine-setup.js';
-import { createImageEngine } from './image/image-build.js';
 import type { OwnerOp, OwnerOps } from './intake/owner-ops.js';
 import { startHost } from './main.js';
-import { readModelCredential } from './sandbox/credentials.js';
 import { parseChatAddress } from './store/records.js';
 import { openStore, type Store, StoreError } from './store/store.js';
 
@@ -67,8 +68,6 @@ Commands:
 
 Configuration comes from the environment, a .env file here, and <data dir>/config.json.
 Run \`warren help config\` for every setting.`;
-
-class UsageError extends Error {}
 
 function configHelp(): string {
   const rows = describeSettings().map((s) => `  ${s.env.padEnd(30)} ${s.help} (default: ${s.default})`);
@@ -203,93 +202,6 @@ async function chatCommand(args: string[]): Promise<void> {
   });
 }
 
-/** `warren service install|uninstall|status [--system]`: the unit runs this CLI's `start` with this data directory. */
-function serviceCommand(args: string[]): number {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { system: { type: 'boolean', default: false } },
-  });
-  const action = positionals[0];
-  if (action !== 'install' && action !== 'uninstall' && action !== 'status') {
-    throw new UsageError('usage: warren service install|uninstall|status [--system]');
-  }
-  const cli = join(packageRoot, 'dist', 'cli.js');
-  const spec = specFor({
-    isSystem: values.system,
-    node: process.execPath,
-    cli,
-    dataDir: config().dataDir,
-    workDir: process.cwd(),
-  });
-  return runService(action, spec);
-}
-
-/** `warren backup [FILE]`: a consistent copy of the database, safe while Warren runs. */
-async function backupCommand(args: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
-  const cfg = config();
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const file = resolve(positionals[0] ?? join(cfg.dataDir, 'backups', `warren-${stamp}.db`));
-  if (existsSync(file)) throw new UsageError(`${file} exists; name a new file`);
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const store = openStore(databasePath(cfg.dataDir));
-  try {
-    await store.backup(file);
-  } finally {
-    store.close();
-  }
-  console.log(`Backed up the database to ${file}`);
-  return 0;
-}
-
-async function logsCommand(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { follow: { type: 'boolean', short: 'f', default: false } },
-  });
-  const logDir = join(config().dataDir, 'logs');
-  const controller = new AbortController();
-  process.once('SIGINT', () => controller.abort());
-  const isShown = await showLogs({
-    logDir,
-    isFollow: values.follow,
-    isPretty: Boolean(process.stdout.isTTY),
-    write: (text) => process.stdout.write(text),
-    signal: controller.signal,
-  });
-  if (!isShown) console.error(`warren: no log yet in ${logDir} (Warren writes it once started)`);
-  return isShown ? 0 : 1;
-}
-
-async function doctorCommand(): Promise<number> {
-  const cfg = config();
-  const checks = await runDoctor({
-    config: cfg,
-    runtime: createRuntime({ kind: cfg.runtime }),
-    credential: readModelCredential(process.env, process.cwd()),
-    nodeVersion: process.version,
-  });
-  console.log(formatDoctor(checks));
-  return checks.every((check) => check.isOk) ? 0 : 1;
-}
-
-async function imageCommand(args: string[]): Promise<number> {
-  if (args[0] !== 'build') throw new UsageError('usage: warren image build');
-  const cfg = config();
-  const images = createImageEngine({ kind: cfg.runtime });
-  console.log(`Building ${cfg.agentImage} from ${cfg.baseImage} …`);
-  const result = await buildAgentImage({ images, config: cfg, packageRoot }, (line) =>
-    console.log(`  ${line}`),
-  );
-  if (!result.ok) {
-    console.error(`Image build failed: ${result.reason}`);
-    return 1;
-  }
-  console.log(`Built ${cfg.agentImage}.`);
-  return 0;
-}
-
 export async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   // `warren start --help` explains, never starts: a command's --help is the usage, whatever the command.
@@ -316,15 +228,18 @@ export async function main(argv: string[]): Promise<number> {
           await withOwnerOps((ops, store) => runTasksCommand(args, { store, ops, now: Date.now() })),
         );
       case 'doctor':
-        return await doctorCommand();
+        return await doctorCommand(config());
       case 'logs':
-        return await logsCommand(args);
+        return await logsCommand(args, config().dataDir);
       case 'backup':
-        return await backupCommand(args);
+        return await backupCommand(args, {
+          dataDir: config().dataDir,
+          database: databasePath(config().dataDir),
+        });
       case 'service':
-        return serviceCommand(args);
+        return serviceCommand(args, { dataDir: config().dataDir, cli: join(packageRoot, 'dist', 'cli.js') });
       case 'image':
-        return await imageCommand(args);
+        return await imageCommand(args, config(), packageRoot);
       case '--version':
       case 'version': {
         const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as {
