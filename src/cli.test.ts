@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -177,6 +177,7 @@ describe('warren CLI', () => {
     const run = await warren(['backup', file], env);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain(`Backed up the database to ${file}`);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
     const copy = new Database(file, { readonly: true });
     expect(copy.pragma('integrity_check', { simple: true })).toBe('ok');
     expect(copy.prepare('SELECT folder FROM groups ORDER BY folder').pluck().all()).toEqual(['team']);

@@ -1,6 +1,6 @@
 // Keeping Warren running: `warren service` (systemd, launchd), `warren backup`, `warren logs`, `warren doctor`,
 // `warren image build`.
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.js';
@@ -44,6 +44,7 @@ export async function backupCommand(
   const store = openStore(where.database);
   try {
     await store.backup(file);
+    chmodSync(file, 0o600); // it holds every message: the owner's alone, like warren.db
   } finally {
     store.close();
   }
