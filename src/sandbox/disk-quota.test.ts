@@ -23,6 +23,7 @@ function setUp(
     diskUsed: 1000 * MIB,
     diskFree: 5000 * MIB,
     measureError: null as string | null,
+    measureThrows: false,
   };
   const measured: string[] = [];
   const notices: string[] = [];
@@ -32,6 +33,7 @@ function setUp(
     minFreeMb: options.minFreeMb ?? 1024,
     async measure(folder): Promise<FolderUse> {
       measured.push(folder);
+      if (state.measureThrows) throw new Error('the engine went away');
       if (state.measureError) return { ok: false, error: state.measureError };
       return { ok: true, bytes: state.groupBytes, entries: state.entries };
     },
@@ -204,6 +206,26 @@ describe('disk quota', () => {
     state.measureError = null;
     state.entries = MAX_GROUP_ENTRIES + 1;
     expect(await quota.checkBeforeStart('sales')).toMatch(/files and folders, over the limit/);
+  });
+
+  it('stops a frozen group whose measurement throws, rather than leaving it frozen', async () => {
+    const { quota, state, measured } = setUp();
+    current = quota;
+    await quota.checkBeforeStart('sales');
+    const holds: boolean[] = [];
+    const stops: string[] = [];
+    quota.watch('sales', {
+      onExceeded: (reason) => stops.push(reason),
+      hold: async (isHeld) => {
+        holds.push(isHeld);
+      },
+    });
+    await until(() => measured.length === 1, 'the first measurement');
+    state.measureThrows = true;
+    state.diskUsed += 200 * MIB;
+    await until(() => stops.length === 1, 'the stop');
+    expect(holds).toEqual([true]);
+    expect(stops[0]).toBe("cannot measure the group's folders: the engine went away");
   });
 
   it('measures nothing for a group without a quota', async () => {

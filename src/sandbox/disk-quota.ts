@@ -112,7 +112,12 @@ export function createDiskQuota(deps: DiskQuotaDeps) {
       if (reason) exceed(folder, reason);
       return reason;
     })()
-      .catch((error: unknown) => `cannot measure the group's folders: ${(error as Error).message}`)
+      .catch((error: unknown) => {
+        // Fail closed here too: a group frozen for this measurement must be stopped, not left frozen.
+        const reason = `cannot measure the group's folders: ${(error as Error).message}`;
+        exceed(folder, reason);
+        return reason;
+      })
       .finally(() => measuring.delete(folder));
     measuring.set(folder, job);
     return job;
