@@ -1,12 +1,6 @@
 // `warren status` and `warren groups list`: a read-only view of the store, formatted for a person.
 import type { Store } from '../store/store.js';
-
-const ago = (at: number, now: number): string => {
-  const seconds = Math.max(0, Math.round((now - at) / 1000));
-  if (seconds < 90) return `${seconds}s ago`;
-  if (seconds < 5400) return `${Math.round(seconds / 60)}m ago`;
-  return `${Math.round(seconds / 3600)}h ago`;
-};
+import { relative } from '../tasks/tasks.js';
 
 export function formatGroups(store: Store): string {
   const groups = store.groups.list();
@@ -57,7 +51,7 @@ export function formatStatus(store: Store, now: number): string {
     `Running agents (${runs.length}):`,
     ...(runs.length === 0 ? ['  none'] : []),
     ...runs.map(
-      (run) => `  ${(groups.get(run.groupId) ?? '?').padEnd(16)} started ${ago(run.startedAt, now)}`,
+      (run) => `  ${(groups.get(run.groupId) ?? '?').padEnd(16)} started ${relative(run.startedAt, now)}`,
     ),
     '',
     'Queue:',
@@ -73,7 +67,7 @@ export function formatStatus(store: Store, now: number): string {
     `Outbox: ${outbox.pending + outbox.sending} waiting, ${outbox.sent} sent, ${outbox.failed} failed`,
     ...failedSends.map(
       (item) =>
-        `  failed: ${item.channel}:${item.chatId} ${ago(item.createdAt, now)} after ${item.attempts} tries: ${item.lastError ?? ''}`,
+        `  failed: ${item.channel}:${item.chatId} ${relative(item.createdAt, now)} after ${item.attempts} tries: ${item.lastError ?? ''}`,
     ),
   ];
   return lines.join('\n');
@@ -89,10 +83,7 @@ function formatTasksLine(store: Store, now: number): string[] {
     .map((task) => task.nextRunAt)
     .filter((at): at is number => at !== null)
     .sort((a, b) => a - b)[0];
-  const nextText =
-    next === undefined
-      ? ''
-      : `, next run ${next <= now ? 'due now' : `in ${ago(now, next).replace(' ago', '')}`}`;
+  const nextText = next === undefined ? '' : `, next run ${next <= now ? 'due now' : relative(next, now)}`;
   return [
     `Tasks: ${active.length} active, ${tasks.length - active.length} paused${nextText} (\`warren tasks\`)`,
     '',
@@ -112,7 +103,7 @@ function formatChannels(store: Store, now: number): string[] {
     'Channels:',
     ...states.map(({ channel, state, updatedAt }) => {
       const reason = 'reason' in state && state.reason ? `: ${state.reason}` : '';
-      return `  ${channel.padEnd(16)} ${label[state.status] ?? state.status} (reported ${ago(updatedAt, now)})${reason}`;
+      return `  ${channel.padEnd(16)} ${label[state.status] ?? state.status} (reported ${relative(updatedAt, now)})${reason}`;
     }),
     '',
   ];
