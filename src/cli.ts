@@ -228,7 +228,7 @@ export async function main(argv: string[]): Promise<number> {
           await withOwnerOps((ops, store) => runTasksCommand(args, { store, ops, now: Date.now() })),
         );
       case 'doctor':
-        return await doctorCommand(config());
+        return await doctorCommand(config(), packageRoot);
       case 'logs':
         return await logsCommand(args, config().dataDir);
       case 'backup':

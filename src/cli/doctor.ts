@@ -1,6 +1,8 @@
 // `warren doctor`: checks what Warren needs on this machine; each failed check comes with a one-line fix.
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import type { Config } from '../config.js';
+import { agentSource, SOURCE_LABEL } from '../image/agent-image.js';
+import type { ImageEngine } from '../image/image-build.js';
 import type { ModelCredential } from '../sandbox/credentials.js';
 import type { ContainerRuntime } from '../sandbox/runtimes/index.js';
 import { canUseVolumes } from '../sandbox/volumes.js';
@@ -15,6 +17,9 @@ export interface DoctorCheck {
 export interface DoctorDeps {
   config: Config;
   runtime: ContainerRuntime;
+  /** Which code the agent image holds (its label) against this package's: a stale image is rebuilt at start. */
+  images: Pick<ImageEngine, 'labelOf'>;
+  packageRoot: string;
   credential: ModelCredential | null;
   nodeVersion: string;
 }
@@ -60,9 +65,17 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorCheck[]> {
   );
   if (engine.ok) {
     const hasImage = await deps.runtime.hasImage(deps.config.agentImage);
+    const isCurrent =
+      (await deps.images.labelOf(deps.config.agentImage, SOURCE_LABEL)) === agentSource(deps.packageRoot);
     checks.push(
       hasImage
-        ? { name: 'Agent image', isOk: true, detail: deps.config.agentImage }
+        ? {
+            name: 'Agent image',
+            isOk: true,
+            detail: isCurrent
+              ? deps.config.agentImage
+              : `${deps.config.agentImage} holds other code than this Warren's; the next start rebuilds it (or run \`warren image build\`)`,
+          }
         : {
             name: 'Agent image',
             isOk: false,

@@ -72,10 +72,12 @@ export async function logsCommand(args: string[], dataDir: string): Promise<numb
 }
 
 /** `warren doctor`: exit 1 when something needs fixing. */
-export async function doctorCommand(cfg: Config): Promise<number> {
+export async function doctorCommand(cfg: Config, packageRoot: string): Promise<number> {
   const checks = await runDoctor({
     config: cfg,
     runtime: createRuntime({ kind: cfg.runtime }),
+    images: createImageEngine({ kind: cfg.runtime }),
+    packageRoot,
     credential: readModelCredential(process.env, process.cwd()),
     nodeVersion: process.version,
   });
