@@ -6,7 +6,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { databasePath } from '../src/app.js';
 import { createRuntime } from '../src/image/engine-setup.js';
@@ -15,6 +14,7 @@ import { installIdFor } from '../src/main.js';
 import { openStore } from '../src/store/store.js';
 import { type FakeRequest, startFakeModelApi } from '../test/fake-model-api.js';
 import { startFakeTelegramApi } from '../test/fake-telegram-api.js';
+import { killWarrenProcess, startWarrenProcess } from '../test/helpers/warren-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +26,6 @@ const { values } = parseArgs({
 const minutes = Number(values.minutes);
 const groupCount = Number(values.groups);
 const killEverySeconds = Number(values['kill-every']);
-const CLI = path.resolve(import.meta.dirname, '..', 'src', 'cli.ts');
 const runtime = createRuntime({ kind: 'docker' });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -77,28 +76,11 @@ store.close();
 let host: ChildProcess | null = null;
 let starts = 0;
 async function startHost(): Promise<void> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI, 'start'], {
-    env,
-    cwd: dataDir,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  while (!output.includes('Warren is running')) {
-    if (child.exitCode !== null) throw new Error(`warren start exited ${child.exitCode}`);
-    await sleep(50);
-  }
-  host = child;
+  host = await startWarrenProcess({ env, cwd: dataDir });
   starts += 1;
 }
 async function killHost(): Promise<void> {
-  const child = host;
-  if (!child) return;
-  const closed = new Promise((resolve) => child.once('close', resolve));
-  child.kill('SIGKILL');
-  await closed;
+  if (host) await killWarrenProcess(host);
   host = null;
 }
 

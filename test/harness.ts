@@ -24,6 +24,12 @@ export interface TestWarren {
   stop(): Promise<void>;
 }
 
+/** The statuses of a fake chat's stored messages, in order. */
+export function statusesOf(h: { warren: Warren }, folder: string): string[] {
+  const chat = h.warren.store.chats.get('fake', folder);
+  return h.warren.store.messages.ofChat(chat?.id ?? -1).map((message) => message.status);
+}
+
 export function tempDir(prefix = 'warren-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, FakeAgentRunner } from '../../test/fake-agent-runner.js';
-import { startTestWarren, type TestWarren } from '../../test/harness.js';
+import { startTestWarren, statusesOf, type TestWarren } from '../../test/harness.js';
 import { AgentStartError } from '../types.js';
 
 let harness: TestWarren | null = null;
@@ -8,11 +8,6 @@ afterEach(async () => {
   await harness?.stop();
   harness = null;
 });
-
-const statusesOf = (h: TestWarren, folder: string) => {
-  const chat = h.warren.store.chats.get('fake', folder);
-  return h.warren.store.messages.ofChat(chat?.id ?? -1).map((message) => message.status);
-};
 
 describe('group queue', () => {
   it('runs one agent per group and answers in the chat', async () => {

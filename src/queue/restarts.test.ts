@@ -2,7 +2,13 @@
 // host and store with a fake agent that behaves as the runner does on a stop (an error turn-end for what it had).
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, FakeAgentRunner } from '../../test/fake-agent-runner.js';
-import { registerTestGroup, startTestWarren, type TestWarren, tempDir } from '../../test/harness.js';
+import {
+  registerTestGroup,
+  startTestWarren,
+  statusesOf,
+  type TestWarren,
+  tempDir,
+} from '../../test/harness.js';
 import { databasePath } from '../app.js';
 import { openStore } from '../store/store.js';
 import type { Channel, SendResult } from '../types.js';
@@ -12,11 +18,6 @@ afterEach(async () => {
   await harness?.stop();
   harness = null;
 });
-
-const statusesOf = (h: TestWarren, folder: string) => {
-  const chat = h.warren.store.chats.get('fake', folder);
-  return h.warren.store.messages.ofChat(chat?.id ?? -1).map((message) => message.status);
-};
 
 describe('restarts', () => {
   it('a stop during a running turn, three times in a row, costs nothing: the answer comes with no notice', async () => {

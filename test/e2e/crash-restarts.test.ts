@@ -2,10 +2,9 @@
 // model (issue 14): a crash costs no attempt. Two crashes and one failure of the agent's own (its container killed)
 // still leave the message a retry, and its answer arrives through the fake Telegram Bot API. Orphaned containers
 // go at each start.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databasePath } from '../../src/app.js';
 import { createRuntime } from '../../src/image/engine-setup.js';
@@ -14,9 +13,9 @@ import { installIdFor } from '../../src/main.js';
 import { openStore } from '../../src/store/store.js';
 import { type FakeModelApi, startFakeModelApi } from '../fake-model-api.js';
 import { type FakeTelegramApi, startFakeTelegramApi } from '../fake-telegram-api.js';
+import { killWarrenProcess, startWarrenProcess } from '../helpers/warren-process.js';
 import { AGENT_IMAGE, killContainer, requireAgentImage, waitFor } from './e2e-harness.js';
 
-const CLI = path.resolve(import.meta.dirname, '..', '..', 'src', 'cli.ts');
 const GROUP = -100_777;
 const runtime = createRuntime({ kind: 'docker' });
 let api: FakeTelegramApi;
@@ -25,34 +24,7 @@ let dataDir: string;
 let host: ChildProcess | null = null;
 let env: Record<string, string>;
 
-/** Starts `warren start` and resolves once it says it is running. */
-async function startHost(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI, 'start'], {
-    env,
-    cwd: dataDir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  await waitFor(
-    () => /Warren is running/.test(output) || child.exitCode !== null,
-    'the host to start',
-    60_000,
-  );
-  if (child.exitCode !== null) throw new Error(`warren start exited ${child.exitCode}: ${output}`);
-  return child;
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  const closed = new Promise((resolve) => child.once('close', resolve));
-  child.kill('SIGKILL');
-  await closed;
-}
+const startHost = () => startWarrenProcess({ env, cwd: dataDir });
 
 beforeAll(async () => {
   await requireAgentImage(runtime);
@@ -89,7 +61,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (host) await kill(host);
+  if (host) await killWarrenProcess(host);
   await runtime.removeOrphans(installIdFor(dataDir)).catch(() => []);
   await model?.close();
   await api?.close();
@@ -106,7 +78,7 @@ describe('crashes', () => {
       const before = model.requests.length;
       await waitFor(() => model.requests.length > before, `the model call of run ${crash}`, 90_000);
       if (crash === 3) break;
-      await kill(host);
+      await killWarrenProcess(host);
       host = await startHost();
     }
     // The third run fails by itself: its container is killed mid-turn (as the kernel's OOM killer would).
