@@ -1,13 +1,13 @@
 // Changes to global memory (global/CLAUDE.md) an agent proposes: held until the owner approves one in the admin
 // chat, then written safely.
 import { createHash, randomUUID } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import type { Logger } from '../log.js';
 import { MAX_GLOBAL_MEMORY_BYTES, MAX_IPC_FILE_BYTES } from '../protocol/ipc.js';
 import { type ReadResult, readIpcFileText } from '../protocol/read.js';
-import { createFileIn, pathIn, renameIn, withDirectory } from '../sandbox/safe-fs.js';
+import { createFileIn, renameIn, unlinkIn, withDirectory } from '../sandbox/safe-fs.js';
 import type { Group } from '../store/records.js';
 import type { AuditEntry, MemoryProposal, Store } from '../store/store.js';
 import type { ToolAnswer } from '../types.js';
@@ -187,7 +187,11 @@ function writeGlobalMemory(globalDir: string, content: string): void {
       fsyncSync(fd);
       renameIn(dirFd, temp, 'CLAUDE.md');
     } catch (error) {
-      rmSync(pathIn(dirFd, temp), { force: true });
+      try {
+        unlinkIn(dirFd, temp);
+      } catch {
+        // Already gone: the write's own error is the one to report.
+      }
       throw error;
     } finally {
       closeSync(fd);
