@@ -33,13 +33,17 @@ export function agentSource(packageRoot: string): string {
 }
 
 /** Builds the agent image under its configured tag from its configured base. Never rejects for engine failures. */
-export function buildAgentImage(deps: ImageDeps, onProgress: (line: string) => void) {
+export function buildAgentImage(
+  deps: ImageDeps,
+  onProgress: (line: string) => void,
+  source = agentSource(deps.packageRoot),
+) {
   return deps.images.buildImage({
     contextDir: deps.packageRoot,
     dockerfile: path.join(deps.packageRoot, DOCKERFILE),
     tag: deps.config.agentImage,
     buildArgs: { BASE_IMAGE: deps.config.baseImage },
-    labels: { [SOURCE_LABEL]: agentSource(deps.packageRoot) },
+    labels: { [SOURCE_LABEL]: source },
     onProgress,
   });
 }
@@ -55,7 +59,7 @@ export async function ensureAgentImage(deps: ImageDeps & { log: Logger }): Promi
     // An image from other sources would run an agent runner that does not match this host: never reused silently.
     const why = (await deps.images.hasImage(image)) ? 'built from other sources' : 'missing';
     log.info({ image, base: deps.config.baseImage, why }, 'building the agent image');
-    const result = await buildAgentImage(deps, (line) => log.info({ line }, 'image build'));
+    const result = await buildAgentImage(deps, (line) => log.info({ line }, 'image build'), source);
     if (!result.ok) log.error({ image, reason: result.reason }, 'agent image build failed');
     else log.info({ image }, 'agent image built');
     return result.ok ? { ok: true, isBuilt: true } : result;
