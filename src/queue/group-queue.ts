@@ -87,9 +87,9 @@ export function createGroupQueue(deps: GroupQueueDeps) {
    * Stopping is not failing. Work of a run the host asked to end (shutdown, eviction, other work) that it left
    * unfinished was cut short: chat messages go back untouched (no attempt, no notice) for the next run. A task run
    * cut short by a shutdown stays open and ends as interrupted at the next start (told, never repeated by itself:
-   * it may have acted half-way). True when the work was taken care of here.
+   * it may have acted half-way). True when the work was taken care of here, so it is not settled as failed.
    */
-  function isReleased(slot: Slot, item: Work): boolean {
+  function releaseIfCutShort(slot: Slot, item: Work): boolean {
     if (!isShuttingDown && slot.state !== 'stopping') return false;
     if (item.kind === 'messages') work.release(item);
     return item.kind === 'messages' || isShuttingDown;
@@ -108,7 +108,7 @@ export function createGroupQueue(deps: GroupQueueDeps) {
       for (const item of effect.works) slot.open.delete(item.batchId);
       const isFailed = effect.outcome.status === 'failed';
       work.settle(
-        isFailed ? effect.works.filter((item) => !isReleased(slot, item)) : effect.works,
+        isFailed ? effect.works.filter((item) => !releaseIfCutShort(slot, item)) : effect.works,
         effect.outcome,
         effect.reply,
       );
@@ -135,7 +135,7 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     const error = failure?.reason ?? crash ?? 'the agent exited before answering';
     const isRetryable = failure?.isRetryable ?? !(exit.status === 'crashed' && exit.isRetryable === false);
     for (const item of [...slot.open.values()]) {
-      if (!isReleased(slot, item)) work.settle([item], { status: 'failed', error, isRetryable });
+      if (!releaseIfCutShort(slot, item)) work.settle([item], { status: 'failed', error, isRetryable });
     }
     slot.open.clear();
     if (isShuttingDown) return;
