@@ -61,6 +61,19 @@ function setUp(
   return { quota, state, measured, notices, write };
 }
 
+/** Watches a group as a run does, recording each freeze (true) and thaw (false) and each stop. */
+function watchHeld(quota: DiskQuota, folder: string) {
+  const holds: boolean[] = [];
+  const stops: string[] = [];
+  quota.watch(folder, {
+    onExceeded: (reason) => stops.push(reason),
+    hold: async (isHeld) => {
+      holds.push(isHeld);
+    },
+  });
+  return { holds, stops };
+}
+
 let current: DiskQuota | null = null;
 afterEach(() => current?.close());
 
@@ -150,14 +163,7 @@ describe('disk quota', () => {
     const { quota, state, measured, write } = setUp();
     current = quota;
     await quota.checkBeforeStart('sales');
-    const holds: boolean[] = [];
-    const stops: string[] = [];
-    quota.watch('sales', {
-      onExceeded: (reason) => stops.push(reason),
-      hold: async (isHeld) => {
-        holds.push(isHeld);
-      },
-    });
+    const { holds, stops } = watchHeld(quota, 'sales');
     await until(() => measured.length === 1, 'the first measurement');
     state.diskUsed += 200 * MIB;
     await until(() => holds.length === 2, 'held and let go');
@@ -212,14 +218,7 @@ describe('disk quota', () => {
     const { quota, state, measured } = setUp();
     current = quota;
     await quota.checkBeforeStart('sales');
-    const holds: boolean[] = [];
-    const stops: string[] = [];
-    quota.watch('sales', {
-      onExceeded: (reason) => stops.push(reason),
-      hold: async (isHeld) => {
-        holds.push(isHeld);
-      },
-    });
+    const { holds, stops } = watchHeld(quota, 'sales');
     await until(() => measured.length === 1, 'the first measurement');
     state.measureThrows = true;
     state.diskUsed += 200 * MIB;
