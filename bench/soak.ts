@@ -14,7 +14,7 @@ import { installIdFor } from '../src/main.js';
 import { openStore } from '../src/store/store.js';
 import { type FakeRequest, startFakeModelApi } from '../test/fake-model-api.js';
 import { startFakeTelegramApi } from '../test/fake-telegram-api.js';
-import { killWarrenProcess, startWarrenProcess } from '../test/helpers/warren-process.js';
+import { fakeServicesEnv, killWarrenProcess, startWarrenProcess } from '../test/helpers/warren-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -46,20 +46,7 @@ model.setDefault((request) => ({
   delayMs: Math.floor(Math.random() * 3000),
 }));
 const dataDir = mkdtempSync('/tmp/warren-soak-');
-const env = {
-  PATH: process.env.PATH ?? '',
-  HOME: dataDir,
-  WARREN_DATA_DIR: dataDir,
-  WARREN_LOG_LEVEL: 'warn',
-  ANTHROPIC_API_KEY: apiKey,
-  ANTHROPIC_BASE_URL: model.url,
-  WARREN_TELEGRAM_BOT_TOKEN: telegram.token,
-  WARREN_TELEGRAM_API_ROOT: telegram.url,
-  WARREN_LOCAL_CHAT: 'false',
-  WARREN_DISK_QUOTA_MODE: 'watched',
-  WARREN_MIN_FREE_DISK_MB: '0',
-  WARREN_AGENT_MEMORY_MB: '768',
-};
+const env = fakeServicesEnv({ dataDir, apiKey, modelUrl: model.url, telegram });
 const groups = Array.from({ length: groupCount }, (_, index) => -1_000_100 - index);
 const store = openStore(databasePath(dataDir));
 for (const [index, chatId] of groups.entries()) {

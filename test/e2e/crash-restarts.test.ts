@@ -13,7 +13,7 @@ import { installIdFor } from '../../src/main.js';
 import { openStore } from '../../src/store/store.js';
 import { type FakeModelApi, startFakeModelApi } from '../fake-model-api.js';
 import { type FakeTelegramApi, startFakeTelegramApi } from '../fake-telegram-api.js';
-import { killWarrenProcess, startWarrenProcess } from '../helpers/warren-process.js';
+import { fakeServicesEnv, killWarrenProcess, startWarrenProcess } from '../helpers/warren-process.js';
 import { AGENT_IMAGE, killContainer, requireAgentImage, waitFor } from './e2e-harness.js';
 
 const GROUP = -100_777;
@@ -32,23 +32,13 @@ beforeAll(async () => {
   const apiKey = `sk-ant-e2e-${randomBytes(12).toString('hex')}`;
   model = await startFakeModelApi({ expectedApiKey: apiKey });
   dataDir = mkdtempSync('/tmp/warren-e2e-');
-  env = {
-    PATH: process.env.PATH ?? '',
-    HOME: dataDir,
-    WARREN_DATA_DIR: dataDir,
-    WARREN_LOG_LEVEL: 'warn',
-    ANTHROPIC_API_KEY: apiKey,
-    ANTHROPIC_BASE_URL: model.url,
-    WARREN_TELEGRAM_BOT_TOKEN: api.token,
-    WARREN_TELEGRAM_API_ROOT: api.url,
-    WARREN_LOCAL_CHAT: 'false',
-    WARREN_TIMEZONE: 'UTC',
-    WARREN_RETRY_BASE_MS: '300',
-    WARREN_AGENT_MEMORY_MB: '768',
-    WARREN_DISK_QUOTA_MODE: 'watched',
-    WARREN_MIN_FREE_DISK_MB: '0',
-    WARREN_AGENT_IMAGE: AGENT_IMAGE,
-  };
+  env = fakeServicesEnv({
+    dataDir,
+    apiKey,
+    modelUrl: model.url,
+    telegram: api,
+    extra: { WARREN_TIMEZONE: 'UTC', WARREN_RETRY_BASE_MS: '300', WARREN_AGENT_IMAGE: AGENT_IMAGE },
+  });
   const store = openStore(databasePath(dataDir));
   const chat = { channel: 'telegram', chatId: String(GROUP) };
   registerGroup(

@@ -5,6 +5,34 @@ import path from 'node:path';
 
 const CLI = path.resolve(import.meta.dirname, '..', '..', 'src', 'cli.ts');
 
+/**
+ * The environment of a real host wired to the loopback fakes (the model API, the Telegram Bot API) with no local
+ * chat and the watched disk quota (no root needed); `extra` adds or overrides settings.
+ */
+export function fakeServicesEnv(options: {
+  dataDir: string;
+  apiKey: string;
+  modelUrl: string;
+  telegram: { token: string; url: string };
+  extra?: Record<string, string>;
+}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: options.dataDir,
+    WARREN_DATA_DIR: options.dataDir,
+    WARREN_LOG_LEVEL: 'warn',
+    ANTHROPIC_API_KEY: options.apiKey,
+    ANTHROPIC_BASE_URL: options.modelUrl,
+    WARREN_TELEGRAM_BOT_TOKEN: options.telegram.token,
+    WARREN_TELEGRAM_API_ROOT: options.telegram.url,
+    WARREN_LOCAL_CHAT: 'false',
+    WARREN_DISK_QUOTA_MODE: 'watched',
+    WARREN_MIN_FREE_DISK_MB: '0',
+    WARREN_AGENT_MEMORY_MB: '768',
+    ...options.extra,
+  };
+}
+
 /** Resolves with the process once it printed "Warren is running"; rejects with its output if it exits first. */
 export async function startWarrenProcess(options: {
   env: Record<string, string>;
