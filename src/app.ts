@@ -153,7 +153,9 @@ export async function startWarren(options: WarrenOptions) {
     notifier,
     silentChannels,
   });
+  // The owner changed something (the admin chat, or the CLI through a signal): act on it now.
   const kickAll = () => {
+    queue.stopRemoved();
     scheduler.kick();
     delivery.kick();
   };
@@ -166,6 +168,7 @@ export async function startWarren(options: WarrenOptions) {
     memory: memoryProposals,
     timezone,
     defaultDiskQuotaMb: config.diskQuotaMb,
+    budgets: config,
     mountAllowlistPath: config.mountAllowlistPath,
     protectedPaths: options.protectedPaths ?? [],
     onChange: kickAll,

@@ -199,7 +199,7 @@ describe('warren CLI', () => {
   it('exits with 2 and says how to get help for an unknown command', async () => {
     const run = await warren(['frobnicate'], { WARREN_DATA_DIR: tempDir() });
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/unknown command 'frobnicate'.*\n.*warren help/);
+    expect(run.stderr).toMatch(/unknown command 'frobnicate'.*\n.*warren --help/);
   });
 
   it('exits with 1 and names the setting when the configuration is invalid', async () => {

@@ -1,291 +1,156 @@
 #!/usr/bin/env node
-// The `warren` command: parses arguments and hands each command to the module that owns it.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+// The `warren` command: builds the commander program from each area's commands (src/cli/) and runs it.
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { Command } from 'commander';
 import { ADMIN_CHAT, databasePath, prepareDataDir } from './app.js';
-import { loadOrCreateToken } from './channels/local.js';
+import { LOCAL_TOKEN_FILE, loadOrCreateToken } from './channels/local.js';
+import { registerAudit } from './cli/audit.js';
 import { runChatClient } from './cli/chat-client.js';
-import { createCliOwnerOps, performFromCli } from './cli/owner.js';
-import { runPairingCommand } from './cli/pairing.js';
-import { formatGroups, formatStatus } from './cli/status.js';
-import { runTasksCommand } from './cli/tasks.js';
-import {
-  backupCommand,
-  doctorCommand,
-  imageCommand,
-  logsCommand,
-  serviceCommand,
-  UsageError,
-} from './cli/upkeep.js';
-import { type Config, ConfigError, describeSettings, loadConfig } from './config.js';
-import type { OwnerOp, OwnerOps } from './intake/owner-ops.js';
+import { registerGroups } from './cli/groups.js';
+import { createCliOwnerOps } from './cli/owner.js';
+import { registerPairing } from './cli/pairing.js';
+import { Cli, type CliHost, type CliIo, runProgram, terminalIo, UsageError } from './cli/program.js';
+import { formatStatus } from './cli/status.js';
+import { registerTasks } from './cli/tasks.js';
+import { registerUpkeep } from './cli/upkeep.js';
+import { registerUsage } from './cli/usage.js';
+import { type Config, describeSettings, loadConfig } from './config.js';
 import { startHost } from './main.js';
-import { parseChatAddress } from './store/records.js';
-import { openStore, type Store, StoreError } from './store/store.js';
+import { openStore } from './store/store.js';
 
 /** The package root (holds agent/ and package.json), found from this file in src/ or dist/. */
 export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-const HELP = `warren — a secure personal AI assistant
-
-Usage: warren <command> [options]
-
-Commands:
-  start                     run Warren (the local web chat, your channels, the agents)
-  chat [--chat ID]          talk to your agent from this terminal (Warren must be running)
-  status                    groups, running agents, queue and outbox backlog
-  groups list               registered groups and chats waiting to be registered
-  groups add CHANNEL:CHAT --folder NAME [--name TEXT] [--trigger mention|always]
-             [--trigger-word WORD] [--direct]
-                            register a chat as a group with its own agent and folder
-  groups add CHANNEL:CHAT --share FOLDER
-                            let a chat share an existing group (its agent, folder and memory)
-  pairing [list]            people who wrote directly and wait for approval, with their codes
-  pairing approve CODE [--folder NAME | --share FOLDER]
-                            let that person talk to an agent (a new group, or an existing one)
-  pairing deny CODE         turn that person away (they stay ignored)
-  groups remove FOLDER      unregister a group (its folder on disk is kept)
-  groups mount FOLDER HOST_PATH [--as NAME] [--rw]
-                            let a group's agent see a host folder (the mount allowlist must allow it)
-  groups unmount FOLDER NAME
-                            take an extra folder away again
-  groups quota FOLDER SIZE_MB|default
-                            a group's disk quota (its folder, sessions, IPC files)
-  tasks [list] [--group FOLDER] [--all]
-                            scheduled tasks: what runs when, and how the last run went
-  tasks show ID             one task with its recent runs (duration, status, tokens, result)
-  tasks pause|resume|cancel|run-now ID
-                            change a task (a running Warren picks it up at once)
-  image build               build the agent container image
-  doctor                    check this machine and say how to fix what is missing
-  service install|uninstall|status [--system]
-                            run Warren as a service (systemd, launchd), restarted on failure
-  backup [FILE]             a consistent copy of the database, safe while Warren runs
-  logs [--follow]           the host's log (<data dir>/logs), newest last; --follow keeps printing
-  help                      this text
-
+const FOOTER = `
 Configuration comes from the environment, a .env file here, and <data dir>/config.json.
-Run \`warren help config\` for every setting.`;
+Run \`warren help config\` for every setting, \`warren COMMAND --help\` for a command's usage.
+
+Exit codes: 0 done; 1 refused or failed (e.g. no such group, Warren not running, a bad setting); 2 usage error.`;
 
 function configHelp(): string {
   const rows = describeSettings().map((s) => `  ${s.env.padEnd(30)} ${s.help} (default: ${s.default})`);
   return ['Settings (environment variable, meaning, default):', ...rows].join('\n');
 }
 
-function config(): Config {
-  return loadConfig({ env: process.env, cwd: process.cwd() });
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-function withStore<T>(fn: (store: ReturnType<typeof openStore>, config: Config) => T): T {
-  const cfg = config();
-  prepareDataDir(cfg.dataDir);
-  const store = openStore(databasePath(cfg.dataDir));
-  try {
-    return fn(store, cfg);
-  } finally {
-    store.close();
-  }
-}
-
-/** Opens the store and the owner's operations (the same table as the admin chat's) for one command. */
-async function withOwnerOps<T>(fn: (ops: OwnerOps, store: Store, config: Config) => Promise<T>): Promise<T> {
-  const cfg = config();
-  prepareDataDir(cfg.dataDir);
-  const store = openStore(databasePath(cfg.dataDir));
-  try {
-    const ops = createCliOwnerOps({ store, config: cfg, protectedPaths: [packageRoot], now: Date.now });
-    return await fn(ops, store, cfg);
-  } finally {
-    store.close();
-  }
-}
-
-/** Prints an outcome the way every command does and returns its exit code. */
-function print(outcome: { code: number; text: string }): number {
-  if (outcome.code === 0) console.log(outcome.text);
-  else console.error(`warren: ${outcome.text}`);
-  return outcome.code;
-}
-
-async function groupsCommand(args: string[]): Promise<number> {
-  const [action, ...rest] = args;
-  if (action === 'list' || action === undefined) {
-    console.log(withStore((store) => formatGroups(store)));
-    return 0;
-  }
-  const request = parseGroupsCommand(action, rest);
-  return print(await withOwnerOps((ops) => performFromCli(ops, request)));
-}
-
-/** `groups add|remove|mount|unmount|quota` as an owner operation. */
-function parseGroupsCommand(action: string, args: string[]): OwnerOp {
-  if (action === 'add') {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        folder: { type: 'string' },
-        name: { type: 'string' },
-        trigger: { type: 'string', default: 'mention' },
-        'trigger-word': { type: 'string' },
-        direct: { type: 'boolean', default: false },
-        share: { type: 'string' },
-      },
-    });
-    const chat = positionals[0] ? parseChatAddress(positionals[0]) : null;
-    if (!chat) throw new UsageError('groups add needs a chat as CHANNEL:CHAT_ID, e.g. local:team');
-    if (values.share) return { op: 'share-chat', chat, folder: values.share, isDirect: values.direct };
-    if (!values.folder)
-      throw new UsageError('groups add needs --folder NAME (lowercase letters, digits, - and _)');
-    if (values.trigger !== 'mention' && values.trigger !== 'always') {
-      throw new UsageError("--trigger must be 'mention' or 'always'");
+/** Settings, the store and the owner's operations, opened only when an action runs. */
+function createHost(): CliHost {
+  const config = () => loadConfig({ env: process.env, cwd: process.cwd() });
+  const withStore: CliHost['withStore'] = async (fn) => {
+    const cfg = config();
+    prepareDataDir(cfg.dataDir);
+    const store = openStore(databasePath(cfg.dataDir));
+    try {
+      return await fn(store, cfg);
+    } finally {
+      store.close();
     }
-    return {
-      op: 'register-chat',
-      chat,
-      folder: values.folder,
-      name: values.name,
-      isDirect: values.direct ?? false,
-      trigger: values.trigger,
-      triggerWord: values['trigger-word'] ?? null,
-    };
-  }
-  if (action === 'mount' || action === 'unmount') {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { as: { type: 'string' }, rw: { type: 'boolean', default: false } },
-    });
-    const [folder, target] = positionals;
-    if (!folder || !target) {
-      throw new UsageError(
-        `usage: warren groups ${action} FOLDER ${action === 'mount' ? 'HOST_PATH [--as NAME] [--rw]' : 'NAME'}`,
-      );
-    }
-    return action === 'unmount'
-      ? { op: 'unmount', folder, name: target }
-      : { op: 'mount', folder, hostPath: resolve(target), as: values.as, isReadOnly: !values.rw };
-  }
-  if (action === 'remove') {
-    if (!args[0]) throw new UsageError('groups remove needs the group folder');
-    return { op: 'remove-group', folder: args[0] };
-  }
-  if (action === 'quota') {
-    const [folder, size] = args;
-    if (!folder || !size || !/^(\d{1,8}|default)$/.test(size)) {
-      throw new UsageError('usage: warren groups quota FOLDER SIZE_MB|default');
-    }
-    return { op: 'set-quota', folder, mb: size === 'default' ? null : Number(size) };
-  }
-  throw new UsageError(`unknown groups command '${action}'; use list, add, remove, mount, unmount or quota`);
+  };
+  return {
+    config,
+    withStore,
+    withOwnerOps: (fn) =>
+      withStore((store, cfg) => {
+        const ops = createCliOwnerOps({ store, config: cfg, protectedPaths: [packageRoot], now: Date.now });
+        return fn({ store, ops, now: Date.now() });
+      }),
+    now: Date.now,
+  };
 }
 
-async function chatCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { chat: { type: 'string', default: ADMIN_CHAT.chatId } } });
-  const cfg = config();
-  if (!existsSync(join(cfg.dataDir, 'local-token'))) {
-    throw new UsageError('no local chat token yet: run `warren start` first');
+async function chat(cli: Cli, cfg: Config, chatId: string): Promise<number> {
+  if (!existsSync(join(cfg.dataDir, LOCAL_TOKEN_FILE))) {
+    cli.complain(
+      `Warren has not run on ${cfg.dataDir} yet (no local chat token): run \`warren start\` first`,
+    );
+    return 1;
   }
-  const token = loadOrCreateToken(cfg.dataDir);
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
+  // A server that cannot be reached rejects with a ChatClientError: one line, exit 1 (cli/program.ts).
   await runChatClient({
     baseUrl: `http://127.0.0.1:${cfg.localPort}`,
-    token,
-    chatId: values.chat ?? ADMIN_CHAT.chatId,
+    token: loadOrCreateToken(cfg.dataDir),
+    chatId,
     input: process.stdin,
     output: process.stdout,
     assistantName: cfg.assistantName,
     signal: controller.signal,
   });
+  return 0;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const [command, ...args] = argv;
-  // `warren start --help` explains, never starts: a command's --help is the usage, whatever the command.
-  if (command !== undefined && (args.includes('--help') || args.includes('-h'))) {
-    console.log(HELP);
-    return 0;
-  }
-  try {
-    switch (command) {
-      case 'start':
-        return await startHost({ config: config(), packageRoot, env: process.env, cwd: process.cwd() });
-      case 'chat':
-        await chatCommand(args);
+/** The whole `warren` program; each area of src/cli/ registers its own commands. */
+export function buildProgram(cli: Cli, host: CliHost): Command {
+  const program = new Command('warren')
+    .description('a secure personal AI assistant')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .addHelpText('after', FOOTER);
+
+  program
+    .command('start')
+    .description('run Warren (the local web chat, your channels, the agents); Ctrl-C stops it cleanly')
+    .action(
+      cli.action(() =>
+        startHost({ config: host.config(), packageRoot, env: process.env, cwd: process.cwd() }),
+      ),
+    );
+  program
+    .command('chat')
+    .description('talk to your agent from this terminal (Warren must be running)')
+    .option('--chat <id>', 'the local chat to talk in', ADMIN_CHAT.chatId)
+    .action(cli.action((options: { chat: string }) => chat(cli, host.config(), options.chat)));
+  program
+    .command('status')
+    .description('groups, running agents, queue and outbox backlog')
+    .action(
+      cli.action(() => host.withStore((store) => ({ code: 0, text: formatStatus(store, host.now()) }))),
+    );
+  registerGroups(program, cli, host);
+  registerPairing(program, cli, host);
+  registerTasks(program, cli, host);
+  registerAudit(program, cli, host);
+  registerUsage(program, cli, host);
+  registerUpkeep(program, cli, { config: host.config, packageRoot, databasePath });
+
+  program
+    .command('version')
+    .description('print the version')
+    .action(cli.action(() => ({ code: 0, text: packageVersion() })));
+  program
+    .command('help') // ours, not commander's: it also knows `help config` and `help groups add`
+    .description("this text; `help COMMAND` for a command's usage, `help config` for every setting")
+    .argument('[command...]', 'a command, e.g. groups add')
+    .action(
+      cli.action((names: string[]) => {
+        if (names.length === 1 && names[0] === 'config') return { code: 0, text: configHelp() };
+        let command = program;
+        for (const [index, name] of names.entries()) {
+          const sub = command.commands.find((candidate) => candidate.name() === name);
+          if (!sub) throw new UsageError(`unknown command '${names.slice(0, index + 1).join(' ')}'`);
+          command = sub;
+        }
+        command.outputHelp();
         return 0;
-      case 'status':
-        console.log(withStore((store) => formatStatus(store, Date.now())));
-        return 0;
-      case 'groups':
-        return await groupsCommand(args);
-      case 'pairing':
-        return print(await withOwnerOps((ops) => runPairingCommand(args, ops)));
-      case 'tasks':
-        return print(
-          await withOwnerOps((ops, store) => runTasksCommand(args, { store, ops, now: Date.now() })),
-        );
-      case 'doctor':
-        return await doctorCommand(config(), packageRoot);
-      case 'logs':
-        return await logsCommand(args, config().dataDir);
-      case 'backup':
-        return await backupCommand(args, {
-          dataDir: config().dataDir,
-          database: databasePath(config().dataDir),
-        });
-      case 'service':
-        return serviceCommand(args, { dataDir: config().dataDir, cli: join(packageRoot, 'dist', 'cli.js') });
-      case 'image':
-        return await imageCommand(args, config(), packageRoot);
-      case '--version':
-      case 'version': {
-        const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as {
-          version: string;
-        };
-        console.log(pkg.version);
-        return 0;
-      }
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        console.log(args[0] === 'config' ? configHelp() : HELP);
-        return 0;
-      default:
-        throw new UsageError(`unknown command '${command}'`);
-    }
-  } catch (error) {
-    if (error instanceof UsageError) {
-      console.error(`warren: ${error.message}\nRun \`warren help\` for usage.`);
-      return 2;
-    }
-    if (error instanceof ConfigError || error instanceof StoreError) {
-      console.error(`warren: ${error.message}`);
-      return 1;
-    }
-    if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
-      console.error(`warren: ${error.message}\nRun \`warren help\` for usage.`);
-      return 2;
-    }
-    throw error;
-  }
+      }),
+    );
+  return program;
+}
+
+/** Runs `warren ARGV` and returns its exit code (it never exits the process: tests call it). */
+export async function main(argv: string[], io: CliIo = terminalIo): Promise<number> {
+  const cli = new Cli(io);
+  const isDebug = ['debug', 'trace'].includes(process.env.WARREN_LOG_LEVEL ?? '');
+  // A bare `warren` explains itself, on stdout, as a success.
+  return runProgram(buildProgram(cli, createHost()), cli, argv.length === 0 ? ['help'] : argv, { isDebug });
 }
 
 // Run only when executed, not when imported by tests.
-if (
-  process.argv[1] &&
-  fileURLToPath(import.meta.url) === (await import('node:fs')).realpathSync(process.argv[1])
-) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      console.error('warren: unexpected error:', error);
-      process.exitCode = 1;
-    },
-  );
+if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
+  process.exitCode = await main(process.argv.slice(2));
 }

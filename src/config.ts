@@ -42,7 +42,30 @@ const settings = {
     env: 'ANTHROPIC_BASE_URL',
     help: 'upstream Messages API base URL (a gateway or proxy works)',
   },
-  dailyTokenBudget: { env: 'WARREN_DAILY_TOKEN_BUDGET', help: 'tokens per group per day; 0 means no limit' },
+  currency: {
+    env: 'WARREN_CURRENCY',
+    help: 'the unit of budgets and prices (a label: prices are USD unless you set your own)',
+  },
+  groupDailyBudget: {
+    env: 'WARREN_GROUP_DAILY_BUDGET',
+    help: 'what each group may spend on the model per day (its own budget overrides it); 0 means no limit',
+  },
+  groupMonthlyBudget: {
+    env: 'WARREN_GROUP_MONTHLY_BUDGET',
+    help: 'what each group may spend per calendar month (its own budget overrides it); 0 means no limit',
+  },
+  dailyBudget: {
+    env: 'WARREN_DAILY_BUDGET',
+    help: 'what all groups together may spend per day; 0 means no limit',
+  },
+  monthlyBudget: {
+    env: 'WARREN_MONTHLY_BUDGET',
+    help: 'what all groups together may spend per calendar month; 0 means no limit',
+  },
+  modelPrices: {
+    env: 'WARREN_MODEL_PRICES',
+    help: 'JSON prices per model id prefix over the built-in table, e.g. {"claude-x":{"input":3,"output":15}} (per million tokens)',
+  },
   mountAllowlistPath: {
     env: 'WARREN_MOUNT_ALLOWLIST',
     help: 'JSON allowlist of extra host folders for agents',
@@ -116,6 +139,15 @@ const flag = z.enum(['true', 'false']).transform((value) => value === 'true');
 const emptyOr = (pattern: RegExp, message: string) =>
   z.union([z.literal(''), z.string().regex(pattern, message)]);
 
+const money = z.coerce.number().min(0).max(1e9);
+const priceSchema = z.strictObject({
+  input: money,
+  output: money,
+  cacheWrite: money.optional(),
+  cacheRead: money.optional(),
+  webSearch: money.optional(),
+});
+
 const isValidTimezone = (zone: string): boolean => {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
@@ -154,7 +186,22 @@ const configSchema = z.object({
   agentMaxRunMinutes: int(1, 1440),
   // The proxy sends the model credential to it: plain http only to this machine.
   modelBaseUrl: httpsOrLoopback,
-  dailyTokenBudget: int(0, Number.MAX_SAFE_INTEGER),
+  currency: z.string().regex(/^[\p{L}$€£¥]{1,8}$/u, 'a short unit like USD or EUR'),
+  groupDailyBudget: money,
+  groupMonthlyBudget: money,
+  dailyBudget: money,
+  monthlyBudget: money,
+  modelPrices: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return text === '' ? {} : JSON.parse(text);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(z.string().min(1), priceSchema)),
   mountAllowlistPath: z.string().min(1),
   telegramBotToken: emptyOr(/^\d+:[\w-]{20,}$/, 'a token like 123456:ABC-DEF…'),
   // The token travels in every request's path: plain http only to this machine.
@@ -219,7 +266,12 @@ const defaults = (env: Record<string, string | undefined>): Record<SettingName, 
   agentIdleSeconds: '300',
   agentMaxRunMinutes: '30',
   modelBaseUrl: 'https://api.anthropic.com',
-  dailyTokenBudget: '2000000',
+  currency: 'USD',
+  groupDailyBudget: '5',
+  groupMonthlyBudget: '50',
+  dailyBudget: '0',
+  monthlyBudget: '0',
+  modelPrices: '',
   mountAllowlistPath: join(env.HOME ?? homedir(), '.config', 'warren', 'mount-allowlist.json'),
   telegramBotToken: '',
   telegramApiRoot: 'https://api.telegram.org',
@@ -240,7 +292,11 @@ function readDotEnv(cwd: string): Record<string, string> {
   return parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;
 }
 
-const fileSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+// Objects only for settings that are JSON (modelPrices); they are validated as that setting's JSON text.
+const fileSchema = z.record(
+  z.string(),
+  z.union([z.string(), z.number(), z.boolean(), z.record(z.string(), z.unknown())]),
+);
 
 function readConfigFile(dataDir: string): Partial<Record<SettingName, string>> {
   const path = join(dataDir, 'config.json');
@@ -261,7 +317,7 @@ function readConfigFile(dataDir: string): Partial<Record<SettingName, string>> {
     }
     if (ENV_ONLY_SETTINGS.has(key))
       throw new ConfigError(`${path}: '${key}' can only be set in the environment or .env`, key);
-    result[key as SettingName] = String(value);
+    result[key as SettingName] = typeof value === 'object' ? JSON.stringify(value) : String(value);
   }
   return result;
 }

@@ -117,8 +117,10 @@ export type AgentEvent =
       sessionId: string | null;
       isError: boolean;
       error?: string;
-      /** false when trying again cannot help (budget used up): the batch fails at once, with a notice. */
+      /** false when trying again cannot help (budget spent): the batch fails at once. */
       isRetryable?: boolean;
+      /** The chat already heard why (the budget notice): no failure notice follows. */
+      isTold?: boolean;
     }
   /** Something the chat should hear about that is not an answer (budget exhausted, …). */
   | { type: 'agent-notice'; id: string; text: string }

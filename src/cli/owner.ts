@@ -9,7 +9,17 @@ import { signalHost } from './host-signal.js';
 
 export interface CliOwnerDeps {
   store: Store;
-  config: Pick<Config, 'dataDir' | 'assistantName' | 'timezone' | 'diskQuotaMb' | 'mountAllowlistPath'>;
+  config: Pick<
+    Config,
+    | 'dataDir'
+    | 'assistantName'
+    | 'timezone'
+    | 'diskQuotaMb'
+    | 'mountAllowlistPath'
+    | 'groupDailyBudget'
+    | 'groupMonthlyBudget'
+    | 'currency'
+  >;
   /** Host paths no mount may expose (the package itself). */
   protectedPaths: string[];
   now(): number;
@@ -43,6 +53,7 @@ export function createCliOwnerOps(deps: CliOwnerDeps): OwnerOps {
     pairing,
     timezone: config.timezone,
     defaultDiskQuotaMb: config.diskQuotaMb,
+    budgets: config,
     mountAllowlistPath: config.mountAllowlistPath,
     protectedPaths: deps.protectedPaths,
     onChange: () => signalHost(config.dataDir, now()),

@@ -1,34 +1,46 @@
 // `warren pairing list|approve|deny`: the owner's answer to pairing requests, from the terminal.
-import { parseArgs } from 'node:util';
+import { type Command, Option } from 'commander';
 import type { OwnerOps } from '../intake/owner-ops.js';
 import { performFromCli } from './owner.js';
+import { type Cli, type CliOutcome, runToOutcome } from './program.js';
 
-const USAGE = 'usage: warren pairing [list] | approve CODE [--folder NAME | --share FOLDER] | deny CODE';
+/** Pairing needs only the owner's operations (a CliHost is one). */
+interface PairingHost {
+  withOwnerOps<T>(fn: (context: { ops: OwnerOps }) => T | Promise<T>): Promise<T>;
+}
 
-/** Runs one pairing command; code 0 (text for stdout), 1 refused, 2 usage (text for stderr). */
-export async function runPairingCommand(
-  args: string[],
-  ops: OwnerOps,
-): Promise<{ code: number; text: string }> {
-  const [action, ...rest] = args;
-  if (action === undefined || action === 'list') return performFromCli(ops, { op: 'pairing-list' });
-  if (action === 'approve') {
-    const { values, positionals } = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      options: { folder: { type: 'string' }, share: { type: 'string' } },
-    });
-    if (positionals.length !== 1 || (values.folder && values.share)) return { code: 2, text: USAGE };
-    return performFromCli(ops, {
-      op: 'pairing-approve',
-      code: positionals[0] as string,
-      folder: values.folder,
-      share: values.share,
-    });
-  }
-  if (action === 'deny') {
-    if (rest.length !== 1) return { code: 2, text: USAGE };
-    return performFromCli(ops, { op: 'pairing-deny', code: rest[0] as string });
-  }
-  return { code: 2, text: `unknown pairing command '${action}'; ${USAGE}` };
+/** Runs `warren pairing ARGS` over the given operations; code 0 (text for stdout), 1 refused, 2 usage. */
+export function runPairingCommand(args: string[], ops: OwnerOps): Promise<CliOutcome> {
+  return runToOutcome(
+    (program, cli) => registerPairing(program, cli, { withOwnerOps: async (fn) => fn({ ops }) }),
+    ['pairing', ...args],
+  );
+}
+
+export function registerPairing(program: Command, cli: Cli, host: PairingHost): void {
+  const perform = (request: Parameters<OwnerOps['perform']>[0]) =>
+    host.withOwnerOps(({ ops }) => performFromCli(ops, request));
+  const pairing = program
+    .command('pairing')
+    .description('people who wrote directly and wait for your approval');
+  pairing
+    .command('list', { isDefault: true })
+    .description('the people waiting, with their codes')
+    .action(cli.action(() => perform({ op: 'pairing-list' })));
+  pairing
+    .command('approve')
+    .description('let that person talk to an agent (a new group, or an existing one)')
+    .argument('<code>', 'the pairing code')
+    .option('--folder <name>', 'a new group with this folder')
+    .addOption(new Option('--share <folder>', 'an existing group').conflicts('folder'))
+    .action(
+      cli.action((code: string, options: { folder?: string; share?: string }) =>
+        perform({ op: 'pairing-approve', code, folder: options.folder, share: options.share }),
+      ),
+    );
+  pairing
+    .command('deny')
+    .description('turn that person away (they stay ignored)')
+    .argument('<code>', 'the pairing code')
+    .action(cli.action((code: string) => perform({ op: 'pairing-deny', code })));
 }

@@ -62,6 +62,9 @@ const tasks = (...args: string[]) => {
       timezone: 'Europe/Berlin',
       diskQuotaMb: 4096,
       mountAllowlistPath: path.join(dataDir, 'no-allowlist.json'),
+      groupDailyBudget: 5,
+      groupMonthlyBudget: 50,
+      currency: 'USD',
     },
     protectedPaths: [],
     now: () => NOW,
@@ -145,6 +148,7 @@ describe('warren tasks', () => {
       code: 1,
       text: expect.stringMatching(/no task 'nope'/),
     });
-    expect(await tasks('list', '--group', 'nobody')).toMatchObject({ code: 2 });
+    // A group that does not exist is a refusal (1), not a usage error.
+    expect(await tasks('list', '--group', 'nobody')).toMatchObject({ code: 1, text: /no group 'nobody'/ });
   });
 });

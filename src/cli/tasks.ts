@@ -1,28 +1,17 @@
 // `warren tasks`: what will run when and what ran, and pause / resume / cancel / run-now from the terminal.
-import { parseArgs } from 'node:util';
-import type { OwnerOps } from '../intake/owner-ops.js';
+import type { Command } from 'commander';
 import { formatInstant } from '../queue/prompt.js';
 import type { Store, Task, TaskRun } from '../store/store.js';
 import { describeSchedule } from '../tasks/schedule.js';
 import { describeNextRun, relative } from '../tasks/tasks.js';
 import { performFromCli } from './owner.js';
+import { type Cli, type CliHost, type CliOutcome, type OwnerContext, runToOutcome } from './program.js';
 
-export interface TasksCliContext {
-  store: Store;
-  now: number;
-  /** Pause, resume, cancel and run-now go through the owner's operations (authorized and audited there). */
-  ops: OwnerOps;
-}
+// CliOutcome lives in program.ts now; re-exported for the modules that import it from here.
+export type { CliOutcome } from './program.js';
 
-/** code: 0 done, 1 refused (e.g. the task is not paused), 2 usage error. */
-export interface CliOutcome {
-  code: number;
-  text: string;
-}
-
-export const TASKS_USAGE = `usage: warren tasks [list [--group FOLDER] [--all]]
-       warren tasks show ID
-       warren tasks pause|resume|cancel|run-now ID`;
+/** Pause, resume, cancel and run-now go through the owner's operations (authorized and audited there). */
+export type TasksCliContext = OwnerContext;
 
 function duration(run: TaskRun): string {
   if (run.startedAt === null || run.endedAt === null) return '-';
@@ -92,40 +81,63 @@ export function formatTaskDetails(store: Store, task: Task, now: number): string
   return lines.join('\n');
 }
 
-export async function runTasksCommand(args: string[], context: TasksCliContext): Promise<CliOutcome> {
-  const { store, now } = context;
-  const [action = 'list', ...rest] = args;
-  if (action === 'list') {
-    const { values } = parseArgs({
-      args: rest,
-      options: { group: { type: 'string' }, all: { type: 'boolean', default: false } },
-    });
-    let groupId: number | undefined;
-    if (values.group !== undefined) {
-      const group = store.groups.byFolder(values.group);
-      if (!group) return { code: 2, text: `no group '${values.group}' (see \`warren groups list\`)` };
-      groupId = group.id;
-    }
-    return {
-      code: 0,
-      text: formatTaskList(store, now, {
-        ...(groupId === undefined ? {} : { groupId }),
-        isFinishedIncluded: values.all ?? false,
-      }),
-    };
-  }
-  const id = rest[0];
-  if (!['show', 'pause', 'resume', 'cancel', 'run-now'].includes(action) || !id || rest.length > 1) {
-    return { code: 2, text: TASKS_USAGE };
-  }
-  const task = store.tasks.byId(id);
-  if (!task) return { code: 1, text: `no task '${id}' (see \`warren tasks list --all\`)` };
-  if (action === 'show') return { code: 0, text: formatTaskDetails(store, task, now) };
+/** Runs `warren tasks ARGS` over a given store and returns what it would print, with its exit code. */
+export function runTasksCommand(args: string[], context: TasksCliContext): Promise<CliOutcome> {
+  return runToOutcome(
+    (program, cli) => registerTasks(program, cli, { withOwnerOps: async (fn) => fn(context) }),
+    ['tasks', ...args],
+  );
+}
 
-  // A running host re-arms its scheduler at once (owner-ops signals it); one that is not running finds the change
-  // when it starts.
-  return performFromCli(context.ops, {
-    op: `task-${action as 'pause' | 'resume' | 'cancel' | 'run-now'}`,
-    id,
-  });
+export function registerTasks(program: Command, cli: Cli, host: Pick<CliHost, 'withOwnerOps'>): void {
+  const tasks = program
+    .command('tasks')
+    .description('scheduled tasks: what runs when, and how the last run went');
+  tasks
+    .command('list', { isDefault: true })
+    .description('the tasks, with their next and last run')
+    .option('--group <folder>', "only this group's tasks")
+    .option('--all', 'also the finished and cancelled ones')
+    .action(
+      cli.action((options: { group?: string; all?: boolean }) =>
+        host.withOwnerOps(({ store, now }): CliOutcome => {
+          let groupId: number | undefined;
+          if (options.group !== undefined) {
+            const group = store.groups.byFolder(options.group);
+            if (!group) return { code: 1, text: `no group '${options.group}' (see \`warren groups list\`)` };
+            groupId = group.id;
+          }
+          const filter = {
+            ...(groupId === undefined ? {} : { groupId }),
+            isFinishedIncluded: options.all ?? false,
+          };
+          return { code: 0, text: formatTaskList(store, now, filter) };
+        }),
+      ),
+    );
+  const changes = {
+    show: 'one task with its recent runs (duration, status, tokens, result)',
+    pause: 'pause a task (a running Warren picks it up at once)',
+    resume: 'resume a paused task',
+    cancel: 'cancel a task for good',
+    'run-now': 'run a task now, outside its schedule',
+  };
+  for (const [action, description] of Object.entries(changes) as [keyof typeof changes, string][]) {
+    tasks
+      .command(action)
+      .description(description)
+      .argument('<id>', 'the task id (see `warren tasks list --all`)')
+      .action(
+        cli.action((id: string) =>
+          host.withOwnerOps(({ store, ops, now }) => {
+            const task = store.tasks.byId(id);
+            if (!task) return { code: 1, text: `no task '${id}' (see \`warren tasks list --all\`)` };
+            if (action === 'show') return { code: 0, text: formatTaskDetails(store, task, now) };
+            // A running host re-arms its scheduler at once (owner-ops signals it); one that is not running finds
+            // the change when it starts.
+            return performFromCli(ops, { op: `task-${action}`, id });
+          }),
+        ),
+      );
+  }
 }

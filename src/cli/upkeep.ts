@@ -1,8 +1,8 @@
 // Keeping Warren running: `warren service` (systemd, launchd), `warren backup`, `warren logs`, `warren doctor`,
 // `warren image build`.
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import type { Command } from 'commander';
 import type { Config } from '../config.js';
 import { buildAgentImage } from '../image/agent-image.js';
 import { createRuntime } from '../image/engine-setup.js';
@@ -11,36 +11,91 @@ import { readModelCredential } from '../sandbox/credentials.js';
 import { openStore } from '../store/store.js';
 import { formatDoctor, runDoctor } from './doctor.js';
 import { showLogs } from './logs.js';
+import { type Cli, UsageError } from './program.js';
 import { runService, specFor } from './service.js';
 
-/** A command used wrongly: its message and `warren help`, exit 2. */
-export class UsageError extends Error {}
-
-/** `warren service install|uninstall|status [--system]`: the unit runs this CLI's `start` with this data directory. */
-export function serviceCommand(args: string[], where: { dataDir: string; cli: string }): number {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { system: { type: 'boolean', default: false } },
-  });
-  const action = positionals[0];
-  if (action !== 'install' && action !== 'uninstall' && action !== 'status') {
-    throw new UsageError('usage: warren service install|uninstall|status [--system]');
-  }
-  const spec = specFor({ ...where, isSystem: values.system, node: process.execPath, workDir: process.cwd() });
-  return runService(action, spec);
+export interface UpkeepDeps {
+  config(): Config;
+  packageRoot: string;
+  databasePath(dataDir: string): string;
 }
 
-/** `warren backup [FILE]`: a consistent copy of the database, safe while Warren runs. */
-export async function backupCommand(
-  args: string[],
-  where: { dataDir: string; database: string },
+export function registerUpkeep(program: Command, cli: Cli, deps: UpkeepDeps): void {
+  program
+    .command('image')
+    .description('the agent container image')
+    .command('build')
+    .description('build the agent container image, labelled with the code it holds')
+    .action(cli.action(() => buildImage(cli, deps.config(), deps.packageRoot)));
+  program
+    .command('doctor')
+    .description('check this machine and say how to fix what is missing (exit 1 when something needs fixing)')
+    .action(cli.action(() => doctor(cli, deps.config(), deps.packageRoot)));
+
+  const service = program
+    .command('service')
+    .description('run Warren as a service (systemd, launchd), restarted on failure');
+  const actions = {
+    install: 'install and start the service (it reads .env from this folder)',
+    uninstall: 'stop and remove the service',
+    status: "the service's state",
+  };
+  for (const [action, description] of Object.entries(actions) as [keyof typeof actions, string][]) {
+    service
+      .command(action)
+      .description(description)
+      .option('--system', 'a system service that starts at boot (as you), not at login')
+      .action(
+        cli.action((options: { system?: boolean }) => {
+          const dataDir = deps.config().dataDir;
+          const cliPath = join(deps.packageRoot, 'dist', 'cli.js');
+          const spec = specFor({
+            dataDir,
+            cli: cliPath,
+            isSystem: options.system ?? false,
+            node: process.execPath,
+            workDir: process.cwd(),
+          });
+          return runService(action, spec);
+        }),
+      );
+  }
+
+  program
+    .command('backup')
+    .description('a consistent copy of the database, safe while Warren runs')
+    .argument('[file]', 'a new file (default: <data dir>/backups/warren-<time>.db)')
+    .action(
+      cli.action((file: string | undefined) => {
+        const dataDir = deps.config().dataDir;
+        return backup(cli, { dataDir, database: deps.databasePath(dataDir), file });
+      }),
+    );
+  program
+    .command('logs')
+    .description("the host's log (<data dir>/logs), newest last")
+    .option('-f, --follow', 'keep printing what the host writes')
+    .action(
+      cli.action((options: { follow?: boolean }) =>
+        logs(cli, options.follow ?? false, deps.config().dataDir),
+      ),
+    );
+}
+
+/** A consistent copy of the database; a file that exists is never overwritten. */
+async function backup(
+  cli: Cli,
+  where: { dataDir: string; database: string; file?: string },
 ): Promise<number> {
-  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const file = resolve(positionals[0] ?? join(where.dataDir, 'backups', `warren-${stamp}.db`));
+  const file = resolve(where.file ?? join(where.dataDir, 'backups', `warren-${stamp}.db`));
   if (existsSync(file)) throw new UsageError(`${file} exists; name a new file`);
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const folder = dirname(file);
+  if (existsSync(folder) && !statSync(folder).isDirectory()) {
+    cli.complain(`${folder} is a file, not a folder; name a file in a folder`);
+    return 1;
+  }
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
   const store = openStore(where.database);
   try {
     await store.backup(file);
@@ -48,31 +103,27 @@ export async function backupCommand(
   } finally {
     store.close();
   }
-  console.log(`Backed up the database to ${file}`);
+  cli.print(`Backed up the database to ${file}`);
   return 0;
 }
 
-export async function logsCommand(args: string[], dataDir: string): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { follow: { type: 'boolean', short: 'f', default: false } },
-  });
+async function logs(cli: Cli, isFollow: boolean, dataDir: string): Promise<number> {
   const logDir = join(dataDir, 'logs');
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   const isShown = await showLogs({
     logDir,
-    isFollow: values.follow,
+    isFollow,
     isPretty: Boolean(process.stdout.isTTY),
-    write: (text) => process.stdout.write(text),
+    write: (text) => cli.io.writeOut(text),
     signal: controller.signal,
   });
-  if (!isShown) console.error(`warren: no log yet in ${logDir} (Warren writes it once started)`);
+  if (!isShown) cli.complain(`no log yet in ${logDir} (Warren writes it once started)`);
   return isShown ? 0 : 1;
 }
 
-/** `warren doctor`: exit 1 when something needs fixing. */
-export async function doctorCommand(cfg: Config, packageRoot: string): Promise<number> {
+/** Exit 1 when something needs fixing. */
+async function doctor(cli: Cli, cfg: Config, packageRoot: string): Promise<number> {
   const checks = await runDoctor({
     config: cfg,
     runtime: createRuntime({ kind: cfg.runtime }),
@@ -81,21 +132,20 @@ export async function doctorCommand(cfg: Config, packageRoot: string): Promise<n
     credential: readModelCredential(process.env, process.cwd()),
     nodeVersion: process.version,
   });
-  console.log(formatDoctor(checks));
+  cli.print(formatDoctor(checks));
   return checks.every((check) => check.isOk) ? 0 : 1;
 }
 
-export async function imageCommand(args: string[], cfg: Config, packageRoot: string): Promise<number> {
-  if (args[0] !== 'build') throw new UsageError('usage: warren image build');
+async function buildImage(cli: Cli, cfg: Config, packageRoot: string): Promise<number> {
   const images = createImageEngine({ kind: cfg.runtime });
-  console.log(`Building ${cfg.agentImage} from ${cfg.baseImage} …`);
+  cli.print(`Building ${cfg.agentImage} from ${cfg.baseImage} …`);
   const result = await buildAgentImage({ images, config: cfg, packageRoot }, (line) =>
-    console.log(`  ${line}`),
+    cli.print(`  ${line}`),
   );
   if (!result.ok) {
-    console.error(`Image build failed: ${result.reason}`);
+    cli.complain(`image build failed: ${result.reason}`);
     return 1;
   }
-  console.log(`Built ${cfg.agentImage}.`);
+  cli.print(`Built ${cfg.agentImage}.`);
   return 0;
 }

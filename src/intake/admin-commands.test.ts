@@ -100,6 +100,22 @@ describe('owner commands and letting people in', () => {
   });
 });
 
+describe('budget command', () => {
+  it('/budget sets a group budget from the admin chat; a bad amount gets a clear answer and changes nothing', async () => {
+    const h = await start();
+    owner(h, '/budget main --daily 2.50');
+    await eventually(() => lastTo(h, 'owner').startsWith('✅ Budget of group'), 2000, 'the answer');
+    expect(lastTo(h, 'owner')).toContain('2.50 USD daily');
+    expect(h.warren.store.groups.budget('main')).toEqual({ daily: 2.5, monthly: null });
+    owner(h, '/budget main --monthly lots');
+    await eventually(() => lastTo(h, 'owner').includes("'lots' is not an amount"), 2000, 'the refusal');
+    owner(h, '/budget main');
+    await eventually(() => lastTo(h, 'owner').includes('usage: /budget'), 2000, 'the usage');
+    expect(h.warren.store.groups.budget('main')).toEqual({ daily: 2.5, monthly: null });
+    expect(h.runner.sessions).toHaveLength(0);
+  });
+});
+
 describe('global memory commands', () => {
   /** The admin agent proposes through the host's own proposals; the owner gets the diff in the admin chat. */
   async function proposeAsAdmin(h: TestWarren, content: string): Promise<void> {

@@ -1,10 +1,10 @@
 // The admin chat's front end to the owner's operations (owner-ops.ts): /register, /approve, /deny, /pending,
-// /memory. It only parses a command into an operation and queues the answer; the operation authorizes and audits.
+// /memory, /budget. It only parses a command into an operation and queues the answer; the operation authorizes and audits.
 import { parseArgs } from 'node:util';
 import type { Logger } from '../log.js';
 import { type ChatAddress, type Group, parseChatAddress } from '../store/records.js';
 import type { InboundMessage } from '../types.js';
-import type { OwnerActor, OwnerOp, OwnerOps } from './owner-ops.js';
+import { type OwnerActor, type OwnerOp, type OwnerOps, parseBudget } from './owner-ops.js';
 
 const USAGE = {
   '/register':
@@ -14,6 +14,7 @@ const USAGE = {
   '/deny': 'usage: /deny CODE',
   '/pending': 'usage: /pending',
   '/memory': 'usage: /memory, /memory approve N or /memory reject N',
+  '/budget': 'usage: /budget FOLDER [--daily AMOUNT|0|default] [--monthly AMOUNT|0|default]',
 };
 type AdminCommand = keyof typeof USAGE;
 
@@ -72,6 +73,18 @@ function parseCommand(command: AdminCommand, words: string[]): OwnerOp | string 
         return USAGE[command];
       }
       return { op: `global-memory-${verb}`, id: Number(number) };
+    }
+    case '/budget': {
+      const options = { daily: { type: 'string' }, monthly: { type: 'string' } } as const;
+      const { values, positionals } = parseArgs({ args: words, allowPositionals: true, options });
+      const [folder, ...rest] = positionals;
+      if (!folder || rest.length > 0 || (!values.daily && !values.monthly)) return USAGE[command];
+      return {
+        op: 'set-budget',
+        folder,
+        daily: parseBudget(values.daily),
+        monthly: parseBudget(values.monthly),
+      };
     }
   }
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registerTestGroup, tempDir } from '../../test/harness.js';
@@ -41,6 +41,7 @@ beforeEach(() => {
     pairing,
     timezone: 'UTC',
     defaultDiskQuotaMb: 4096,
+    budgets: { groupDailyBudget: 5, groupMonthlyBudget: 50, currency: 'USD' },
     mountAllowlistPath: path.join(dataDir, 'mount-allowlist.json'),
     protectedPaths: [],
     onChange: () => changes++,
@@ -151,6 +152,28 @@ describe('owner operations', () => {
     expect(changes).toBe(0);
   });
 
+  it("sets a group's budgets, keeps what is not named, and audits each change", async () => {
+    register('sales');
+    const set = (daily?: number | null, monthly?: number | null) =>
+      ops.perform({ op: 'set-budget', folder: 'sales', daily, monthly }, cli);
+    expect(await set(2.5)).toEqual({
+      ok: true,
+      text: "Budget of group 'sales': 2.50 USD daily, 50.00 USD monthly (the default). It applies from its next model call.",
+    });
+    expect(store.groups.budget('sales')).toEqual({ daily: 2.5, monthly: null });
+    expect((await set(undefined, 0)).text).toMatch(/2\.50 USD daily, no monthly limit\./);
+    expect(store.groups.budget('sales')).toEqual({ daily: 2.5, monthly: 0 });
+    expect((await set(null)).text).toMatch(/5\.00 USD daily \(the default\), no monthly limit/);
+    expect(audits.map((entry) => [entry.action, entry.decision, entry.groupFolder, entry.detail])).toEqual([
+      ['set-budget', 'allow', 'sales', { folder: 'sales', daily: 2.5, monthly: null }],
+      ['set-budget', 'allow', 'sales', { folder: 'sales', daily: 2.5, monthly: 0 }],
+      ['set-budget', 'allow', 'sales', { folder: 'sales', daily: null, monthly: 0 }],
+    ]);
+    expect(await ops.perform({ op: 'set-budget', folder: 'nobody', daily: 1 }, cli)).toMatchObject({
+      ok: false,
+    });
+  });
+
   it('a pairing code that is not waiting is refused and audited here (pairing.ts audits only what it did)', async () => {
     const result = await ops.perform({ op: 'pairing-approve', code: 'ZZZZZZZZ' }, cli);
     expect(result).toMatchObject({ ok: false, text: expect.stringMatching(/not waiting for approval/) });
@@ -226,5 +249,72 @@ describe('owner operations', () => {
         detail: { id: 3, bytes: 8, staleCount: 0 },
       }),
     ]);
+  });
+});
+
+describe('removing a group with purge', () => {
+  it('deletes its folder, session, IPC and socket folders; links the agent planted go as links, their targets stay', async () => {
+    register('acme');
+    register('globex');
+    const outside = tempDir('warren-outside-');
+    writeFileSync(path.join(outside, 'passwd'), 'root:x:0:0');
+    const at = (...parts: string[]) => path.join(dataDir, ...parts);
+    // What an agent can leave in its own folders: links to a host folder and file, at the top and deeper down.
+    symlinkSync(outside, at('groups', 'acme', 'etc'));
+    mkdirSync(at('groups', 'acme', 'notes', 'old'), { recursive: true });
+    symlinkSync(path.join(outside, 'passwd'), at('groups', 'acme', 'notes', 'old', 'passwd'));
+    mkdirSync(at('sessions', 'acme', 'projects'), { recursive: true });
+    writeFileSync(at('sessions', 'acme', 'projects', 'session.jsonl'), '{}');
+    symlinkSync(outside, at('sessions', 'acme', 'projects', 'etc'));
+    for (const part of ['input', 'output', 'trash-1/deep'])
+      mkdirSync(at('ipc', 'acme', part), { recursive: true });
+    mkdirSync(at('sockets', 'acme'), { recursive: true });
+    writeFileSync(at('sockets', 'acme', 'api.sock'), '');
+    // Staged files of replies not sent yet: the purged group's goes, another group's stays.
+    mkdirSync(at('outgoing'));
+    for (const folder of ['acme', 'globex']) {
+      writeFileSync(at('outgoing', `${folder}.pdf`), 'file');
+      const item = {
+        idempotencyKey: folder,
+        channel: 'fake',
+        chatId: folder,
+        text: '',
+        kind: 'reply' as const,
+      };
+      store.outbox.enqueue({ ...item, filePath: at('outgoing', `${folder}.pdf`) }, NOW);
+    }
+
+    const result = await ops.perform({ op: 'remove-group', folder: 'acme', purge: true }, cli);
+
+    expect(result).toMatchObject({ ok: true, text: expect.stringContaining("Purged group 'acme'") });
+    for (const part of ['groups', 'sessions', 'ipc', 'sockets'])
+      expect(existsSync(at(part, 'acme'))).toBe(false);
+    expect(existsSync(at('outgoing', 'acme.pdf'))).toBe(false);
+    expect(readdirSync(outside)).toEqual(['passwd']);
+    expect(readFileSync(path.join(outside, 'passwd'), 'utf8')).toBe('root:x:0:0');
+    expect(existsSync(at('groups', 'globex', 'CLAUDE.md'))).toBe(true);
+    expect(existsSync(at('outgoing', 'globex.pdf'))).toBe(true);
+    expect(store.groups.byFolder('acme')).toBeNull();
+    expect(changes).toBe(1); // the host is told at once, to stop the group's agent
+    expect(audits.at(-1)).toMatchObject({
+      action: 'remove-group',
+      decision: 'allow',
+      groupFolder: 'acme',
+      detail: {
+        purge: true,
+        purged: true,
+        deleted: expect.objectContaining({ outbox: 1, groups: 1 }),
+        removed: ['groups/acme', 'sessions/acme', 'ipc/acme', 'sockets/acme'],
+        left: [],
+      },
+    });
+  });
+
+  it('refuses the admin group, touching nothing', async () => {
+    register('main', true);
+    const result = await ops.perform({ op: 'remove-group', folder: 'main', purge: true }, cli);
+    expect(result).toEqual({ ok: false, text: 'the admin group cannot be removed' });
+    expect(existsSync(path.join(dataDir, 'groups', 'main', 'CLAUDE.md'))).toBe(true);
+    expect(store.groups.byFolder('main')).not.toBeNull();
   });
 });

@@ -1,8 +1,10 @@
 // The owner's operations in one table: registering, pairing, mounts, quotas, tasks and global memory. Each one is
 // authorized and audited here, once; the front ends (the admin chat's commands, the CLI) only parse and print.
 import path from 'node:path';
+import type { Config } from '../config.js';
 import { loadMountAllowlist } from '../mount-allowlist-file.js';
 import { buildMounts } from '../sandbox/mounts.js';
+import { removeGroupFiles } from '../sandbox/run-folders.js';
 import { type ChatAddress, formatChatAddress, type Group } from '../store/records.js';
 import { type AuditEntry, type PairingRequest, type Store, StoreError, type Task } from '../store/store.js';
 import { createTaskOps, describeNextRun } from '../tasks/tasks.js';
@@ -26,6 +28,7 @@ export interface OwnerOpsDeps {
   /** The owner's timezone (new task runs, texts). */
   timezone: string;
   defaultDiskQuotaMb: number;
+  budgets: Pick<Config, 'groupDailyBudget' | 'groupMonthlyBudget' | 'currency'>;
   mountAllowlistPath: string;
   /** Host paths no mount may expose (the package itself). */
   protectedPaths: string[];
@@ -49,10 +52,13 @@ export type OwnerOp =
       isDirect?: boolean;
     }
   | { op: 'share-chat'; chat: ChatAddress; folder: string; isDirect?: boolean }
-  | { op: 'remove-group'; folder: string }
+  /** purge: its rows (but the audit) and its files on disk go too, for good; without, its folder is kept. */
+  | { op: 'remove-group'; folder: string; purge?: boolean }
   | { op: 'mount'; folder: string; hostPath: string; as?: string; isReadOnly: boolean }
   | { op: 'unmount'; folder: string; name: string }
   | { op: 'set-quota'; folder: string; mb: number | null }
+  /** An amount per day or month: null is the configured default, 0 no limit, undefined leaves it as it is. */
+  | { op: 'set-budget'; folder: string; daily?: number | null; monthly?: number | null }
   | { op: 'pairing-list' }
   | { op: 'pairing-approve'; code: string; folder?: string; share?: string }
   | { op: 'pairing-deny'; code: string }
@@ -61,6 +67,15 @@ export type OwnerOp =
   | { op: 'global-memory-approve' | 'global-memory-reject'; id: number };
 
 const ONLY_ADMIN = 'owner commands work only in the admin chat';
+
+/** A budget as typed in a front end: an amount like 2.50, 0 for no limit, 'default', or not given (undefined). */
+export function parseBudget(text: string | undefined): number | null | undefined {
+  if (text === undefined) return undefined;
+  if (text === 'default') return null;
+  if (!/^\d{1,9}(\.\d{1,4})?$/.test(text))
+    throw new Error(`'${text}' is not an amount like 2.50, 0 (no limit) or 'default'`);
+  return Number(text);
+}
 
 /** Who asked to pair, for the audit trail. */
 const asked = ({ code, senderId: sender, ...chat }: PairingRequest) => ({
@@ -73,6 +88,7 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
   const { store } = deps;
   const tasks = createTaskOps({ store, now: deps.now, defaultTimezone: deps.timezone });
 
+  const own = (folder: string) => store.groups.budget(folder) ?? { daily: null, monthly: null };
   // Refusals are StoreErrors: words for the owner, audited as a denial, never a crash.
   const groupNamed = (folder: string): Group => {
     const group = store.groups.byFolder(folder);
@@ -168,6 +184,22 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
     ].join('\n');
   }
 
+  /** A client leaves: its rows go (the audit stays), its running agent is stopped, then its files go. */
+  async function purge(folder: string): Promise<Done> {
+    const purged = store.groupData.purge(folder);
+    if (!purged) throw new StoreError(`no group '${folder}' (see \`warren groups list\`)`);
+    deps.onChange();
+    const { removed, left } = await removeGroupFiles(deps.dataDir, folder, purged.files);
+    const { messages, outbox, tasks, usage } = purged.counts;
+    const files = removed.length > 0 ? ` and ${removed.join(', ')}` : '';
+    const kept = left.length > 0 ? ` Could not remove (delete by hand): ${left.join(', ')}.` : '';
+    const text =
+      `Purged group '${folder}': deleted ${messages} messages, ${outbox} replies, ${tasks} tasks, ` +
+      `${usage} usage rows${files}. The audit keeps that it happened.${kept}`;
+    const detail = { purged: true, deleted: purged.counts, removed, left, stagedFiles: purged.files.length };
+    return { text, detail };
+  }
+
   async function run(request: OwnerOp, actor: string): Promise<Done> {
     const now = deps.now();
     switch (request.op) {
@@ -189,7 +221,9 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
       }
       case 'remove-group':
         if (groupNamed(request.folder).isAdmin) throw new StoreError('the admin group cannot be removed');
+        if (request.purge) return purge(request.folder);
         store.groups.remove(request.folder);
+        deps.onChange(); // the host stops the group's running agent at once
         return `Removed group '${request.folder}'. Its folder was kept on disk.`;
       case 'mount':
       case 'unmount':
@@ -202,6 +236,21 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
             : `may use ${request.mb} MiB of disk (0: no quota)`;
         const when = 'It applies from the next check, at once for a running agent.';
         return `Group '${request.folder}' ${what}. ${when}`;
+      }
+      case 'set-budget': {
+        groupNamed(request.folder);
+        const { daily = own(request.folder).daily, monthly = own(request.folder).monthly } = request;
+        const budget = { daily, monthly };
+        store.groups.setBudget(request.folder, budget);
+        const { groupDailyBudget, groupMonthlyBudget, currency } = deps.budgets;
+        const describe = (amount: number | null | undefined, fallback: number, period: string): string => {
+          const value = amount ?? fallback;
+          const limit = value === 0 ? `no ${period} limit` : `${value.toFixed(2)} ${currency} ${period}`;
+          return amount === null ? `${limit} (the default)` : limit;
+        };
+        const limits = `${describe(daily, groupDailyBudget, 'daily')}, ${describe(monthly, groupMonthlyBudget, 'monthly')}`;
+        const text = `Budget of group '${request.folder}': ${limits}. It applies from its next model call.`;
+        return { text, detail: budget };
       }
       case 'pairing-list':
         return pendingText();

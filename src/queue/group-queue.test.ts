@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, FakeAgentRunner } from '../../test/fake-agent-runner.js';
 import { startTestWarren, statusesOf, type TestWarren } from '../../test/harness.js';
+import { databasePath } from '../app.js';
+import { createCliOwnerOps } from '../cli/owner.js';
+import { openStore } from '../store/store.js';
 import { AgentStartError } from '../types.js';
 
 let harness: TestWarren | null = null;
@@ -166,5 +169,62 @@ describe('group queue', () => {
     const prompt = harness.runner.sessions[0]?.prompts[0]?.prompt ?? '';
     expect(prompt).toContain('sender="Bob"');
     expect(prompt.indexOf('the deploy is at 5')).toBeLessThan(prompt.indexOf('when is the deploy?'));
+  });
+});
+
+describe('a group removed while its agent runs', () => {
+  it('has its agent stopped at once, removed in the admin chat or from the CLI; other groups run on', async () => {
+    harness = await startTestWarren();
+    const h = harness;
+    for (const folder of ['team', 'crew', 'keep']) {
+      h.addGroup(folder);
+      h.channel.receive({ chatId: folder, text: `hi ${folder}` });
+    }
+    await h.runner.waitForSessions(3);
+    const sessionOf = (folder: string) => h.runner.sessions.find((s) => s.request.group.folder === folder);
+    // The admin chat's operations are the host's own.
+    await h.warren.ownerOps.perform({ op: 'remove-group', folder: 'team' }, { kind: 'cli' });
+    await eventually(() => sessionOf('team')?.isClosed === true, 2000, "team's agent stopped");
+    expect(sessionOf('team')?.stopReasons).toEqual(['the group was removed']);
+    // The CLI changes the database from another process and signals the host.
+    const cliStore = openStore(databasePath(h.dataDir));
+    const config = { dataDir: h.dataDir, assistantName: 'Warren', timezone: 'UTC', diskQuotaMb: 0 };
+    const cliOps = createCliOwnerOps({
+      store: cliStore,
+      config: {
+        ...config,
+        mountAllowlistPath: '/nonexistent',
+        groupDailyBudget: 5,
+        groupMonthlyBudget: 50,
+        currency: 'USD',
+      },
+      protectedPaths: [],
+      now: Date.now,
+    });
+    expect(await cliOps.perform({ op: 'remove-group', folder: 'crew' }, { kind: 'cli' })).toMatchObject({
+      ok: true,
+    });
+    cliStore.close();
+    await eventually(() => sessionOf('crew')?.isClosed === true, 2000, "crew's agent stopped");
+    expect(sessionOf('keep')?.isClosed).toBe(false);
+    // Its chat is a stranger now: nothing starts for it.
+    h.channel.receive({ chatId: 'team', text: 'anyone there?' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(h.runner.sessions).toHaveLength(3);
+  });
+
+  it('never starts when it was waiting for a place', async () => {
+    harness = await startTestWarren({ env: { WARREN_MAX_AGENTS: '1' } });
+    const h = harness;
+    for (const folder of ['a', 'b']) h.addGroup(folder);
+    h.channel.receive({ chatId: 'a', text: 'hi a' });
+    await h.runner.waitForSessions(1);
+    h.channel.receive({ chatId: 'b', text: 'hi b' });
+    await eventually(() => h.warren.queue.snapshot().waiting.length === 1, 2000, 'b waiting');
+    await h.warren.ownerOps.perform({ op: 'remove-group', folder: 'b' }, { kind: 'cli' });
+    h.runner.sessions[0]?.reply('done a'); // a place is free now
+    await eventually(() => h.channel.textsTo('a').length === 1, 2000, "a's reply");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(h.runner.sessions.map((s) => s.request.group.folder)).toEqual(['a']);
   });
 });

@@ -274,6 +274,20 @@ export function createGroupQueue(deps: GroupQueueDeps) {
       work.recover();
       pump();
     },
+    /**
+     * Stops at once the agent of every group no longer registered (removed from the CLI or the admin chat); a
+     * start under way stops once started. Nothing new starts for it: startRun finds no group, work.claim no work.
+     */
+    stopRemoved(): void {
+      for (const slot of slots.values()) {
+        // By folder too: SQLite may give a new group the id of the one removed.
+        if (slot.state === 'stopping' || deps.store.groups.byId(slot.groupId)?.folder === slot.folder)
+          continue;
+        log.info({ group: slot.folder }, 'stopping the agent of a removed group');
+        slot.state = 'stopping';
+        void slot.session?.stop('the group was removed');
+      }
+    },
     /** Who runs and who waits, for the bench and tests. */
     snapshot() {
       const running = [...slots.values()].map(({ groupId, folder, state }) => ({ groupId, folder, state }));

@@ -482,7 +482,7 @@ describe('container runner', () => {
 
   it('tells the chat once when the budget is used up, and marks the failed turns as not worth retrying', async () => {
     await runner.close();
-    runner = makeRunner({ WARREN_DAILY_TOKEN_BUDGET: '100' });
+    runner = makeRunner({ WARREN_GROUP_DAILY_BUDGET: '1', WARREN_TIMEZONE: 'UTC' });
     const now = Date.now();
     store.usage.record({
       groupFolder: 'family',
@@ -493,6 +493,7 @@ describe('container runner', () => {
       outputTokens: 40,
       cacheReadTokens: 0,
       cacheWriteTokens: 0,
+      cost: 1,
     });
     runtime.behaviour = { isReady: true, isAutoReply: false, isCallingModel: true };
     const events: AgentEvent[] = [];
@@ -503,13 +504,13 @@ describe('container runner', () => {
     expect(events.filter((event) => event.type === 'agent-notice')).toEqual([
       {
         type: 'agent-notice',
-        id: 'budget-refused',
-        text: expect.stringMatching(/daily budget of 100 tokens/),
+        id: expect.stringMatching(/^budget-refused:family \d{4}-\d\d-\d\d$/),
+        text: expect.stringMatching(/daily budget of 1\.00 USD/),
       },
     ]);
     expect(events.filter((event) => event.type === 'turn-end')).toEqual([
-      expect.objectContaining({ batchIds: ['b1'], isError: true, isRetryable: false }),
-      expect.objectContaining({ batchIds: ['b2'], isError: true, isRetryable: false }),
+      expect.objectContaining({ batchIds: ['b1'], isError: true, isRetryable: false, isTold: true }),
+      expect.objectContaining({ batchIds: ['b2'], isError: true, isRetryable: false, isTold: true }),
     ]);
     expect(audits.filter((entry) => entry.action === 'model-api')).toHaveLength(2);
     expect(audits[0]).toMatchObject({

@@ -100,9 +100,9 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
       budgetRefused: false,
       // Both callers (the IPC handler, the proxy's refusal) catch what onEvent throws.
       emit(event) {
-        // A failure after the budget was refused cannot be fixed by trying again today.
+        // A failure after the budget was refused cannot be fixed by trying again now, and the chat was told why.
         const isHopeless = event.type === 'turn-end' && event.isError && run.budgetRefused;
-        request.onEvent(isHopeless ? { ...event, isRetryable: false } : event);
+        request.onEvent(isHopeless ? { ...event, isRetryable: false, isTold: true } : event);
       },
     };
     runs.set(folder, run);

@@ -19,6 +19,7 @@ import {
   type ProxyRefusal,
   type UsageRecord,
 } from './credential-proxy.js';
+import type { CallBound } from './prices.js';
 
 const REAL_KEY = 'sk-ant-real-host-key';
 const NOW = 1_700_000_000_000;
@@ -30,13 +31,18 @@ let proxy: CredentialProxy | undefined;
 let usage: UsageRecord[];
 let refusals: ProxyRefusal[];
 let budget: BudgetDecision;
+let releases: string[];
 
 beforeEach(async () => {
   directory = await mkdtemp(path.join(tmpdir(), 'warren-proxy-'));
   fake = await startFakeModelApi({ expectedApiKey: REAL_KEY });
   usage = [];
   refusals = [];
-  budget = { decision: 'allow' };
+  releases = [];
+  budget = {
+    decision: 'allow',
+    release: () => releases.push(`released after ${usage.length} usage records`),
+  };
 });
 
 afterEach(async () => {
@@ -210,6 +216,7 @@ describe('credential proxy', () => {
         outputTokens: 7,
         cacheReadTokens: 30,
         cacheWriteTokens: 4,
+        webSearches: 0,
         model: 'claude-test',
         at: NOW,
       },
@@ -250,6 +257,7 @@ describe('credential proxy', () => {
         outputTokens: 9,
         cacheReadTokens: 0,
         cacheWriteTokens: 0,
+        webSearches: 0,
         model: 'claude-answering',
         at: NOW,
       },
@@ -322,6 +330,52 @@ describe('credential proxy', () => {
     expect(fake.requests).toEqual([]);
     expect(usage).toEqual([]);
     expect(refusals).toEqual([{ groupFolder: 'alpha', reason: `budget: ${reason}`, path: '/v1/messages' }]);
+  });
+
+  it('asks the budget with a bound of the call, and releases it once, after its usage is recorded', async () => {
+    const calls: CallBound[] = [];
+    const { socketPath } = await startProxy({
+      checkBudget: (_group, call) => {
+        calls.push(call);
+        return budget;
+      },
+    });
+    const tools = [{ type: 'web_search_20250305', name: 'web_search', max_uses: 3 }, { name: 'Bash' }];
+    const body = JSON.stringify({ ...MESSAGE, max_tokens: 700, tools, stream: true });
+    expect((await request(socketPath, { body })).status).toBe(200);
+    await until(() => releases.length > 0);
+    expect(calls).toEqual([
+      { model: 'claude-test', bytes: Buffer.byteLength(body), maxTokens: 700, maxWebSearches: 3 },
+    ]);
+    expect(releases).toEqual(['released after 1 usage records']);
+    // Counting tokens costs nothing: nothing is held for it.
+    await request(socketPath, { path: '/v1/messages/count_tokens', body: JSON.stringify(MESSAGE) });
+    expect(calls[1]).toEqual({ model: 'claude-test', bytes: 0, maxTokens: 0, maxWebSearches: 0 });
+  });
+
+  it('releases what it held when upstream cannot be reached or the client goes away', async () => {
+    fake.setDefault({ text: 'slow', delayMs: 5000 });
+    const { socketPath } = await startProxy();
+    const req = http.request({ socketPath, method: 'POST', path: '/v1/messages' });
+    req.on('error', () => {});
+    req.end(JSON.stringify(MESSAGE));
+    await fake.waitForRequest(1);
+    req.destroy();
+    await until(() => releases.length === 1);
+    await proxy?.close();
+    const closedPort = await new Promise<number>((resolve) => {
+      const server = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as net.AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const { socketPath: other } = await startProxy(
+      { upstreamBaseUrl: `http://127.0.0.1:${closedPort}` },
+      'beta',
+    );
+    expect((await request(other)).status).toBe(502);
+    await until(() => releases.length === 2);
+    expect(releases).toEqual(['released after 0 usage records', 'released after 0 usage records']);
   });
 
   it('fails closed when the budget check throws', async () => {

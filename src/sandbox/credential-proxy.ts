@@ -9,13 +9,15 @@ import type { Logger } from '../log.js';
 import { parseJson } from '../protocol/read.js';
 import type { UsageEntry } from '../store/store.js';
 import type { ModelCredential } from './credentials.js';
+import type { CallBound } from './prices.js';
 import { clientHeaders, upstreamHeaders } from './proxy-headers.js';
 import { createUsageMeter, type UsageMeter } from './sse-usage.js';
 
-/** A usage row less the day and the run, which the host adds. */
-export type UsageRecord = Omit<UsageEntry, 'day' | 'runId'>;
+/** A usage row less the day, the run and the cost, which the host adds. */
+export type UsageRecord = Omit<UsageEntry, 'day' | 'runId' | 'cost'> & { webSearches: number };
 
-export type BudgetDecision = { decision: 'allow' } | { decision: 'deny'; reason: string };
+/** 'allow' holds what the call may cost against the budget until release(), called once it settled. */
+export type BudgetDecision = { decision: 'allow'; release(): void } | { decision: 'deny'; reason: string };
 
 export type ProxyRefusal = { groupFolder: string; reason: string; path: string };
 
@@ -27,8 +29,8 @@ export interface CredentialProxyOptions {
   now(): number;
   /** Once per metered upstream response that reported usage. */
   recordUsage(usage: UsageRecord): void;
-  /** Asked before each upstream call; 'deny' refuses with an error the agent sees. */
-  checkBudget(groupFolder: string): BudgetDecision;
+  /** Asked before each upstream call, with what it may cost at most; 'deny' refuses with an error the agent sees. */
+  checkBudget(groupFolder: string, call: CallBound): BudgetDecision;
   /** Every refusal (budget, path, malformed, too large), so the host audits it. */
   onRefused(refusal: ProxyRefusal): void;
   maxRequestBytes?: number;
@@ -39,8 +41,23 @@ export type CredentialProxy = ReturnType<typeof createCredentialProxy>;
 const MESSAGES_PATH = '/v1/messages';
 const FORWARDED_PATHS = new Set([MESSAGES_PATH, '/v1/messages/count_tokens']);
 
-/** The model name is only read to label usage; anything else in the body goes upstream byte for byte. */
-const requestBodySchema = z.object({ model: z.string().optional().catch(undefined) });
+/**
+ * Read only to label usage and bound the call's cost (the model, its output cap, its web searches); the body goes
+ * upstream byte for byte. A field that does not parse is left to the API to refuse.
+ */
+const requestBodySchema = z.object({
+  model: z.string().optional().catch(undefined),
+  max_tokens: z.number().int().positive().optional().catch(undefined),
+  tools: z
+    .array(
+      z.looseObject({ type: z.string().optional(), max_uses: z.number().int().nonnegative().optional() }),
+    )
+    .optional()
+    .catch(undefined),
+});
+/** What the bound assumes when the body does not say: the API requires max_tokens; web search has no cap. */
+const DEFAULT_MAX_TOKENS = 32_000;
+const DEFAULT_MAX_SEARCHES = 10;
 
 export function createCredentialProxy(options: CredentialProxyOptions) {
   const { maxRequestBytes = 32 * 1024 * 1024 } = options;
@@ -71,23 +88,11 @@ export function createCredentialProxy(options: CredentialProxyOptions) {
     };
 
     if ((method === 'HEAD' || method === 'GET') && pathname === '/api/hello') return sendJson(res, 200, {});
-    const call = `${method} ${pathname}`;
+    const asked = `${method} ${pathname}`;
     if (method !== 'POST' || !FORWARDED_PATHS.has(target.pathname)) {
-      const message = `${call} is not available through the credential proxy.`;
-      return refuse(404, 'not_found_error', message, `path not allowed: ${call}`);
+      const message = `${asked} is not available through the credential proxy.`;
+      return refuse(404, 'not_found_error', message, `path not allowed: ${asked}`);
     }
-    let budget: BudgetDecision;
-    try {
-      budget = options.checkBudget(groupFolder);
-    } catch (error) {
-      // Fail closed: a budget that cannot be checked is not a budget that allows.
-      log.error({ err: error, group: groupFolder }, 'checkBudget threw');
-      budget = { decision: 'deny', reason: 'the token budget could not be checked; try again later.' };
-    }
-    // 403 permission_error: the Anthropic SDK retries 408, 409, 429 and >= 500, so this reaches the agent at once.
-    if (budget.decision === 'deny')
-      return refuse(403, 'permission_error', budget.reason, `budget: ${budget.reason}`);
-
     const isDeclaredTooLarge = Number(req.headers['content-length'] ?? 0) > maxRequestBytes;
     const body = isDeclaredTooLarge ? 'too-large' : await readBody(req, maxRequestBytes);
     if (body === null) return; // The client went away.
@@ -103,6 +108,29 @@ export function createCredentialProxy(options: CredentialProxyOptions) {
       const message = 'the request body must be a JSON object.';
       return refuse(400, 'invalid_request_error', message, 'malformed request body');
     }
+    const { model = null, max_tokens: maxTokens = DEFAULT_MAX_TOKENS, tools = [] } = parsed.data;
+    const isMetered = target.pathname === MESSAGES_PATH; // counting tokens costs nothing
+    const searches = tools.filter((tool) => tool.type?.startsWith('web_search'));
+    const call: CallBound = isMetered
+      ? {
+          model,
+          bytes: body.length,
+          maxTokens,
+          maxWebSearches: searches.reduce((sum, tool) => sum + (tool.max_uses ?? DEFAULT_MAX_SEARCHES), 0),
+        }
+      : { model, bytes: 0, maxTokens: 0, maxWebSearches: 0 };
+    let budget: BudgetDecision;
+    try {
+      budget = options.checkBudget(groupFolder, call);
+    } catch (error) {
+      // Fail closed: a budget that cannot be checked is not a budget that allows.
+      log.error({ err: error, group: groupFolder }, 'checkBudget threw');
+      budget = { decision: 'deny', reason: 'the budget could not be checked; try again later.' };
+    }
+    // 403 permission_error: the Anthropic SDK retries 408, 409, 429 and >= 500, so this reaches the agent at once.
+    if (budget.decision === 'deny')
+      return refuse(403, 'permission_error', budget.reason, `budget: ${budget.reason}`);
+    let release = budget.release;
 
     const url = new URL(upstream.href);
     url.pathname = upstreamPrefix + target.pathname;
@@ -118,18 +146,20 @@ export function createCredentialProxy(options: CredentialProxyOptions) {
       if (meter && !usage && isUsageExpected)
         log.warn({ group: groupFolder }, 'upstream response carried no readable usage');
       meter = null;
-      if (!usage) return;
       try {
-        const model = usage.model ?? parsed.data.model ?? null;
-        options.recordUsage({ groupFolder, ...usage, model, at: options.now() });
+        if (usage)
+          options.recordUsage({ groupFolder, ...usage, model: usage.model ?? model, at: options.now() });
       } catch (error) {
         log.error({ err: error, group: groupFolder }, 'recordUsage threw');
       }
+      // After the record: the call counts as held or as spent, never as neither.
+      release();
+      release = () => {};
     };
 
     upstreamReq.on('response', (upstreamRes) => {
       const status = upstreamRes.statusCode ?? 502;
-      if (target.pathname === MESSAGES_PATH) meter = createUsageMeter(upstreamRes.headers['content-type']);
+      if (isMetered) meter = createUsageMeter(upstreamRes.headers['content-type']);
       log.debug({ group: groupFolder, path: target.pathname, status }, 'upstream answered');
       res.writeHead(status, clientHeaders(upstreamRes.headers));
       // Bytes go to the client as they arrive (pipe, no buffering) while the meter reads a copy of each chunk.

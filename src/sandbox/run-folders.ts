@@ -1,7 +1,7 @@
 // A group run's place on the host: its folders (owned by the container's user), the proxy socket's folder, the mounts
 // (extra folders checked against the allowlist), and the disk they may fill: a file system of the group's own where
 // the machine allows one (volumes.ts), else the watched quota (disk-quota.ts), measured by folder jobs.
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -11,12 +11,12 @@ import type { Group } from '../store/records.js';
 import { AgentStartError, type HostContext } from '../types.js';
 import { createDiskQuota } from './disk-quota.js';
 import { createFolderJobs } from './folder-jobs.js';
-import type { ContainerUser } from './group-folder.js';
+import { type ContainerUser, groupDir } from './group-folder.js';
 import { clearRunDirs, prepareRunDirs } from './ipc-folder.js';
 import { buildMounts, type Mount } from './mounts.js';
 import type { ContainerRuntime } from './runtimes/index.js';
-import { chownDescriptor, closeQuietly, inFolder, openFileIn } from './safe-fs.js';
-import { createVolumes } from './volumes.js';
+import { chownDescriptor, closeQuietly, inFolder, isDone, openFileIn, removeFolderTree } from './safe-fs.js';
+import { createVolumes, removeVolume } from './volumes.js';
 
 /** sun_path is 108 bytes on Linux, including the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
@@ -131,6 +131,33 @@ export function createRunFolders(deps: RunFoldersDeps) {
     quota,
     jobs,
   };
+}
+
+/**
+ * Deletes a purged group's files: its volume if it had one, its folder, session state, IPC and proxy socket folders
+ * (removeFolderTree: no link followed, nothing outside touched), and the staged files of replies it will never send
+ * (from the database, so only ever under outgoing/). Returns what went and what is left, under the data directory.
+ * Rejects only for a name that is not a group folder's.
+ */
+export async function removeGroupFiles(dataDir: string, folder: string, stagedFiles: string[]) {
+  groupDir(dataDir, folder); // throws for a name that is not a group folder's (a bug): it becomes paths
+  const removed: string[] = [];
+  const left: string[] = [];
+  try {
+    removed.push(...(await removeVolume(dataDir, folder)).map((image) => path.relative(dataDir, image)));
+  } catch (error) {
+    left.push(`volumes/${folder}.ext4 (${(error as Error).message})`);
+  }
+  for (const part of ['groups', 'sessions', 'ipc', 'sockets']) {
+    const dir = path.join(dataDir, part, folder);
+    if (!lstatSync(dir, { throwIfNoEntry: false })) continue;
+    ((await removeFolderTree(dir)) ? removed : left).push(`${part}/${folder}`);
+  }
+  const outgoing = path.join(dataDir, 'outgoing');
+  for (const file of stagedFiles.filter((file) => path.dirname(file) === outgoing)) {
+    if (!isDone(() => rmSync(file, { force: true }))) left.push(path.relative(dataDir, file));
+  }
+  return { removed, left };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import {
   closeSync,
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -12,7 +13,15 @@ import {
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/harness.js';
-import { createFileIn, listDirectory, openDirectory, openFileAt, pathIn, unlinkIn } from './safe-fs.js';
+import {
+  createFileIn,
+  listDirectory,
+  openDirectory,
+  openFileAt,
+  pathIn,
+  removeFolderTree,
+  unlinkIn,
+} from './safe-fs.js';
 
 let folder: string;
 let outside: string;
@@ -107,5 +116,45 @@ describe('file operations inside a folder an agent can write', () => {
   it('names only single path components', () => {
     for (const bad of ['', '.', '..', 'a/b', 'x\0y']) expect(() => pathIn(folderFd, bad)).toThrow();
     expect(pathIn(folderFd, 'ok.txt')).toBe(`/proc/self/fd/${folderFd}/ok.txt`);
+  });
+});
+
+describe('removing a folder an agent could write (a purged group)', () => {
+  /** Everything under a folder, links as links (never followed), with what each link points at. */
+  const contentsOf = (dir: string): string[] =>
+    readdirSync(dir, { recursive: true, withFileTypes: true })
+      .map((entry) => join(entry.parentPath, entry.name))
+      .sort();
+
+  it('removes links planted anywhere in it as links: their targets outside are untouched', async () => {
+    mkdirSync(join(outside, 'etc'));
+    writeFileSync(join(outside, 'etc', 'passwd'), 'root:x:0:0');
+    symlinkSync(join(outside, 'etc'), join(folder, 'etc')); // a link to a folder, at the top
+    symlinkSync(join(outside, 'etc', 'passwd'), join(folder, 'reports', 'passwd')); // to a file, one level down
+    mkdirSync(join(folder, 'reports', 'deep', 'deeper'), { recursive: true });
+    symlinkSync(join(outside, 'etc'), join(folder, 'reports', 'deep', 'deeper', 'etc')); // and further down
+    const before = contentsOf(outside);
+    expect(await removeFolderTree(folder)).toBe(true);
+    expect(existsSync(folder)).toBe(false);
+    expect(contentsOf(outside)).toEqual(before);
+    expect(readFileSync(join(outside, 'etc', 'passwd'), 'utf8')).toBe('root:x:0:0');
+  });
+
+  it('removes only the link when the folder itself is a link, and a tree of any depth', async () => {
+    const linked = `${folder}-link`;
+    symlinkSync(outside, linked);
+    expect(await removeFolderTree(linked)).toBe(true);
+    expect(existsSync(linked)).toBe(false);
+    expect(readFileSync(join(outside, 'secret.txt'), 'utf8')).toBe('outside');
+    // Deeper than a walk holding one descriptor per level would like, with a file at every level.
+    let dir = folder;
+    for (let level = 0; level < 300; level++) {
+      dir = join(dir, 'd');
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'f'), String(level));
+    }
+    expect(await removeFolderTree(folder)).toBe(true);
+    expect(existsSync(folder)).toBe(false);
+    expect(await removeFolderTree(folder)).toBe(true); // already gone
   });
 });

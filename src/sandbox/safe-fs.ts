@@ -15,6 +15,7 @@ import {
   opendirSync,
   openSync,
   renameSync,
+  rmdirSync,
   type Stats,
   unlinkSync,
   writeFileSync,
@@ -118,6 +119,74 @@ export function unlinkIn(dirFd: number, name: string): void {
 
 export function renameIn(dirFd: number, from: string, to: string): void {
   renameSync(pathIn(dirFd, from), pathIn(dirFd, to));
+}
+
+/** Names one pass of removeFolderTree reads from a folder. */
+const REMOVE_BATCH = 1_000;
+/** Runs an action that may fail: true when it did not throw. */
+export const isDone = (action: () => void) => {
+  try {
+    action();
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Removes a folder an agent could write, with all it holds (a purged group). The one walk the host does in such a
+ * folder, by the same rule as the rest: the folder is opened once (its parent is the host's alone), and each step is
+ * a name directly in a folder held open, never followed. A file or link is unlinked (a link goes, never its target);
+ * a folder has its names unlinked and its folders renamed up into the top one, then goes. Nothing is entered deeper
+ * than one level, so a tree of any depth takes two descriptors, and a name swapped meanwhile is met as what it is
+ * now. It yields between passes: a big tree does not hold up the host. True when the folder is gone (or was never
+ * there); what cannot go (a folder the agent made unreadable, a host that is not root) is left. Never rejects.
+ */
+export async function removeFolderTree(dir: string): Promise<boolean> {
+  let rootFd: number;
+  try {
+    rootFd = openDirectory(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // A link or a file in the folder's place: only that name goes.
+    return code === 'ENOENT' || ((code === 'ELOOP' || code === 'ENOTDIR') && isDone(() => unlinkSync(dir)));
+  }
+  try {
+    for (;;) {
+      const { entries } = listDirectory(rootFd, REMOVE_BATCH);
+      const moved = entries.filter((entry) => removeOneLevel(rootFd, entry.name));
+      if (moved.length === 0) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  } catch {
+    // The folder itself became unreadable: what is left stays.
+  } finally {
+    closeSync(rootFd);
+  }
+  return isDone(() => rmdirSync(dir));
+}
+
+/** One step of removeFolderTree on a name in its top folder; true when anything was removed or moved. */
+function removeOneLevel(rootFd: number, name: string): boolean {
+  let fd: number;
+  try {
+    fd = openDirectoryIn(rootFd, name);
+  } catch {
+    return isDone(() => unlinkIn(rootFd, name));
+  }
+  let isChanged = false;
+  try {
+    for (const entry of listDirectory(fd, REMOVE_BATCH).entries) {
+      // unlink refuses a folder (EISDIR): that one moves up, to be emptied in a later pass.
+      const up = () => renameSync(pathIn(fd, entry.name), pathIn(rootFd, `.removing-${randomUUID()}`));
+      if (isDone(() => unlinkIn(fd, entry.name)) || isDone(up)) isChanged = true;
+    }
+  } catch {
+    // Unreadable: left as it is.
+  } finally {
+    closeSync(fd);
+  }
+  return isDone(() => rmdirSync(pathIn(rootFd, name))) || isChanged;
 }
 
 /** Gives what a descriptor holds to a user: the descriptor, never a path, so a swapped link cannot redirect it. */

@@ -44,6 +44,7 @@ describe('usage meter', () => {
         outputTokens: 42,
         cacheReadTokens: 20,
         cacheWriteTokens: 3,
+        webSearches: 0,
         model: 'claude-test',
       });
     }
@@ -71,6 +72,7 @@ describe('usage meter', () => {
       outputTokens: 50,
       cacheReadTokens: 25,
       cacheWriteTokens: 3,
+      webSearches: 0,
       model: 'claude-test',
     });
   });
@@ -108,7 +110,19 @@ describe('usage meter', () => {
       outputTokens: 6,
       cacheReadTokens: 0,
       cacheWriteTokens: 0,
+      webSearches: 0,
       model: 'claude-json',
+    });
+  });
+
+  it('counts the web searches the server ran, and ignores a malformed count', () => {
+    const usage = { input_tokens: 5, output_tokens: 6, server_tool_use: { web_search_requests: 4 } };
+    const body = JSON.stringify({ model: 'claude-json', content: [], usage });
+    expect(feedInPieces('application/json', body, 5)).toMatchObject({ webSearches: 4, outputTokens: 6 });
+    const forged = { ...usage, server_tool_use: { web_search_requests: -3 } };
+    expect(feedInPieces('application/json', JSON.stringify({ usage: forged }), 5)).toMatchObject({
+      webSearches: 0,
+      outputTokens: 6,
     });
   });
 

@@ -6,7 +6,9 @@ import { parseJson } from '../protocol/read.js';
 import type { UsageEntry } from '../store/store.js';
 
 /** model: the one the response names, or null. */
-type MessageUsage = Omit<UsageEntry, 'groupFolder' | 'at' | 'day' | 'runId'>;
+type MessageUsage = Omit<UsageEntry, 'groupFolder' | 'at' | 'day' | 'runId' | 'cost'> & {
+  webSearches: number;
+};
 
 export interface UsageMeter {
   /** Feeds the next piece of the response body; never throws. */
@@ -24,6 +26,7 @@ const usageSchema = z.object({
   output_tokens: tokenCount,
   cache_read_input_tokens: tokenCount,
   cache_creation_input_tokens: tokenCount,
+  server_tool_use: z.object({ web_search_requests: tokenCount }).nullish().catch(undefined),
 });
 type WireUsage = z.infer<typeof usageSchema>;
 
@@ -49,6 +52,7 @@ export function createUsageMeter(contentType: string | undefined): UsageMeter {
       outputTokens: wire.output_tokens ?? counts?.outputTokens ?? 0,
       cacheReadTokens: wire.cache_read_input_tokens ?? counts?.cacheReadTokens ?? 0,
       cacheWriteTokens: wire.cache_creation_input_tokens ?? counts?.cacheWriteTokens ?? 0,
+      webSearches: wire.server_tool_use?.web_search_requests ?? counts?.webSearches ?? 0,
     };
   };
   const result = (): MessageUsage | null => (counts ? { ...counts, model } : null);

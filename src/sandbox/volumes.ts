@@ -3,7 +3,16 @@
 // groups/<folder> and sessions/<folder> are bind mounts into it: the rest of Warren sees the same paths. The IPC
 // output folder stays outside: a full volume must not silence the runner (the IPC caps and the disk floor bound it).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Config } from '../config.js';
@@ -43,6 +52,25 @@ export function readMounts(): Map<string, string> {
     mounts.set(decode(fields[4] as string), decode(fields[separator + 2] ?? ''));
   }
   return mounts;
+}
+
+/**
+ * Takes a purged group's volume away: its folder and session state unmounted from it, then the volume itself, and its
+ * image deleted (the disk is freed once no container holds it any more). Returns the image's path when there was
+ * one. Rejects when an unmount fails; the image is then kept, still mounted.
+ */
+export async function removeVolume(dataDir: string, folder: string): Promise<string[]> {
+  const root = path.join(dataDir, 'volumes', folder);
+  const image = `${root}.ext4`;
+  if (!existsSync(image)) return [];
+  const mounts = readMounts();
+  for (const dir of [path.join(dataDir, 'groups', folder), path.join(dataDir, 'sessions', folder), root]) {
+    if (mounts.has(dir)) await run('umount', [dir]);
+  }
+  rmSync(image);
+  // Only the host writes in volumes/: the empty mount point goes by its path.
+  if (existsSync(root)) rmdirSync(root);
+  return [image];
 }
 
 export function createVolumes(deps: {

@@ -157,3 +157,58 @@ describe('audit retention', () => {
     expect(store.audit.recent(100)).toHaveLength(3);
   });
 });
+
+describe('audit log search', () => {
+  const allowed = (overrides: Partial<AuditEntry> = {}): AuditEntry => ({
+    groupFolder: 'team',
+    actor: 'cli',
+    action: 'mount',
+    decision: 'allow',
+    detail: { path: '/srv/shared' },
+    ...overrides,
+  });
+
+  it('finds the newest rows matching every filter, newest first, and no more than the limit', () => {
+    store = openStore(':memory:');
+    store.audit.record(allowed(), 1 * MINUTE);
+    store.audit.record(allowed({ groupFolder: 'family' }), 2 * MINUTE);
+    store.audit.record(refusal({ action: 'mount' }), 3 * MINUTE);
+    store.audit.record(allowed({ action: 'set-quota' }), 4 * MINUTE);
+    store.audit.record(allowed(), 5 * MINUTE);
+
+    const brief = (rows: ReturnType<Store['audit']['find']>) =>
+      rows.map((row) => [row.at / MINUTE, row.action]);
+    expect(brief(store.audit.find({}, 100))).toEqual([
+      [5, 'mount'],
+      [4, 'set-quota'],
+      [3, 'mount'],
+      [2, 'mount'],
+      [1, 'mount'],
+    ]);
+    expect(brief(store.audit.find({ groupFolder: 'team', action: 'mount' }, 100))).toEqual([
+      [5, 'mount'],
+      [3, 'mount'],
+      [1, 'mount'],
+    ]);
+    expect(brief(store.audit.find({ decision: 'deny' }, 100))).toEqual([[3, 'mount']]);
+    expect(brief(store.audit.find({ since: 4 * MINUTE }, 100))).toEqual([
+      [5, 'mount'],
+      [4, 'set-quota'],
+    ]);
+    expect(brief(store.audit.find({}, 2))).toEqual([
+      [5, 'mount'],
+      [4, 'set-quota'],
+    ]);
+  });
+
+  it('since keeps a row of folded refusals that began before it but went on after it', () => {
+    store = openStore(':memory:');
+    const minuteStart = 100 * MINUTE;
+    store.audit.record(refusal(), minuteStart + 1_000);
+    store.audit.record(refusal(), minuteStart + 50_000);
+    store.audit.record(refusal({ action: 'other' }), minuteStart + 2_000); // over before since
+    expect(store.audit.find({ since: minuteStart + 30_000 }, 10)).toMatchObject([
+      { action: 'ipc-flood', count: 2, at: minuteStart + 1_000, lastAt: minuteStart + 50_000 },
+    ]);
+  });
+});

@@ -25,6 +25,22 @@ const AUDIT_BUCKET_MS = 60_000;
 
 type AuditRow = Omit<AuditRecord, 'detail' | 'lastDetail'> & { detail: string; lastDetail: string | null };
 
+export interface AuditFilter {
+  groupFolder?: string;
+  action?: string;
+  decision?: AuditEntry['decision'];
+  since?: number;
+}
+
+const SELECT_RECORD = `SELECT at, group_folder AS groupFolder, actor, action, decision, detail, count,
+  COALESCE(last_at, at) AS lastAt, last_detail AS lastDetail FROM audit`;
+
+const toRecord = (row: AuditRow): AuditRecord => ({
+  ...row,
+  detail: parseDetail(row.detail),
+  lastDetail: row.lastDetail === null ? null : parseDetail(row.lastDetail),
+});
+
 /**
  * What makes refusals "of one kind": the group, the kind of actor (the text before its first ':', so `agent`,
  * `local`, `telegram`, `host`) and the action. The actor's id and the reason are left out on purpose: a flood
@@ -52,13 +68,24 @@ export function auditQueries(db: Db) {
       db.run(sql, { ...entry, at, detail: JSON.stringify(entry.detail), repeatKey, bucket });
     },
     recent(limit: number): AuditRecord[] {
-      const sql = `SELECT at, group_folder AS groupFolder, actor, action, decision, detail, count,
-        COALESCE(last_at, at) AS lastAt, last_detail AS lastDetail FROM audit ORDER BY id DESC LIMIT ?`;
-      return db.all<AuditRow>(sql, limit).map((row) => ({
-        ...row,
-        detail: parseDetail(row.detail),
-        lastDetail: row.lastDetail === null ? null : parseDetail(row.lastDetail),
-      }));
+      return db.all<AuditRow>(`${SELECT_RECORD} ORDER BY id DESC LIMIT ?`, limit).map(toRecord);
+    },
+    /**
+     * The newest rows (at most limit, newest first) that match every filter given; since keeps a row whose last
+     * entry is at or after it.
+     */
+    find(filter: AuditFilter, limit: number): AuditRecord[] {
+      const where: string[] = [];
+      if (filter.groupFolder !== undefined) where.push('group_folder = @groupFolder');
+      if (filter.action !== undefined) where.push('action = @action');
+      if (filter.decision !== undefined) where.push('decision = @decision');
+      // A folded row's entries all lie in one minute after its at: a range on at (indexed) finds every candidate.
+      if (filter.since !== undefined) where.push('at > @earliest AND COALESCE(last_at, at) >= @since');
+      // At most 16 distinct SQL texts: the statement cache stays bounded.
+      const sql = `${SELECT_RECORD} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY at DESC, id DESC LIMIT @limit`;
+      const earliest = filter.since === undefined ? undefined : filter.since - AUDIT_BUCKET_MS;
+      return db.all<AuditRow>(sql, { ...filter, earliest, limit }).map(toRecord);
     },
     /** Forgets rows whose last entry is older than before (a row still counting refusals stays); returns how many. */
     prune(before: number): number {

@@ -38,6 +38,8 @@ const diskUseSchema = z.object({
   diskUsedBefore: z.number().min(0),
 });
 
+export type Budget = { daily: number | null; monthly: number | null };
+
 /** A JSON column as its schema says, or null when it is empty or does not parse (fail closed). */
 function parseColumn<T>(schema: z.ZodType<T>, text: unknown): T | null {
   try {
@@ -94,6 +96,17 @@ export function groupQueries(db: Db) {
     diskQuotaMb: (folder: string) => column('disk_quota_mb', 'folder', folder) as number | null,
     setDiskQuotaMb: (folder: string, megabytes: number | null) =>
       setColumn('disk_quota_mb', 'folder', folder, megabytes),
+    /** The group's own money budgets (null: the configured default; 0: no limit); null when there is no group. */
+    budget: (folder: string) =>
+      db.get<Budget>(
+        'SELECT daily_budget AS daily, monthly_budget AS monthly FROM groups WHERE folder = ?',
+        folder,
+      ),
+    setBudget: (folder: string, budget: Budget) =>
+      db.run('UPDATE groups SET daily_budget = @daily, monthly_budget = @monthly WHERE folder = @folder', {
+        ...budget,
+        folder,
+      }).changes > 0,
     /** The group's last disk measurement (disk-quota.ts); a value that does not parse counts as none. */
     diskUse: (folder: string) => parseColumn(diskUseSchema, column('disk_use', 'folder', folder)),
     setDiskUse: (folder: string, use: z.infer<typeof diskUseSchema> | null) =>

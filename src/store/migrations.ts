@@ -251,4 +251,16 @@ export const migrations: readonly string[] = [
   `,
   // Attempts now count an agent's failures, not claims: a batch a crash or a stop cut short costs none.
   `UPDATE messages SET attempts = attempts - 1 WHERE status = 'processing' AND attempts > 0;`,
+  // Budgets in money. usage.cost is priced when the call is recorded (a later price change does not rewrite the
+  // past); calls before this were not priced, so they are at Sonnet 4's list price. A group's own daily and monthly
+  // budget (null: the configured default). usage.day is now the owner's day (WARREN_TIMEZONE), not UTC's.
+  `
+  ALTER TABLE usage ADD COLUMN web_searches INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE usage ADD COLUMN cost REAL NOT NULL DEFAULT 0;
+  UPDATE usage SET cost = (input_tokens * 3 + output_tokens * 15 + cache_read_tokens * 0.3
+    + cache_write_tokens * 3.75) / 1e6;
+  CREATE INDEX usage_day ON usage (day);
+  ALTER TABLE groups ADD COLUMN daily_budget REAL;
+  ALTER TABLE groups ADD COLUMN monthly_budget REAL;
+  `,
 ];

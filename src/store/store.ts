@@ -2,6 +2,7 @@
 import { auditQueries } from './audit.js';
 import { channelQueries } from './channels.js';
 import { openDb } from './db.js';
+import { groupDataQueries } from './group-data.js';
 import { chatQueries, groupQueries } from './groups.js';
 import { memoryQueries } from './memory.js';
 import { messageQueries } from './messages.js';
@@ -11,6 +12,7 @@ import { taskQueries } from './tasks.js';
 
 export type { AuditEntry } from './audit.js';
 export { StoreError } from './db.js';
+export type { GroupDataRecord } from './group-data.js';
 export { checkGroupFolder } from './groups.js';
 export type { MemoryProposal } from './memory.js';
 export type { NewOutboxItem, OutboxItem } from './outbox.js';
@@ -21,20 +23,25 @@ export type { ContextMode, Task } from './tasks.js';
 export interface UsageEntry {
   groupFolder: string;
   at: number;
+  /** The owner's day (WARREN_TIMEZONE) of `at`, as YYYY-MM-DD: budgets and `warren usage` count by it. */
   day: string;
   model: string | null;
   inputTokens: number;
   outputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
+  webSearches?: number;
+  /** Priced when recorded, in the owner's currency unit. */
+  cost?: number;
   /** The agent run (container) that made the call, so a task run's tokens can be told apart. */
   runId?: string | null;
 }
 
 type TokenCount = { inputTokens: number; outputTokens: number };
 /** Input counts what the model read: fresh, cached and written to the cache. */
-const SUM_TOKENS = `SELECT COALESCE(SUM(input_tokens + cache_read_tokens + cache_write_tokens), 0) AS inputTokens,
-  COALESCE(SUM(output_tokens), 0) AS outputTokens FROM usage`;
+const SUM_TOKENS = `SUM(input_tokens + cache_read_tokens + cache_write_tokens) AS inputTokens,
+  SUM(output_tokens) AS outputTokens`;
+export type UsageRow = TokenCount & { day: string; groupFolder: string; cost: number; calls: number };
 
 export type Store = ReturnType<typeof openStore>;
 
@@ -58,23 +65,42 @@ export function openStore(path: string) {
   const usage = {
     record(entry: UsageEntry): void {
       db.prepare(
-        `INSERT INTO usage (at, day, group_folder, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, run_id)
-         VALUES (@at, @day, @groupFolder, @model, @inputTokens, @outputTokens, @cacheReadTokens, @cacheWriteTokens, @runId)`,
-      ).run({ ...entry, runId: entry.runId ?? null });
+        `INSERT INTO usage (at, day, group_folder, model, input_tokens, output_tokens, cache_read_tokens,
+           cache_write_tokens, web_searches, cost, run_id)
+         VALUES (@at, @day, @groupFolder, @model, @inputTokens, @outputTokens, @cacheReadTokens,
+           @cacheWriteTokens, @webSearches, @cost, @runId)`,
+      ).run({ webSearches: 0, cost: 0, ...entry, runId: entry.runId ?? null });
     },
-    totalForDay: (groupFolder: string, day: string) =>
-      db.prepare(`${SUM_TOKENS} WHERE group_folder = ? AND day = ?`).get(groupFolder, day) as TokenCount,
+    /** What one group (or all, with null) spent on the days from..to (YYYY-MM-DD, inclusive). */
+    spent: (groupFolder: string | null, from: string, to: string) =>
+      db.get<{ cost: number }>(
+        `SELECT COALESCE(SUM(cost), 0) AS cost FROM usage
+         WHERE day BETWEEN @from AND @to AND (@groupFolder IS NULL OR group_folder = @groupFolder)`,
+        { groupFolder, from, to },
+      )?.cost ?? 0,
+    /** Tokens and spend per group and day from a day on, oldest first. */
+    byDay: (from: string, groupFolder: string | null) =>
+      db.all<UsageRow>(
+        `SELECT day, group_folder AS groupFolder, ${SUM_TOKENS}, SUM(cost) AS cost, COUNT(*) AS calls FROM usage
+         WHERE day >= @from AND (@groupFolder IS NULL OR group_folder = @groupFolder)
+         GROUP BY day, group_folder ORDER BY day, group_folder`,
+        { from, groupFolder },
+      ),
     /**
      * Model tokens an agent run used between two instants. The credential proxy tags each call with the agent run
      * (usage.run_id), so calls of other containers never count; within one container, the window separates a
      * task run from chat turns before and after it (not from a chat turn running at the same time).
      */
-    ofRun: (runId: string, from: number, to: number) =>
-      db.prepare(`${SUM_TOKENS} WHERE run_id = ? AND at BETWEEN ? AND ?`).get(runId, from, to) as TokenCount,
+    ofRun: (runId: string, from: number, to: number): TokenCount => {
+      const sql = `SELECT ${SUM_TOKENS} FROM usage WHERE run_id = ? AND at BETWEEN ? AND ?`;
+      const sums = db.get<Partial<TokenCount>>(sql, runId, from, to);
+      return { inputTokens: sums?.inputTokens ?? 0, outputTokens: sums?.outputTokens ?? 0 };
+    },
   };
 
   return {
     groups: groupQueries(db),
+    groupData: groupDataQueries(db),
     chats: chatQueries(db),
     messages: messageQueries(db, outbox),
     outbox,

@@ -53,7 +53,7 @@ function cronOf(expression: string, timezone: string): Cron {
 }
 
 /** The instant of a local wall-clock time in a timezone (a time skipped by DST moves forward, as croner does). */
-function localTimeToInstant(text: string, timezone: string): number | null {
+export function localTimeToInstant(text: string, timezone: string): number | null {
   const normalized = text.replace(' ', 'T');
   const withSeconds = normalized.length === 16 ? `${normalized}:00` : normalized;
   const next = new Cron(withSeconds, { timezone }).nextRun(new Date(0));

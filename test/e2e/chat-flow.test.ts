@@ -69,8 +69,9 @@ describe('chat through an agent container', () => {
     expect(host.runnerLines.some((line) => line.includes('"msg":"claude code started early"'))).toBe(true);
     expect(host.runnerLines.filter((line) => line.includes('early claude start not used'))).toEqual([]);
     // The call was metered against the group.
-    const day = new Date().toISOString().slice(0, 10);
-    expect(host.warren.store.usage.totalForDay('main', day).outputTokens).toBeGreaterThan(0);
+    const [metered] = host.warren.store.usage.byDay('2000-01-01', 'main');
+    expect(metered?.outputTokens).toBeGreaterThan(0);
+    expect(metered?.cost).toBeGreaterThan(0);
   }, 90_000);
 
   it('a follow-up sent while the agent is working, or idle, joins the same container', async () => {

@@ -6,15 +6,17 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeRequest } from '../fake-model-api.js';
+import { statusesOf } from '../harness.js';
 import { type E2eWarren, startE2eWarren, toolResults, waitFor } from './e2e-harness.js';
 
-const BUDGET = 50_000;
+/** Each group's daily budget, in USD. */
+const BUDGET = 0.5;
 let host: E2eWarren;
 /** Written into group B's folder and said in group B's chat (so it is in the database too). */
 const workSecret = `WORK-SECRET-${randomBytes(8).toString('hex')}`;
 
 beforeAll(async () => {
-  host = await startE2eWarren({ env: { WARREN_DAILY_TOKEN_BUDGET: String(BUDGET) } });
+  host = await startE2eWarren({ env: { WARREN_GROUP_DAILY_BUDGET: String(BUDGET) } });
   host.addGroup('family');
   host.addGroup('work');
   host.addGroup('spender');
@@ -213,18 +215,17 @@ describe('an agent container', () => {
     ]);
   }, 180_000);
 
-  it('with the budget used up, the next model call is refused and the chat is told', async () => {
+  it('with the budget spent, the next model call is refused and the chat is told once', async () => {
     const now = Date.now();
-    host.warren.store.usage.record({
-      groupFolder: 'spender',
-      at: now,
-      day: new Date(now).toISOString().slice(0, 10),
+    const spent = {
       model: 'claude-fake',
-      inputTokens: BUDGET,
+      inputTokens: 0,
       outputTokens: 0,
       cacheReadTokens: 0,
       cacheWriteTokens: 0,
-    });
+    };
+    const day = new Date(now).toISOString().slice(0, 10); // the harness runs Warren in UTC
+    host.warren.store.usage.record({ ...spent, groupFolder: 'spender', at: now, day, cost: BUDGET });
     const before = host.fake.requests.length;
     host.channel.receive({ chatId: 'spender', text: 'one more question' });
     await waitFor(
@@ -232,21 +233,25 @@ describe('an agent container', () => {
       'a budget notice',
       60_000,
     );
+    await waitFor(() => statusesOf(host, 'spender').includes('failed'), 'the message failed', 30_000);
+    // A second message the same day is refused as well, and the chat is not told again.
+    host.channel.receive({ chatId: 'spender', text: 'and another one' });
     await waitFor(
-      () => host.channel.textsTo('spender').some((text) => text.startsWith('❌')),
-      'the failure notice',
-      30_000,
+      () => statusesOf(host, 'spender').filter((status) => status === 'failed').length === 2,
+      'the second message failed',
+      60_000,
     );
-    // No call went upstream, the refusal is audited, and the message failed at once (no retries for a budget).
+    // No call went upstream, the refusals are audited, and the messages failed at once (no retries for a budget).
     expect(host.fake.requests.length).toBe(before);
     const refusals = host.warren.store.audit
       .recent(50)
       .filter((entry) => entry.action === 'model-api' && entry.groupFolder === 'spender');
     expect(refusals.length).toBeGreaterThanOrEqual(1);
     expect(String(refusals[0]?.detail.reason)).toMatch(/^budget:/);
-    // The chat hears about the budget once per run, however often the agent runs into it.
-    const notices = host.channel.textsTo('spender');
-    expect(notices.filter((text) => text.startsWith('⚠️ I cannot answer right now'))).toHaveLength(1);
-    expect(notices.at(-1)).toMatch(/^❌ .*daily budget/);
+    // One clear message for the day: no raw error, no failure notice, no second notice.
+    expect(host.channel.textsTo('spender')).toEqual([
+      '⚠️ I cannot answer: this group has spent its daily budget of 0.50 USD (0.50 USD today). ' +
+        'It renews at midnight (UTC).',
+    ]);
   }, 120_000);
 });
