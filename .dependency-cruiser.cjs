@@ -2,8 +2,8 @@
 // protocol and store import nothing of ours; each middle layer imports only the layers below it; only the
 // composition root (src/main.ts, src/app.ts, src/cli.ts) imports everything. Test files are left out: a test may
 // reach into any layer it exercises.
-/** The foundation files: settings, the logger, the contracts, backoff, the owner's mount allowlist file. */
-const foundation = 'src/(backoff|config|log|mount-allowlist-file|types)\\.ts';
+/** The foundation files: settings, the logger, the contracts, backoff, the owner's mount allowlist file, the price table. */
+const foundation = 'src/(backoff|config|log|mount-allowlist-file|prices|settings|types)\\.ts';
 const layers = [
   // [folder, the folders of ours it may import besides its own]
   ['src/protocol/', []],

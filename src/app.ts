@@ -155,7 +155,7 @@ export async function startWarren(options: WarrenOptions) {
   });
   // The owner changed something (the admin chat, or the CLI through a signal): act on it now.
   const kickAll = () => {
-    queue.stopRemoved();
+    queue.sync();
     scheduler.kick();
     delivery.kick();
   };

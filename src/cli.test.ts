@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../test/fake-agent-runner.js';
 import { tempDir } from '../test/harness.js';
+import { settingsCheck } from './cli/doctor.js';
 import { openStore } from './store/store.js';
 
 const CLI = join(import.meta.dirname, 'cli.ts');
@@ -160,6 +161,14 @@ describe('warren CLI', () => {
       expect(first.exitCode).toBeNull();
       expect(readdirSync(dataDir).sort().join()).toBe(before);
       expect(readFileSync(join(dataDir, 'warren.pid'), 'utf8')).toBe(`${first.pid}\n`);
+      // The running host left what it read of .env (none here); doctor sees a key added since.
+      expect(settingsCheck(dataDir)).toMatchObject({ isOk: true });
+      writeFileSync(join(dataDir, '.env'), 'ANTHROPIC_API_KEY=sk-ant-added-later\n');
+      expect(settingsCheck(dataDir)?.detail).toMatch(
+        new RegExp(
+          `changed since the running Warren \\(process ${first.pid}\\) read it: ANTHROPIC_API_KEY added`,
+        ),
+      );
     } finally {
       const closed = new Promise((resolve) => first.once('close', resolve));
       first.kill('SIGKILL');

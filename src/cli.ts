@@ -9,7 +9,8 @@ import { LOCAL_TOKEN_FILE, loadOrCreateToken } from './channels/local.js';
 import { registerAudit } from './cli/audit.js';
 import { runChatClient } from './cli/chat-client.js';
 import { registerGroups } from './cli/groups.js';
-import { createCliOwnerOps } from './cli/owner.js';
+import { checkModelEndpoint } from './cli/model-check.js';
+import { createCliOwnerOps, performFromCli } from './cli/owner.js';
 import { registerPairing } from './cli/pairing.js';
 import { Cli, type CliHost, type CliIo, runProgram, terminalIo, UsageError } from './cli/program.js';
 import { formatStatus } from './cli/status.js';
@@ -18,6 +19,7 @@ import { registerUpkeep } from './cli/upkeep.js';
 import { registerUsage } from './cli/usage.js';
 import { type Config, describeSettings, loadConfig } from './config.js';
 import { startHost } from './main.js';
+import { readModelCredential } from './sandbox/credentials.js';
 import { openStore } from './store/store.js';
 
 /** The package root (holds agent/ and package.json), found from this file in src/ or dist/. */
@@ -109,8 +111,29 @@ export function buildProgram(cli: Cli, host: CliHost): Command {
     .command('status')
     .description('groups, running agents, queue and outbox backlog')
     .action(
-      cli.action(() => host.withStore((store) => ({ code: 0, text: formatStatus(store, host.now()) }))),
+      cli.action(() =>
+        host.withStore(async (store, config) => {
+          // Through the same proxy code and credential the agents use: can they reach the model right now?
+          const credential = readModelCredential(process.env, process.cwd());
+          const model = await checkModelEndpoint(config, credential, 5000);
+          const line = `Model API: ${model.isOk ? '' : '✘ '}${model.detail}${model.fix ? ` (fix: ${model.fix})` : ''}`;
+          return { code: 0, text: `${formatStatus(store, host.now())}\n${line}` };
+        }),
+      ),
     );
+  for (const [name, op, description] of [
+    [
+      'stop-all',
+      'emergency-stop',
+      'emergency stop: every agent stops at once, nothing starts until resume-all',
+    ],
+    ['resume-all', 'resume-all', 'lift the emergency stop: the work held meanwhile goes on'],
+  ] as const) {
+    program
+      .command(name)
+      .description(description)
+      .action(cli.action(() => host.withOwnerOps(({ ops }) => performFromCli(ops, { op }))));
+  }
   registerGroups(program, cli, host);
   registerPairing(program, cli, host);
   registerTasks(program, cli, host);

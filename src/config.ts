@@ -1,132 +1,27 @@
 // Configuration: read once from the environment, a .env file and <dataDir>/config.json; validated; frozen.
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
-
-/** Every setting, its environment key, and what it means. The README's configuration table mirrors this. */
-const settings = {
-  dataDir: { env: 'WARREN_DATA_DIR', help: 'where the database, group folders and logs live' },
-  assistantName: { env: 'WARREN_ASSISTANT_NAME', help: 'the name that triggers the agent in group chats' },
-  timezone: { env: 'WARREN_TIMEZONE', help: "IANA timezone for prompts and schedules, e.g. 'Europe/Berlin'" },
-  logLevel: { env: 'WARREN_LOG_LEVEL', help: 'trace, debug, info, warn, error or silent' },
-  maxConcurrentAgents: { env: 'WARREN_MAX_AGENTS', help: 'agents that may run at once' },
-  localPort: { env: 'WARREN_LOCAL_PORT', help: 'port of the local web chat on 127.0.0.1' },
-  isLocalChatEnabled: { env: 'WARREN_LOCAL_CHAT', help: "'true' or 'false': serve the local web chat" },
-  maxAttempts: { env: 'WARREN_MAX_ATTEMPTS', help: 'tries per message before a failure notice' },
-  retryBaseMs: { env: 'WARREN_RETRY_BASE_MS', help: 'first retry delay; doubles each time' },
-  deliveryGiveUpHours: {
-    env: 'WARREN_DELIVERY_GIVE_UP_HOURS',
-    help: 'how long a reply a chat service does not take is retried before the owner is told it failed',
-  },
-  contextMessages: {
-    env: 'WARREN_CONTEXT_MESSAGES',
-    help: 'untriggered messages given to the agent as context',
-  },
-  runtime: {
-    env: 'WARREN_RUNTIME',
-    help: "container runtime: 'docker', 'podman' or 'gvisor' (docker + runsc)",
-  },
-  agentImage: { env: 'WARREN_AGENT_IMAGE', help: 'the agent container image tag' },
-  baseImage: { env: 'WARREN_BASE_IMAGE', help: 'base image the agent image is built FROM' },
-  agentMemoryMb: { env: 'WARREN_AGENT_MEMORY_MB', help: 'memory limit per agent container, in MiB' },
-  agentCpus: { env: 'WARREN_AGENT_CPUS', help: 'CPU limit per agent container' },
-  agentPids: { env: 'WARREN_AGENT_PIDS', help: 'process limit per agent container' },
-  agentIdleSeconds: {
-    env: 'WARREN_AGENT_IDLE_SECONDS',
-    help: 'an idle agent container exits after this long',
-  },
-  agentMaxRunMinutes: { env: 'WARREN_AGENT_MAX_RUN_MINUTES', help: 'hard ceiling on one container run' },
-  modelBaseUrl: {
-    env: 'ANTHROPIC_BASE_URL',
-    help: 'upstream Messages API base URL (a gateway or proxy works)',
-  },
-  currency: {
-    env: 'WARREN_CURRENCY',
-    help: 'the unit of budgets and prices (a label: prices are USD unless you set your own)',
-  },
-  groupDailyBudget: {
-    env: 'WARREN_GROUP_DAILY_BUDGET',
-    help: 'what each group may spend on the model per day (its own budget overrides it); 0 means no limit',
-  },
-  groupMonthlyBudget: {
-    env: 'WARREN_GROUP_MONTHLY_BUDGET',
-    help: 'what each group may spend per calendar month (its own budget overrides it); 0 means no limit',
-  },
-  dailyBudget: {
-    env: 'WARREN_DAILY_BUDGET',
-    help: 'what all groups together may spend per day; 0 means no limit',
-  },
-  monthlyBudget: {
-    env: 'WARREN_MONTHLY_BUDGET',
-    help: 'what all groups together may spend per calendar month; 0 means no limit',
-  },
-  modelPrices: {
-    env: 'WARREN_MODEL_PRICES',
-    help: 'JSON prices per model id prefix over the built-in table, e.g. {"claude-x":{"input":3,"output":15}} (per million tokens)',
-  },
-  mountAllowlistPath: {
-    env: 'WARREN_MOUNT_ALLOWLIST',
-    help: 'JSON allowlist of extra host folders for agents',
-  },
-  telegramBotToken: {
-    env: 'WARREN_TELEGRAM_BOT_TOKEN',
-    help: 'the Telegram bot token from @BotFather; empty means Telegram is off',
-  },
-  telegramApiRoot: {
-    env: 'WARREN_TELEGRAM_API_ROOT',
-    help: 'Telegram Bot API server (https, or http on loopback for a self-hosted one)',
-  },
-  isWhatsAppEnabled: { env: 'WARREN_WHATSAPP', help: "'true' or 'false': connect to WhatsApp (Baileys)" },
-  whatsappPhoneNumber: {
-    env: 'WARREN_WHATSAPP_PHONE',
-    help: 'pair WhatsApp by code for this number (digits with country code) instead of a QR code',
-  },
-  whatsappUnknownSenders: {
-    env: 'WARREN_WHATSAPP_UNKNOWN_SENDERS',
-    help: "'pairing' (reply with a pairing code) or 'ignore' (stay silent; for a personal number)",
-  },
-  mediaMaxMb: {
-    env: 'WARREN_MEDIA_MAX_MB',
-    help: 'largest photo, document or voice note saved from a chat, in MB',
-  },
-  retentionDays: {
-    env: 'WARREN_RETENTION_DAYS',
-    help: 'days to keep answered messages and sent replies; 0 keeps them forever',
-  },
-  auditRetentionDays: {
-    env: 'WARREN_AUDIT_RETENTION_DAYS',
-    help: 'days to keep audit log entries (refusals counted per minute, by their last time); 0 keeps them forever',
-  },
-  diskQuotaMb: {
-    env: 'WARREN_DISK_QUOTA_MB',
-    help: "each group's disk quota (its folder, session state and IPC files) in MiB; 0 means none",
-  },
-  diskQuotaMode: {
-    env: 'WARREN_DISK_QUOTA_MODE',
-    help: "'auto' (a file system per group, a hard limit, when Warren runs as root on Linux; else watched), 'volume' or 'watched'",
-  },
-  minFreeDiskMb: {
-    env: 'WARREN_MIN_FREE_DISK_MB',
-    help: "no agent runs while the data directory's disk has less than this free, in MiB",
-  },
-} as const;
+import { type SettingName, settings } from './settings.js';
 
 /** Secrets are never echoed in error messages. */
-const SECRET_SETTINGS: ReadonlySet<string> = new Set(['telegramBotToken']);
+const SECRET_SETTINGS: ReadonlySet<string> = new Set(['telegramBotToken', 'slackBotToken', 'slackAppToken']);
 /** Settings that decide where a secret goes (or what it is) can only come from the environment or .env. */
 const ENV_ONLY_SETTINGS: ReadonlySet<string> = new Set([
   'dataDir',
   'telegramBotToken',
   'telegramApiRoot',
+  'slackBotToken',
+  'slackAppToken',
+  'slackApiRoot',
   'modelBaseUrl',
   'mountAllowlistPath',
 ]);
 
 const LOOPBACK_URL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
-export type SettingName = keyof typeof settings;
 
 const httpsOrLoopback = z
   .url({ protocol: /^https?$/ })
@@ -206,6 +101,10 @@ const configSchema = z.object({
   telegramBotToken: emptyOr(/^\d+:[\w-]{20,}$/, 'a token like 123456:ABC-DEF…'),
   // The token travels in every request's path: plain http only to this machine.
   telegramApiRoot: httpsOrLoopback,
+  slackBotToken: emptyOr(/^xoxb-[\w-]{10,}$/, 'a bot token like xoxb-…'),
+  slackAppToken: emptyOr(/^xapp-[\w-]{10,}$/, 'an app-level token like xapp-…'),
+  // The tokens go to it in every request: plain http only to this machine.
+  slackApiRoot: httpsOrLoopback,
   isWhatsAppEnabled: flag,
   whatsappPhoneNumber: emptyOr(/^\d{7,15}$/, 'digits only, with country code'),
   whatsappUnknownSenders: z.enum(['pairing', 'ignore']),
@@ -275,6 +174,9 @@ const defaults = (env: Record<string, string | undefined>): Record<SettingName, 
   mountAllowlistPath: join(env.HOME ?? homedir(), '.config', 'warren', 'mount-allowlist.json'),
   telegramBotToken: '',
   telegramApiRoot: 'https://api.telegram.org',
+  slackBotToken: '',
+  slackAppToken: '',
+  slackApiRoot: 'https://slack.com/api',
   isWhatsAppEnabled: 'false',
   whatsappPhoneNumber: '',
   whatsappUnknownSenders: 'pairing',
@@ -285,6 +187,15 @@ const defaults = (env: Record<string, string | undefined>): Record<SettingName, 
   diskQuotaMode: 'auto',
   minFreeDiskMb: '1024',
 });
+
+/** In the data directory: the running host's pid, where it read .env, and that file's fingerprint. */
+export const STARTED_WITH = 'started-with.json';
+
+/** The .env in cwd as a salted hash per key: `warren doctor` tells from it whether a running host read it as it is. */
+export function dotEnvFingerprint(cwd: string, salt: string): Record<string, string> {
+  const hash = (value: string) => createHash('sha256').update(`${salt}\0${value}`).digest('hex').slice(0, 16);
+  return Object.fromEntries(Object.entries(readDotEnv(cwd)).map(([key, value]) => [key, hash(value)]));
+}
 
 function readDotEnv(cwd: string): Record<string, string> {
   const path = join(cwd, '.env');

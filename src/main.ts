@@ -1,11 +1,11 @@
 // `warren start`: builds the real parts (logger, channels, container runner), starts the host, handles signals.
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prepareDataDir, startWarren, type Warren } from './app.js';
 import { createChannels } from './channels/index.js';
 import { loadOrCreateToken } from './channels/local.js';
-import type { Config } from './config.js';
+import { type Config, dotEnvFingerprint, STARTED_WITH } from './config.js';
 import { ensureAgentImage } from './image/agent-image.js';
 import { createRuntime } from './image/engine-setup.js';
 import { createImageEngine } from './image/image-build.js';
@@ -74,6 +74,15 @@ export async function startHost(options: StartOptions): Promise<number> {
   const { config } = options;
   // First: a second start on the same data must touch nothing, its log file included (src/store/lock.ts).
   const lock = lockDataDir(config.dataDir);
+  // What .env held when this host read it: `warren doctor` says when a change there needs a restart.
+  const salt = randomBytes(16).toString('hex');
+  const startedWith = {
+    pid: process.pid,
+    cwd: options.cwd,
+    salt,
+    keys: dotEnvFingerprint(options.cwd, salt),
+  };
+  writeFileSync(join(config.dataDir, STARTED_WITH), JSON.stringify(startedWith), { mode: 0o600 });
   const log = await createLogger({
     level: config.logLevel,
     isPretty: Boolean(process.stderr.isTTY),

@@ -20,6 +20,8 @@ export interface InboundMessage {
   isMention?: boolean;
   /** Human name of the chat, when the channel knows it. */
   chatName?: string;
+  /** The service's thread the message was written in (Slack's thread_ts); the batch's reply goes there. */
+  threadId?: string;
 }
 
 /** One reply for a channel to deliver. */
@@ -31,6 +33,8 @@ export interface OutboundMessage {
    * that is retried after an ambiguous failure never shows twice.
    */
   idempotencyKey: string;
+  /** The thread to reply in (an InboundMessage's threadId); absent: the chat itself. Channels without threads ignore it. */
+  threadId?: string;
 }
 
 export type SendResult =

@@ -1,7 +1,11 @@
 // The fake channel runs the same contract as the real adapters, so host tests built on it test real behaviour.
+import { memoryLedger } from '../src/channels/outbound.js';
+import { createSlackChannel } from '../src/channels/slack.js';
+import { silentLogger } from '../src/log.js';
 import type { ChannelHandlers } from '../src/types.js';
 import { describeChannelContract } from './channel-contract.js';
 import { FakeChannel } from './fake-channel.js';
+import { startFakeSlackApi } from './fake-slack-api.js';
 
 /** The fake channel with a service in front: messages written while it is disconnected wait for it. */
 class ServiceBackedFakeChannel extends FakeChannel {
@@ -39,5 +43,31 @@ describeChannelContract('fake channel', async () => {
     },
     dropConnection: null,
     close: async () => {},
+  };
+});
+
+describeChannelContract('slack (fake Web API and Socket Mode)', async () => {
+  const api = await startFakeSlackApi();
+  api.addChannel('C0TEAM', { name: 'team' });
+  const channel = createSlackChannel({
+    botToken: api.botToken,
+    appToken: api.appToken,
+    apiRoot: api.url,
+    log: silentLogger(),
+    media: null,
+    maxMediaBytes: 1024 * 1024,
+    sentParts: memoryLedger(),
+    retryBaseMs: 20,
+    retryMaxMs: 200,
+  });
+  return {
+    channel,
+    chatId: 'C0TEAM',
+    inject: (text) => void api.pushMessage({ channel: 'C0TEAM', text }),
+    sentTexts: () => api.textsTo('C0TEAM'),
+    typingCount: () => api.reactions.filter((reaction) => reaction.action === 'add').length,
+    failNextSend: (options = {}) => api.failNext('chat.postMessage', 'internal_error', options),
+    dropConnection: () => api.dropConnection(),
+    close: () => api.close(),
   };
 });

@@ -107,6 +107,9 @@ export function describeChannelContract(name: string, setup: () => Promise<Contr
       const setTyping = harness.channel.setTyping?.bind(harness.channel);
       if (!setTyping) return context.skip();
       await connect();
+      // As in the host: the indicator answers a message (Slack marks the message itself).
+      harness.inject('are you there?');
+      await eventually(() => received.length === 1, 5000, 'the message');
       await setTyping(harness.chatId, true);
       await eventually(() => harness.typingCount() >= 1, 2000, 'a typing indicator');
       await setTyping(harness.chatId, false);

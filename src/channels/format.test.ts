@@ -5,6 +5,7 @@ import {
   splitMarkdown,
   splitText,
   toPlainText,
+  toSlackMrkdwn,
   toTelegramHtml,
   toWhatsApp,
 } from './format.js';
@@ -117,5 +118,28 @@ describe('splitting', () => {
 
   it('gives no part for empty text', () => {
     expect(splitMarkdown('   ', 100)).toEqual([]);
+  });
+});
+
+describe('Slack mrkdwn', () => {
+  it('renders bold, italics, strike, code, links and lists as Slack marks, escaping &, < and >', () => {
+    const markdown = [
+      '# Plan',
+      '**Total:** 3 < 4 & _soon_ ~~never~~ `a<b`',
+      '- see [the docs](https://example.com/a?b=1|2)',
+      '```',
+      'if (a > b) {}',
+      '```',
+    ].join('\n');
+    expect(toSlackMrkdwn(markdown)).toBe(
+      [
+        '*Plan*',
+        '*Total:* 3 &lt; 4 &amp; _soon_ ~never~ `a&lt;b`',
+        '• see <https://example.com/a?b=1%7C2|the docs>',
+        '```',
+        'if (a &gt; b) {}',
+        '```',
+      ].join('\n'),
+    );
   });
 });

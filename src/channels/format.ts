@@ -1,4 +1,4 @@
-// The agent's Markdown rendered for each chat service (Telegram HTML, WhatsApp marks, plain text), and split.
+// The agent's Markdown rendered for each chat service (Telegram HTML, WhatsApp and Slack marks, plain text), and split.
 import { type Block, FENCE, type Inline, parseMarkdown } from './markdown.js';
 
 export const escapeHtml = (text: string) =>
@@ -113,6 +113,42 @@ export function toWhatsApp(markdown: string): string {
     inline: inlineWhatsApp,
     code: ({ text }) => `\`\`\`\n${text}\n\`\`\``,
     heading: (nodes) => `*${inlinePlain(nodes)}*`,
+    quote: (lines) => lines.map((line) => `> ${line}`).join('\n'),
+  });
+}
+
+/** Slack escapes only these three in message text; everything else is literal. */
+const escapeSlack = (text: string) =>
+  text.replace(/[&<>]/g, (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[char] as string);
+
+const inlineSlack = (nodes: Inline[]): string => nodes.map(nodeSlack).join('');
+
+function nodeSlack(node: Inline): string {
+  switch (node.type) {
+    case 'text':
+      return escapeSlack(node.text);
+    case 'code':
+      return node.text.includes('`') ? escapeSlack(node.text) : `\`${escapeSlack(node.text)}\``;
+    case 'bold':
+      return `*${inlineSlack(node.children)}*`;
+    case 'italic':
+      return `_${inlineSlack(node.children)}_`;
+    case 'strike':
+      return `~${inlineSlack(node.children)}~`;
+    case 'link': {
+      // A '|' or '>' in the URL would end Slack's <url|label> early.
+      const url = node.url.replace(/\|/g, '%7C').replace(/>/g, '%3E');
+      return `<${url}|${inlinePlain(node.children).replace(/[|>]/g, ' ')}>`;
+    }
+  }
+}
+
+/** Slack's mrkdwn: *bold*, _italic_, ~strike~, `code`, ``` blocks, > quotes, <url|label> links; &, <, > escaped. */
+export function toSlackMrkdwn(markdown: string): string {
+  return render(parseMarkdown(markdown), {
+    inline: inlineSlack,
+    code: ({ text }) => `\`\`\`\n${escapeSlack(text)}\n\`\`\``,
+    heading: (nodes) => `*${escapeSlack(inlinePlain(nodes))}*`,
     quote: (lines) => lines.map((line) => `> ${line}`).join('\n'),
   });
 }

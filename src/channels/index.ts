@@ -7,6 +7,7 @@ import type { Channel, HostContext } from '../types.js';
 import { createLocalChannel } from './local.js';
 import { createMediaSaver } from './media.js';
 import type { SentPartsLedger } from './outbound.js';
+import { createSlackChannel } from './slack.js';
 import { createTelegramChannel } from './telegram.js';
 import { createWhatsAppChannel } from './whatsapp.js';
 import { createBaileysConnector } from './whatsapp-baileys.js';
@@ -83,6 +84,22 @@ export const channelFactories: ReadonlyArray<{
               save: (offset) =>
                 input.store.channels.setCursor('telegram', 'update-offset', String(offset), input.now()),
             },
+            sentParts: sentPartsOf(input.store, input.now),
+          })
+        : null,
+  },
+  {
+    name: 'slack',
+    // Either token turns Slack on: with one missing, `warren status` says which (rather than silence).
+    create: (input) =>
+      input.config.slackBotToken || input.config.slackAppToken
+        ? createSlackChannel({
+            botToken: input.config.slackBotToken,
+            appToken: input.config.slackAppToken,
+            apiRoot: input.config.slackApiRoot,
+            log: input.log,
+            media: mediaOf(input),
+            maxMediaBytes: input.config.mediaMaxMb * 1024 * 1024,
             sentParts: sentPartsOf(input.store, input.now),
           })
         : null,

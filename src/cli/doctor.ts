@@ -1,11 +1,15 @@
 // `warren doctor`: checks what Warren needs on this machine; each failed check comes with a one-line fix.
-import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
-import type { Config } from '../config.js';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { type Config, dotEnvFingerprint, STARTED_WITH } from '../config.js';
 import { agentSource, SOURCE_LABEL } from '../image/agent-image.js';
 import type { ImageEngine } from '../image/image-build.js';
 import type { ModelCredential } from '../sandbox/credentials.js';
 import type { ContainerRuntime } from '../sandbox/runtimes/index.js';
 import { canUseVolumes } from '../sandbox/volumes.js';
+import { checkModelEndpoint } from './model-check.js';
+import { checkSlack } from './slack-check.js';
 
 export interface DoctorCheck {
   name: string;
@@ -108,6 +112,11 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorCheck[]> {
           fix: 'put ANTHROPIC_API_KEY=... in .env in the directory you start Warren from',
         },
   );
+  checks.push({ name: 'Model API', ...(await checkModelEndpoint(deps.config, deps.credential)) });
+  const slack = await checkSlack(deps.config);
+  if (slack) checks.push({ name: 'Slack', ...slack });
+  const settings = settingsCheck(deps.config.dataDir);
+  if (settings) checks.push(settings);
   try {
     mkdirSync(deps.config.dataDir, { recursive: true, mode: 0o700 });
     accessSync(deps.config.dataDir, constants.W_OK);
@@ -121,6 +130,51 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorCheck[]> {
     });
   }
   return checks;
+}
+
+const startedWithSchema = z.object({
+  pid: z.number().int().positive(),
+  cwd: z.string(),
+  salt: z.string(),
+  keys: z.record(z.string(), z.string()),
+});
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** Whether the running Warren read .env as it is now: a key added, changed or removed since needs a restart. */
+export function settingsCheck(dataDir: string): DoctorCheck | null {
+  let started: z.infer<typeof startedWithSchema>;
+  try {
+    started = startedWithSchema.parse(JSON.parse(readFileSync(join(dataDir, STARTED_WITH), 'utf8')));
+  } catch {
+    return null; // never started here
+  }
+  if (!isAlive(started.pid)) return null;
+  const now = dotEnvFingerprint(started.cwd, started.salt);
+  const changes = [...new Set([...Object.keys(started.keys), ...Object.keys(now)])]
+    .filter((key) => now[key] !== started.keys[key])
+    .map((key) => `${key} ${!(key in started.keys) ? 'added' : key in now ? 'changed' : 'removed'}`);
+  const file = join(started.cwd, '.env');
+  if (changes.length === 0) {
+    return {
+      name: 'Settings',
+      isOk: true,
+      detail: `the running Warren (process ${started.pid}) uses ${file} as it is`,
+    };
+  }
+  return {
+    name: 'Settings',
+    isOk: false,
+    detail: `${file} changed since the running Warren (process ${started.pid}) read it: ${changes.join(', ')}`,
+    fix: 'restart Warren to use it: `systemctl --user restart warren` for the service, or stop it and run `warren start`',
+  };
 }
 
 export function formatDoctor(checks: DoctorCheck[]): string {

@@ -41,7 +41,14 @@ export function formatStatus(store: Store, now: number): string {
   const outbox = store.outbox.counts();
   const failedSends = store.outbox.list({ status: 'failed', limit: 5 });
   const pairings = store.pairing.listPending(now);
+  const stop = store.emergencyStop.get();
   const lines = [
+    ...(stop
+      ? [
+          `EMERGENCY STOP since ${new Date(stop.at).toISOString()} (${stop.by}): no agent runs; \`warren resume-all\``,
+          '',
+        ]
+      : []),
     formatGroups(store),
     '',
     ...formatChannels(store, now),

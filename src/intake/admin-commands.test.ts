@@ -116,6 +116,24 @@ describe('budget command', () => {
   });
 });
 
+describe('emergency stop commands', () => {
+  it('/stop from the admin chat stops everything and says what; /resume lifts it', async () => {
+    const h = await start();
+    owner(h, '/stop');
+    await eventually(
+      () => lastTo(h, 'owner').startsWith('🛑 Emergency stop: no agent was running.'),
+      2000,
+      'stop',
+    );
+    expect(h.warren.store.emergencyStop.get()).toMatchObject({ by: 'fake:me' });
+    owner(h, '/resume now');
+    await eventually(() => lastTo(h, 'owner').includes('usage: /resume'), 2000, 'the usage');
+    owner(h, '/resume');
+    await eventually(() => lastTo(h, 'owner').startsWith('▶️ Resumed'), 2000, 'resume');
+    expect(h.warren.store.emergencyStop.get()).toBeNull();
+  });
+});
+
 describe('global memory commands', () => {
   /** The admin agent proposes through the host's own proposals; the owner gets the diff in the admin chat. */
   async function proposeAsAdmin(h: TestWarren, content: string): Promise<void> {

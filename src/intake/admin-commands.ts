@@ -1,10 +1,10 @@
 // The admin chat's front end to the owner's operations (owner-ops.ts): /register, /approve, /deny, /pending,
-// /memory, /budget. It only parses a command into an operation and queues the answer; the operation authorizes and audits.
+// /memory, /budget, /stop, /resume. It only parses a command into an operation and queues the answer; the operation authorizes and audits.
 import { parseArgs } from 'node:util';
 import type { Logger } from '../log.js';
 import { type ChatAddress, type Group, parseChatAddress } from '../store/records.js';
 import type { InboundMessage } from '../types.js';
-import { type OwnerActor, type OwnerOp, type OwnerOps, parseBudget } from './owner-ops.js';
+import type { OwnerActor, OwnerOp, OwnerOps } from './owner-ops.js';
 
 const USAGE = {
   '/register':
@@ -15,8 +15,19 @@ const USAGE = {
   '/pending': 'usage: /pending',
   '/memory': 'usage: /memory, /memory approve N or /memory reject N',
   '/budget': 'usage: /budget FOLDER [--daily AMOUNT|0|default] [--monthly AMOUNT|0|default]',
+  '/stop': 'usage: /stop (every agent stops at once; nothing starts until /resume)',
+  '/resume': 'usage: /resume',
 };
 type AdminCommand = keyof typeof USAGE;
+
+/** A budget as typed in a front end: an amount like 2.50, 0 for no limit, 'default', or not given (undefined). */
+export function parseBudget(text: string | undefined): number | null | undefined {
+  if (text === undefined) return undefined;
+  if (text === 'default') return null;
+  if (!/^\d{1,9}(\.\d{1,4})?$/.test(text))
+    throw new Error(`'${text}' is not an amount like 2.50, 0 (no limit) or 'default'`);
+  return Number(text);
+}
 
 /** Splits a command line into words; "double quotes" keep spaces. */
 export function splitWords(text: string): string[] {
@@ -66,6 +77,11 @@ function parseCommand(command: AdminCommand, words: string[]): OwnerOp | string 
       return words.length === 1 && words[0] ? { op: 'pairing-deny', code: words[0] } : USAGE[command];
     case '/pending':
       return { op: 'pairing-list' };
+    case '/stop':
+    case '/resume':
+      return words.length > 0
+        ? USAGE[command]
+        : { op: command === '/stop' ? 'emergency-stop' : 'resume-all' };
     case '/memory': {
       if (words.length === 0) return { op: 'memory-list' };
       const [verb, number, ...rest] = words;

@@ -9,7 +9,8 @@ import { type ChatAddress, formatChatAddress, type Group } from '../store/record
 import { type AuditEntry, type PairingRequest, type Store, StoreError, type Task } from '../store/store.js';
 import { createTaskOps, describeNextRun } from '../tasks/tasks.js';
 import type { MemoryProposals } from './memory-proposals.js';
-import { formatCode, type Pairing } from './pairing.js';
+import { memoryList, pendingText } from './owner-lists.js';
+import type { Pairing } from './pairing.js';
 import { registerGroup, shareGroup } from './registration.js';
 
 /** Who asks: the CLI (whoever can open the database is the owner) or a person in a chat of some group. */
@@ -64,18 +65,10 @@ export type OwnerOp =
   | { op: 'pairing-deny'; code: string }
   | { op: `task-${TaskAction}`; id: string }
   | { op: 'memory-list' }
+  | { op: 'emergency-stop' | 'resume-all' }
   | { op: 'global-memory-approve' | 'global-memory-reject'; id: number };
 
 const ONLY_ADMIN = 'owner commands work only in the admin chat';
-
-/** A budget as typed in a front end: an amount like 2.50, 0 for no limit, 'default', or not given (undefined). */
-export function parseBudget(text: string | undefined): number | null | undefined {
-  if (text === undefined) return undefined;
-  if (text === 'default') return null;
-  if (!/^\d{1,9}(\.\d{1,4})?$/.test(text))
-    throw new Error(`'${text}' is not an amount like 2.50, 0 (no limit) or 'default'`);
-  return Number(text);
-}
 
 /** Who asked to pair, for the audit trail. */
 const asked = ({ code, senderId: sender, ...chat }: PairingRequest) => ({
@@ -147,42 +140,10 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
     return { group: found.groupFolder, text };
   }
 
-  function pendingText(): string {
-    const now = deps.now();
-    const requests = deps.pairing.listPending().map((request) => {
-      const minutes = Math.max(1, Math.round((request.expiresAt - now) / 60_000));
-      const who = `${request.senderName} (${formatChatAddress(request)})`;
-      return `  ${formatCode(request.code)}  ${who}, expires in ${minutes} min`;
-    });
-    const chats = store.chats
-      .list()
-      .filter((chat) => chat.groupId === null && !chat.isDirect)
-      .slice(0, 10)
-      .map((chat) => `  ${formatChatAddress(chat)}${chat.name ? ` (${chat.name})` : ''}`);
-    return [
-      requests.length > 0 ? 'Pairing requests:' : 'No pairing requests.',
-      ...requests,
-      ...(chats.length > 0 ? ['Chats that are not registered:', ...chats] : []),
-    ].join('\n');
-  }
-
   const memory = () => {
     if (!deps.memory) throw new StoreError('global memory proposals are not available here');
     return deps.memory;
   };
-
-  function memoryList(): string {
-    const waiting = memory().pending();
-    if (waiting.length === 0) return 'No global memory proposals are waiting.';
-    return [
-      'Global memory proposals waiting for you (each came with its diff):',
-      ...waiting.map(
-        (proposal) =>
-          `  #${proposal.id} from group '${proposal.groupFolder}', ${new Date(proposal.createdAt).toISOString().slice(0, 16).replace('T', ' ')} UTC, ` +
-          `${Buffer.byteLength(proposal.content, 'utf8')} bytes: /memory approve ${proposal.id} or /memory reject ${proposal.id}`,
-      ),
-    ].join('\n');
-  }
 
   /** A client leaves: its rows go (the audit stays), its running agent is stopped, then its files go. */
   async function purge(folder: string): Promise<Done> {
@@ -240,8 +201,7 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
       case 'set-budget': {
         groupNamed(request.folder);
         const { daily = own(request.folder).daily, monthly = own(request.folder).monthly } = request;
-        const budget = { daily, monthly };
-        store.groups.setBudget(request.folder, budget);
+        store.groups.setBudget(request.folder, { daily, monthly });
         const { groupDailyBudget, groupMonthlyBudget, currency } = deps.budgets;
         const describe = (amount: number | null | undefined, fallback: number, period: string): string => {
           const value = amount ?? fallback;
@@ -250,10 +210,27 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
         };
         const limits = `${describe(daily, groupDailyBudget, 'daily')}, ${describe(monthly, groupMonthlyBudget, 'monthly')}`;
         const text = `Budget of group '${request.folder}': ${limits}. It applies from its next model call.`;
-        return { text, detail: budget };
+        return { text, detail: { daily, monthly } };
       }
+      case 'emergency-stop': {
+        const stopped = store.runs
+          .open()
+          .map((run) => store.groups.byId(run.groupId)?.folder ?? `#${run.groupId}`);
+        if (!store.emergencyStop.set(actor, now))
+          return 'The emergency stop is already on: nothing runs until /resume.';
+        deps.onChange();
+        const what =
+          stopped.length > 0 ? `stopped the agents of ${stopped.join(', ')}` : 'no agent was running';
+        const held =
+          'Nothing starts until /resume (`warren resume-all`): new messages are kept, scheduled tasks wait.';
+        return { text: `🛑 Emergency stop: ${what}. ${held}`, detail: { stopped } };
+      }
+      case 'resume-all':
+        if (!store.emergencyStop.clear()) return 'The emergency stop is not on.';
+        deps.onChange();
+        return '▶️ Resumed: agents may run again, and the work held meanwhile goes on now.';
       case 'pairing-list':
-        return pendingText();
+        return pendingText(store, deps.pairing, deps.now());
       case 'pairing-approve': {
         const { code, folder, share } = request;
         const { group, request: done } = deps.pairing.approve({ code, folder, shareFolder: share, actor });
@@ -272,7 +249,7 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
       case 'task-run-now':
         return task(request.op.slice('task-'.length) as TaskAction, request.id);
       case 'memory-list':
-        return memoryList();
+        return memoryList(memory().pending());
       case 'global-memory-approve':
       case 'global-memory-reject': {
         const decision = request.op === 'global-memory-approve' ? 'approve' : 'reject';

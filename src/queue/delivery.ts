@@ -42,10 +42,11 @@ export function createDelivery(deps: DeliveryDeps) {
 
   async function sendOne(item: OutboxItem): Promise<SendResult> {
     const { chatId, text, idempotencyKey, filePath } = item;
+    const thread = item.threadId === null ? {} : { threadId: item.threadId };
     const channel = deps.channels.get(item.channel);
     if (!channel) return failed(`channel '${item.channel}' is not enabled`, true);
     try {
-      if (filePath === null) return await channel.send({ chatId, text, idempotencyKey });
+      if (filePath === null) return await channel.send({ chatId, text, idempotencyKey, ...thread });
       if (!channel.sendFile) return failed(`channel '${item.channel}' cannot send files`, false);
       return await channel.sendFile(chatId, filePath, text || undefined);
     } catch (error) {

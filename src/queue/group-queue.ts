@@ -52,6 +52,9 @@ export function createGroupQueue(deps: GroupQueueDeps) {
   let wakeTimer: NodeJS.Timeout | null = null;
   let wakeAt: number | null = null;
   let isShuttingDown = false;
+  /** The owner's emergency stop (in the store, so the CLI can pull it too): nothing starts while it holds. */
+  const isHeld = () => deps.store.emergencyStop.get() !== null;
+  let wasHeld = isHeld();
 
   /** Enqueues every group with work due, and arms one timer for the earliest future retry: the queue never polls. */
   function pump(): void {
@@ -86,13 +89,13 @@ export function createGroupQueue(deps: GroupQueueDeps) {
   /**
    * Stopping is not failing. Work of a run the host asked to end (shutdown, eviction, other work) that it left
    * unfinished was cut short: chat messages go back untouched (no attempt, no notice) for the next run. A task run
-   * cut short by a shutdown stays open and ends as interrupted at the next start (told, never repeated by itself:
-   * it may have acted half-way). True when the work was taken care of here, so it is not settled as failed.
+   * cut short by a shutdown or the emergency stop stays open and ends as interrupted at the next start or when the
+   * stop is lifted (told, never repeated by itself: it may have acted half-way). True when the work was taken care of here, so it is not settled as failed.
    */
   function releaseIfCutShort(slot: Slot, item: Work): boolean {
     if (!isShuttingDown && slot.state !== 'stopping') return false;
     if (item.kind === 'messages') work.release(item);
-    return item.kind === 'messages' || isShuttingDown;
+    return item.kind === 'messages' || isShuttingDown || isHeld();
   }
 
   function handleEvent(slot: Slot, event: AgentEvent): void {
@@ -231,7 +234,7 @@ export function createGroupQueue(deps: GroupQueueDeps) {
 
   /** Lets waiting groups in while there is room, and stops the least recently active idle agents for the rest. */
   function drainWaiting(): void {
-    if (isShuttingDown) return;
+    if (isShuttingDown || isHeld()) return;
     while (waiting.length > 0 && slots.size < deps.maxConcurrent) {
       const groupId = waiting.shift() as number;
       if (!slots.has(groupId)) void startRun(groupId);
@@ -248,7 +251,7 @@ export function createGroupQueue(deps: GroupQueueDeps) {
   }
 
   function enqueue(groupId: number): void {
-    if (isShuttingDown) return;
+    if (isShuttingDown || isHeld()) return;
     const slot = slots.get(groupId);
     if (slot && !offerFollowUps(slot)) {
       slot.hasMoreWork = true;
@@ -275,18 +278,24 @@ export function createGroupQueue(deps: GroupQueueDeps) {
       pump();
     },
     /**
-     * Stops at once the agent of every group no longer registered (removed from the CLI or the admin chat); a
-     * start under way stops once started. Nothing new starts for it: startRun finds no group, work.claim no work.
+     * Brings the live runs in line with what the owner decided (the admin chat, or the CLI through a signal). Under
+     * an emergency stop every agent stops at once and nothing starts; otherwise the agent of a group no longer
+     * registered stops (by folder too: SQLite may give a new group the id of one removed). When a stop is lifted,
+     * the work it held goes on: task runs it cut short end as interrupted and are told, like after a restart.
      */
-    stopRemoved(): void {
+    sync(): void {
+      const isStopped = isHeld();
       for (const slot of slots.values()) {
-        // By folder too: SQLite may give a new group the id of the one removed.
-        if (slot.state === 'stopping' || deps.store.groups.byId(slot.groupId)?.folder === slot.folder)
-          continue;
-        log.info({ group: slot.folder }, 'stopping the agent of a removed group');
+        if (slot.state === 'stopping') continue;
+        if (!isStopped && deps.store.groups.byId(slot.groupId)?.folder === slot.folder) continue;
+        log.info({ group: slot.folder, isStopped }, 'stopping an agent the owner stopped or removed');
         slot.state = 'stopping';
-        void slot.session?.stop('the group was removed');
+        void slot.session?.stop(isStopped ? 'the owner pulled the emergency stop' : 'the group was removed');
       }
+      if (isStopped) waiting.length = 0;
+      else if (wasHeld) work.recover();
+      wasHeld = isStopped;
+      pump();
     },
     /** Who runs and who waits, for the bench and tests. */
     snapshot() {

@@ -2,10 +2,10 @@
 // tagged with its run, a refusal told to the chat once per budget period.
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
+import { createPriceList } from '../prices.js';
 import type { AgentEvent, HostContext } from '../types.js';
 import { type CredentialProxy, createCredentialProxy } from './credential-proxy.js';
 import type { ModelCredential } from './credentials.js';
-import { createPriceList } from './prices.js';
 
 /** The owner's day of an instant as YYYY-MM-DD: budgets and usage turn at midnight in WARREN_TIMEZONE. */
 export function dayIn(timezone: string): (at: number) => string {

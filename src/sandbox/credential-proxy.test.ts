@@ -11,6 +11,7 @@ import {
   startFakeModelApi,
 } from '../../test/fake-model-api.js';
 import { silentLogger } from '../log.js';
+import type { CallBound } from '../prices.js';
 import {
   type BudgetDecision,
   type CredentialProxy,
@@ -19,7 +20,6 @@ import {
   type ProxyRefusal,
   type UsageRecord,
 } from './credential-proxy.js';
-import type { CallBound } from './prices.js';
 
 const REAL_KEY = 'sk-ant-real-host-key';
 const NOW = 1_700_000_000_000;

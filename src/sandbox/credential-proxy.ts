@@ -6,10 +6,10 @@ import https from 'node:https';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
+import type { CallBound } from '../prices.js';
 import { parseJson } from '../protocol/read.js';
 import type { UsageEntry } from '../store/store.js';
 import type { ModelCredential } from './credentials.js';
-import type { CallBound } from './prices.js';
 import { clientHeaders, upstreamHeaders } from './proxy-headers.js';
 import { createUsageMeter, type UsageMeter } from './sse-usage.js';
 

@@ -9,6 +9,7 @@ interface NewMessage extends PromptMessage {
   senderId: string;
   receivedAt: number;
   isTrigger: boolean;
+  threadId?: string | null;
 }
 
 type BatchFailure =
@@ -30,9 +31,14 @@ export function messageQueries(db: Db, outbox: OutboxQueries) {
     /** Stores an inbound message of a registered chat. Returns null when it was stored before (redelivery). */
     insert(message: NewMessage): number | null {
       const sql = `INSERT OR IGNORE INTO messages
-        (chat_ref, external_id, sender_id, sender_name, text, sent_at, received_at, is_trigger, status)
-        VALUES (@chatRef, @externalId, @senderId, @senderName, @text, @sentAt, @receivedAt, @isTrigger, 'pending')`;
-      const info = db.run(sql, { ...message, isTrigger: message.isTrigger ? 1 : 0 });
+        (chat_ref, external_id, sender_id, sender_name, text, sent_at, received_at, is_trigger, status, thread_id)
+        VALUES (@chatRef, @externalId, @senderId, @senderName, @text, @sentAt, @receivedAt, @isTrigger, 'pending',
+          @threadId)`;
+      const info = db.run(sql, {
+        ...message,
+        isTrigger: message.isTrigger ? 1 : 0,
+        threadId: message.threadId ?? null,
+      });
       return info.changes === 1 ? Number(info.lastInsertRowid) : null;
     },
     /** Groups that have a pending trigger due now, oldest first, and the earliest future due time of any other. */
@@ -78,9 +84,15 @@ export function messageQueries(db: Db, outbox: OutboxQueries) {
       void db.run(`UPDATE messages SET status = 'pending', batch_id = NULL WHERE ${IN_BATCH}`, batchId),
     /** Marks batches answered and queues the answer, atomically, so a crash can neither lose nor repeat it. */
     completeBatches: db.transaction((batchIds: string[], reply: (NewOutboxItem & { now: number }) | null) => {
+      // The answer goes to the thread of the batches' last trigger (none: the chat itself).
+      const last = `SELECT thread_id AS threadId FROM messages WHERE batch_id IN (SELECT value FROM json_each(?))
+        AND is_trigger = 1 ORDER BY id DESC LIMIT 1`;
+      const threadId = reply
+        ? (db.get<{ threadId: string | null }>(last, JSON.stringify(batchIds))?.threadId ?? null)
+        : null;
       const done = `UPDATE messages SET status = 'done', last_error = NULL WHERE batch_id = ?`;
       for (const batchId of batchIds) db.run(done, batchId);
-      if (reply) outbox.enqueue(reply, reply.now);
+      if (reply) outbox.enqueue({ threadId, ...reply }, reply.now);
     }),
     /** Counts the agent's failure on the batch: back for a retry after backoff, or given up after maxAttempts. */
     failBatch: db.transaction(

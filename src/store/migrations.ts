@@ -263,4 +263,11 @@ export const migrations: readonly string[] = [
   ALTER TABLE groups ADD COLUMN daily_budget REAL;
   ALTER TABLE groups ADD COLUMN monthly_budget REAL;
   `,
+  // Threads (Slack): the thread a message was written in, and the thread a reply goes to (null: the chat itself).
+  `
+  ALTER TABLE messages ADD COLUMN thread_id TEXT;
+  ALTER TABLE outbox ADD COLUMN thread_id TEXT;
+  `,
+  // The owner's emergency stop: while this row is there no agent runs (kept across restarts).
+  `CREATE TABLE emergency_stop (id INTEGER PRIMARY KEY CHECK (id = 1), by TEXT NOT NULL, at INTEGER NOT NULL);`,
 ];

@@ -22,23 +22,28 @@ export interface OutboxItem {
   createdAt: number;
   /** Set for a file the agent sends: a host path checked when it was queued; text is then its caption. */
   filePath: string | null;
+  /** The thread the message goes to (a reply to a message written in one); null: the chat itself. */
+  threadId: string | null;
 }
 
 export type NewOutboxItem = Pick<OutboxItem, 'idempotencyKey' | 'channel' | 'chatId' | 'text' | 'kind'> & {
   filePath?: string | null;
+  threadId?: string | null;
 };
 
 const ITEM_COLUMNS = `id, idempotency_key AS idempotencyKey, channel, chat_id AS chatId, text, kind, status, attempts,
-  next_attempt_at AS nextAttemptAt, last_error AS lastError, created_at AS createdAt, file_path AS filePath`;
+  next_attempt_at AS nextAttemptAt, last_error AS lastError, created_at AS createdAt, file_path AS filePath,
+  thread_id AS threadId`;
 
 export function outboxQueries(db: Db) {
   return {
     /** Queues a message unless one with the same idempotency key exists. Returns whether it was new. */
     enqueue(item: NewOutboxItem, now: number): boolean {
       const sql = `INSERT OR IGNORE INTO outbox
-        (idempotency_key, channel, chat_id, text, kind, status, next_attempt_at, created_at, file_path)
-        VALUES (@idempotencyKey, @channel, @chatId, @text, @kind, 'pending', @now, @now, @filePath)`;
-      return db.run(sql, { ...item, filePath: item.filePath ?? null, now }).changes === 1;
+        (idempotency_key, channel, chat_id, text, kind, status, next_attempt_at, created_at, file_path, thread_id)
+        VALUES (@idempotencyKey, @channel, @chatId, @text, @kind, 'pending', @now, @now, @filePath, @threadId)`;
+      const row = { ...item, filePath: item.filePath ?? null, threadId: item.threadId ?? null, now };
+      return db.run(sql, row).changes === 1;
     },
     /**
      * Claims due items (pending → sending, attempts + 1) so no two senders take the same one. Only the oldest

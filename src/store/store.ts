@@ -98,6 +98,14 @@ export function openStore(path: string) {
     },
   };
 
+  /** The owner's emergency stop: who pulled it and when, or null while agents may run. */
+  const emergencyStop = {
+    get: () => db.get<{ by: string; at: number }>('SELECT by, at FROM emergency_stop'),
+    set: (by: string, at: number) =>
+      db.run('INSERT OR IGNORE INTO emergency_stop (id, by, at) VALUES (1, ?, ?)', by, at).changes > 0,
+    clear: () => db.run('DELETE FROM emergency_stop').changes > 0,
+  };
+
   return {
     groups: groupQueries(db),
     groupData: groupDataQueries(db),
@@ -110,6 +118,7 @@ export function openStore(path: string) {
     runs,
     audit: auditQueries(db),
     usage,
+    emergencyStop,
     tasks: taskQueries(db, outbox),
     transaction: <R>(fn: () => R): R => db.transaction(fn)(),
     /** A consistent copy while Warren runs (SQLite's online backup). */

@@ -36,3 +36,40 @@ describe('restarts', () => {
     ]);
   }, 400_000);
 });
+
+describe('the emergency stop', () => {
+  /** The agent containers of this install that are running, by the engine's own list. */
+  const running = async () => {
+    const { execFileSync } = await import('node:child_process');
+    const names = execFileSync('docker', [
+      'ps',
+      '--filter',
+      `label=warren.install=${host.installId}`,
+      '--format',
+      '{{.Names}}',
+    ]);
+    return String(names).trim().split('\n').filter(Boolean);
+  };
+
+  it('stops a real running container at once; /resume brings the held question back and it is answered', async () => {
+    host.fake.setDefault({ text: 'too late', delayMs: 60_000 });
+    const before = host.fake.requests.length;
+    host.channel.receive({ chatId: 'team', text: 'another long question' });
+    await waitFor(() => host.fake.requests.length > before, 'the model call', 90_000);
+    expect(await running()).toHaveLength(1);
+    const stop = await host.warren.ownerOps.perform({ op: 'emergency-stop' }, { kind: 'cli' });
+    expect(stop.text).toMatch(/stopped the agents of team/);
+    const stoppedAt = Date.now();
+    while ((await running()).length > 0 && Date.now() - stoppedAt < 15_000)
+      await new Promise((r) => setTimeout(r, 200));
+    expect(await running()).toEqual([]);
+    host.fake.setDefault({ text: 'the held answer' });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(host.channel.textsTo('team')).not.toContain('the held answer');
+    await host.warren.ownerOps.perform({ op: 'resume-all' }, { kind: 'cli' });
+    await waitFor(() => host.channel.textsTo('team').includes('the held answer'), 'the held answer', 90_000);
+    expect(
+      host.channel.textsTo('team').filter((text) => text.startsWith('❌') || text.startsWith('⚠️')),
+    ).toEqual([]);
+  }, 200_000);
+});

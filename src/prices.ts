@@ -1,5 +1,5 @@
 // What a model call costs: one price table per model, kept here and overridable in config (modelPrices).
-import type { UsageEntry } from '../store/store.js';
+import type { UsageEntry } from './store/store.js';
 
 /** In the owner's currency unit (USD by default): tokens per million; webSearch per 1,000 searches. */
 export interface Price {
