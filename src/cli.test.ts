@@ -56,7 +56,8 @@ function warren(
   });
 }
 
-describe('warren CLI', () => {
+// Each test spawns the real CLI (tsx compiles it at every start, about 2 s, much more on a loaded machine).
+describe('warren CLI', { timeout: 120_000 }, () => {
   it('starts, prints the chat link with its token, and stops cleanly on SIGTERM leaving a consistent store', async () => {
     const dataDir = tempDir();
     const run = await warren(

@@ -49,10 +49,10 @@ describe('the log file', () => {
       },
       signal: controller.signal,
     });
-    await eventually(() => out.includes('"before"'), 2000, 'the existing line');
+    await eventually(() => out.includes('"before"'), 10_000, 'the existing line');
     log.info('after');
     await flushed(log);
-    await eventually(() => out.includes('"after"'), 2000, 'the new line');
+    await eventually(() => out.includes('"after"'), 10_000, 'the new line');
     controller.abort();
     expect(await following).toBe(true);
     expect(out.trim().split('\n')).toHaveLength(2);

@@ -72,7 +72,8 @@ describe('warren pairing', () => {
   });
 });
 
-describe('warren groups add --share', () => {
+// Spawns the real CLI twice (tsx compiles it at every start): slow on a loaded machine.
+describe('warren groups add --share', { timeout: 120_000 }, () => {
   it('binds a chat to an existing group, and refuses to share the admin group', () => {
     ensureAdminGroup(store, dataDir, 0);
     registerGroup(
