@@ -7,8 +7,8 @@ import {
   assertImageTag,
   type ContainerRuntime,
   createApiRuntime,
-  ENGINE_HOST_CONFIG,
   ENGINE_TIMEOUT_MS,
+  ENGINES,
   engineMessage,
   type RuntimeAvailability,
   type RuntimeKind,
@@ -78,12 +78,14 @@ export function createRuntime(config: RuntimeConfig, deps: { log?: Logger } = {}
                 : fixes.start,
         };
       }
-      const runtime = ENGINE_HOST_CONFIG[config.kind].Runtime;
+      const runtime = ENGINES[config.kind].hostConfig.Runtime;
       if (runtime === undefined || runtime in ((await info())?.Runtimes ?? {})) return { ok: true, version };
       return {
         ok: false,
         reason: `the engine has no '${runtime}' runtime registered`,
-        fix: `install it (apt-get install runsc) and add {"runtimes":{"runsc":{"path":"/usr/bin/runsc"}}} to /etc/docker/daemon.json, then restart the engine`,
+        fix:
+          'install runsc (2023 or newer; docs/RUNTIMES.md) and add {"runtimes":{"runsc":{"path":"/usr/bin/runsc",' +
+          '"runtimeArgs":["--network=none","--host-uds=open"]}}} to /etc/docker/daemon.json, then reload the engine (kill -HUP)',
       };
     },
     async hasImage(tag) {

@@ -1,8 +1,10 @@
-// A real Warren host for end-to-end tests: real Docker, the real agent image, the fake model API behind the proxy.
+// A real Warren host for end-to-end tests: a real engine (Docker, Docker with gVisor, or Podman), the real agent image,
+// the fake model API behind the proxy.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { describe } from 'vitest';
 import type { Warren } from '../../src/app.js';
 import { type LocalChannel, loadOrCreateToken } from '../../src/channels/local.js';
 import { loadConfig } from '../../src/config.js';
@@ -12,7 +14,7 @@ import { createLogger, silentLogger } from '../../src/log.js';
 import { startHostParts } from '../../src/main.js';
 import type { ContainerRunner } from '../../src/sandbox/container-runner.js';
 import { JOB_NAME_SUFFIX } from '../../src/sandbox/folder-jobs.js';
-import type { ContainerRuntime, ContainerSpec } from '../../src/sandbox/runtimes/index.js';
+import type { ContainerRuntime, ContainerSpec, RuntimeKind } from '../../src/sandbox/runtimes/index.js';
 import type { Group } from '../../src/store/records.js';
 import { FakeChannel } from '../fake-channel.js';
 import { type FakeModelApi, type FakeRequest, startFakeModelApi } from '../fake-model-api.js';
@@ -23,19 +25,61 @@ const packageRoot = path.resolve(import.meta.dirname, '..', '..');
 
 /** Fails (never skips) with what to run when the engine or the agent image is missing. */
 export async function requireAgentImage(runtime: ContainerRuntime): Promise<void> {
+  const problem = await missingForE2e(runtime);
+  if (problem !== null) throw new Error(problem);
+}
+
+async function missingForE2e(runtime: ContainerRuntime): Promise<string | null> {
   const availability = await runtime.checkAvailable();
   if (!availability.ok) {
-    throw new Error(`end-to-end tests need a container engine: ${availability.reason} (${availability.fix})`);
+    return `end-to-end tests on ${runtime.kind} need its engine: ${availability.reason} (${availability.fix})`;
   }
-  if (!(await runtime.hasImage(AGENT_IMAGE))) {
-    throw new Error(
-      `end-to-end tests need the agent image ${AGENT_IMAGE}, which is missing. Build it: ` +
-        `bash scripts/build-local-base.sh && docker build -f agent/Dockerfile --build-arg BASE_IMAGE=warren-base:local -t ${AGENT_IMAGE} .`,
-    );
+  if (await runtime.hasImage(AGENT_IMAGE)) return null;
+  const build =
+    'bash scripts/build-local-base.sh && docker build -f agent/Dockerfile --build-arg BASE_IMAGE=warren-base:local ' +
+    `-t ${AGENT_IMAGE} .`;
+  // Podman keeps images in a store of its own: the one Docker built is copied over.
+  const load = runtime.kind === 'podman' ? ` && docker save ${AGENT_IMAGE} | podman load` : '';
+  return `end-to-end tests on ${runtime.kind} need the agent image ${AGENT_IMAGE}, which is missing. Build it: ${build}${load}`;
+}
+
+const runtimeList = (value: string | undefined, fallback: string): RuntimeKind[] =>
+  (value ?? fallback)
+    .split(',')
+    .map((kind) => kind.trim())
+    .filter((kind) => kind !== '')
+    .map((kind) => {
+      if (kind !== 'docker' && kind !== 'gvisor' && kind !== 'podman') {
+        throw new Error(
+          `WARREN_E2E_RUNTIMES and WARREN_E2E_REQUIRE_RUNTIMES name docker, gvisor or podman, not ${kind}`,
+        );
+      }
+      return kind;
+    });
+
+/**
+ * The isolation suite once per runtime: WARREN_E2E_RUNTIMES (default all three). A runtime this machine lacks is skipped
+ * with the reason in the test's name, unless WARREN_E2E_REQUIRE_RUNTIMES (default docker; CI names all three) names it:
+ * then it fails, so a missing runtime never passes for a tested one.
+ */
+export async function describeOnRuntimes(title: string, suite: (kind: RuntimeKind) => void): Promise<void> {
+  const required = runtimeList(process.env.WARREN_E2E_REQUIRE_RUNTIMES, 'docker');
+  for (const kind of runtimeList(process.env.WARREN_E2E_RUNTIMES, 'docker,gvisor,podman')) {
+    const problem = required.includes(kind) ? null : await missingForE2e(createRuntime({ kind }));
+    if (problem === null) {
+      describe(`${title} (on ${kind})`, () => suite(kind));
+    } else {
+      console.warn(`[e2e] ${title}: ${kind} skipped: ${problem}`);
+      describe.skip(`${title} (on ${kind}: SKIPPED, ${problem})`, () => suite(kind));
+    }
   }
 }
 
+/** The engine's command line client, for what a test does from outside (exec, inspect, kill). */
+export const engineCommand = (kind: RuntimeKind): string => (kind === 'podman' ? 'podman' : 'docker');
+
 export interface E2eWarren {
+  kind: RuntimeKind;
   warren: Warren;
   runner: ContainerRunner;
   runtime: ContainerRuntime;
@@ -60,12 +104,15 @@ export interface E2eWarren {
 
 export async function startE2eWarren(
   options: {
+    /** The engine: docker unless a suite runs per runtime (describeOnRuntimes). */
+    runtime?: RuntimeKind;
     env?: Record<string, string>;
     isLocalChatEnabled?: boolean;
     agentEnv?: Record<string, string>;
   } = {},
 ): Promise<E2eWarren> {
-  const baseRuntime = createRuntime({ kind: 'docker' });
+  const kind = options.runtime ?? 'docker';
+  const baseRuntime = createRuntime({ kind });
   await requireAgentImage(baseRuntime);
   const starts: ContainerSpec[] = [];
   const runnerLines: string[] = [];
@@ -106,6 +153,7 @@ export async function startE2eWarren(
       // The watched quota unless a test asks for a file system per group (it unmounts them in stop()).
       WARREN_DISK_QUOTA_MODE: 'watched',
       WARREN_AGENT_IMAGE: AGENT_IMAGE,
+      WARREN_RUNTIME: kind,
       WARREN_LOG_LEVEL: process.env.WARREN_E2E_LOG ?? 'silent',
       ...options.env,
     },
@@ -134,6 +182,7 @@ export async function startE2eWarren(
   const local = (warren.channels.get('local') as LocalChannel | undefined) ?? null;
 
   return {
+    kind,
     get warren() {
       return warren;
     },
@@ -203,9 +252,9 @@ export async function startE2eWarren(
 }
 
 /** `docker kill`: what a crash, an OOM killer or an impatient admin does to a container from outside. */
-export function killContainer(name: string): Promise<number | null> {
+export function killContainer(name: string, kind: RuntimeKind = 'docker'): Promise<number | null> {
   return new Promise((resolve) => {
-    const child = spawn('docker', ['kill', name], { stdio: 'ignore' });
+    const child = spawn(engineCommand(kind), ['kill', name], { stdio: 'ignore' });
     child.on('close', resolve);
     child.on('error', () => resolve(null));
   });

@@ -1,35 +1,27 @@
-// End to end: what an agent container can and cannot reach. Real Docker, real agent image (real Claude Agent SDK
-// running the Bash and send_message tools the fake model asks for), the credential proxy and the fake model API.
+// End to end: what an agent container can and cannot reach, on every runtime (describeOnRuntimes). A real engine, real
+// agent image (real Claude Agent SDK running the Bash and send_message tools the fake model asks for), the credential
+// proxy and the fake model API.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { FakeRequest } from '../fake-model-api.js';
 import { statusesOf } from '../harness.js';
-import { type E2eWarren, startE2eWarren, toolResults, waitFor } from './e2e-harness.js';
+import {
+  describeOnRuntimes,
+  type E2eWarren,
+  engineCommand,
+  startE2eWarren,
+  toolResults,
+  waitFor,
+} from './e2e-harness.js';
 
 /** Each group's daily budget, in USD. */
 const BUDGET = 0.5;
 let host: E2eWarren;
 /** Written into group B's folder and said in group B's chat (so it is in the database too). */
 const workSecret = `WORK-SECRET-${randomBytes(8).toString('hex')}`;
-
-beforeAll(async () => {
-  host = await startE2eWarren({ env: { WARREN_GROUP_DAILY_BUDGET: String(BUDGET) } });
-  host.addGroup('family');
-  host.addGroup('work');
-  host.addGroup('spender');
-  writeFileSync(path.join(host.dataDir, 'groups', 'work', 'secret.txt'), `${workSecret}\n`);
-  // Group B talks first: its message text is now in the database, its agent has run.
-  host.fake.script({ text: 'noted' });
-  host.channel.receive({ chatId: 'work', text: `remember ${workSecret}` });
-  await waitFor(() => host.channel.textsTo('work').includes('noted'), 'the work group reply', 60_000);
-}, 120_000);
-
-afterAll(async () => {
-  await host?.stop();
-});
 
 /** Makes the family agent run one shell command; resolves with what the tool returned to the model. */
 async function runBash(command: string, reply: string): Promise<string> {
@@ -46,7 +38,9 @@ async function execInFamily(command: string[], timeoutMs = 60_000): Promise<stri
   const name = await host.containerOf('family');
   let output = '';
   const isTimedOut = await new Promise<boolean>((resolve) => {
-    const child = spawn('docker', ['exec', name, ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(engineCommand(host.kind), ['exec', name, ...command], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     const collect = (chunk: Buffer) => {
       output += chunk.toString();
@@ -65,7 +59,7 @@ async function execInFamily(command: string[], timeoutMs = 60_000): Promise<stri
 function inspectEnv(name: string): Promise<string> {
   return new Promise((resolve) => {
     let output = '';
-    const child = spawn('docker', ['inspect', '--format', '{{json .Config.Env}}', name]);
+    const child = spawn(engineCommand(host.kind), ['inspect', '--format', '{{json .Config.Env}}', name]);
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
     });
@@ -73,7 +67,23 @@ function inspectEnv(name: string): Promise<string> {
   });
 }
 
-describe('an agent container', () => {
+await describeOnRuntimes('an agent container', (kind) => {
+  beforeAll(async () => {
+    host = await startE2eWarren({ runtime: kind, env: { WARREN_GROUP_DAILY_BUDGET: String(BUDGET) } });
+    host.addGroup('family');
+    host.addGroup('work');
+    host.addGroup('spender');
+    writeFileSync(path.join(host.dataDir, 'groups', 'work', 'secret.txt'), `${workSecret}\n`);
+    // Group B talks first: its message text is now in the database, its agent has run.
+    host.fake.script({ text: 'noted' });
+    host.channel.receive({ chatId: 'work', text: `remember ${workSecret}` });
+    await waitFor(() => host.channel.textsTo('work').includes('noted'), 'the work group reply', 60_000);
+  }, 120_000);
+
+  afterAll(async () => {
+    await host?.stop();
+  });
+
   it("cannot read or list another group's folder, the host's data directory or the database", async () => {
     // The marker is split in the command, so the command itself (kept in the agent's transcript) never matches.
     const [head, tail] = [workSecret.slice(0, 8), workSecret.slice(8)];
@@ -154,14 +164,20 @@ describe('an agent container', () => {
       const output = await execInFamily(['node', '-e', connect(target, port)]);
       expect(output).toMatch(new RegExp(`FAILED ${target.replace(/\./g, '\\.')} E[A-Z]+`));
     }
-    expect((await execInFamily(['ls', '/sys/class/net'])).trim()).toBe('lo');
+    // The kernel's own list (gVisor has no /sys/class/net): loopback only.
+    const interfaces = "console.log(Object.keys(require('os').networkInterfaces()).join(','))";
+    expect((await execInFamily(['node', '-e', interfaces])).trim()).toBe('lo');
 
     const writes = await execInFamily([
       '/bin/sh',
       '-c',
-      'for f in /probe /opt/warren/dist/probe /usr/local/bin/probe /workspace/probe /workspace/ipc/input/probe; do touch "$f" 2>&1 || true; done; touch /workspace/group/ok && echo group-writable; rm -f /workspace/group/ok',
+      'for f in /probe /opt/warren/dist/probe /usr/local/bin/probe /workspace/probe /workspace/ipc/input/probe; do touch "$f" 2>&1 || true; done; touch /workspace/group/ok && echo group-writable; rm -f /workspace/group/ok; awk \'$5 == "/" || $5 == "/workspace/ipc/input" { print "mounted", $5, $6 }\' /proc/self/mountinfo',
     ]);
-    expect(writes.match(/Read-only file system/g)).toHaveLength(5);
+    // gVisor checks permissions before the mount flag: a root-owned folder answers EACCES there, EROFS elsewhere.
+    expect(writes.match(/Read-only file system|Permission denied/g)).toHaveLength(5);
+    // Whoever owns them, the kernel (or gVisor's) holds the root and the input folder read-only.
+    expect(writes).toMatch(/^mounted \/ ro\b/m);
+    expect(writes).toMatch(/^mounted \/workspace\/ipc\/input ro\b/m);
     expect(writes).toContain('group-writable');
   }, 120_000);
 

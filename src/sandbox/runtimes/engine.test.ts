@@ -77,16 +77,24 @@ describe('create options', () => {
     ]);
   });
 
-  it("give the spec's tmpfs folders to the container's user (not on podman, which refuses uid=)", () => {
+  it("give the spec's tmpfs folders to the container's user: uid= on Docker and gVisor, U on podman", () => {
     const withHome = spec({ tmpfs: ['/home/agent'] });
-    expect(createOptions(withHome, docker).HostConfig?.Tmpfs).toEqual({
-      '/tmp': 'rw,noexec,nosuid,nodev,size=64m,mode=1777',
-      '/home/agent': 'rw,noexec,nosuid,nodev,size=64m,mode=1777,uid=1000,gid=1000',
-    });
+    for (const kind of [docker, 'gvisor'] as const) {
+      expect(createOptions(withHome, kind).HostConfig?.Tmpfs).toEqual({
+        '/tmp': 'rw,noexec,nosuid,nodev,size=64m,mode=1777',
+        '/home/agent': 'rw,noexec,nosuid,nodev,size=64m,mode=1777,uid=1000,gid=1000',
+      });
+    }
     expect(createOptions(withHome, 'podman').HostConfig?.Tmpfs).toEqual({
       '/tmp': 'rw,noexec,nosuid,nodev,size=64m,mode=1777',
-      '/home/agent': 'rw,noexec,nosuid,nodev,size=64m,mode=1777',
+      '/home/agent': 'rw,noexec,nosuid,nodev,size=64m,mode=1777,U',
     });
+  });
+
+  it('map the host user to the same uid on rootless podman only (a root host runs rootful podman)', () => {
+    const isRoot = process.getuid?.() === 0;
+    expect(createOptions(spec(), 'podman').HostConfig?.UsernsMode).toBe(isRoot ? undefined : 'keep-id');
+    expect(createOptions(spec(), docker).HostConfig?.UsernsMode).toBeUndefined();
   });
 
   it('reject relative or traversing container paths, and relative host paths', () => {

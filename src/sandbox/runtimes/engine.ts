@@ -13,17 +13,39 @@ import {
   validateSpec,
 } from './runtime.js';
 
-/** The engines Warren can use, and what each needs on every container (a Runtime must be registered with it). */
-export const ENGINE_HOST_CONFIG: Record<RuntimeKind, Docker.HostConfig> = {
-  docker: {},
-  // gVisor: every syscall of the container goes to a user-space kernel, so a kernel bug is not a host escape.
-  gvisor: { Runtime: 'runsc' },
-  // Podman 4.3 fails every run with "error setting rlimit" when it inherits the host's limits; explicit ones work.
+/**
+ * Everything that differs between the engines Warren names, in this one table, each with the reason. What is not here
+ * is the same on all three (proven by test/e2e on each): CPU count (the engine's NCPU), memory limit and OOM report.
+ */
+export const ENGINES: Record<
+  RuntimeKind,
+  {
+    /** Added to every container's HostConfig. */
+    hostConfig: Docker.HostConfig;
+    /** Mount options that give a tmpfs over an image folder (e.g. $HOME) to the container's user. */
+    tmpfsOwner(user: { uid: number; gid: number }): string;
+  }
+> = {
+  // Docker fills a tmpfs over an image folder with its contents and mode but not its owner: the image user's 0700
+  // home would become root's. uid/gid give it to the container's user.
+  docker: { hostConfig: {}, tmpfsOwner: (user) => `,uid=${user.uid},gid=${user.gid}` },
+  // gVisor: every syscall of the container goes to a user-space kernel, so a kernel bug is not a host escape. The
+  // engine must have runsc registered (docs/RUNTIMES.md); tmpfs and everything else as on Docker.
+  gvisor: { hostConfig: { Runtime: 'runsc' }, tmpfsOwner: (user) => `,uid=${user.uid},gid=${user.gid}` },
   podman: {
-    Ulimits: [
-      { Name: 'nofile', Soft: 4096, Hard: 4096 },
-      { Name: 'nproc', Soft: 4096, Hard: 4096 },
-    ],
+    hostConfig: {
+      // Podman 4.3 fails every run with "error setting rlimit" when it inherits the host's limits; explicit ones work.
+      Ulimits: [
+        { Name: 'nofile', Soft: 4096, Hard: 4096 },
+        { Name: 'nproc', Soft: 4096, Hard: 4096 },
+      ],
+      // Rootless podman (the host runs as a user): the container's uids are the user's subuids, so the group folder
+      // the host made (its own) would be another user's inside. keep-id maps the host user to the same uid inside,
+      // the user containerUserFor() picks. Rootful podman refuses keep-id, and needs nothing: uids are the host's.
+      ...(process.getuid?.() === 0 ? {} : { UsernsMode: 'keep-id' }),
+    },
+    // Podman rejects uid= on a tmpfs and ignores its mode over an image folder; U chowns it to the container's user.
+    tmpfsOwner: () => ',U',
   },
 };
 
@@ -34,9 +56,7 @@ export function createOptions(spec: ContainerSpec, kind: RuntimeKind): Docker.Co
   const memory = spec.limits.memoryMb * 1024 * 1024;
   // noexec/nosuid/nodev: scratch space is for data, not for dropping binaries or device nodes. Counts as memory.
   const tmpfs = 'rw,noexec,nosuid,nodev,size=64m,mode=1777';
-  // Docker fills a tmpfs over an image folder with its contents and mode but not its owner: the image user's 0700
-  // home would become root's. uid/gid give it to the container's user. Podman rejects uid= (and keeps /tmp as is).
-  const owner = kind === 'podman' ? '' : `,uid=${user.uid},gid=${user.gid}`;
+  const owner = ENGINES[kind].tmpfsOwner(user);
   const tmpfsDirs = (spec.tmpfs ?? []).filter((dir) => dir !== '/tmp');
   return {
     name: spec.name,
@@ -54,7 +74,7 @@ export function createOptions(spec: ContainerSpec, kind: RuntimeKind): Docker.Co
     ...(spec.command === undefined ? {} : { Cmd: spec.command }),
     HostConfig: {
       // The engine's own additions (gVisor's runtime, podman's ulimits) first: nothing after can be overridden.
-      ...ENGINE_HOST_CONFIG[kind],
+      ...ENGINES[kind].hostConfig,
       // Default-deny network (invariant 3): loopback only; the model API is reached through a mounted unix socket.
       NetworkMode: 'none',
       // The agent cannot change its own image, so it cannot leave a backdoor for its next run (invariant 5).
