@@ -2,12 +2,14 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LocalChannel } from './channels/local.js';
+import { createMediaSaver } from './channels/media.js';
 import { watchHostSignals } from './cli/host-signal.js';
 import type { Config } from './config.js';
 import { createAdminCommands } from './intake/admin-commands.js';
 import { createAdminNotifier, createChannelStatus } from './intake/admin-notices.js';
 import { createMemoryProposals } from './intake/memory-proposals.js';
-import { createOwnerOps } from './intake/owner-ops.js';
+import { createOwnerOps, type OwnerOp } from './intake/owner-ops.js';
 import { createPairing } from './intake/pairing.js';
 import { registerGroup } from './intake/registration.js';
 import { createRouter } from './intake/router.js';
@@ -16,12 +18,13 @@ import { createDelivery } from './queue/delivery.js';
 import { createGroupQueue } from './queue/group-queue.js';
 import { createWork } from './queue/work.js';
 import { prepareGlobalMemory } from './sandbox/global-memory.js';
+import { containerUserFor } from './sandbox/group-folder.js';
 import { type ChatAddress, isSameChat } from './store/records.js';
 import { startRetention } from './store/retention.js';
 import { type AuditEntry, openStore, type Store } from './store/store.js';
 import { createScheduler, type Timers } from './tasks/scheduler.js';
 import { createTaskTools } from './tasks/task-requests.js';
-import type { AgentRunner, Channel, HostContext, InboundMessage } from './types.js';
+import type { AgentRunner, Channel, HostContext, InboundMessage, OwnerWindow } from './types.js';
 
 export const ADMIN_CHAT: ChatAddress = { channel: 'local', chatId: 'main' };
 
@@ -88,8 +91,20 @@ export async function startWarren(options: WarrenOptions) {
   // Through the admin notifier, like every notice to the owner: once per proposal, rate-limited.
   const notifyAdmin = (key: string, text: string) => notifier.notify(key, text);
   const memoryProposals = createMemoryProposals({ ...base, dataDir, audit, notifyAdmin });
-  const context: HostContext = { store, audit, now, taskTools, memoryProposals, notifyOwner: notifyAdmin };
+  // Called only once start-up is done, when ownerOps and queue exist.
+  const ownerWindow: OwnerWindow = {
+    perform: (request) => ownerOps.perform(request as OwnerOp, { kind: 'web' }),
+    agents: () => queue.snapshot(),
+  };
+  const notifyOwner = notifyAdmin;
+  const context: HostContext = { store, audit, now, taskTools, memoryProposals, notifyOwner, ownerWindow };
   const channels = new Map(options.createChannels(context).map((channel) => [channel.name, channel]));
+  const local = channels.get('local');
+  if (local && 'setApi' in local) {
+    const maxBytes = config.mediaMaxMb * 1024 * 1024;
+    const media = createMediaSaver({ ...base, dataDir, maxBytes, owner: containerUserFor() });
+    (local as LocalChannel).setApi({ store, window: ownerWindow, config, media, maxUploadBytes: maxBytes });
+  }
   const runner = options.createRunner(context);
   const { retryBaseMs } = config;
   const delivery = createDelivery({
@@ -172,6 +187,7 @@ export async function startWarren(options: WarrenOptions) {
     mountAllowlistPath: config.mountAllowlistPath,
     protectedPaths: options.protectedPaths ?? [],
     onChange: kickAll,
+    stopAgent: (groupId) => queue.stopTurn(groupId),
   });
   const commands = createAdminCommands({ ops: ownerOps, log, enqueue });
   const channelStatus = createChannelStatus({ ...base, notifier });

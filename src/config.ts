@@ -8,7 +8,12 @@ import { z } from 'zod';
 import { type SettingName, settings } from './settings.js';
 
 /** Secrets are never echoed in error messages. */
-const SECRET_SETTINGS: ReadonlySet<string> = new Set(['telegramBotToken', 'slackBotToken', 'slackAppToken']);
+const SECRET_SETTINGS: ReadonlySet<string> = new Set([
+  'telegramBotToken',
+  'slackBotToken',
+  'slackAppToken',
+  'discordBotToken',
+]);
 /** Settings that decide where a secret goes (or what it is) can only come from the environment or .env. */
 const ENV_ONLY_SETTINGS: ReadonlySet<string> = new Set([
   'dataDir',
@@ -17,6 +22,8 @@ const ENV_ONLY_SETTINGS: ReadonlySet<string> = new Set([
   'slackBotToken',
   'slackAppToken',
   'slackApiRoot',
+  'discordBotToken',
+  'discordApiRoot',
   'modelBaseUrl',
   'mountAllowlistPath',
 ]);
@@ -105,6 +112,12 @@ const configSchema = z.object({
   slackAppToken: emptyOr(/^xapp-[\w-]{10,}$/, 'an app-level token like xapp-…'),
   // The tokens go to it in every request: plain http only to this machine.
   slackApiRoot: httpsOrLoopback,
+  discordBotToken: emptyOr(
+    /^[\w-]{16,}\.[\w-]{4,}\.[\w-]{16,}$/,
+    'a bot token from the developer portal (three dot-separated parts)',
+  ),
+  // The token goes to it in every request: plain http only to this machine.
+  discordApiRoot: httpsOrLoopback,
   isWhatsAppEnabled: flag,
   whatsappPhoneNumber: emptyOr(/^\d{7,15}$/, 'digits only, with country code'),
   whatsappUnknownSenders: z.enum(['pairing', 'ignore']),
@@ -177,6 +190,8 @@ const defaults = (env: Record<string, string | undefined>): Record<SettingName, 
   slackBotToken: '',
   slackAppToken: '',
   slackApiRoot: 'https://slack.com/api',
+  discordBotToken: '',
+  discordApiRoot: 'https://discord.com/api',
   isWhatsAppEnabled: 'false',
   whatsappPhoneNumber: '',
   whatsappUnknownSenders: 'pairing',

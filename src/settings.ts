@@ -85,6 +85,14 @@ export const settings = {
     env: 'WARREN_SLACK_API_ROOT',
     help: 'Slack Web API root (https, or http on loopback for a test server)',
   },
+  discordBotToken: {
+    env: 'WARREN_DISCORD_BOT_TOKEN',
+    help: "the Discord bot's token (developer portal → Bot → Reset Token); empty means Discord is off",
+  },
+  discordApiRoot: {
+    env: 'WARREN_DISCORD_API_ROOT',
+    help: 'Discord REST API root (https, or http on loopback for a test server); the Gateway URL comes from it',
+  },
   isWhatsAppEnabled: { env: 'WARREN_WHATSAPP', help: "'true' or 'false': connect to WhatsApp (Baileys)" },
   whatsappPhoneNumber: {
     env: 'WARREN_WHATSAPP_PHONE',

@@ -204,4 +204,14 @@ export interface HostContext {
   memoryProposals?: MemoryProposer;
   /** Tells the owner in the admin chat, once per key and rate-limited. Must not throw. */
   notifyOwner?(key: string, text: string): void;
+  /** The owner's web page's way into the running host (usable once start-up is done). */
+  ownerWindow?: OwnerWindow;
+}
+
+/** What the owner's web page does through the host besides reading the store. */
+export interface OwnerWindow {
+  /** Runs one owner operation (an OwnerOp) as the page: authorized and audited there, like the CLI's. */
+  perform(request: { op: string }): Promise<{ ok: boolean; text: string }>;
+  /** The live agents and the groups waiting for a slot (the group queue's snapshot). */
+  agents(): { running: Array<{ groupId: number; folder: string; state: string }>; waiting: number[] };
 }

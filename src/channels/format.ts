@@ -1,4 +1,4 @@
-// The agent's Markdown rendered for each chat service (Telegram HTML, WhatsApp and Slack marks, plain text), and split.
+// The agent's Markdown rendered for each chat service (Telegram HTML, WhatsApp, Slack and Discord marks, plain text), and split.
 import { type Block, FENCE, type Inline, parseMarkdown } from './markdown.js';
 
 export const escapeHtml = (text: string) =>
@@ -149,6 +149,75 @@ export function toSlackMrkdwn(markdown: string): string {
     inline: inlineSlack,
     code: ({ text }) => `\`\`\`\n${escapeSlack(text)}\n\`\`\``,
     heading: (nodes) => `*${escapeSlack(inlinePlain(nodes))}*`,
+    quote: (lines) => lines.map((line) => `> ${line}`).join('\n'),
+  });
+}
+
+/** Marks Discord would read in literal text, backslash-escaped; URLs are left whole so they still link. */
+function escapeDiscord(text: string): string {
+  return text
+    .split(/(https?:\/\/\S+)/)
+    .map((piece, index) =>
+      index % 2 === 1 ? piece : piece.replace(/[\\*~`|]|(?<![\p{L}\p{N}])_|_(?![\p{L}\p{N}])/gu, '\\$&'),
+    )
+    .join('');
+}
+
+const inlineDiscord = (nodes: Inline[]): string => nodes.map(nodeDiscord).join('');
+
+function nodeDiscord(node: Inline): string {
+  switch (node.type) {
+    case 'text':
+      return escapeDiscord(node.text);
+    case 'code':
+      return node.text.includes('`') ? `\`\` ${node.text} \`\`` : `\`${node.text}\``;
+    case 'bold':
+      return `**${inlineDiscord(node.children)}**`;
+    case 'italic':
+      return `*${inlineDiscord(node.children)}*`;
+    case 'strike':
+      return `~~${inlineDiscord(node.children)}~~`;
+    case 'link': {
+      const label = inlinePlain(node.children).replace(/[[\]]/g, '');
+      return label === node.url ? node.url : `[${label}](${node.url.replace(/\)/g, '%29')})`;
+    }
+  }
+}
+
+const TABLE_ROW = /^\s*\|.*\|\s*$/;
+
+/** Discord shows no tables: a run of `| a | b |` rows becomes a code block, so its columns still line up. */
+function fenceTables(markdown: string): string {
+  const out: string[] = [];
+  let inFence = false;
+  let table: string[] = [];
+  const flush = () => {
+    out.push(...(table.length >= 2 ? ['```', ...table, '```'] : table));
+    table = [];
+  };
+  for (const line of markdown.split('\n')) {
+    if (FENCE.test(line)) inFence = !inFence;
+    if (!inFence && TABLE_ROW.test(line)) {
+      table.push(line.trim());
+      continue;
+    }
+    flush();
+    out.push(line);
+  }
+  flush();
+  return out.join('\n');
+}
+
+/**
+ * Discord's Markdown is close to the agent's: **bold**, *italic*, ~~strike~~, `code`, fences, > quotes and
+ * [label](url) links stay; headings become bold lines (Discord shows only three levels, and not everywhere); tables
+ * become code blocks; stray marks are escaped.
+ */
+export function toDiscordMarkdown(markdown: string): string {
+  return render(parseMarkdown(fenceTables(markdown)), {
+    inline: inlineDiscord,
+    code: ({ language, text }) => `\`\`\`${language}\n${text}\n\`\`\``,
+    heading: (nodes) => `**${inlineDiscord(nodes)}**`,
     quote: (lines) => lines.map((line) => `> ${line}`).join('\n'),
   });
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { containerUserFor } from '../sandbox/group-folder.js';
 import type { Store } from '../store/store.js';
 import type { Channel, HostContext } from '../types.js';
+import { createDiscordChannel } from './discord.js';
 import { createLocalChannel } from './local.js';
 import { createMediaSaver } from './media.js';
 import type { SentPartsLedger } from './outbound.js';
@@ -101,6 +102,24 @@ export const channelFactories: ReadonlyArray<{
             media: mediaOf(input),
             maxMediaBytes: input.config.mediaMaxMb * 1024 * 1024,
             sentParts: sentPartsOf(input.store, input.now),
+          })
+        : null,
+  },
+  {
+    name: 'discord',
+    create: (input) =>
+      input.config.discordBotToken
+        ? createDiscordChannel({
+            token: input.config.discordBotToken,
+            apiRoot: input.config.discordApiRoot,
+            log: input.log,
+            media: mediaOf(input),
+            maxMediaBytes: input.config.mediaMaxMb * 1024 * 1024,
+            sentParts: sentPartsOf(input.store, input.now),
+            cursors: {
+              load: () => input.store.channels.getCursor('discord', 'last-messages'),
+              save: (value) => input.store.channels.setCursor('discord', 'last-messages', value, input.now()),
+            },
           })
         : null,
   },

@@ -3,6 +3,8 @@
 export interface ChatEvent {
   /** Increasing within a chat; a client resumes a stream from the last id it saw. */
   eventId: number;
+  /** The same key as the message's row in the chat's stored history (store/chat-history.ts), so a page can merge both. */
+  key: string;
   role: 'user' | 'assistant';
   senderName: string;
   text: string;

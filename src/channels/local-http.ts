@@ -4,6 +4,18 @@ import { z } from 'zod';
 import type { ChatEvent } from './local-events.js';
 
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+/** The page: only our own files may load; no inline code, no plugins, no framing, no form posts anywhere. */
+export const PAGE_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
 const MAX_BODY_BYTES = 64 * 1024;
 const MAX_TEXT_BYTES = 32 * 1024;
 
@@ -48,8 +60,12 @@ export function methodNotAllowed(response: ServerResponse, allow: string): void 
   sendJson(response, 405, { error: `method not allowed; use ${allow}` }, { allow });
 }
 
-/** Collects the body up to limit bytes; null as soon as it is larger (the rest is never buffered). */
-export function readBody(request: IncomingMessage, limit: number): Promise<string | null> {
+/** Collects the body up to limit bytes as text; null as soon as it is larger (the rest is never buffered). */
+export async function readBody(request: IncomingMessage, limit: number): Promise<string | null> {
+  return (await readBytes(request, limit))?.toString('utf8') ?? null;
+}
+
+export function readBytes(request: IncomingMessage, limit: number): Promise<Buffer | null> {
   const declared = Number(request.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) return Promise.resolve(null);
   return new Promise((resolve, reject) => {
@@ -67,7 +83,7 @@ export function readBody(request: IncomingMessage, limit: number): Promise<strin
       chunks.push(chunk);
     };
     request.on('data', onData);
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    request.on('end', () => resolve(Buffer.concat(chunks)));
     request.on('error', reject);
   });
 }

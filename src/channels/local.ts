@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import type { Channel, ChannelHandlers, InboundMessage, OutboundMessage, SendResult } from '../types.js';
 import { createAccessGuard, describeValue, type LocalDenial } from './local-access.js';
-import { createChatEvents } from './local-events.js';
+import { createLocalApi, type LocalApiDeps } from './local-api.js';
+import { type ChatEvent, createChatEvents } from './local-events.js';
 import {
   API_CSP,
   formatMessageEvent,
@@ -16,8 +17,7 @@ import {
   securityHeaders,
   sendJson,
 } from './local-http.js';
-import { APP_CSS, FAVICON_SVG, PAGE_CSP, renderPage } from './local-page.js';
-import { APP_JS } from './local-page-script.js';
+import { createWebApp, DEFAULT_WEB_DIR } from './local-web.js';
 
 export const LOCAL_CHAT_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const DEFAULT_LOCAL_CHAT_ID = 'main';
@@ -43,12 +43,16 @@ export interface LocalChannelOptions {
   onDenied?: (denial: LocalDenial) => void;
   now?: () => number;
   keepaliveMs?: number;
+  /** Where the built web app is (tests); default <package>/dist/web. */
+  webDir?: string;
 }
 
 export interface LocalChannel extends Channel {
   /** Base url, e.g. http://127.0.0.1:7777 (the real port once connected). */
   readonly url: string;
   readonly port: number;
+  /** Adds the page's history, uploads, dashboard and owner operations (the host calls it); without, only the chat API. */
+  setApi(deps: Omit<LocalApiDeps, 'deliver' | 'now'>): void;
 }
 
 export function createLocalChannel(options: LocalChannelOptions): LocalChannel {
@@ -69,7 +73,6 @@ export function createLocalChannel(options: LocalChannelOptions): LocalChannel {
   const events = createChatEvents({ firstId: now(), maxEventsPerChat: MAX_HISTORY_PER_CHAT });
   const sentKeys = new Map<string, string>();
   const streams = new Set<ServerResponse>();
-  const page = renderPage(options.assistantName);
   let server: Server | null = null;
   let handlers: ChannelHandlers | null = null;
   let keepaliveTimer: NodeJS.Timeout | null = null;
@@ -90,8 +93,9 @@ export function createLocalChannel(options: LocalChannelOptions): LocalChannel {
     // No CORS, ever: a preflight (which never carries the token) gets a plain refusal, so no origin is granted anything.
     if (method === 'OPTIONS') return sendJson(response, 405, { error: 'OPTIONS is not supported' });
     if (url === null) return sendJson(response, 400, { error: 'malformed request target' });
-    if (!isApi) return serveStatic(method, url.pathname, response);
+    if (!isApi) return web.serve(method, url.pathname, response);
     if (!access.checkToken(request, response)) return;
+    if (api && (await api.handle(request, response, url))) return;
 
     if (url.pathname === '/api/health') {
       if (method !== 'GET') return methodNotAllowed(response, 'GET');
@@ -118,35 +122,36 @@ export function createLocalChannel(options: LocalChannelOptions): LocalChannel {
     return methodNotAllowed(response, 'GET, POST');
   }
 
+  /** Hands a message to the host and into the live stream (every open tab shows it); null when shutting down. */
+  function deliver(message: InboundMessage): ChatEvent | null {
+    if (!handlers) return null;
+    handlers.onMessage(message);
+    log.debug({ chatId: message.chatId, externalId: message.externalId }, 'local message received');
+    const { chatId, senderName, text, sentAt: at } = message;
+    return events.append(chatId, { key: `m:${message.externalId}`, role: 'user', senderName, text, at });
+  }
+
   async function acceptMessage(request: IncomingMessage, response: ServerResponse, chatId: string) {
     const posted = await readPostedMessage(request);
     if (!posted.ok) return sendJson(response, posted.status, { error: posted.error }, posted.headers);
-    const { text } = posted;
-    if (!handlers) return sendJson(response, 503, { error: 'local chat is shutting down' });
     const message: InboundMessage = {
       channel: 'local',
       chatId,
       externalId: randomUUID(),
       senderId: 'local-owner',
       senderName: posted.senderName?.trim() || 'You',
-      text,
+      text: posted.text,
       sentAt: now(),
       isDirect: true,
     };
+    let event: ChatEvent | null;
     try {
-      handlers.onMessage(message);
+      event = deliver(message);
     } catch (error) {
       log.error({ err: error, chatId }, 'onMessage threw');
       return sendJson(response, 500, { error: 'the message could not be accepted' });
     }
-    log.debug({ chatId, externalId: message.externalId, text }, 'local message received');
-    // Into the history too, so every open tab of this chat shows what was typed in any of them.
-    const event = events.append(chatId, {
-      role: 'user',
-      senderName: message.senderName,
-      text,
-      at: message.sentAt,
-    });
+    if (!event) return sendJson(response, 503, { error: 'local chat is shutting down' });
     return sendJson(response, 202, { id: message.externalId, eventId: event.eventId });
   }
 
@@ -185,24 +190,8 @@ export function createLocalChannel(options: LocalChannelOptions): LocalChannel {
     });
   }
 
-  function serveStatic(method: string, pathname: string, response: ServerResponse): void {
-    const asset = staticAssets.get(pathname);
-    if (!asset) {
-      sendJson(response, 404, { error: `not found: ${pathname}` });
-    } else if (method !== 'GET' && method !== 'HEAD') {
-      methodNotAllowed(response, 'GET, HEAD');
-    } else {
-      response.writeHead(200, { ...securityHeaders(PAGE_CSP), 'content-type': asset.type });
-      response.end(asset.body);
-    }
-  }
-
-  const staticAssets = new Map([
-    ['/', { type: 'text/html; charset=utf-8', body: page }],
-    ['/app.js', { type: 'text/javascript; charset=utf-8', body: APP_JS }],
-    ['/app.css', { type: 'text/css; charset=utf-8', body: APP_CSS }],
-    ['/favicon.svg', { type: 'image/svg+xml', body: FAVICON_SVG }],
-  ]);
+  let api: ReturnType<typeof createLocalApi> | null = null;
+  const web = createWebApp(options.webDir ?? DEFAULT_WEB_DIR, options.assistantName);
 
   return {
     name: 'local',
@@ -213,6 +202,10 @@ export function createLocalChannel(options: LocalChannelOptions): LocalChannel {
 
     get port() {
       return port;
+    },
+
+    setApi(deps) {
+      api = createLocalApi({ ...deps, now, deliver });
     },
 
     async connect(newHandlers) {
@@ -266,6 +259,7 @@ export function createLocalChannel(options: LocalChannelOptions): LocalChannel {
       const previous = sentKeys.get(message.idempotencyKey);
       if (previous !== undefined) return { status: 'sent', externalId: previous };
       const event = events.append(message.chatId, {
+        key: `o:${message.idempotencyKey}`,
         role: 'assistant',
         senderName: options.assistantName,
         text: message.text,

@@ -8,6 +8,7 @@ import type { ImageEngine } from '../image/image-build.js';
 import type { ModelCredential } from '../sandbox/credentials.js';
 import type { ContainerRuntime } from '../sandbox/runtimes/index.js';
 import { canUseVolumes } from '../sandbox/volumes.js';
+import { checkDiscord } from './discord-check.js';
 import { checkModelEndpoint } from './model-check.js';
 import { checkSlack } from './slack-check.js';
 
@@ -115,6 +116,8 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorCheck[]> {
   checks.push({ name: 'Model API', ...(await checkModelEndpoint(deps.config, deps.credential)) });
   const slack = await checkSlack(deps.config);
   if (slack) checks.push({ name: 'Slack', ...slack });
+  const discord = await checkDiscord(deps.config);
+  if (discord) checks.push({ name: 'Discord', ...discord });
   const settings = settingsCheck(deps.config.dataDir);
   if (settings) checks.push(settings);
   try {

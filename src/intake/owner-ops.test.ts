@@ -318,3 +318,35 @@ describe('removing a group with purge', () => {
     expect(store.groups.byFolder('main')).not.toBeNull();
   });
 });
+
+describe("the owner's web page", () => {
+  it('stops a turn and starts a new conversation as the owner, audited as the page', async () => {
+    const team = register('team');
+    store.groups.setSession(team.id, 'old-session', NOW);
+    const stopped: number[] = [];
+    const web = createOwnerOps({ ...opsDeps, stopAgent: (groupId) => stopped.push(groupId) > 0 });
+    const fresh = await web.perform({ op: 'new-session', folder: 'team' }, { kind: 'web' });
+    expect(fresh).toEqual({ ok: true, text: "Group 'team': stopped its agent; a new conversation starts." });
+    expect(store.groups.session(team.id)).toBeNull();
+    expect(stopped).toEqual([team.id]);
+    expect(audits.at(-1)).toMatchObject({
+      actor: 'web',
+      action: 'new-session',
+      decision: 'allow',
+      groupFolder: 'team',
+    });
+    expect((await web.perform({ op: 'stop-turn', folder: 'team' }, { kind: 'web' })).ok).toBe(true);
+    expect(audits.at(-1)).toMatchObject({
+      actor: 'web',
+      action: 'stop-turn',
+      detail: { folder: 'team', stopped: true },
+    });
+  });
+
+  it('refuses to stop a turn where no host runs (the CLI), and says why', async () => {
+    register('team');
+    const result = await ops.perform({ op: 'stop-turn', folder: 'team' }, cli);
+    expect(result).toEqual({ ok: false, text: 'only the running host can stop a turn' });
+    expect(audits.at(-1)).toMatchObject({ action: 'stop-turn', decision: 'deny' });
+  });
+});

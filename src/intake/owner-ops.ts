@@ -13,8 +13,8 @@ import { memoryList, pendingText } from './owner-lists.js';
 import type { Pairing } from './pairing.js';
 import { registerGroup, shareGroup } from './registration.js';
 
-/** Who asks: the CLI (whoever can open the database is the owner) or a person in a chat of some group. */
-export type OwnerActor = { kind: 'cli' } | { kind: 'chat'; id: string; group: Group };
+/** Who asks: the CLI (who can open the database), the owner's web page (who holds its token), or a chat member. */
+export type OwnerActor = { kind: 'cli' } | { kind: 'web' } | { kind: 'chat'; id: string; group: Group };
 
 export type OpResult = { ok: boolean; text: string };
 /** What an operation did: a sentence for the owner; for the audit, its group (else the request's) and details. */
@@ -37,6 +37,8 @@ export interface OwnerOpsDeps {
   memory?: Pick<MemoryProposals, 'pending' | 'decide'>;
   /** Something the running host acts on changed (tasks, outbox): wake it. Must not throw. */
   onChange(): void;
+  /** Stops a group's running agent, ending its turn unanswered; false when none runs. Only a running host has it. */
+  stopAgent?(groupId: number): boolean;
 }
 
 type TaskAction = 'pause' | 'resume' | 'cancel' | 'run-now';
@@ -66,6 +68,8 @@ export type OwnerOp =
   | { op: `task-${TaskAction}`; id: string }
   | { op: 'memory-list' }
   | { op: 'emergency-stop' | 'resume-all' }
+  /** stop-turn ends what the group's agent is doing; new-session also forgets its conversation. */
+  | { op: 'stop-turn' | 'new-session'; folder: string }
   | { op: 'global-memory-approve' | 'global-memory-reject'; id: number };
 
 const ONLY_ADMIN = 'owner commands work only in the admin chat';
@@ -213,17 +217,25 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
         return { text, detail: { daily, monthly } };
       }
       case 'emergency-stop': {
-        const stopped = store.runs
-          .open()
-          .map((run) => store.groups.byId(run.groupId)?.folder ?? `#${run.groupId}`);
+        const stopped = store.runs.open().map((run) => store.groups.byId(run.groupId)?.folder ?? '?');
         if (!store.emergencyStop.set(actor, now))
-          return 'The emergency stop is already on: nothing runs until /resume.';
+          return 'The emergency stop is already on: /resume lifts it.';
         deps.onChange();
         const what =
           stopped.length > 0 ? `stopped the agents of ${stopped.join(', ')}` : 'no agent was running';
-        const held =
-          'Nothing starts until /resume (`warren resume-all`): new messages are kept, scheduled tasks wait.';
+        const held = 'Nothing starts until /resume (`warren resume-all`): new messages are kept, tasks wait.';
         return { text: `🛑 Emergency stop: ${what}. ${held}`, detail: { stopped } };
+      }
+      case 'stop-turn':
+      case 'new-session': {
+        const group = groupNamed(request.folder);
+        const isNew = request.op === 'new-session';
+        if (!deps.stopAgent && !isNew) throw new StoreError('only the running host can stop a turn');
+        if (isNew) store.groups.clearSession(group.id);
+        // A running agent holds its conversation: it stops so the next message starts a fresh one.
+        const stopped = deps.stopAgent?.(group.id) ?? false;
+        const what = `${stopped ? 'stopped its agent' : 'no agent was running'}${isNew ? '; a new conversation starts' : ''}`;
+        return { text: `Group '${group.folder}': ${what}.`, detail: { stopped } };
       }
       case 'resume-all':
         if (!store.emergencyStop.clear()) return 'The emergency stop is not on.';
@@ -264,7 +276,7 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
 
   /** Only the CLI and people in the admin group's chat are the owner; anyone else is refused, and audited. */
   function authorize(actor: OwnerActor, action: string): boolean {
-    if (actor.kind === 'cli' || actor.group.isAdmin) return true;
+    if (actor.kind !== 'chat' || actor.group.isAdmin) return true;
     const detail = { reason: ONLY_ADMIN };
     deps.audit({ groupFolder: actor.group.folder, actor: actor.id, action, decision: 'deny', detail });
     return false;
@@ -275,7 +287,7 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
     /** Authorizes, runs and audits one operation. Never rejects for a refusal; rejects only on a bug. */
     async perform(request: OwnerOp, actor: OwnerActor): Promise<OpResult> {
       if (!authorize(actor, request.op)) return { ok: false, text: ONLY_ADMIN };
-      const who = actor.kind === 'cli' ? 'cli' : actor.id;
+      const who = actor.kind === 'chat' ? actor.id : actor.kind;
       const audit = (decision: 'allow' | 'deny', group: string | null, detail: Record<string, unknown>) =>
         deps.audit({ groupFolder: group, actor: who, action: request.op, decision, detail });
       const { op: _op, ...args } = request;

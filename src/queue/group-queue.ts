@@ -10,6 +10,7 @@ import {
   type AgentSession,
   AgentStartError,
 } from '../types.js';
+import type { Slot } from './slot.js';
 import type { Work, WorkQueue } from './work.js';
 import { effectOf } from './work.js';
 
@@ -25,24 +26,7 @@ export interface GroupQueueDeps {
   onBusy?(chat: ChatAddress, isBusy: boolean): void;
 }
 
-/** One group's live agent run. Only this module changes it. */
-export interface Slot {
-  groupId: number;
-  folder: string;
-  runId: string;
-  chat: ChatAddress;
-  state: 'starting' | 'busy' | 'idle' | 'stopping';
-  session: AgentSession | null;
-  /** Work handed to the agent that it has not finished, by batch id. */
-  open: Map<string, Work>;
-  lastActiveAt: number;
-  /** Work arrived that this run could not take (another chat, or the agent was starting or stopping). */
-  hasMoreWork: boolean;
-  /** A fresh session for one isolated task run: nothing joins it, its session id is not kept. */
-  isIsolated: boolean;
-  /** Started for a task and nothing else has happened: stop it once idle instead of keeping it warm. */
-  isStopWhenIdle: boolean;
-}
+const STOPPED_BY_OWNER = { status: 'skipped', detail: 'stopped by the owner' } as const;
 
 export function createGroupQueue(deps: GroupQueueDeps) {
   const { work } = deps;
@@ -72,11 +56,16 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     wakeTimer = setTimeout(wake, Math.max(0, at - deps.now())).unref();
   }
 
+  /** Asks a run to end; what it leaves unfinished is handed back (releaseIfCutShort). */
+  function stopSlot(slot: Slot, reason: string): void {
+    slot.state = 'stopping';
+    void slot.session?.stop(reason);
+  }
+
   /** An agent started only for task runs stops once it is idle, rather than holding a place for nothing. */
   function stopIfDone(slot: Slot): void {
     if (slot.state !== 'idle' || !slot.isStopWhenIdle || !slot.session) return;
-    slot.state = 'stopping';
-    void slot.session.stop(slot.isIsolated ? 'isolated task run finished' : 'task run finished');
+    stopSlot(slot, slot.isIsolated ? 'isolated task run finished' : 'task run finished');
   }
 
   /** Lets in what waited for this slot: work it could not take is queued again once it is idle or gone. */
@@ -87,15 +76,16 @@ export function createGroupQueue(deps: GroupQueueDeps) {
   }
 
   /**
-   * Stopping is not failing. Work of a run the host asked to end (shutdown, eviction, other work) that it left
-   * unfinished was cut short: chat messages go back untouched (no attempt, no notice) for the next run. A task run
-   * cut short by a shutdown or the emergency stop stays open and ends as interrupted at the next start or when the
-   * stop is lifted (told, never repeated by itself: it may have acted half-way). True when the work was taken care of here, so it is not settled as failed.
+   * Stopping is not failing. What a run the host ended (shutdown, eviction, other work, emergency stop) left undone:
+   * chat messages go back untouched (no attempt, no notice); a task run stays open and ends as interrupted at the
+   * next start or when the stop is lifted (told, not repeated: it may have acted half-way). The owner's stop button
+   * ends the turn unanswered, never retried. True when the work was taken care of here, so it is not failed.
    */
   function releaseIfCutShort(slot: Slot, item: Work): boolean {
-    if (!isShuttingDown && slot.state !== 'stopping') return false;
-    if (item.kind === 'messages') work.release(item);
-    return item.kind === 'messages' || isShuttingDown || isHeld();
+    if (slot.isStoppedByOwner) work.settle([item], STOPPED_BY_OWNER);
+    else if (!isShuttingDown && slot.state !== 'stopping') return false;
+    else if (item.kind === 'messages') work.release(item);
+    return slot.isStoppedByOwner || item.kind === 'messages' || isShuttingDown || isHeld();
   }
 
   function handleEvent(slot: Slot, event: AgentEvent): void {
@@ -244,9 +234,8 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     const needed = waiting.length - live.filter((slot) => slot.state === 'stopping').length;
     for (const slot of idle.slice(0, Math.max(0, needed))) {
       if (!slot.session) continue;
-      slot.state = 'stopping';
       log.info({ group: slot.folder }, 'stopping idle agent to make room');
-      void slot.session.stop('evicted to make room for another group');
+      stopSlot(slot, 'evicted to make room for another group');
     }
   }
 
@@ -256,10 +245,7 @@ export function createGroupQueue(deps: GroupQueueDeps) {
     if (slot && !offerFollowUps(slot)) {
       slot.hasMoreWork = true;
       // An idle agent steps aside for work it cannot take: another chat of this group, or an isolated task.
-      if (slot.state === 'idle' && slot.session) {
-        slot.state = 'stopping';
-        void slot.session.stop('other work of this group is waiting');
-      }
+      if (slot.state === 'idle' && slot.session) stopSlot(slot, 'other work of this group is waiting');
     }
     if (slot) return;
     if (slots.size < deps.maxConcurrent) {
@@ -278,10 +264,9 @@ export function createGroupQueue(deps: GroupQueueDeps) {
       pump();
     },
     /**
-     * Brings the live runs in line with what the owner decided (the admin chat, or the CLI through a signal). Under
-     * an emergency stop every agent stops at once and nothing starts; otherwise the agent of a group no longer
-     * registered stops (by folder too: SQLite may give a new group the id of one removed). When a stop is lifted,
-     * the work it held goes on: task runs it cut short end as interrupted and are told, like after a restart.
+     * Brings the live runs in line with the owner's decisions (admin chat, or the CLI's signal): under an emergency
+     * stop every agent stops and nothing starts; else the agent of a removed group stops (by folder too: SQLite may
+     * reuse a removed group's id). A lifted stop lets held work go on; task runs it cut short end as interrupted.
      */
     sync(): void {
       const isStopped = isHeld();
@@ -289,13 +274,21 @@ export function createGroupQueue(deps: GroupQueueDeps) {
         if (slot.state === 'stopping') continue;
         if (!isStopped && deps.store.groups.byId(slot.groupId)?.folder === slot.folder) continue;
         log.info({ group: slot.folder, isStopped }, 'stopping an agent the owner stopped or removed');
-        slot.state = 'stopping';
-        void slot.session?.stop(isStopped ? 'the owner pulled the emergency stop' : 'the group was removed');
+        stopSlot(slot, isStopped ? 'the owner pulled the emergency stop' : 'the group was removed');
       }
       if (isStopped) waiting.length = 0;
       else if (wasHeld) work.recover();
       wasHeld = isStopped;
       pump();
+    },
+    /** The owner's stop button: the group's agent stops now and the turn under way ends unanswered. */
+    stopTurn(groupId: number): boolean {
+      const slot = slots.get(groupId);
+      if (!slot?.session || slot.state === 'stopping') return false;
+      log.info({ group: slot.folder }, 'the owner stopped the agent');
+      slot.isStoppedByOwner = true;
+      stopSlot(slot, 'stopped by the owner');
+      return true;
     },
     /** Who runs and who waits, for the bench and tests. */
     snapshot() {

@@ -23,7 +23,6 @@ export interface Work {
 export type WorkOutcome =
   | { status: 'succeeded'; result: string | null }
   | { status: 'skipped'; detail: string | null }
-  /** isTold: the chat already heard why (a spent budget), so giving up sends no failure notice. */
   | { status: 'failed'; error: string; isRetryable: boolean; isTold?: boolean };
 
 /** A recurring task whose runs fail this many times in a row (after retries) is paused, and the chat is told. */
@@ -78,13 +77,14 @@ export function createWork(deps: WorkDeps) {
   }
 
   /** A failed message batch: again after backoff, or given up with word to the chat. */
-  function failMessages(work: Work, reason: string, isRetryable: boolean, isTold = false): void {
+  function failMessages(work: Work, failed: Extract<WorkOutcome, { status: 'failed' }>): void {
+    const { error: reason, isRetryable, isTold } = failed;
     const failure = store.messages.failBatch(work.batchId, reason, {
       maxAttempts: isRetryable ? deps.maxAttempts : 0,
       backoffMs: (attempt) => backoffMs(attempt, { baseMs: deps.retryBaseMs, maxMs: MAX_MESSAGE_BACKOFF_MS }),
       now: deps.now(),
     });
-    if (!failure || (isTold && failure.outcome !== 'retry')) return;
+    if (!failure || (isTold && failure.outcome !== 'retry')) return; // isTold: the chat heard why (a spent budget)
     let text: string;
     if (failure.outcome === 'retry') {
       log.warn({ batchId: work.batchId, attempt: failure.attempt, reason }, 'agent run failed; will retry');
@@ -209,8 +209,7 @@ export function createWork(deps: WorkDeps) {
           if (outcome.status !== 'failed') store.messages.completeBatches(messageIds, item);
           for (const work of works) {
             if (work.kind === 'messages') {
-              if (outcome.status === 'failed')
-                failMessages(work, outcome.error, outcome.isRetryable, outcome.isTold);
+              if (outcome.status === 'failed') failMessages(work, outcome);
               continue;
             }
             try {
@@ -311,13 +310,8 @@ export function effectOf(event: AgentEvent, run: RunView): EventEffect {
   if (event.isError) {
     // Each piece is retried or reported on its own; no reply goes out for the turn.
     const error = event.error ?? 'the agent reported an error';
-    const { isTold } = event;
-    const outcome: WorkOutcome = {
-      status: 'failed',
-      error,
-      isRetryable: event.isRetryable !== false,
-      isTold,
-    };
+    const { isRetryable = true, isTold } = event;
+    const outcome: WorkOutcome = { status: 'failed', error, isRetryable, isTold };
     return { type: 'close', works, outcome, ...session, isKeptWarm: false };
   }
   // The model answered in the group's own conversation: the person may reply, so the agent stays warm.

@@ -120,6 +120,8 @@ export function groupQueries(db: Db) {
     /** The group's agent session (Claude Code's), resumed by its next run. */
     session: (groupId: number) =>
       db.get<{ id: string }>('SELECT session_id AS id FROM sessions WHERE group_id = ?', groupId)?.id ?? null,
+    /** The next run starts a fresh conversation. */
+    clearSession: (groupId: number) => db.run('DELETE FROM sessions WHERE group_id = ?', groupId).changes > 0,
     setSession(groupId: number, sessionId: string, now: number): void {
       const sql = `INSERT INTO sessions (group_id, session_id, updated_at) VALUES (?, ?, ?)
         ON CONFLICT (group_id) DO UPDATE SET session_id = excluded.session_id, updated_at = excluded.updated_at`;

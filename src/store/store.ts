@@ -1,6 +1,7 @@
 // The SQLite store: owns every SQL statement; callers see camelCase records and whole operations.
 import { auditQueries } from './audit.js';
 import { channelQueries } from './channels.js';
+import { chatHistoryQueries } from './chat-history.js';
 import { openDb } from './db.js';
 import { groupDataQueries } from './group-data.js';
 import { chatQueries, groupQueries } from './groups.js';
@@ -11,6 +12,7 @@ import { pairingQueries } from './pairing.js';
 import { taskQueries } from './tasks.js';
 
 export type { AuditEntry } from './audit.js';
+export type { HistoryItem } from './chat-history.js';
 export { StoreError } from './db.js';
 export type { GroupDataRecord } from './group-data.js';
 export { checkGroupFolder } from './groups.js';
@@ -110,6 +112,7 @@ export function openStore(path: string) {
     groups: groupQueries(db),
     groupData: groupDataQueries(db),
     chats: chatQueries(db),
+    history: chatHistoryQueries(db),
     messages: messageQueries(db, outbox),
     outbox,
     channels: channelQueries(db),
