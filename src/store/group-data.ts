@@ -95,7 +95,7 @@ export function groupDataQueries(db: Db) {
      *   chats; the chats go too (their names are the client's), and a chat that writes again is a stranger.
      * - tasks and task_runs: here, to be counted (the cascade from groups would take them too).
      * - sessions, agent_runs: by cascade from groups.
-     * - usage, memory_proposals: by folder (no foreign key; a group made again under the name starts afresh).
+     * - usage, usage_days, memory_proposals: by folder (no foreign key; a group made again under the name starts afresh).
      * - audit: kept. It is the owner's record of what happened, this purge included; it prunes by age.
      * - channel_state, channel_cursors: kept, per channel, not per chat.
      */
@@ -122,6 +122,7 @@ export function groupDataQueries(db: Db) {
         taskRuns: count('DELETE FROM task_runs WHERE task_id IN (SELECT id FROM tasks WHERE group_id = @id)'),
         tasks: count('DELETE FROM tasks WHERE group_id = @id'),
         usage: count('DELETE FROM usage WHERE group_folder = @folder'),
+        usageDays: count('DELETE FROM usage_days WHERE group_folder = @folder'),
         memoryProposals: count('DELETE FROM memory_proposals WHERE group_folder = @folder'),
         chats: count(`DELETE FROM chats WHERE group_id = @id`),
         groups: count('DELETE FROM groups WHERE id = @id'),

@@ -80,6 +80,34 @@ describe('store', () => {
     expect(existsSync(copyPath)).toBe(false);
   });
 
+  it('prices usage recorded before budgets were in money, and keeps the spend per day as calls are recorded', () => {
+    const path = join(tempDir(), 'warren.db');
+    const old = new Database(path);
+    const money = migrations.findIndex((migration) => migration.includes('usage_days'));
+    for (const [version, sql] of migrations.slice(0, money).entries()) {
+      old.exec(sql);
+      old.pragma(`user_version = ${version + 1}`);
+    }
+    const insert = old.prepare(`INSERT INTO usage (at, day, group_folder, model, input_tokens, output_tokens,
+      cache_read_tokens, cache_write_tokens) VALUES (1, ?, ?, 'claude-sonnet-4-5', ?, ?, 0, 0)`);
+    insert.run('2026-12-01', 'sales', 1_000_000, 0); // 3.00 at Sonnet 4's price
+    insert.run('2026-12-01', 'sales', 0, 100_000); // 1.50
+    insert.run('2026-12-02', 'family', 1_000_000, 0);
+    old.close();
+    store = openStore(path);
+    expect(store.usage.spent('sales', '2026-12-01', '2026-12-31')).toBeCloseTo(4.5, 9);
+    expect(store.usage.spent(null, '2026-12-01', '2026-12-01')).toBeCloseTo(4.5, 9);
+    const call = { model: 'x', inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+    store.usage.record({ ...call, groupFolder: 'sales', at: 2, day: '2026-12-02', cost: 0.25 });
+    expect(store.usage.spent('sales', '2026-12-02', '2026-12-02')).toBeCloseTo(0.25, 9);
+    expect(store.usage.spent(null, '2026-12-01', '2026-12-31')).toBeCloseTo(7.75, 9);
+    expect(store.usage.byDay('2026-12-01', null).map((row) => [row.day, row.groupFolder, row.cost])).toEqual([
+      ['2026-12-01', 'sales', 4.5],
+      ['2026-12-02', 'family', 3],
+      ['2026-12-02', 'sales', 0.25],
+    ]);
+  });
+
   it('backs up while another connection writes: the copy opens and passes integrity_check', async () => {
     const dataDir = tempDir();
     const path = join(dataDir, 'warren.db');

@@ -65,18 +65,25 @@ export function openStore(path: string) {
   };
 
   const usage = {
-    record(entry: UsageEntry): void {
-      db.prepare(
+    record: db.transaction((entry: UsageEntry): void => {
+      const row = { webSearches: 0, cost: 0, ...entry, runId: entry.runId ?? null };
+      db.run(
         `INSERT INTO usage (at, day, group_folder, model, input_tokens, output_tokens, cache_read_tokens,
            cache_write_tokens, web_searches, cost, run_id)
          VALUES (@at, @day, @groupFolder, @model, @inputTokens, @outputTokens, @cacheReadTokens,
            @cacheWriteTokens, @webSearches, @cost, @runId)`,
-      ).run({ webSearches: 0, cost: 0, ...entry, runId: entry.runId ?? null });
-    },
+        row,
+      );
+      db.run(
+        `INSERT INTO usage_days (group_folder, day, cost) VALUES (@groupFolder, @day, @cost)
+         ON CONFLICT (group_folder, day) DO UPDATE SET cost = cost + excluded.cost`,
+        row,
+      );
+    }),
     /** What one group (or all, with null) spent on the days from..to (YYYY-MM-DD, inclusive). */
     spent: (groupFolder: string | null, from: string, to: string) =>
       db.get<{ cost: number }>(
-        `SELECT COALESCE(SUM(cost), 0) AS cost FROM usage
+        `SELECT COALESCE(SUM(cost), 0) AS cost FROM usage_days
          WHERE day BETWEEN @from AND @to AND (@groupFolder IS NULL OR group_folder = @groupFolder)`,
         { groupFolder, from, to },
       )?.cost ?? 0,
