@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../test/fake-agent-runner.js';
@@ -38,6 +38,10 @@ describe('the log file', () => {
     const log = await createLogger({ level: 'info', logDir });
     log.info('before');
     await flushed(log);
+    // flush() hands the line to the transport's worker thread, which writes the file (and its link) a moment later.
+    const written = () =>
+      readFileSync(currentLogFile(logDir), { encoding: 'utf8', flag: 'r' }).includes('before');
+    await eventually(() => existsSync(currentLogFile(logDir)) && written(), 10_000, 'the line in the file');
     let out = '';
     const controller = new AbortController();
     const following = showLogs({

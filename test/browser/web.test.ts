@@ -89,7 +89,8 @@ async function seriousViolations(page: Page): Promise<string[]> {
   return result.filter((line) => /^(serious|critical)/.test(line));
 }
 
-describe.skipIf(!existsSync(CHROMIUM))('the owner web page in Chromium', () => {
+// A real browser, a host restart and axe runs: seconds each, many more on a loaded machine (one took 20 s in CI).
+describe.skipIf(!existsSync(CHROMIUM))('the owner web page in Chromium', { timeout: 120_000 }, () => {
   it('renders a reply as sanitized Markdown, keeps history across a restart, and passes axe', async () => {
     const runner = new FakeAgentRunner({ autoReply: () => REPLY });
     let { host, local } = await startHost({ runner });
