@@ -1,7 +1,13 @@
-// The container engine as the bench uses it directly: the bare `docker run` floor, start events, clean-up by label.
+// The container engine as the bench uses it directly: the bare `docker run` floor, start events, clean-up by label,
+// and (through the engine API, for any runtime Warren names) the hardened floor, container ids and memory stats.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createRuntime } from '../src/image/engine-setup.js';
-import { LABEL_GROUP, LABEL_INSTALL, LABEL_MANAGED } from '../src/sandbox/runtimes/runtime.js';
+import { createRuntime, engineClient } from '../src/image/engine-setup.js';
+import {
+  LABEL_GROUP,
+  LABEL_INSTALL,
+  LABEL_MANAGED,
+  type RuntimeKind,
+} from '../src/sandbox/runtimes/runtime.js';
 import { monotonicMs } from './protocol.js';
 import { wallToMonotonic } from './timeline.js';
 
@@ -61,9 +67,13 @@ export function bareDockerRun(image: string, installId: string): Promise<number>
  * The same `true`, started the way the host starts agents (the engine's API, every hardening setting, no bind
  * mounts) and waited for until it is removed: what the settings and the API's create/attach/start/wait/remove cost.
  */
-export async function hardenedDockerRun(image: string, installId: string): Promise<number> {
+export async function hardenedRun(
+  image: string,
+  installId: string,
+  kind: RuntimeKind = 'docker',
+): Promise<number> {
   const started = monotonicMs();
-  const container = await createRuntime({ kind: 'docker' }).start({
+  const container = await createRuntime({ kind }).start({
     name: `warren-${installId}-floor-${Math.random().toString(16).slice(2, 10)}`,
     image,
     installId,
@@ -128,24 +138,47 @@ export function watchEngineEvents(installId: string): EngineEvents {
   };
 }
 
-/** Full ids of an install's running containers (for their cgroups). */
-export async function runningContainerIds(installId: string): Promise<string[]> {
-  const result = await runDocker([
-    'ps',
-    '--quiet',
-    '--no-trunc',
-    '--filter',
-    `label=${LABEL_INSTALL}=${installId}`,
-  ]);
-  return result.stdout.split('\n').filter((line) => line.trim() !== '');
+/** Full ids of an install's running containers (for their cgroups and stats), from the engine's API. */
+export async function runningContainerIds(
+  installId: string,
+  kind: RuntimeKind = 'docker',
+): Promise<string[]> {
+  const filters = { label: [`${LABEL_INSTALL}=${installId}`], status: ['running'] };
+  const listed = await engineClient({ kind }).docker.listContainers({ filters });
+  return listed.map((entry) => entry.Id);
+}
+
+/**
+ * A container's memory as its engine's stats API reports it (one sample): `memory_stats.usage` (the cgroup's
+ * usage, page cache included on cgroup v1), and that less the inactive file cache when the engine reports it,
+ * which is what `docker stats` shows (null when the engine gives no breakdown).
+ */
+export async function containerMemory(
+  id: string,
+  kind: RuntimeKind,
+): Promise<{ usageBytes: number; inactiveFileBytes: number | null; cacheField: string | null }> {
+  const stats = await engineClient({ kind }).docker.getContainer(id).stats({ stream: false });
+  const breakdown = (stats.memory_stats?.stats ?? {}) as Record<string, number | undefined>;
+  // cgroup v1 names it total_inactive_file, v2 inactive_file (the `docker stats` client reads the same two).
+  const cacheField = ['total_inactive_file', 'inactive_file'].find((field) => breakdown[field] !== undefined);
+  return {
+    usageBytes: stats.memory_stats.usage,
+    inactiveFileBytes: cacheField === undefined ? null : (breakdown[cacheField] ?? null),
+    cacheField: cacheField ?? null,
+  };
 }
 
 /** Removes every container labelled with these install ids, running or not. Returns how many there were. */
-export async function removeContainers(installIds: string[]): Promise<number> {
-  const runtime = createRuntime({ kind: 'docker' });
+export async function removeContainers(
+  installIds: string[],
+  kinds: readonly RuntimeKind[] = ['docker'],
+): Promise<number> {
   let removed = 0;
-  for (const installId of installIds) {
-    removed += (await runtime.removeOrphans(installId).catch(() => [])).length;
+  for (const kind of new Set(kinds)) {
+    const runtime = createRuntime({ kind });
+    for (const installId of installIds) {
+      removed += (await runtime.removeOrphans(installId).catch(() => [])).length;
+    }
   }
   return removed;
 }

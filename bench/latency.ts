@@ -1,7 +1,7 @@
 // Scenarios 1 and 2: warm turn overhead both ways, and cold start split into its phases next to the `docker run` floor.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BenchContext, loadAverage, type ScenarioResult } from './context.js';
-import { bareDockerRun, hardenedDockerRun, runningContainerIds, watchEngineEvents } from './engine.js';
+import { bareDockerRun, hardenedRun, runningContainerIds, watchEngineEvents } from './engine.js';
 import type { BenchHost } from './host-process.js';
 import { markerFor } from './model.js';
 import { containerCpuSeconds } from './proc.js';
@@ -29,7 +29,7 @@ const logAfter = (times: FolderTimes, message: string, after: number) =>
     after,
   );
 
-async function ask(host: BenchHost, timeline: Timeline, chatId: string, id: string) {
+export async function ask(host: BenchHost, timeline: Timeline, chatId: string, id: string) {
   const [received] = await host.send([{ chatId, text: `hello there ${markerFor(id)}` }]);
   if (!received) throw new Error('the host did not take the message');
   await timeline.waitFor(() => timeline.replies.has(id), `the reply to ${id}`, REPLY_TIMEOUT_MS);
@@ -85,7 +85,7 @@ export async function measureLatency(
     for (const [index, folder] of coldFolders.entries()) {
       // The floor and the SDK alone right before each cold start, so all three see the same machine.
       floor.bare.push(await bareDockerRun(context.agentImage, context.floorInstallId));
-      floor.hardened.push(await hardenedDockerRun(context.agentImage, context.floorInstallId));
+      floor.hardened.push(await hardenedRun(context.agentImage, context.floorInstallId));
       const sdk = await runSdkReference(context, {
         turns: REFERENCE_TURNS,
         isIdleMeasured: index === coldFolders.length - 1,

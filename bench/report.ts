@@ -43,6 +43,8 @@ export interface Section {
   load: number;
   latency: LatencyRow[];
   values: ValueRow[];
+  /** A table of strings, its first row the header (e.g. one column per runtime). */
+  grid?: string[][];
   notes: string[];
 }
 
@@ -67,6 +69,12 @@ export function renderSection(section: Section): string {
   if (section.values.length > 0) {
     lines.push('| Measure | Value |', '| --- | ---: |');
     for (const row of section.values) lines.push(`| ${row.label} | ${row.value} |`);
+    lines.push('');
+  }
+  const [header, ...rows] = section.grid ?? [];
+  if (header) {
+    lines.push(`| ${header.join(' | ')} |`, `| --- |${' ---: |'.repeat(header.length - 1)}`);
+    for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
     lines.push('');
   }
   for (const note of section.notes) lines.push(`- ${note}`);

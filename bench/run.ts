@@ -1,5 +1,6 @@
 // `npm run bench`: runs Warren for real (host process, Docker, agent image, Claude Agent SDK) against the fake model
 // API, prints what it measured, and writes it into docs/BENCHMARKS.md. A script that measures, not a test.
+// WARREN_BENCH_RUNTIMES=docker,gvisor,podman adds the `runtimes` scenario: cold start and idle memory on each.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,16 +18,19 @@ import { measureIngest } from './ingest.js';
 import { measureLatency } from './latency.js';
 import { startBenchModel } from './model.js';
 import { describeMachine, renderSection, renderTargets, type TargetRow, writeResults } from './report.js';
+import { measureRuntimes, parseBenchRuntimes } from './runtimes.js';
 
 const packageRoot = path.resolve(import.meta.dirname, '..');
 /** In the issue's order, which is the report's. */
-const SCENARIOS = ['latency', 'concurrency', 'ingest', 'idle'] as const;
+const SCENARIOS = ['latency', 'concurrency', 'ingest', 'idle', 'runtimes'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
+/** What a plain `npm run bench` runs (and a full run is): `runtimes` only when WARREN_BENCH_RUNTIMES asks for it. */
+const DOCKER_SCENARIOS: readonly ScenarioName[] = ['latency', 'concurrency', 'ingest', 'idle'];
 /**
  * The order they run in: the light ones first, so the load of the bench's own containers (concurrency starts
  * fifty) does not linger in the load average and the CPU caches while the quiet ones are measured.
  */
-const RUN_ORDER: readonly ScenarioName[] = ['ingest', 'idle', 'latency', 'concurrency'];
+const RUN_ORDER: readonly ScenarioName[] = ['ingest', 'idle', 'latency', 'runtimes', 'concurrency'];
 
 /** The sizes the issue asks for, and a quick set to check a set-up in under a minute. */
 const SIZES = {
@@ -65,22 +69,37 @@ async function main(): Promise<number> {
   });
   if (values.help) {
     say(
-      'npm run bench [-- --only latency,concurrency,ingest,idle] [--quick] [--no-write] [--keep] [--profile]',
+      'npm run bench [-- --only latency,concurrency,ingest,idle,runtimes] [--quick] [--no-write] [--keep] [--profile]',
+    );
+    say(
+      'WARREN_BENCH_RUNTIMES=docker,gvisor,podman: the runtimes scenario (cold start, idle memory) on each.',
     );
     say('Writes docs/BENCHMARKS.md after a full run (all scenarios, not --quick) unless --no-write.');
     say("--keep leaves the hosts' logs and data directories in /tmp/warren-bench-*.");
     say('--profile also writes a CPU profile of each host there (node --cpu-prof), and implies --keep.');
     return 0;
   }
-  const only = (values.only?.split(',').map((name) => name.trim()) ?? [...SCENARIOS]) as ScenarioName[];
+  const benchRuntimes = parseBenchRuntimes(process.env.WARREN_BENCH_RUNTIMES);
+  const defaults = process.env.WARREN_BENCH_RUNTIMES ? SCENARIOS : DOCKER_SCENARIOS;
+  const only = (values.only?.split(',').map((name) => name.trim()) ?? [...defaults]) as ScenarioName[];
   const unknown = only.filter((name) => !SCENARIOS.includes(name));
   if (unknown.length > 0)
     throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.join(', ')}`);
   const sizes = values.quick ? SIZES.quick : SIZES.full;
-  const isFullRun = !values.quick && only.length === SCENARIOS.length;
+  const isFullRun = !values.quick && DOCKER_SCENARIOS.every((name) => only.includes(name));
 
   const config = loadConfig({ env: process.env, cwd: packageRoot });
   const agentImage = config.agentImage;
+  // Docker is checked below in any case (the other scenarios and the machine's description use it).
+  const engines = only.includes('runtimes') ? benchRuntimes : [];
+  for (const kind of engines.filter((name) => name !== 'docker')) {
+    const engine = createRuntime({ kind });
+    const available = await engine.checkAvailable();
+    if (!available.ok) throw new Error(`the bench needs ${kind}: ${available.reason} (${available.fix})`);
+    if (!(await engine.hasImage(agentImage))) {
+      throw new Error(`${kind} has no ${agentImage}: load or build it there first (docs/RUNTIMES.md)`);
+    }
+  }
   const runtime = createRuntime({ kind: 'docker' });
   const availability = await runtime.checkAvailable();
   if (!availability.ok)
@@ -105,7 +124,7 @@ async function main(): Promise<number> {
     if (isCleaned) return;
     isCleaned = true;
     for (const host of hosts) host.kill();
-    const left = await removeContainers(installIds);
+    const left = await removeContainers(installIds, ['docker', ...engines]);
     if (left > 0) say(`Removed ${left} container(s) left by the bench.`);
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -159,6 +178,8 @@ async function main(): Promise<number> {
           agents: sizes.idleAgents,
           seconds: sizes.idleSeconds,
         }),
+      runtimes: () =>
+        measureRuntimes(context, benchRuntimes, { coldRuns: sizes.coldRuns, idleAgents: sizes.idleAgents }),
     };
     for (const name of RUN_ORDER.filter((scenario) => only.includes(scenario))) {
       say(`== ${name}`);
@@ -171,7 +192,7 @@ async function main(): Promise<number> {
         throw new Error(`${name} failed: ${(error as Error).message}\n${logs.join('\n')}`);
       } finally {
         for (const host of hosts.slice(firstHost)) await host.shutdown();
-        await removeContainers(installIds);
+        await removeContainers(installIds, ['docker', ...engines]);
       }
       say(`   done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
     }
