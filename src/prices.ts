@@ -43,6 +43,10 @@ const LIST_PRICES: Record<string, PriceOverride> = {
   'claude-3-haiku': { input: 0.25, output: 1.25, cacheWrite: 0.3, cacheRead: 0.03 },
 };
 
+/** The largest context window and output of the models priced here (1M tokens in, 128K out). */
+const MAX_INPUT_TOKENS = 1_000_000;
+const MAX_OUTPUT_TOKENS = 128_000;
+
 export type Usage = Pick<
   UsageEntry,
   'inputTokens' | 'outputTokens' | 'cacheReadTokens' | 'cacheWriteTokens'
@@ -91,10 +95,16 @@ export function createPriceList(overrides: Record<string, PriceOverride>) {
         usage.cacheWriteTokens * p.cacheWrite;
       return tokens / 1e6 + (usage.webSearches * p.webSearch) / 1000;
     },
-    /** An upper bound of a call's cost: every input byte a token at the dearer of fresh and cache-write input. */
+    /**
+     * An upper bound of a call's cost: every input byte a token at the dearer of fresh and cache-write input. The
+     * body is the agent's: a forged max_tokens or a padded body must not hold more than a real call can cost, or one
+     * group could keep the others under a shared budget refused; no model reads or writes more than the caps.
+     */
     bound(call: CallBound): number {
       const p = priceOf(call.model);
-      const tokens = call.bytes * Math.max(p.input, p.cacheWrite) + call.maxTokens * p.output;
+      const input = Math.min(call.bytes, MAX_INPUT_TOKENS);
+      const tokens =
+        input * Math.max(p.input, p.cacheWrite) + Math.min(call.maxTokens, MAX_OUTPUT_TOKENS) * p.output;
       return tokens / 1e6 + (call.maxWebSearches * p.webSearch) / 1000;
     },
   };
