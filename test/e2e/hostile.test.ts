@@ -274,7 +274,12 @@ await describeOnRuntimes('hostile', (kind) => {
       const auditBefore = auditOf();
       const before = host.channel.textsTo('evil').length;
       host.fake.script({
-        toolUse: bash('cd /workspace/ipc/output; for i in $(seq 1 3000); do : > junk-$i; done; echo flooded'),
+        // 60 names first, and a pause the host reads them in: 50 in its second are each refused and counted before
+        // the per-second cap calls it a flood (without the pause, a slow first scan could meet the whole flood).
+        toolUse: bash(
+          'cd /workspace/ipc/output; for i in $(seq 1 60); do : > junk-$i; done; sleep 3; ' +
+            'for i in $(seq 61 3000); do : > junk-$i; done; echo flooded',
+        ),
       });
       host.channel.receive({ chatId: 'evil', text: 'flood the host' });
       await waitFor(
