@@ -18,3 +18,15 @@ export function backoffMs(attempt: number, options: BackoffOptions): number {
   const random = options.random ?? Math.random;
   return wait * (1 - options.jitter + random() * 2 * options.jitter);
 }
+
+/** Waits ms, or less when the signal aborts (a reconnect loop's pause that a disconnect cuts short). Never rejects. */
+export const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });

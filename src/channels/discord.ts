@@ -1,7 +1,7 @@
 // The Discord channel (discord.js): the Gateway in, REST out; guild channels, threads, DMs, Discord Markdown, files.
 import type { Client, Message } from 'discord.js';
 import { z } from 'zod';
-import { backoffMs } from '../backoff.js';
+import { backoffMs, sleep } from '../backoff.js';
 import type { Logger } from '../log.js';
 import type { ChannelState } from '../store/records.js';
 import type { Channel, ChannelHandlers, OutboundMessage, SendResult } from '../types.js';
@@ -52,17 +52,6 @@ export interface DiscordChannelOptions {
 }
 
 const cursorsSchema = z.record(z.string().regex(/^\d+$/), z.string().regex(/^\d+$/));
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 /** The saved cursors, or none when they are missing or unreadable (then nothing is caught up after a restart). */
 function loadCursors(saved: string | null): Map<string, string> {

@@ -2,7 +2,7 @@
 
 import type { SocketModeClient } from '@slack/socket-mode';
 import type { Logger as SlackLogger, WebClient } from '@slack/web-api';
-import { backoffMs } from '../backoff.js';
+import { backoffMs, sleep } from '../backoff.js';
 import type { Logger } from '../log.js';
 import type { ChannelState } from '../store/records.js';
 import type { Channel, ChannelHandlers, OutboundMessage, SendResult } from '../types.js';
@@ -40,17 +40,6 @@ export interface SlackChannelOptions {
   retryBaseMs?: number;
   retryMaxMs?: number;
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 /** The libraries' own logging goes to ours at debug level: what matters, this adapter logs itself. */
 function quietLogger(log: Logger): SlackLogger {

@@ -1,7 +1,7 @@
 // The Telegram channel (grammY's API client): long polling with a durable offset, HTML replies, media in and out.
 import type { Api } from 'grammy';
 import type { Message, Update, UserFromGetMe } from 'grammy/types';
-import { backoffMs } from '../backoff.js';
+import { backoffMs, sleep } from '../backoff.js';
 import type { Logger } from '../log.js';
 import type { ChannelState } from '../store/records.js';
 import type { Channel, ChannelHandlers, OutboundMessage, SendResult } from '../types.js';
@@ -44,17 +44,6 @@ export interface TelegramChannelOptions {
 /** grammY types its signals with its abort-controller shim; Node's own AbortSignal is what it gets at runtime. */
 type GrammySignal = Parameters<Api['getMe']>[0];
 const asGrammySignal = (signal: AbortSignal) => signal as unknown as GrammySignal;
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 
 export function createTelegramChannel(options: TelegramChannelOptions): Channel {
   const log = options.log.child({ channel: TELEGRAM });
