@@ -165,8 +165,9 @@ describe('createClaudeSpawner', () => {
     return { launch, started, pidOf };
   }
 
+  // Up to 10 s: processes start and stop slowly on a loaded machine (2 s was too short in a CI dry run).
   async function until(check: () => boolean) {
-    for (let i = 0; i < 200 && !check(); i++) await sleep(10);
+    for (let i = 0; i < 1000 && !check(); i++) await sleep(10);
     expect(check()).toBe(true);
   }
 
