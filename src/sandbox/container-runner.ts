@@ -174,7 +174,6 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
       onExceeded(reason) {
         limitReason = reason;
         void started.stop(0);
-        void started.pause(false);
       },
       hold: (isHeld) => started.pause(isHeld).then(() => {}),
     });

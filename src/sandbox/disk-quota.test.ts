@@ -164,14 +164,26 @@ describe('disk quota', () => {
     current = quota;
     await quota.checkBeforeStart('sales');
     const { holds, stops } = watchHeld(quota, 'sales');
-    await until(() => measured.length === 1, 'the first measurement');
+    await until(() => holds.length === 2, 'the first measurement, held and let go');
+    expect(measured).toHaveLength(1);
     state.diskUsed += 200 * MIB;
-    await until(() => holds.length === 2, 'held and let go');
-    expect(holds).toEqual([true, false]);
+    await until(() => holds.length === 4, 'held and let go');
+    expect(holds).toEqual([true, false, true, false]);
     write(200 * MIB);
     await until(() => stops.length === 1, 'the stop');
     // Over: it stays frozen until it is killed.
-    expect(holds).toEqual([true, false, true]);
+    expect(holds).toEqual([true, false, true, false, true]);
+  });
+
+  it('freezes a group for its first measurement too, so a fast writer cannot run on while it is measured', async () => {
+    const { quota, write } = setUp({ firstMeasureDelayMs: 10_000 });
+    current = quota;
+    const { holds, stops } = watchHeld(quota, 'sales');
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the tripwire's first look
+    write(150 * MIB);
+    await until(() => stops.length === 1, 'the stop');
+    expect(holds).toEqual([true]);
+    expect(stops[0]).toMatch(/over its disk quota/);
   });
 
   it('does not stop a group whose neighbours filled the disk', async () => {
@@ -223,7 +235,7 @@ describe('disk quota', () => {
     state.measureThrows = true;
     state.diskUsed += 200 * MIB;
     await until(() => stops.length === 1, 'the stop');
-    expect(holds).toEqual([true]);
+    expect(holds).toEqual([true, false, true]);
     expect(stops[0]).toBe("cannot measure the group's folders: the engine went away");
   });
 

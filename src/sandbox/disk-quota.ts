@@ -169,9 +169,9 @@ export function createDiskQuota(deps: DiskQuotaDeps) {
         group.diskUsed ??= disk.usedBytes;
         const isStarting = deps.now() - group.since < firstMeasureDelayMs;
         if (isStarting && disk.usedBytes - group.diskUsed + recentGrowth < EARLY_GROWTH_BYTES) continue;
-        // Never measured: nothing to compare with, measured as it runs. Otherwise frozen while measured.
-        if (lastOf(folder)) void measureHeld(folder);
-        else void measure(folder);
+        // Frozen while measured, the first time too: an agent writes faster than a measurement takes (unfrozen, a
+        // first measurement on gVisor let dd write 3.9 GiB past a 64 MiB quota before it was done).
+        void measureHeld(folder);
       }
     } catch (error) {
       log.warn({ err: error }, 'disk tripwire failed');

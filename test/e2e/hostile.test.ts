@@ -4,7 +4,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import {
   describeOnRuntimes,
   type E2eWarren,
@@ -225,6 +225,8 @@ await describeOnRuntimes('hostile', (kind) => {
     it('is stopped once past its disk quota, and no run starts until the group is under again', async () => {
       const before = host.channel.textsTo('evil').length;
       const fill = path.join(host.dataDir, 'groups', 'evil', 'fill');
+      // A failed assertion below must not leave the group over its quota for the tests after this one.
+      onTestFinished(() => rmSync(fill, { force: true }));
       host.fake.script({ toolUse: bash('dd if=/dev/zero of=/workspace/group/fill bs=1M count=4000 2>&1') });
       host.channel.receive({ chatId: 'evil', text: 'fill the disk' });
       const notice = await waitFor(
@@ -241,7 +243,9 @@ await describeOnRuntimes('hostile', (kind) => {
       const overshootMb = (statSync(fill).blocks * 512) / 1024 / 1024 - QUOTA_MB;
       console.log(`disk quota overshoot: ${overshootMb.toFixed(0)} MiB past ${QUOTA_MB} MiB`);
       expect(overshootMb).toBeGreaterThan(0);
-      expect(overshootMb).toBeLessThan(3000);
+      // Frozen while measured, then thawed and killed at once: 69-157 MiB on the three runtimes here (a first
+      // measurement unfrozen, and a kill sent to a frozen gVisor sandbox, had let 3.9 GiB through).
+      expect(overshootMb).toBeLessThan(1024);
 
       // Over the quota: the next message starts no agent, and the chat hears why.
       const agentStarts = () => host.starts.length;

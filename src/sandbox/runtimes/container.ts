@@ -45,6 +45,7 @@ export async function startContainer(
 
   let endRequest: 'killed' | 'timeout' | null = null;
   let hasEnded = false;
+  let isFrozen = false;
   let lostEngine: string | null = null;
   const waiting = new AbortController();
   const ended: Promise<number | null> =
@@ -101,17 +102,30 @@ export async function startContainer(
     async pause(isPaused) {
       if (hasEnded) return false;
       return within(ENGINE_TIMEOUT_MS, isPaused ? container.pause() : container.unpause()).then(
-        () => true,
+        () => {
+          isFrozen = isPaused;
+          return true;
+        },
         () => false,
       );
     },
     async stop(graceMs = 10_000) {
       if (!hasEnded) {
         endRequest ??= 'killed';
-        // The engine sends SIGTERM, then SIGKILL once the grace is over; it answers when the container has stopped.
-        const stopping = container.stop({ t: Math.max(0, Math.ceil(graceMs / 1000)) });
-        await within(graceMs + ENGINE_TIMEOUT_MS, stopping).catch(() => {});
-        if (!(await endsWithin(2_000))) await kill();
+        // Not every engine can signal a frozen container (gVisor refuses for a paused sandbox, and the stop hangs until
+        // it gives up, the agent thawed and writing meanwhile): thawed first, then killed at once when there is no grace.
+        if (isFrozen) {
+          isFrozen = false;
+          await within(ENGINE_TIMEOUT_MS, container.unpause()).catch(() => {});
+        }
+        if (graceMs === 0) {
+          await kill();
+        } else {
+          // The engine sends SIGTERM, then SIGKILL once the grace is over; it answers when the container has stopped.
+          const stopping = container.stop({ t: Math.ceil(graceMs / 1000) });
+          await within(graceMs + ENGINE_TIMEOUT_MS, stopping).catch(() => {});
+          if (!(await endsWithin(2_000))) await kill();
+        }
       }
       await exited;
     },
