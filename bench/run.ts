@@ -11,6 +11,7 @@ import { createRuntime } from '../src/image/engine-setup.js';
 import { unmountUnder } from '../test/helpers/unmount.js';
 import { measureConcurrency } from './concurrency.js';
 import type { BenchContext, ScenarioResult } from './context.js';
+import { measureEgress } from './egress.js';
 import { removeContainers } from './engine.js';
 import { type BenchHost, compileHost, startBenchHost, tail } from './host-process.js';
 import { measureIdle } from './idle.js';
@@ -22,15 +23,15 @@ import { measureRuntimes, parseBenchRuntimes } from './runtimes.js';
 
 const packageRoot = path.resolve(import.meta.dirname, '..');
 /** In the issue's order, which is the report's. */
-const SCENARIOS = ['latency', 'concurrency', 'ingest', 'idle', 'runtimes'] as const;
+const SCENARIOS = ['latency', 'concurrency', 'ingest', 'idle', 'egress', 'runtimes'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 /** What a plain `npm run bench` runs (and a full run is): `runtimes` only when WARREN_BENCH_RUNTIMES asks for it. */
-const DOCKER_SCENARIOS: readonly ScenarioName[] = ['latency', 'concurrency', 'ingest', 'idle'];
+const DOCKER_SCENARIOS: readonly ScenarioName[] = ['latency', 'concurrency', 'ingest', 'idle', 'egress'];
 /**
  * The order they run in: the light ones first, so the load of the bench's own containers (concurrency starts
  * fifty) does not linger in the load average and the CPU caches while the quiet ones are measured.
  */
-const RUN_ORDER: readonly ScenarioName[] = ['ingest', 'idle', 'latency', 'runtimes', 'concurrency'];
+const RUN_ORDER: readonly ScenarioName[] = ['ingest', 'egress', 'idle', 'latency', 'runtimes', 'concurrency'];
 
 /** The sizes the issue asks for, and a quick set to check a set-up in under a minute. */
 const SIZES = {
@@ -42,6 +43,7 @@ const SIZES = {
     idleGroups: 100,
     idleAgents: 5,
     idleSeconds: 60,
+    egressRounds: 500,
   },
   quick: {
     coldRuns: 2,
@@ -51,6 +53,7 @@ const SIZES = {
     idleGroups: 20,
     idleAgents: 2,
     idleSeconds: 10,
+    egressRounds: 50,
   },
 };
 
@@ -69,7 +72,7 @@ async function main(): Promise<number> {
   });
   if (values.help) {
     say(
-      'npm run bench [-- --only latency,concurrency,ingest,idle,runtimes] [--quick] [--no-write] [--keep] [--profile]',
+      'npm run bench [-- --only latency,concurrency,ingest,idle,egress,runtimes] [--quick] [--no-write] [--keep] [--profile]',
     );
     say(
       'WARREN_BENCH_RUNTIMES=docker,gvisor,podman: the runtimes scenario (cold start, idle memory) on each.',
@@ -172,6 +175,7 @@ async function main(): Promise<number> {
       latency: () => measureLatency(context, sizes),
       concurrency: () => measureConcurrency(context, sizes.groups),
       ingest: () => measureIngest(context, sizes.ingest),
+      egress: () => measureEgress(context, sizes.egressRounds),
       idle: () =>
         measureIdle(context, {
           groups: sizes.idleGroups,
@@ -246,6 +250,7 @@ function judge(results: Map<ScenarioName, ScenarioResult>): TargetRow[] {
   const latency = results.get('latency')?.figures;
   const idle = results.get('idle')?.figures;
   const concurrency = results.get('concurrency')?.figures;
+  const egress = results.get('egress')?.figures;
   const check = (figure: number | undefined, isMet: (value: number) => boolean) =>
     figure === undefined || Number.isNaN(figure) ? null : isMet(figure);
   const ms = (value: number | undefined) => (value === undefined ? '—' : `${value.toFixed(1)} ms`);
@@ -282,6 +287,16 @@ function judge(results: Map<ScenarioName, ScenarioResult>): TargetRow[] {
       target: 'Concurrency: no message lost',
       figure: concurrency ? `${concurrency.lost} lost` : '—',
       isMet: check(concurrency?.lost, (value) => value === 0),
+    },
+    {
+      target: 'Egress gateway: added per HTTPS request (tunnel) median < 2 ms',
+      figure: egress ? `${ms(egress.egressAddedMedian)} (p99 ${ms(egress.egressAddedP99)})` : '—',
+      isMet: check(egress?.egressAddedMedian, (value) => value < 2),
+    },
+    {
+      target: 'Egress gateway: tunnel throughput ≥ 200 MB/s',
+      figure: egress ? `${egress.egressMbps?.toFixed(0)} MB/s` : '—',
+      isMet: check(egress?.egressMbps, (value) => value >= 200),
     },
   ];
 }

@@ -10,6 +10,7 @@ import { registerAudit } from './cli/audit.js';
 import { runChatClient } from './cli/chat-client.js';
 import { registerGroups } from './cli/groups.js';
 import { checkModelEndpoint } from './cli/model-check.js';
+import { registerNet } from './cli/net.js';
 import { createCliOwnerOps, performFromCli } from './cli/owner.js';
 import { registerPairing } from './cli/pairing.js';
 import { Cli, type CliHost, type CliIo, runProgram, terminalIo, UsageError } from './cli/program.js';
@@ -135,6 +136,7 @@ export function buildProgram(cli: Cli, host: CliHost): Command {
       .action(cli.action(() => host.withOwnerOps(({ ops }) => performFromCli(ops, { op }))));
   }
   registerGroups(program, cli, host);
+  registerNet(program, cli, host);
   registerPairing(program, cli, host);
   registerTasks(program, cli, host);
   registerAudit(program, cli, host);

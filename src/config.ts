@@ -127,6 +127,8 @@ const configSchema = z.object({
   diskQuotaMb: int(0, 16 * 1024 * 1024),
   diskQuotaMode: z.enum(['auto', 'volume', 'watched']),
   minFreeDiskMb: int(0, 16 * 1024 * 1024),
+  egressRequestsPerMinute: int(1, 100_000),
+  egressMbPerDay: int(0, 16 * 1024 * 1024),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -201,6 +203,8 @@ const defaults = (env: Record<string, string | undefined>): Record<SettingName, 
   diskQuotaMb: '4096',
   diskQuotaMode: 'auto',
   minFreeDiskMb: '1024',
+  egressRequestsPerMinute: '120',
+  egressMbPerDay: '1024',
 });
 
 /** In the data directory: the running host's pid, where it read .env, and that file's fingerprint. */

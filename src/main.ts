@@ -35,7 +35,7 @@ export function installIdFor(dataDir: string): string {
 export interface HostParts
   extends Pick<
     ContainerRunnerDeps,
-    'config' | 'log' | 'runtime' | 'installId' | 'credential' | 'packageRoot' | 'agentEnv'
+    'config' | 'log' | 'runtime' | 'installId' | 'credential' | 'packageRoot' | 'agentEnv' | 'resolveName'
   > {
   localToken: string;
   /** Channels besides the configured ones: the tests' and the bench's fakes. */

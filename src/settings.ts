@@ -126,6 +126,14 @@ export const settings = {
     env: 'WARREN_MIN_FREE_DISK_MB',
     help: "no agent runs while the data directory's disk has less than this free, in MiB",
   },
+  egressRequestsPerMinute: {
+    env: 'WARREN_EGRESS_REQUESTS_PER_MINUTE',
+    help: "connections each group's agent may open per minute through the egress gateway (allowed hosts only)",
+  },
+  egressMbPerDay: {
+    env: 'WARREN_EGRESS_MB_PER_DAY',
+    help: "MiB each group's agent may move per day (UTC) through the egress gateway; 0 means no cap",
+  },
 } as const;
 
 export type SettingName = keyof typeof settings;

@@ -28,6 +28,7 @@ function launchFor(overrides: Partial<ClaudeLaunch> = {}): ClaudeLaunch {
     cwd: '/workspace/group',
     home: '/home/agent',
     apiBaseUrl: 'http://127.0.0.1:40123',
+    proxyUrl: 'http://127.0.0.1:40124',
     additionalDirectories: ['/workspace/global'],
     executable: '/opt/claude/claude',
     sdkVersion: findSdkVersion(),
@@ -122,6 +123,11 @@ describe('expectedSpawn', () => {
     expect(request.env.DEBUG).toBeUndefined();
     expect(request.env.WARREN_RUN_ID).toBeUndefined();
     expect(request.env.ANTHROPIC_API_KEY).toBe('warren-proxy');
+    // Out only through the egress relay; the model relay (loopback) direct.
+    for (const name of ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy']) {
+      expect(request.env[name], name).toBe(launch.proxyUrl);
+    }
+    expect(request.env.NO_PROXY).toBe('127.0.0.1,localhost,::1');
   });
 
   it('is null without a native binary, a known SDK version, or in SDK debug mode: nothing starts early', () => {

@@ -16,6 +16,8 @@ export interface ClaudeLaunch {
   home: string;
   /** The relay's URL: the SDK's only way to the model API. */
   apiBaseUrl: string;
+  /** The egress relay's URL (an HTTP proxy): the only way to anywhere else, as each group's rules allow. */
+  proxyUrl: string;
   /** Folders besides cwd the agent may work in (global memory, extra mounts). */
   additionalDirectories: string[];
   model?: string;
@@ -74,6 +76,16 @@ export function launchOptions(launch: ClaudeLaunch, resumeSessionId: string | nu
       DISABLE_ERROR_REPORTING: '1',
       DISABLE_AUTOUPDATER: '1',
       CLAUDE_AGENT_SDK_CLIENT_APP: 'warren-agent/0.1.0',
+      // Every command Claude Code runs inherits these (curl reads only the lower-case http_proxy). The model relay
+      // is local and stays direct. A tool that ignores them has no route at all: the container has no network.
+      ...Object.fromEntries(
+        ['HTTPS_PROXY', 'HTTP_PROXY', 'ALL_PROXY'].flatMap((name) => [
+          [name, launch.proxyUrl],
+          [name.toLowerCase(), launch.proxyUrl],
+        ]),
+      ),
+      NO_PROXY: '127.0.0.1,localhost,::1',
+      no_proxy: '127.0.0.1,localhost,::1',
     },
   } satisfies Options;
 }

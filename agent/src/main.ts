@@ -17,6 +17,7 @@ async function main(): Promise<number> {
   process.on('unhandledRejection', (error) => log.error({ err: error }, 'unhandled rejection'));
 
   const relay = await startRelay({ socketPath: CONTAINER_PATHS.apiSocket, log });
+  const egress = await startRelay({ socketPath: CONTAINER_PATHS.egressSocket, log });
   // HOME must be ready before Claude Code starts: it reads and writes ~/.claude.json at once.
   const { home, notices } = await prepareHome(log);
   const extraDirectories = await listExtraDirectories(CONTAINER_PATHS.extra);
@@ -24,6 +25,7 @@ async function main(): Promise<number> {
     cwd: CONTAINER_PATHS.group,
     home,
     apiBaseUrl: relay.url,
+    proxyUrl: egress.url,
     additionalDirectories: [CONTAINER_PATHS.global, ...extraDirectories],
     model: process.env[RUN_ENV.model] || undefined,
     executable: findClaudeExecutable(),
@@ -39,6 +41,7 @@ async function main(): Promise<number> {
   } finally {
     spawner.dispose();
     await relay.close();
+    await egress.close();
   }
 }
 

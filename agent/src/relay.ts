@@ -1,4 +1,5 @@
-// A loopback TCP → unix socket relay: the SDK speaks HTTP to 127.0.0.1, the bytes go to the host's credential proxy.
+// A loopback TCP → unix socket relay: the SDK speaks HTTP to 127.0.0.1, the bytes go to the host (its credential
+// proxy; a second relay, its egress gateway).
 // Why: the container has no network, and pointing ANTHROPIC_BASE_URL at a local port is the documented way to
 // redirect the SDK; its unix-socket setting is undocumented.
 import { once } from 'node:events';
@@ -17,7 +18,7 @@ export async function startRelay({ socketPath, log }: { socketPath: string; log:
     open.add(cleanUp);
     client.on('error', cleanUp).on('close', cleanUp);
     upstream.on('close', cleanUp).on('error', (error) => {
-      log.warn({ err: error, socketPath }, 'model API socket connection failed');
+      log.warn({ err: error, socketPath }, 'host socket connection failed');
       cleanUp();
     });
     client.pipe(upstream).pipe(client);

@@ -79,6 +79,7 @@ describe('every warren command', () => {
         'usage',
         'groups budget',
         'groups export',
+        'net allow',
         'image build',
         'service install',
         'backup',

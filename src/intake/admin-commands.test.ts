@@ -116,6 +116,56 @@ describe('budget command', () => {
   });
 });
 
+describe('network rules command', () => {
+  it("/net allows, denies, lists and removes a group's destinations; a bad command gets a clear answer", async () => {
+    const h = await start();
+    const { store } = h.warren;
+    owner(h, '/net allow main [fd00::5]:8080 --lan');
+    await eventually(
+      () => lastTo(h, 'owner').startsWith("✅ Group 'main' may connect to [fd00::5]:8080"),
+      2000,
+      'allow',
+    );
+    owner(h, '/net deny main ads.example.com');
+    await eventually(() => lastTo(h, 'owner').startsWith("✅ Group 'main' may not connect"), 2000, 'deny');
+    owner(h, '/net list main');
+    await eventually(() => lastTo(h, 'owner').startsWith('Network rules'), 2000, 'the list');
+    expect(lastTo(h, 'owner')).toBe(
+      "Network rules of group 'main' (deny wins; nothing else is allowed):\n" +
+        '  deny   ads.example.com:443\n' +
+        '  allow  [fd00::5]:8080  lan',
+    );
+    owner(h, '/net deny main ads.example.com:70000');
+    await eventually(
+      () => lastTo(h, 'owner') === "❌ '70000' is not a port (1 to 65535)",
+      2000,
+      'the bad port',
+    );
+    owner(h, '/net deny main tracker.example.com --lan');
+    await eventually(() => lastTo(h, 'owner') === '❌ --lan is only for allow rules', 2000, 'the refusal');
+    owner(h, '/net open main example.com');
+    await eventually(() => lastTo(h, 'owner').includes('usage: /net list FOLDER'), 2000, 'the usage');
+    owner(h, '/net remove main ads.example.com');
+    await eventually(
+      () => lastTo(h, 'owner').includes('has no rule for ads.example.com:443 any more'),
+      2000,
+      'rm',
+    );
+    expect(store.egress.of('main').map((rule) => `${rule.action} ${rule.host}:${rule.port}`)).toEqual([
+      'allow fd00::5:8080',
+    ]);
+    expect(store.audit.recent(20)).toContainEqual(
+      expect.objectContaining({
+        action: 'net-allow',
+        actor: 'fake:me',
+        decision: 'allow',
+        groupFolder: 'main',
+      }),
+    );
+    expect(h.runner.sessions).toHaveLength(0);
+  });
+});
+
 describe('emergency stop commands', () => {
   it('/stop from the admin chat stops everything and says what; /resume lifts it', async () => {
     const h = await start();

@@ -1,9 +1,10 @@
 // The admin chat's front end to the owner's operations (owner-ops.ts): /register, /approve, /deny, /pending,
-// /memory, /budget, /stop, /resume. It only parses a command into an operation and queues the answer; the operation authorizes and audits.
+// /memory, /budget, /net, /stop, /resume. It only parses a command into an operation and queues the answer; the operation authorizes and audits.
 import { parseArgs } from 'node:util';
 import type { Logger } from '../log.js';
 import { type ChatAddress, type Group, parseChatAddress } from '../store/records.js';
 import type { InboundMessage } from '../types.js';
+import { parseHostPort } from './net-ops.js';
 import type { OwnerActor, OwnerOp, OwnerOps } from './owner-ops.js';
 
 const USAGE = {
@@ -15,6 +16,9 @@ const USAGE = {
   '/pending': 'usage: /pending',
   '/memory': 'usage: /memory, /memory approve N or /memory reject N',
   '/budget': 'usage: /budget FOLDER [--daily AMOUNT|0|default] [--monthly AMOUNT|0|default]',
+  '/net':
+    'usage: /net list FOLDER, /net allow FOLDER HOST[:PORT] [--lan], /net deny FOLDER HOST[:PORT]\n' +
+    '   or: /net remove FOLDER HOST[:PORT] (HOST: api.example.com, *.example.com or an IP address; port 443 by default)',
   '/stop': 'usage: /stop (every agent stops at once; nothing starts until /resume)',
   '/resume': 'usage: /resume',
 };
@@ -101,6 +105,18 @@ function parseCommand(command: AdminCommand, words: string[]): OwnerOp | string 
         daily: parseBudget(values.daily),
         monthly: parseBudget(values.monthly),
       };
+    }
+    case '/net': {
+      const options = { lan: { type: 'boolean' } } as const;
+      const { values, positionals } = parseArgs({ args: words, allowPositionals: true, options });
+      const [verb, folder, target, ...rest] = positionals;
+      if (!folder || rest.length > 0) return USAGE[command];
+      if (verb === 'list') return target || values.lan ? USAGE[command] : { op: 'net-list', folder };
+      if ((verb !== 'allow' && verb !== 'deny' && verb !== 'remove') || !target) return USAGE[command];
+      if (values.lan && verb !== 'allow') return '--lan is only for allow rules';
+      const where = parseHostPort(target); // throws on a bad port: the answer says so
+      if (verb === 'allow') return { op: 'net-allow', folder, ...where, isLan: values.lan ?? false };
+      return { op: `net-${verb}`, folder, ...where };
     }
   }
 }

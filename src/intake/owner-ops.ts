@@ -1,5 +1,6 @@
-// The owner's operations in one table: registering, pairing, mounts, quotas, tasks and global memory. Each one is
-// authorized and audited here, once; the front ends (the admin chat's commands, the CLI) only parse and print.
+// The owner's operations in one table: registering, pairing, mounts, quotas, network rules, tasks and global
+// memory. Each one is authorized and audited here, once; the front ends (the admin chat's commands, the CLI) only
+// parse and print.
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { loadMountAllowlist } from '../mount-allowlist-file.js';
@@ -9,6 +10,7 @@ import { type ChatAddress, formatChatAddress, type Group } from '../store/record
 import { type AuditEntry, type PairingRequest, type Store, StoreError, type Task } from '../store/store.js';
 import { createTaskOps, describeNextRun } from '../tasks/tasks.js';
 import type { MemoryProposals } from './memory-proposals.js';
+import { type NetOp, netOp } from './net-ops.js';
 import { memoryList, pendingText } from './owner-lists.js';
 import type { Pairing } from './pairing.js';
 import { registerGroup, shareGroup } from './registration.js';
@@ -70,7 +72,9 @@ export type OwnerOp =
   | { op: 'emergency-stop' | 'resume-all' }
   /** stop-turn ends what the group's agent is doing; new-session also forgets its conversation. */
   | { op: 'stop-turn' | 'new-session'; folder: string }
-  | { op: 'global-memory-approve' | 'global-memory-reject'; id: number };
+  | { op: 'global-memory-approve' | 'global-memory-reject'; id: number }
+  /** A group's egress rules (net-ops.ts): allow, deny, remove and list where its agent may connect. */
+  | NetOp;
 
 const ONLY_ADMIN = 'owner commands work only in the admin chat';
 
@@ -260,6 +264,13 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
       case 'task-cancel':
       case 'task-run-now':
         return task(request.op.slice('task-'.length) as TaskAction, request.id);
+      case 'net-allow':
+      case 'net-deny':
+      case 'net-remove':
+      case 'net-list':
+        // The egress gateway reads the rules at every request: a change applies to the next one, nothing to wake.
+        groupNamed(request.folder);
+        return netOp(store, request, now);
       case 'memory-list':
         return memoryList(memory().pending());
       case 'global-memory-approve':

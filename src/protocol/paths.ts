@@ -24,6 +24,8 @@ export const CONTAINER_PATHS = {
   claudeState: '/home/agent/.claude/projects',
   /** The credential proxy's unix socket (a bind mount of the host's socket). */
   apiSocket: '/run/warren/api.sock',
+  /** The egress gateway's unix socket, in the same folder: the agent's only way to the network. */
+  egressSocket: '/run/warren/egress.sock',
 } as const;
 
 /** Env var names the host sets on the container. None of them is a secret; no secret is ever passed. */

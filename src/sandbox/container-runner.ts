@@ -1,5 +1,6 @@
 // The real AgentRunner: one hardened container per group run, from start to ready, follow-ups, stop and exit.
 // Folders, mounts and disk: run-folders.ts; budget and metering: agent-proxy.ts; how a run ended: run-exit.ts.
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CONTAINER_PATHS, runSettingsToEnv } from '../protocol/ipc.js';
 import { formatChatAddress } from '../store/records.js';
@@ -11,6 +12,7 @@ import {
   type AgentStartRequest,
   type PreCheck,
 } from '../types.js';
+import { createAgentEgress } from './agent-egress.js';
 import { createAgentProxy, type RunState } from './agent-proxy.js';
 import { checkAgentEnv, type ModelCredential } from './credentials.js';
 import { containerUserFor } from './group-folder.js';
@@ -27,6 +29,8 @@ export interface ContainerRunnerDeps extends Omit<RunFoldersDeps, 'user'> {
   /** How long a stopping agent may take to end by itself before its container is stopped. */
   stopGraceMs?: number;
   readyTimeoutMs?: number;
+  /** Names to addresses for the egress gateway: the system's resolver unless a test maps its fake hosts. */
+  resolveName?(host: string): Promise<string[]>;
 }
 
 export type ContainerRunner = AgentRunner & { close(): Promise<void> };
@@ -49,6 +53,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
   if (config.logLevel === 'debug' || config.logLevel === 'trace') agentEnv.WARREN_LOG_LEVEL = 'debug';
   let isClosed = false;
   const proxy = credential ? createAgentProxy({ ...host, credential, runs }) : null;
+  const egress = createAgentEgress({ ...host, runs, resolve: deps.resolveName });
 
   // Nothing of this install can legitimately be running before its first start: clear what a dead host left.
   const orphansCleared = runtime.removeOrphans(installId).then(
@@ -110,6 +115,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
       ipc?.close();
       unwatchDisk();
       await proxy.closeGroup(folder);
+      await egress.closeGroup(folder);
       folders.clear(folder);
       if (runs.get(folder) === run) runs.delete(folder);
     };
@@ -117,6 +123,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
     try {
       const { runDir, socketPath, mounts } = await folders.prepare(group);
       await proxy.listen(folder, socketPath);
+      await egress.listen(folder, path.join(path.dirname(socketPath), 'egress.sock'));
       ipc = createRunIpc({
         ...host,
         runDir,
@@ -271,6 +278,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
       await stopAll();
       await folders.jobs.close();
       await proxy?.close();
+      await egress.close();
     },
   };
 }

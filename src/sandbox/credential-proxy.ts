@@ -1,6 +1,4 @@
 // The host's credential proxy: one unix socket per group; forwards model API calls with the real key, meters, refuses.
-import { once } from 'node:events';
-import { chmod, lstat, rm } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
@@ -12,6 +10,7 @@ import type { UsageEntry } from '../store/store.js';
 import type { ModelCredential } from './credentials.js';
 import { clientHeaders, upstreamHeaders } from './proxy-headers.js';
 import { createUsageMeter, type UsageMeter } from './sse-usage.js';
+import { serveOnSocket } from './unix-socket.js';
 
 /** A usage row less the day, the run and the cost, which the host adds. */
 export type UsageRecord = Omit<UsageEntry, 'day' | 'runId' | 'cost'> & { webSearches: number };
@@ -224,20 +223,10 @@ export function createCredentialProxy(options: CredentialProxyOptions) {
       });
       groups.set(groupFolder, { server, socketPath: resolved });
       try {
-        const stale = await lstat(resolved).catch((error: NodeJS.ErrnoException) => {
-          if (error.code !== 'ENOENT') throw error;
-        });
-        // A leftover socket is replaced; anything else there (a file, a symlink) is not ours to delete.
-        if (stale && !stale.isSocket())
-          throw new Error(`refusing to replace ${resolved}: it is not a socket`);
-        if (stale) await rm(resolved);
-        await once(server.listen(resolved), 'listening');
+        await serveOnSocket(server, resolved);
         server.on('error', (error) =>
           log.error({ err: error, group: groupFolder }, 'credential proxy socket error'),
         );
-        // 0666 so the container's uid 1000 can connect. Safe because the socket sits in a directory the host
-        // controls and that is mounted into this group's container only; the socket carries no secret itself.
-        await chmod(resolved, 0o666);
         log.info({ group: groupFolder, socketPath: resolved }, 'credential proxy listening');
       } catch (error) {
         groups.delete(groupFolder);

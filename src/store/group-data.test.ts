@@ -49,6 +49,7 @@ describe("one group's data", () => {
       tasks: 1,
       taskRuns: 2,
       usage: 1,
+      egressRules: 1,
     });
     expect(rowsMentioning(file, 'acme')).toEqual({ audit: 1 });
     expect(rowsMentioning(file, 'globex')).toEqual(before);

@@ -111,10 +111,14 @@ export function groupQueries(db: Db) {
     diskUse: (folder: string) => parseColumn(diskUseSchema, column('disk_use', 'folder', folder)),
     setDiskUse: (folder: string, use: z.infer<typeof diskUseSchema> | null) =>
       void setColumn('disk_use', 'folder', folder, use && JSON.stringify(use)),
-    /** Removes the group and the stored text of its messages; its folder on disk is left alone. */
+    /**
+     * Removes the group and the stored text of its messages; its folder on disk is left alone. Its egress rules go
+     * too, as its mounts do with its row: a group made again under the name must not inherit its network access.
+     */
     remove: db.transaction((folder: string): boolean => {
       const chatsOf = 'SELECT c.id FROM chats c JOIN groups g ON g.id = c.group_id WHERE g.folder = ?';
       db.run(`DELETE FROM messages WHERE chat_ref IN (${chatsOf})`, folder);
+      db.run('DELETE FROM egress_rules WHERE group_folder = ?', folder);
       return db.run('DELETE FROM groups WHERE folder = ?', folder).changes > 0;
     }),
     /** The group's agent session (Claude Code's), resumed by its next run. */

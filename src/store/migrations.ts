@@ -279,4 +279,17 @@ export const migrations: readonly string[] = [
   `,
   // The owner's emergency stop: while this row is there no agent runs (kept across restarts).
   `CREATE TABLE emergency_stop (id INTEGER PRIMARY KEY CHECK (id = 1), by TEXT NOT NULL, at INTEGER NOT NULL);`,
+  // Where each group's agent may connect through the egress gateway (none: nowhere). host is a name, *.suffix or an
+  // address; is_lan lets an allowed name resolve to a private address (a service on the owner's network).
+  `
+  CREATE TABLE egress_rules (
+    group_folder TEXT NOT NULL,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('allow', 'deny')),
+    is_lan INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (group_folder, host, port)
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -3,6 +3,7 @@ import { auditQueries } from './audit.js';
 import { channelQueries } from './channels.js';
 import { chatHistoryQueries } from './chat-history.js';
 import { openDb } from './db.js';
+import { egressQueries } from './egress.js';
 import { groupDataQueries } from './group-data.js';
 import { chatQueries, groupQueries } from './groups.js';
 import { memoryQueries } from './memory.js';
@@ -14,6 +15,7 @@ import { taskQueries } from './tasks.js';
 export type { AuditEntry } from './audit.js';
 export type { HistoryItem } from './chat-history.js';
 export { StoreError } from './db.js';
+export type { EgressRule } from './egress.js';
 export type { GroupDataRecord } from './group-data.js';
 export { checkGroupFolder } from './groups.js';
 export type { MemoryProposal } from './memory.js';
@@ -129,6 +131,7 @@ export function openStore(path: string) {
     audit: auditQueries(db),
     usage,
     emergencyStop,
+    egress: egressQueries(db),
     tasks: taskQueries(db, outbox),
     transaction: <R>(fn: () => R): R => db.transaction(fn)(),
     /** A consistent copy while Warren runs (SQLite's online backup). */

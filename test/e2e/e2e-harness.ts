@@ -109,6 +109,8 @@ export async function startE2eWarren(
     env?: Record<string, string>;
     isLocalChatEnabled?: boolean;
     agentEnv?: Record<string, string>;
+    /** The egress gateway's resolver: the tests' fake hosts (on loopback) by name. */
+    resolveName?(host: string): Promise<string[]>;
   } = {},
 ): Promise<E2eWarren> {
   const kind = options.runtime ?? 'docker';
@@ -177,6 +179,7 @@ export async function startE2eWarren(
       extraChannels: [channel],
       // One retry at most: a refused or failed model call ends the turn in about a second, not minutes.
       agentEnv: options.agentEnv ?? { CLAUDE_CODE_MAX_RETRIES: '1' },
+      resolveName: options.resolveName,
     });
   let { warren, runner: startedRunner } = await boot();
   const local = (warren.channels.get('local') as LocalChannel | undefined) ?? null;

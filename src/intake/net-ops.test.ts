@@ -1,0 +1,252 @@
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { registerTestGroup, tempDir } from '../../test/harness.js';
+import { silentLogger } from '../log.js';
+import { decide } from '../sandbox/egress/policy.js';
+import { type AuditEntry, openStore, type Store } from '../store/store.js';
+import { parseHostPort } from './net-ops.js';
+import { createOwnerOps, type OwnerActor, type OwnerOp, type OwnerOps } from './owner-ops.js';
+import { createPairing } from './pairing.js';
+
+let store: Store;
+let dataDir: string;
+let audits: AuditEntry[];
+let changes: number;
+let ops: OwnerOps;
+const NOW = 1_750_000_000_000;
+const cli: OwnerActor = { kind: 'cli' };
+
+beforeEach(() => {
+  dataDir = tempDir();
+  store = openStore(path.join(dataDir, 'warren.db'));
+  audits = [];
+  changes = 0;
+  const audit = (entry: AuditEntry) => audits.push(entry);
+  const pairing = createPairing({
+    store,
+    dataDir,
+    assistantName: 'Warren',
+    log: silentLogger(),
+    now: () => NOW,
+    audit,
+    enqueue: () => {},
+    notifier: { notify: () => false },
+  });
+  ops = createOwnerOps({
+    store,
+    dataDir,
+    now: () => NOW,
+    audit,
+    pairing,
+    timezone: 'UTC',
+    defaultDiskQuotaMb: 4096,
+    budgets: { groupDailyBudget: 5, groupMonthlyBudget: 50, currency: 'USD' },
+    mountAllowlistPath: path.join(dataDir, 'mount-allowlist.json'),
+    protectedPaths: [],
+    onChange: () => changes++,
+  });
+  registerTestGroup(store, dataDir, 'main', { isAdmin: true, now: NOW });
+  registerTestGroup(store, dataDir, 'sales', { now: NOW });
+});
+afterEach(() => store.close());
+
+const perform = (request: OwnerOp, actor: OwnerActor = cli) => ops.perform(request, actor);
+const rules = (folder = 'sales') => store.egress.of(folder).map(({ createdAt: _, ...rule }) => rule);
+
+describe('network rules as owner operations', () => {
+  it('nothing is allowed by default; allow and deny store normalized rules the list shows, deny winning', async () => {
+    expect(await perform({ op: 'net-list', folder: 'sales' })).toEqual({
+      ok: true,
+      text: "Group 'sales' may connect nowhere (no rules: the default).",
+    });
+    expect(await perform({ op: 'net-allow', folder: 'sales', host: '*.Example.COM.' })).toEqual({
+      ok: true,
+      text: "Group 'sales' may connect to *.example.com:443. It applies from its next connection.",
+    });
+    await perform({ op: 'net-allow', folder: 'sales', host: 'crm.home.arpa', port: 8080, isLan: true });
+    await perform({ op: 'net-deny', folder: 'sales', host: 'evil.example.com' });
+    expect(rules()).toEqual([
+      { host: '*.example.com', port: 443, action: 'allow', isLan: false },
+      { host: 'crm.home.arpa', port: 8080, action: 'allow', isLan: true },
+      { host: 'evil.example.com', port: 443, action: 'deny', isLan: false },
+    ]);
+    expect((await perform({ op: 'net-list', folder: 'sales' })).text).toBe(
+      [
+        "Network rules of group 'sales' (deny wins; nothing else is allowed):",
+        '  allow  *.example.com:443',
+        '  allow  crm.home.arpa:8080  lan',
+        '  deny   evil.example.com:443',
+      ].join('\n'),
+    );
+    // The rules as the gateway reads them: the carve-out holds, the rest of the suffix passes, another group has none.
+    expect(decide(store.egress.of('sales'), 'evil.example.com', 443)).toMatchObject({ isAllowed: false });
+    expect(decide(store.egress.of('sales'), 'api.example.com', 443)).toEqual({
+      isAllowed: true,
+      isLan: false,
+    });
+    expect(decide(store.egress.of('main'), 'api.example.com', 443)).toMatchObject({ isAllowed: false });
+    expect(changes).toBe(0); // read per request by the gateway: nothing to wake
+  });
+
+  it('audits each change with its group, what was typed and the rule stored; the list is not audited', async () => {
+    await perform({ op: 'net-allow', folder: 'sales', host: 'API.example.com', port: 8443 });
+    await perform({ op: 'net-deny', folder: 'sales', host: 'api.example.com', port: 8443 });
+    await perform({ op: 'net-list', folder: 'sales' });
+    expect(audits).toEqual([
+      expect.objectContaining({
+        groupFolder: 'sales',
+        actor: 'cli',
+        action: 'net-allow',
+        decision: 'allow',
+        detail: {
+          folder: 'sales',
+          host: 'API.example.com',
+          port: 8443,
+          rule: { host: 'api.example.com', port: 8443, action: 'allow', isLan: false },
+        },
+      }),
+      expect.objectContaining({
+        groupFolder: 'sales',
+        action: 'net-deny',
+        decision: 'allow',
+        detail: expect.objectContaining({
+          rule: { host: 'api.example.com', port: 8443, action: 'deny', isLan: false },
+          replaced: expect.objectContaining({ action: 'allow' }),
+        }),
+      }),
+    ]);
+    expect(rules()).toEqual([{ host: 'api.example.com', port: 8443, action: 'deny', isLan: false }]);
+  });
+
+  it('a malformed host or port is refused naming the accepted forms, audited as a denial, nothing stored', async () => {
+    for (const host of [
+      'https://api.example.com',
+      '*.com',
+      '*.10.0.0.1',
+      'a b.com',
+      'api.example.com/v1',
+      '',
+    ]) {
+      const result = await perform({ op: 'net-allow', folder: 'sales', host });
+      expect(result, host).toEqual({
+        ok: false,
+        text: `'${host}' is not a host: give a name (api.example.com), *.example.com (any name under it) or an IP address`,
+      });
+    }
+    for (const port of [0, 65_536, 1.5]) {
+      const result = await perform({ op: 'net-deny', folder: 'sales', host: 'example.com', port });
+      expect(result).toEqual({ ok: false, text: `'${port}' is not a port (1 to 65535)` });
+    }
+    expect(rules()).toEqual([]);
+    expect(audits).toHaveLength(9);
+    expect(audits.every((entry) => entry.decision === 'deny')).toBe(true);
+    expect(audits[0]?.detail).toMatchObject({ host: 'https://api.example.com', reason: /is not a host/ });
+  });
+
+  it('an address the gateway would refuse is refused now: a private one names --lan, a metadata one not', async () => {
+    expect(await perform({ op: 'net-allow', folder: 'sales', host: '192.168.1.20', port: 8080 })).toEqual({
+      ok: false,
+      text:
+        'the gateway would refuse 192.168.1.20:8080 (192.168.1.20 is a private address); ' +
+        '--lan allows it (a service on your network)',
+    });
+    const lan = await perform({
+      op: 'net-allow',
+      folder: 'sales',
+      host: '192.168.1.20',
+      port: 8080,
+      isLan: true,
+    });
+    expect(lan).toMatchObject({
+      ok: true,
+      text: /may connect to 192.168.1.20:8080, also at an address on your network/,
+    });
+    const metadata = await perform({
+      op: 'net-allow',
+      folder: 'sales',
+      host: '169.254.169.254',
+      isLan: true,
+    });
+    expect(metadata).toEqual({
+      ok: false,
+      text: 'the gateway would refuse 169.254.169.254:443 (169.254.169.254 is a cloud metadata address)',
+    });
+    // A deny rule opens nothing, so any address may be denied; IPv6 is shown in brackets.
+    expect(await perform({ op: 'net-deny', folder: 'sales', host: '[::1]', port: 22 })).toMatchObject({
+      ok: true,
+      text: /may not connect to \[::1\]:22/,
+    });
+    expect(rules().map((rule) => rule.host)).toEqual(['192.168.1.20', '::1']);
+  });
+
+  it('remove takes the rule for that host and port away, and says so clearly when there is none', async () => {
+    await perform({ op: 'net-allow', folder: 'sales', host: 'api.example.com' });
+    await perform({ op: 'net-allow', folder: 'sales', host: 'api.example.com', port: 8443 });
+    expect(await perform({ op: 'net-remove', folder: 'sales', host: 'API.example.com' })).toEqual({
+      ok: true,
+      text: "Group 'sales' has no rule for api.example.com:443 any more.",
+    });
+    expect(rules()).toEqual([{ host: 'api.example.com', port: 8443, action: 'allow', isLan: false }]);
+    expect(await perform({ op: 'net-remove', folder: 'sales', host: 'api.example.com' })).toEqual({
+      ok: false,
+      text: "group 'sales' has no rule for api.example.com:443 (see `warren net list sales`)",
+    });
+    expect(audits.at(-1)).toMatchObject({ action: 'net-remove', decision: 'deny', groupFolder: null });
+    expect(audits.at(-2)).toMatchObject({
+      action: 'net-remove',
+      decision: 'allow',
+      groupFolder: 'sales',
+      detail: { removed: expect.objectContaining({ host: 'api.example.com', port: 443, action: 'allow' }) },
+    });
+  });
+
+  it('needs an existing group, and a chat other than the admin chat is refused', async () => {
+    expect(await perform({ op: 'net-allow', folder: 'nope', host: 'example.com' })).toEqual({
+      ok: false,
+      text: "no group 'nope' (see `warren groups list`)",
+    });
+    expect(await perform({ op: 'net-list', folder: 'nope' })).toMatchObject({ ok: false });
+    const sales = store.groups.byFolder('sales');
+    if (!sales) throw new Error('no sales group');
+    const fromSales = await perform(
+      { op: 'net-allow', folder: 'sales', host: 'example.com' },
+      {
+        kind: 'chat',
+        id: 'fake:eve',
+        group: sales,
+      },
+    );
+    expect(fromSales).toEqual({ ok: false, text: 'owner commands work only in the admin chat' });
+    expect(rules('nope')).toEqual([]);
+    expect(rules()).toEqual([]);
+    expect(audits.at(-1)).toMatchObject({ actor: 'fake:eve', action: 'net-allow', decision: 'deny' });
+  });
+
+  it('removing a group takes its rules: a group made again under the name starts with none', async () => {
+    await perform({ op: 'net-allow', folder: 'sales', host: 'api.example.com' });
+    await perform({ op: 'net-allow', folder: 'main', host: 'api.example.com' });
+    expect((await perform({ op: 'remove-group', folder: 'sales' })).ok).toBe(true);
+    registerTestGroup(store, dataDir, 'sales', { now: NOW });
+    expect(rules()).toEqual([]);
+    expect(rules('main')).toHaveLength(1);
+  });
+});
+
+describe('HOST[:PORT] as typed in a front end', () => {
+  it('splits a name, an IPv4 or a bracketed IPv6 address from its port; a bare IPv6 address has none', () => {
+    expect(parseHostPort('api.example.com')).toEqual({ host: 'api.example.com' });
+    expect(parseHostPort('*.example.com:8443')).toEqual({ host: '*.example.com', port: 8443 });
+    expect(parseHostPort('10.0.0.5:5432')).toEqual({ host: '10.0.0.5', port: 5432 });
+    expect(parseHostPort('[2001:db8::1]:8080')).toEqual({ host: '2001:db8::1', port: 8080 });
+    expect(parseHostPort('[::1]')).toEqual({ host: '::1' });
+    expect(parseHostPort('2001:db8::1')).toEqual({ host: '2001:db8::1' });
+  });
+
+  it('refuses a bad port or a URL with a clear message', () => {
+    for (const text of ['example.com:0', 'example.com:65536', 'example.com:', 'example.com:https', '[::1]:x'])
+      expect(() => parseHostPort(text), text).toThrow(/is not a port \(1 to 65535\)/);
+    expect(() => parseHostPort('https://example.com')).toThrow(
+      "'https://example.com' is a URL: give the host alone, e.g. api.example.com or api.example.com:8443",
+    );
+  });
+});

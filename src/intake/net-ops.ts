@@ -1,0 +1,78 @@
+// The owner's operations on a group's egress rules (where its agent may connect through the gateway), for the one
+// table in owner-ops.ts, and the HOST[:PORT] parser the admin chat and the CLI share.
+import net from 'node:net';
+import { parseRuleHost, refuseAddress } from '../sandbox/egress/policy.js';
+import { type Store, StoreError } from '../store/store.js';
+
+/** port: 1..65535, 443 when not given. isLan: an allowed name may resolve to a private or loopback address. */
+export type NetOp =
+  | { op: 'net-allow'; folder: string; host: string; port?: number; isLan?: boolean }
+  | { op: 'net-deny' | 'net-remove'; folder: string; host: string; port?: number }
+  | { op: 'net-list'; folder: string };
+
+const DEFAULT_PORT = 443;
+
+/** HOST[:PORT] as typed: host:port, host, [ipv6]:port, [ipv6] or a bare IPv6 address. Throws on a bad port. */
+export function parseHostPort(text: string): { host: string; port?: number } {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text))
+    throw new Error(`'${text}' is a URL: give the host alone, e.g. api.example.com or api.example.com:8443`);
+  const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
+  const parts = text.split(':');
+  // More than one colon unbracketed is an IPv6 address without a port (or a malformed host the operation refuses).
+  const [host = '', port] = bracketed ? bracketed.slice(1) : parts.length === 2 ? parts : [text];
+  if (port === undefined) return { host };
+  if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)
+    throw new Error(`'${port}' is not a port (1 to 65535)`);
+  return { host, port: Number(port) };
+}
+
+const shown = (host: string, port: number) => `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
+
+/** Runs one operation on an existing group's rules. The gateway reads them per request: no restart, no wake-up. */
+export function netOp(store: Store, request: NetOp, now: number): { text: string; detail?: object } {
+  const { folder } = request;
+  if (request.op === 'net-list') {
+    const rules = store.egress.of(folder);
+    if (rules.length === 0) return { text: `Group '${folder}' may connect nowhere (no rules: the default).` };
+    const lines = rules.map(
+      (rule) => `  ${rule.action.padEnd(5)}  ${shown(rule.host, rule.port)}${rule.isLan ? '  lan' : ''}`,
+    );
+    return {
+      text: [`Network rules of group '${folder}' (deny wins; nothing else is allowed):`, ...lines].join('\n'),
+    };
+  }
+  const host = parseRuleHost(request.host);
+  if (host === null)
+    throw new StoreError(
+      `'${request.host}' is not a host: give a name (api.example.com), *.example.com (any name under it) or an IP address`,
+    );
+  const port = request.port ?? DEFAULT_PORT;
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new StoreError(`'${port}' is not a port (1 to 65535)`);
+  const where = shown(host, port);
+  const before = store.egress.of(folder).find((rule) => rule.host === host && rule.port === port);
+  if (request.op === 'net-remove') {
+    if (!store.egress.remove(folder, host, port))
+      throw new StoreError(`group '${folder}' has no rule for ${where} (see \`warren net list ${folder}\`)`);
+    return { text: `Group '${folder}' has no rule for ${where} any more.`, detail: { removed: before } };
+  }
+  const isLan = request.op === 'net-allow' && (request.isLan ?? false);
+  // An address the gateway refuses anyway would make a rule that silently never works: say so now.
+  const refused = request.op === 'net-allow' && net.isIP(host) ? refuseAddress(host, isLan) : null;
+  if (refused) {
+    const hint =
+      !isLan && refuseAddress(host, true) === null ? '; --lan allows it (a service on your network)' : '';
+    throw new StoreError(`the gateway would refuse ${where} (${refused})${hint}`);
+  }
+  const rule = { host, port, action: request.op === 'net-allow' ? 'allow' : 'deny', isLan } as const;
+  store.egress.set(folder, rule, now);
+  const replaced = before ? ` (it replaces a${before.action === 'allow' ? 'n allow' : ' deny'} rule)` : '';
+  const what =
+    rule.action === 'deny'
+      ? `may not connect to ${where}, whatever else allows it`
+      : `may connect to ${where}${isLan ? ', also at an address on your network' : ''}`;
+  return {
+    text: `Group '${folder}' ${what}${replaced}. It applies from its next connection.`,
+    detail: { rule, replaced: before },
+  };
+}

@@ -1,0 +1,222 @@
+import { once } from 'node:events';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../log.js';
+import type { EgressRule } from '../../store/store.js';
+import { createEgressGateway, type EgressEvent, type EgressGateway } from './gateway.js';
+
+const rule = (host: string, port: number, overrides: Partial<EgressRule> = {}): EgressRule => ({
+  host,
+  port,
+  action: 'allow',
+  isLan: false,
+  createdAt: 0,
+  ...overrides,
+});
+
+/** Sends CONNECT through the gateway's socket: the status line and, when 200, the tunnel's socket. */
+function connect(
+  socketPath: string,
+  authority: string,
+): Promise<{ status: number; body: string; socket: net.Socket }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method: 'CONNECT', path: authority });
+    req.on('connect', (res: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      // The tunnel's first bytes may come with the answer: they are handed back to the socket.
+      if (head.length > 0) socket.unshift(head);
+      if (res.statusCode === 200) return resolve({ status: 200, body: '', socket });
+      let body = '';
+      socket.on('data', (chunk) => {
+        body += chunk;
+      });
+      socket.on('close', () => resolve({ status: res.statusCode ?? 0, body, socket }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A plain HTTP request in absolute form, as curl sends it to an HTTP proxy. */
+function get(socketPath: string, url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method: 'GET', path: url, headers: { host: new URL(url).host } });
+    req.on('response', async (res) => {
+      let body = '';
+      for await (const chunk of res) body += chunk;
+      resolve({ status: res.statusCode ?? 0, body });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Speaks HTTP over an open tunnel. */
+async function overTunnel(socket: net.Socket, host: string): Promise<string> {
+  socket.write(`GET /through HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  let text = '';
+  for await (const chunk of socket) text += chunk;
+  return text;
+}
+
+describe('egress gateway', () => {
+  let dir: string;
+  let upstream: http.Server;
+  let upstreamPort: number;
+  let gateway: EgressGateway;
+  let rules: EgressRule[];
+  let names: Record<string, string[]>;
+  const events: EgressEvent[] = [];
+  const capped: string[] = [];
+  let socketPath: string;
+
+  function start(limits = { requestsPerMinute: 100, megabytesPerDay: 100 }) {
+    gateway = createEgressGateway({
+      log: silentLogger(),
+      now: Date.now,
+      rulesOf: (folder) => (folder === 'sales' ? rules : []),
+      audit: (event) => events.push(event),
+      onCapped: (_folder, reason) => capped.push(reason),
+      limits,
+      resolve: async (host) => names[host] ?? [],
+    });
+    return gateway.listen('sales', socketPath);
+  }
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warren-egress-'));
+    socketPath = path.join(dir, 'egress.sock');
+    upstream = http.createServer((req, res) => res.end(`hello ${req.headers.host} ${req.url}`));
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    upstreamPort = (upstream.address() as net.AddressInfo).port;
+    rules = [];
+    names = { 'crm.lan': ['127.0.0.1'], 'api.example.com': ['93.184.216.34'] };
+    events.length = 0;
+    capped.length = 0;
+  });
+
+  afterEach(async () => {
+    await gateway?.close();
+    upstream.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses every destination until the owner allows one, and audits each refusal', async () => {
+    await start();
+    const refused = await connect(socketPath, `crm.lan:${upstreamPort}`);
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatch(
+      /not on this group's allowlist; the owner can allow it: warren net allow sales crm.lan/,
+    );
+    expect(await get(socketPath, `http://crm.lan:${upstreamPort}/x`)).toMatchObject({ status: 403 });
+    expect(events.map((event) => [event.method, event.host, event.decision])).toEqual([
+      ['CONNECT', 'crm.lan', 'refused'],
+      ['GET', 'crm.lan', 'refused'],
+    ]);
+  });
+
+  it('tunnels and forwards to an allowed LAN service, and a change applies to the next request', async () => {
+    await start();
+    rules = [rule('crm.lan', upstreamPort, { isLan: true })];
+    const tunnel = await connect(socketPath, `crm.lan:${upstreamPort}`);
+    expect(tunnel.status).toBe(200);
+    expect(await overTunnel(tunnel.socket, 'crm.lan')).toMatch(/hello crm.lan \/through/);
+    expect(await get(socketPath, `http://crm.lan:${upstreamPort}/plain?q=1`)).toEqual({
+      status: 200,
+      body: `hello crm.lan:${upstreamPort} /plain?q=1`,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(events.filter((event) => event.decision === 'allowed')).toEqual([
+      expect.objectContaining({ method: 'CONNECT', address: '127.0.0.1', bytesIn: expect.any(Number) }),
+      expect.objectContaining({ method: 'GET', path: '/plain', status: 200 }),
+    ]);
+    expect(events[0]?.bytesIn).toBeGreaterThan(20);
+    // Denied again: the very next request is refused, no restart.
+    rules = [
+      rule('crm.lan', upstreamPort, { isLan: true }),
+      rule('crm.lan', upstreamPort, { action: 'deny' }),
+    ];
+    expect((await connect(socketPath, `crm.lan:${upstreamPort}`)).status).toBe(403);
+  });
+
+  it('refuses an allowed name that resolves to a private address unless the rule says --lan (DNS rebinding)', async () => {
+    await start();
+    rules = [rule('api.example.com', upstreamPort)];
+    names['api.example.com'] = ['93.184.216.34', '127.0.0.1'];
+    const refused = await connect(socketPath, `api.example.com:${upstreamPort}`);
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatch(/resolves to a refused address: 127.0.0.1 is a loopback address/);
+    names['api.example.com'] = ['::ffff:169.254.169.254'];
+    rules = [rule('api.example.com', upstreamPort, { isLan: true })];
+    expect((await connect(socketPath, `api.example.com:${upstreamPort}`)).body).toMatch(/cloud metadata/);
+    // An address typed as the host is judged the same way.
+    rules = [rule('127.0.0.1', upstreamPort)];
+    expect((await connect(socketPath, `0x7f.0.0.1:${upstreamPort}`)).body).toMatch(/loopback/);
+  });
+
+  it('refuses malformed targets and https in absolute form', async () => {
+    await start();
+    expect((await connect(socketPath, 'no-port')).status).toBe(400);
+    expect((await connect(socketPath, 'user@host:443')).status).toBe(400);
+    expect((await get(socketPath, 'https://crm.lan/')).status).toBe(400);
+  });
+
+  it('caps connections per minute and bytes per day, and tells the chat', async () => {
+    await start({ requestsPerMinute: 2, megabytesPerDay: 100 });
+    rules = [rule('crm.lan', upstreamPort, { isLan: true })];
+    expect((await get(socketPath, `http://crm.lan:${upstreamPort}/1`)).status).toBe(200);
+    expect((await get(socketPath, `http://crm.lan:${upstreamPort}/2`)).status).toBe(200);
+    const third = await get(socketPath, `http://crm.lan:${upstreamPort}/3`);
+    expect(third.status).toBe(429);
+    expect(third.body).toMatch(/more than 2 connections in a minute/);
+    expect(capped).toHaveLength(1);
+  });
+
+  it('cuts a transfer that passes the daily byte cap', async () => {
+    await start({ requestsPerMinute: 100, megabytesPerDay: 1 });
+    upstream.removeAllListeners('request');
+    upstream.on('request', (_req, res) => res.end(Buffer.alloc(3 * 1024 * 1024)));
+    rules = [rule('crm.lan', upstreamPort, { isLan: true })];
+    const tunnel = await connect(socketPath, `crm.lan:${upstreamPort}`);
+    const received = (await overTunnel(tunnel.socket, 'crm.lan')).length;
+    expect(received).toBeLessThan(2 * 1024 * 1024);
+    expect(capped[0]).toMatch(/used its 1 MiB of network for today/);
+    expect((await connect(socketPath, `crm.lan:${upstreamPort}`)).status).toBe(429);
+  });
+
+  it('delivers every byte of a large download before it closes the tunnel', async () => {
+    const size = 16 * 1024 * 1024;
+    const bulk = net.createServer((socket) => socket.end(Buffer.alloc(size, 7)));
+    bulk.listen(0, '127.0.0.1');
+    await once(bulk, 'listening');
+    const bulkPort = (bulk.address() as net.AddressInfo).port;
+    try {
+      await start();
+      rules = [rule('crm.lan', bulkPort, { isLan: true })];
+      const tunnel = await connect(socketPath, `crm.lan:${bulkPort}`);
+      // A slow reader: the gateway still holds bytes for it when the upstream has closed.
+      let received = 0;
+      for await (const chunk of tunnel.socket) {
+        received += (chunk as Buffer).length;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      expect(received).toBe(size);
+    } finally {
+      bulk.close();
+    }
+  });
+
+  it('cuts open tunnels when the group closes', async () => {
+    await start();
+    rules = [rule('crm.lan', upstreamPort, { isLan: true })];
+    const tunnel = await connect(socketPath, `crm.lan:${upstreamPort}`);
+    const closed = once(tunnel.socket, 'close');
+    await gateway.closeGroup('sales');
+    await closed;
+    expect(fs.existsSync(socketPath)).toBe(false);
+  });
+});

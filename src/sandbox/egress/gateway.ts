@@ -1,0 +1,338 @@
+// The egress gateway: an agent's only way out of its container, which has no network of its own. One unix socket per
+// group, mounted into that group's container only, so a request's group is the door it came in by, never anything in
+// the request. It speaks the HTTP proxy protocol: CONNECT host:port (TLS, tunnelled as bytes) and absolute-form plain
+// HTTP. A destination must be on the group's list (policy.ts, read per request: a change applies to the next one).
+// The gateway resolves the name itself, checks every address, and connects to the address it checked, so a name that
+// changes its answer between check and connect (DNS rebinding) never reaches a private address. Caps bound how much.
+import dns from 'node:dns/promises';
+import http from 'node:http';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../../log.js';
+import type { EgressRule } from '../../store/store.js';
+import { within } from '../runtimes/container.js';
+import { serveOnSocket } from '../unix-socket.js';
+import { decide, normalizeHost, refuseAddress } from './policy.js';
+
+/** One connection (CONNECT) or plain HTTP request, as audited. bytesIn came from the destination. */
+export interface EgressEvent {
+  groupFolder: string;
+  method: string;
+  host: string;
+  port: number;
+  path?: string;
+  status?: number;
+  address?: string;
+  bytesIn: number;
+  bytesOut: number;
+  decision: 'allowed' | 'refused' | 'failed';
+  reason?: string;
+}
+
+export interface EgressLimits {
+  /** New connections and plain requests per group per minute. */
+  requestsPerMinute: number;
+  /** Bytes both ways per group per day (UTC), in MiB; a transfer that passes it is cut. */
+  megabytesPerDay: number;
+}
+
+export interface EgressGatewayOptions {
+  log: Logger;
+  now(): number;
+  rulesOf(groupFolder: string): readonly EgressRule[];
+  /** Every connection and request, allowed or not. Must not throw. */
+  audit(event: EgressEvent): void;
+  /** A cap refused the group: the host tells its chat (once a period). Must not throw. */
+  onCapped?(groupFolder: string, reason: string): void;
+  limits: EgressLimits;
+  /** Names to addresses; the system's resolver (getaddrinfo, /etc/hosts included) unless a test says otherwise. */
+  resolve?(host: string): Promise<string[]>;
+}
+
+export type EgressGateway = ReturnType<typeof createEgressGateway>;
+
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Hop-by-hop and proxy headers: meant for the gateway, never passed on. */
+const HOP_HEADERS = [
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'upgrade',
+];
+const AUTHORITY = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):(\d{1,5})$/;
+
+const systemResolve = async (host: string) =>
+  (await dns.lookup(host, { all: true, verbatim: true })).map((entry) => entry.address);
+
+export function createEgressGateway(options: EgressGatewayOptions) {
+  const log = options.log.child({ module: 'egress' });
+  const resolve = options.resolve ?? systemResolve;
+  const groups = new Map<string, { server: http.Server; sockets: Set<Duplex> }>();
+  const usage = new Map<string, { minute: number; requests: number; day: number; bytes: number }>();
+  const byteCap = options.limits.megabytesPerDay * 1024 * 1024;
+
+  function usageOf(folder: string) {
+    const now = options.now();
+    const minute = Math.floor(now / 60_000);
+    const day = Math.floor(now / 86_400_000);
+    const entry = usage.get(folder) ?? { minute, requests: 0, day, bytes: 0 };
+    if (entry.minute !== minute) Object.assign(entry, { minute, requests: 0 });
+    if (entry.day !== day) Object.assign(entry, { day, bytes: 0 });
+    usage.set(folder, entry);
+    return entry;
+  }
+
+  function capped(folder: string, reason: string): { status: number; reason: string } {
+    options.onCapped?.(folder, reason);
+    return { status: 429, reason };
+  }
+
+  /** Counts bytes against the group's day; false once the cap is passed (the caller cuts the transfer). */
+  const charge = (folder: string, bytes: number) => {
+    const entry = usageOf(folder);
+    entry.bytes += bytes;
+    return byteCap <= 0 || entry.bytes <= byteCap;
+  };
+
+  /** The address to connect to, or why not (and the HTTP status that says so). */
+  async function admit(
+    folder: string,
+    rawHost: string,
+    port: number,
+  ): Promise<{ address: string } | { status: number; reason: string }> {
+    const host = normalizeHost(rawHost);
+    if (host === null || port < 1 || port > 65_535) return { status: 400, reason: 'not a host and port' };
+    const verdict = decide(options.rulesOf(folder), host, port);
+    if (!verdict.isAllowed) {
+      return {
+        status: 403,
+        reason: `${verdict.reason}; the owner can allow it: warren net allow ${folder} ${host}`,
+      };
+    }
+    const entry = usageOf(folder);
+    if (byteCap > 0 && entry.bytes >= byteCap) {
+      return capped(folder, `the group used its ${options.limits.megabytesPerDay} MiB of network for today`);
+    }
+    if (++entry.requests > options.limits.requestsPerMinute) {
+      return capped(folder, `more than ${options.limits.requestsPerMinute} connections in a minute`);
+    }
+    let addresses: string[];
+    try {
+      addresses = net.isIP(host) ? [host] : await within(CONNECT_TIMEOUT_MS, resolve(host));
+    } catch (error) {
+      return {
+        status: 502,
+        reason: `cannot resolve ${host}: ${(error as NodeJS.ErrnoException).code ?? 'failed'}`,
+      };
+    }
+    if (addresses.length === 0) return { status: 502, reason: `cannot resolve ${host}` };
+    // Every address must pass, not only the first: a name answering one public and one private address is refused.
+    for (const address of addresses) {
+      const why = refuseAddress(address, verdict.isLan);
+      if (why) return { status: 403, reason: `${host} resolves to a refused address: ${why}` };
+    }
+    return { address: addresses[0] as string };
+  }
+
+  /** CONNECT host:port: the destination's bytes both ways, never looked into. */
+  async function tunnel(folder: string, req: http.IncomingMessage, client: Duplex, head: Buffer) {
+    const match = AUTHORITY.exec(req.url ?? '');
+    const event: EgressEvent = {
+      groupFolder: folder,
+      method: 'CONNECT',
+      host: (match?.[1] ?? req.url ?? '').slice(0, 255),
+      port: Number(match?.[2] ?? 0),
+      bytesIn: 0,
+      bytesOut: 0,
+      decision: 'refused',
+    };
+    const admitted = match
+      ? await admit(folder, event.host, event.port)
+      : { status: 400, reason: 'not host:port' };
+    if ('reason' in admitted) {
+      options.audit({ ...event, status: admitted.status, reason: admitted.reason });
+      const text = `Warren's egress gateway refused ${event.host}:${event.port}: ${admitted.reason}\n`;
+      client.end(
+        `HTTP/1.1 ${admitted.status} ${http.STATUS_CODES[admitted.status]}\r\nContent-Type: text/plain\r\n` +
+          `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+      );
+      return;
+    }
+    event.address = admitted.address;
+    // No Nagle: a TLS handshake's small writes would wait for the peer's delayed acknowledgement at each hop.
+    const upstream = net.connect({
+      host: admitted.address,
+      port: event.port,
+      timeout: CONNECT_TIMEOUT_MS,
+      noDelay: true,
+    });
+    const sockets = groups.get(folder)?.sockets;
+    sockets?.add(upstream);
+    let isOpen = false;
+    const cut = (reason: string) => {
+      if (event.reason === undefined && reason) event.reason = reason;
+      client.destroy();
+      upstream.destroy();
+    };
+    const count = (side: 'bytesIn' | 'bytesOut') => (chunk: Buffer) => {
+      event[side] += chunk.length;
+      if (!charge(folder, chunk.length)) {
+        cut(`the group used its ${options.limits.megabytesPerDay} MiB of network for today`);
+        options.onCapped?.(folder, event.reason ?? '');
+      }
+    };
+    upstream.once('connect', () => {
+      isOpen = true;
+      upstream.setTimeout(0);
+      event.decision = 'allowed';
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length > 0) upstream.write(head);
+      client.on('data', count('bytesOut'));
+      upstream.on('data', count('bytesIn'));
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    upstream.on('timeout', () => cut('the destination did not answer in time'));
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      if (!isOpen) {
+        event.decision = 'failed';
+        const text = `Warren's egress gateway cannot reach ${event.host}:${event.port}: ${error.code ?? 'failed'}\n`;
+        client.end(
+          `HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${text}`,
+        );
+      }
+      cut(error.code ?? error.message);
+    });
+    client.on('error', () => cut(''));
+    client.on('close', () => upstream.destroy());
+    upstream.once('close', (hadError) => {
+      sockets?.delete(upstream);
+      // Ended cleanly, the pipe ends the client once every byte is written to it; destroyed now, the tail is lost.
+      if (hadError || !isOpen) client.destroy();
+      options.audit(event);
+    });
+  }
+
+  /** A plain http:// request in absolute form: forwarded to the checked address, the Host header kept. */
+  async function forward(folder: string, req: http.IncomingMessage, res: http.ServerResponse) {
+    let url: URL | null = null;
+    try {
+      url = new URL(req.url ?? '');
+    } catch {}
+    const method = req.method ?? 'GET';
+    const host = url?.hostname ?? '';
+    const port = Number(url?.port || 80);
+    const event: EgressEvent = {
+      groupFolder: folder,
+      method,
+      host: host.slice(0, 255),
+      port,
+      path: url?.pathname.slice(0, 300),
+      bytesIn: 0,
+      bytesOut: 0,
+      decision: 'refused',
+    };
+    const refuse = (status: number, reason: string) => {
+      options.audit({ ...event, status, reason });
+      res.writeHead(status, { 'content-type': 'text/plain', connection: 'close' });
+      res.end(`Warren's egress gateway refused ${host}:${port}: ${reason}\n`);
+    };
+    if (url?.protocol !== 'http:') return refuse(400, 'only http:// here; https:// goes through CONNECT');
+    const admitted = await admit(folder, host, port);
+    if ('reason' in admitted) return refuse(admitted.status, admitted.reason);
+    event.address = admitted.address;
+    const headers = { ...req.headers };
+    for (const name of HOP_HEADERS) delete headers[name];
+    const upstream = http.request({
+      host: admitted.address,
+      port,
+      method,
+      path: `${url.pathname}${url.search}`,
+      headers,
+      setHost: false,
+      agent: false,
+      timeout: CONNECT_TIMEOUT_MS,
+    });
+    const overCap = () => `the group used its ${options.limits.megabytesPerDay} MiB of network for today`;
+    req.on('data', (chunk: Buffer) => {
+      event.bytesOut += chunk.length;
+      if (!charge(folder, chunk.length)) upstream.destroy(new Error(overCap()));
+    });
+    upstream.on('response', (answer) => {
+      event.decision = 'allowed';
+      event.status = answer.statusCode;
+      const answerHeaders = { ...answer.headers };
+      for (const name of HOP_HEADERS) delete answerHeaders[name];
+      res.writeHead(answer.statusCode ?? 502, answerHeaders);
+      answer.on('data', (chunk: Buffer) => {
+        event.bytesIn += chunk.length;
+        if (!charge(folder, chunk.length)) answer.destroy(new Error(overCap()));
+      });
+      answer.on('error', (error) => {
+        event.reason = error.message;
+        res.destroy();
+      });
+      answer.pipe(res);
+      res.on('close', () => options.audit(event));
+    });
+    upstream.on('timeout', () => upstream.destroy(new Error('the destination did not answer in time')));
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      event.decision = 'failed';
+      refuse(502, `cannot reach it: ${error.code ?? error.message}`);
+    });
+    req.pipe(upstream);
+  }
+
+  async function closeGroup(folder: string): Promise<void> {
+    const entry = groups.get(folder);
+    if (!entry) return;
+    groups.delete(folder);
+    // Tunnels left the HTTP server's hands at CONNECT: they are cut here, with the run.
+    for (const socket of entry.sockets) socket.destroy();
+    await new Promise<void>((resolve) => {
+      entry.server.close(() => resolve());
+      entry.server.closeAllConnections();
+    });
+  }
+
+  return {
+    /** Serves one group on its own socket (0666 in a folder only the host may change). */
+    async listen(folder: string, socketPath: string): Promise<void> {
+      if (groups.has(folder)) throw new Error(`the egress gateway already serves group ${folder}`);
+      const sockets = new Set<Duplex>();
+      const server = http.createServer((req, res) => {
+        forward(folder, req, res).catch((error: unknown) => {
+          log.error({ err: error, group: folder }, 'egress request failed');
+          res.destroy();
+        });
+      });
+      server.on('connect', (req: http.IncomingMessage, client: Duplex, head: Buffer) => {
+        sockets.add(client);
+        client.once('close', () => sockets.delete(client));
+        tunnel(folder, req, client, head).catch((error: unknown) => {
+          log.error({ err: error, group: folder }, 'egress tunnel failed');
+          client.destroy();
+        });
+      });
+      groups.set(folder, { server, sockets });
+      try {
+        await serveOnSocket(server, socketPath);
+      } catch (error) {
+        groups.delete(folder);
+        server.close();
+        throw error;
+      }
+    },
+    closeGroup,
+    async close() {
+      await Promise.all([...groups.keys()].map(closeGroup));
+    },
+  };
+}

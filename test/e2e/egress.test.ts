@@ -1,0 +1,170 @@
+// The egress gateway end to end: a real agent container (no network of its own) runs curl through the gateway to
+// loopback fakes the group was allowed, and nothing else leaves.
+
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { OwnerOp } from '../../src/intake/owner-ops.js';
+import { selfSignedCertificate } from '../helpers/self-signed.js';
+import {
+  describeOnRuntimes,
+  type E2eWarren,
+  latestToolResult,
+  startE2eWarren,
+  waitFor,
+} from './e2e-harness.js';
+
+let host: E2eWarren;
+let upstream: http.Server;
+let port = 0;
+let securePort = 0;
+let secure: https.Server;
+let hits: Array<{ host: string | undefined; url: string | undefined }> = [];
+
+/** Makes the group's agent run shell commands in turn, then reply; resolves with each command's output. */
+async function run(folder: string, commands: string[], reply: string): Promise<string[]> {
+  const before = host.fake.requests.length;
+  host.fake.script(
+    ...commands.map((command) => ({
+      toolUse: { name: 'Bash', input: { command, description: 'net', timeout: 60_000 } },
+    })),
+    { text: reply },
+  );
+  host.channel.receive({ chatId: folder, text: `go (${reply})` });
+  const results: string[] = [];
+  for (let index = 1; index <= commands.length; index++) {
+    results.push(latestToolResult(await host.fake.waitForRequest(before + index + 1, 120_000)));
+  }
+  await waitFor(() => host.channel.textsTo(folder).includes(reply), 'the reply', 60_000);
+  return results;
+}
+
+async function owner(op: OwnerOp): Promise<void> {
+  const result = await host.warren.ownerOps.perform(op, { kind: 'cli' });
+  expect(result.ok, result.text).toBe(true);
+}
+
+const egressAudit = () =>
+  host.warren.store.audit.find({ groupFolder: 'net', action: 'egress' }, 1000).map((row) => ({
+    decision: row.decision,
+    count: row.count,
+    ...row.detail,
+  }));
+
+await describeOnRuntimes('egress gateway', (kind) => {
+  beforeAll(async () => {
+    hits = [];
+    upstream = http.createServer((req, res) => {
+      hits.push({ host: req.headers.host, url: req.url });
+      res.end(`upstream says hello to ${req.url}\n`);
+    });
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    port = (upstream.address() as net.AddressInfo).port;
+    // An HTTPS upstream with a certificate of its own (the agent is given it, as it would know a LAN service's CA).
+    const { key, cert } = selfSignedCertificate('crm.test');
+    secure = https.createServer({ key, cert }, (req, res) => {
+      hits.push({ host: req.headers.host, url: `https:${req.url}` });
+      res.end(`secure upstream says hello to ${req.url}\n`);
+    });
+    secure.listen(0, '127.0.0.1');
+    await once(secure, 'listening');
+    securePort = (secure.address() as net.AddressInfo).port;
+    // The gateway resolves names itself: the fakes' names lead to loopback, as a LAN service's would.
+    const names: Record<string, string[]> = {
+      'crm.test': ['127.0.0.1'],
+      'rebind.test': ['93.184.216.34', '127.0.0.1'],
+    };
+    host = await startE2eWarren({ runtime: kind, resolveName: async (name) => names[name] ?? [] });
+    host.addGroup('net');
+    // The owner's own operations, as `warren net allow` runs them: a LAN service by name, and a public name.
+    await owner({ op: 'net-allow', folder: 'net', host: 'crm.test', port, isLan: true });
+    await owner({ op: 'net-allow', folder: 'net', host: 'rebind.test', port });
+    await owner({ op: 'net-allow', folder: 'net', host: 'crm.test', port: securePort, isLan: true });
+    writeFileSync(path.join(host.dataDir, 'groups', 'net', 'crm-ca.pem'), cert);
+  }, 240_000);
+
+  afterAll(async () => {
+    await host?.stop();
+    upstream?.close();
+    secure?.close();
+  });
+
+  it('reaches an allowed host over CONNECT and plain HTTP, and nothing else', async () => {
+    const [allowed, refused, direct] = await run(
+      'net',
+      [
+        [
+          `curl -sS --max-time 20 http://crm.test:${port}/plain`,
+          `curl -sS --max-time 20 -p http://crm.test:${port}/tunnel`,
+          `curl -sS --max-time 20 --cacert crm-ca.pem https://crm.test:${securePort}/secure`,
+        ].join(' && '),
+        [
+          `curl -sS --max-time 20 http://other.test:${port}/x 2>&1`,
+          'curl -sS --max-time 20 https://example.com/ 2>&1',
+          `curl -sS --max-time 20 -p http://rebind.test:${port}/ 2>&1`,
+          `curl -sS --max-time 20 -p http://crm.test:${port + 1}/ 2>&1`,
+        ].join('; echo; '),
+        // Around the proxy: no name resolves, no address routes.
+        [
+          `curl -sS --noproxy '*' --max-time 5 http://crm.test:${port}/ 2>&1`,
+          'curl -sS --noproxy "*" --max-time 5 http://93.184.216.34/ 2>&1',
+          'getent hosts example.com || echo no-dns',
+          `(echo > /dev/tcp/172.17.0.1/${port}) 2>&1 || echo no-tcp`,
+        ].join('; echo; '),
+      ],
+      'net done',
+    );
+    expect(allowed).toContain('upstream says hello to /plain');
+    expect(allowed).toContain('upstream says hello to /tunnel');
+    // TLS end to end through the tunnel: the certificate checked for crm.test by curl, not by the gateway.
+    expect(allowed).toContain('secure upstream says hello to /secure');
+    expect(hits).toEqual([
+      { host: `crm.test:${port}`, url: '/plain' },
+      { host: `crm.test:${port}`, url: '/tunnel' },
+      { host: `crm.test:${securePort}`, url: 'https:/secure' },
+    ]);
+    expect(refused).toMatch(/refused other.test:\d+: other.test:\d+ is not on this group's allowlist/);
+    expect(refused).toMatch(/CONNECT tunnel failed, response 403/);
+    expect(refused.match(/CONNECT tunnel failed, response 403/g)).toHaveLength(3);
+    expect(direct).toMatch(/Could not resolve host: crm.test/);
+    expect(direct).toMatch(/no-dns/);
+    expect(direct).toMatch(/no-tcp/);
+    expect(direct).not.toContain('upstream says hello');
+    expect(hits).toHaveLength(3);
+
+    // Every connection audited: the two allowed with their bytes, each refusal with its reason.
+    const audit = egressAudit();
+    // Newest first: the HTTPS tunnel, the CONNECT tunnel, the plain request.
+    expect(audit.filter((row) => row.decision === 'allow')).toEqual([
+      expect.objectContaining({
+        method: 'CONNECT',
+        host: 'crm.test',
+        port: securePort,
+        address: '127.0.0.1',
+      }),
+      expect.objectContaining({ method: 'CONNECT', host: 'crm.test', port, address: '127.0.0.1' }),
+      expect.objectContaining({ method: 'GET', host: 'crm.test', path: '/plain', status: 200 }),
+    ]);
+    const refusals = audit.filter((row) => row.decision === 'deny');
+    expect(refusals.reduce((sum, row) => sum + row.count, 0)).toBe(4);
+    expect(JSON.stringify(refusals)).toMatch(/not on this group's allowlist/);
+  }, 300_000);
+
+  it('applies a changed rule to the next request, in the same running container', async () => {
+    const starts = host.starts.length;
+    await owner({ op: 'net-deny', folder: 'net', host: 'crm.test', port });
+    const [output] = await run(
+      'net',
+      [`curl -sS --max-time 20 http://crm.test:${port}/again 2>&1`],
+      'denied now',
+    );
+    expect(output).toMatch(/crm.test:\d+ is denied for this group/);
+    expect(hits.map((hit) => hit.url)).not.toContain('/again');
+    expect(host.starts.length).toBe(starts);
+  }, 180_000);
+});
