@@ -294,6 +294,11 @@ function judge(results: Map<ScenarioName, ScenarioResult>): TargetRow[] {
       isMet: check(egress?.egressAddedMedian, (value) => value < 2),
     },
     {
+      target: 'Egress gateway: added per HTTPS request (intercepted, secret added) median < 2 ms',
+      figure: egress ? ms(egress.egressInterceptedMedian) : '—',
+      isMet: check(egress?.egressInterceptedMedian, (value) => value < 2),
+    },
+    {
       target: 'Egress gateway: tunnel throughput ≥ 200 MB/s',
       figure: egress ? `${egress.egressMbps?.toFixed(0)} MB/s` : '—',
       isMet: check(egress?.egressMbps, (value) => value >= 200),

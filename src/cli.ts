@@ -14,6 +14,7 @@ import { registerNet } from './cli/net.js';
 import { createCliOwnerOps, performFromCli } from './cli/owner.js';
 import { registerPairing } from './cli/pairing.js';
 import { Cli, type CliHost, type CliIo, runProgram, terminalIo, UsageError } from './cli/program.js';
+import { registerSecrets } from './cli/secrets.js';
 import { formatStatus } from './cli/status.js';
 import { registerTasks } from './cli/tasks.js';
 import { registerUpkeep } from './cli/upkeep.js';
@@ -137,6 +138,7 @@ export function buildProgram(cli: Cli, host: CliHost): Command {
   }
   registerGroups(program, cli, host);
   registerNet(program, cli, host);
+  registerSecrets(program, cli, host);
   registerPairing(program, cli, host);
   registerTasks(program, cli, host);
   registerAudit(program, cli, host);

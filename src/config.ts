@@ -26,6 +26,7 @@ const ENV_ONLY_SETTINGS: ReadonlySet<string> = new Set([
   'discordApiRoot',
   'modelBaseUrl',
   'mountAllowlistPath',
+  'egressCaFile',
 ]);
 
 const LOOPBACK_URL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -129,6 +130,7 @@ const configSchema = z.object({
   minFreeDiskMb: int(0, 16 * 1024 * 1024),
   egressRequestsPerMinute: int(1, 100_000),
   egressMbPerDay: int(0, 16 * 1024 * 1024),
+  egressCaFile: z.string(),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -205,6 +207,7 @@ const defaults = (env: Record<string, string | undefined>): Record<SettingName, 
   minFreeDiskMb: '1024',
   egressRequestsPerMinute: '120',
   egressMbPerDay: '1024',
+  egressCaFile: '',
 });
 
 /** In the data directory: the running host's pid, where it read .env, and that file's fingerprint. */

@@ -29,6 +29,7 @@ function launchFor(overrides: Partial<ClaudeLaunch> = {}): ClaudeLaunch {
     home: '/home/agent',
     apiBaseUrl: 'http://127.0.0.1:40123',
     proxyUrl: 'http://127.0.0.1:40124',
+    trust: { ca: '/run/warren/ca.pem', bundle: '/tmp/warren-ca-bundle.pem' },
     additionalDirectories: ['/workspace/global'],
     executable: '/opt/claude/claude',
     sdkVersion: findSdkVersion(),
@@ -128,6 +129,8 @@ describe('expectedSpawn', () => {
       expect(request.env[name], name).toBe(launch.proxyUrl);
     }
     expect(request.env.NO_PROXY).toBe('127.0.0.1,localhost,::1');
+    expect(request.env.NODE_EXTRA_CA_CERTS).toBe('/run/warren/ca.pem');
+    expect(request.env.SSL_CERT_FILE).toBe('/tmp/warren-ca-bundle.pem');
   });
 
   it('is null without a native binary, a known SDK version, or in SDK debug mode: nothing starts early', () => {

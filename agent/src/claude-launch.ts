@@ -18,6 +18,8 @@ export interface ClaudeLaunch {
   apiBaseUrl: string;
   /** The egress relay's URL (an HTTP proxy): the only way to anywhere else, as each group's rules allow. */
   proxyUrl: string;
+  /** The gateway's CA certificate, and a bundle of it with the system's CAs; null when the host gave none. */
+  trust: { ca: string; bundle: string } | null;
   /** Folders besides cwd the agent may work in (global memory, extra mounts). */
   additionalDirectories: string[];
   model?: string;
@@ -86,6 +88,16 @@ export function launchOptions(launch: ClaudeLaunch, resumeSessionId: string | nu
       ),
       NO_PROXY: '127.0.0.1,localhost,::1',
       no_proxy: '127.0.0.1,localhost,::1',
+      // The root is read-only, so the system store cannot take the gateway's CA: these point Node, OpenSSL (curl,
+      // Python's ssl) and requests at it beside the system's CAs.
+      ...(launch.trust
+        ? {
+            NODE_EXTRA_CA_CERTS: launch.trust.ca,
+            SSL_CERT_FILE: launch.trust.bundle,
+            CURL_CA_BUNDLE: launch.trust.bundle,
+            REQUESTS_CA_BUNDLE: launch.trust.bundle,
+          }
+        : {}),
     },
   } satisfies Options;
 }

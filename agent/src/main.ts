@@ -21,11 +21,13 @@ async function main(): Promise<number> {
   // HOME must be ready before Claude Code starts: it reads and writes ~/.claude.json at once.
   const { home, notices } = await prepareHome(log);
   const extraDirectories = await listExtraDirectories(CONTAINER_PATHS.extra);
+  const trust = await trustEgressCa(log);
   const launch = {
     cwd: CONTAINER_PATHS.group,
     home,
     apiBaseUrl: relay.url,
     proxyUrl: egress.url,
+    trust,
     additionalDirectories: [CONTAINER_PATHS.global, ...extraDirectories],
     model: process.env[RUN_ENV.model] || undefined,
     executable: findClaudeExecutable(),
@@ -67,6 +69,21 @@ async function prepareHome(log: Log): Promise<{ home: string; notices: string[] 
     log.warn({ err: error, home }, 'cannot make a fallback HOME');
     notices.push(`${home} is not writable: mount a tmpfs there owned by uid 1000`);
     return { home, notices };
+  }
+}
+
+/** The gateway's CA and the system's CAs in one file in /tmp (the root is read-only); null without the CA. */
+async function trustEgressCa(log: Log): Promise<{ ca: string; bundle: string } | null> {
+  const ca = CONTAINER_PATHS.egressCa;
+  try {
+    const own = await fs.readFile(ca, 'utf8');
+    const system = await fs.readFile('/etc/ssl/certs/ca-certificates.crt', 'utf8').catch(() => '');
+    const bundle = '/tmp/warren-ca-bundle.pem';
+    await fs.writeFile(bundle, `${system}\n${own}`, { mode: 0o644 });
+    return { ca, bundle };
+  } catch (error) {
+    log.warn({ err: error }, 'no egress CA: hosts with secrets added by the gateway will not be trusted');
+    return null;
   }
 }
 

@@ -80,6 +80,8 @@ describe('every warren command', () => {
         'groups budget',
         'groups export',
         'net allow',
+        'secrets set',
+        'secrets bind',
         'image build',
         'service install',
         'backup',

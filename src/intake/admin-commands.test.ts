@@ -3,6 +3,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, FakeAgentRunner } from '../../test/fake-agent-runner.js';
 import { startTestWarren, type TestWarren } from '../../test/harness.js';
+import { rowsMentioning } from '../../test/helpers/group-data.js';
+import { databasePath } from '../app.js';
+import { readSecrets, setSecret } from '../sandbox/egress/secrets.js';
 import { commandOf, splitWords } from './admin-commands.js';
 
 let harness: TestWarren | null = null;
@@ -163,6 +166,80 @@ describe('network rules command', () => {
       }),
     );
     expect(h.runner.sessions).toHaveLength(0);
+  });
+});
+
+describe('secrets command', () => {
+  // Split so that no line of this file holds the value a check searches for.
+  const value = ['tok', 'Zq81', 'wv'].join('_');
+
+  it('/secrets set is refused: a secret typed into a chat would stay in its history; nothing keeps it', async () => {
+    const h = await start();
+    owner(h, `/secrets set TOKEN ${value}`);
+    await eventually(
+      () => lastTo(h, 'owner').startsWith('❌ A secret is never typed into a chat'),
+      2000,
+      'refusal',
+    );
+    expect(lastTo(h, 'owner')).toBe(
+      '❌ A secret is never typed into a chat: its history would keep it. ' +
+        'On the host: printf %s "$VALUE" | warren secrets set NAME. ' +
+        'Treat the value you typed as seen: replace it at its source.',
+    );
+    expect(readSecrets(h.dataDir).size).toBe(0);
+    expect(rowsMentioning(databasePath(h.dataDir), value)).toEqual({}); // no message, no audit entry holds it
+    // Control: the same search finds the answer, queued in the outbox.
+    expect(rowsMentioning(databasePath(h.dataDir), 'never typed into a chat')).toEqual({ outbox: 1 });
+    expect(h.runner.sessions).toHaveLength(0);
+  });
+
+  it('/secrets bind, list, remove and unbind work from the admin chat; the value is never shown', async () => {
+    const h = await start();
+    setSecret(h.dataDir, 'TOKEN', value);
+    owner(h, '/secrets bind TOKEN main api.example.com:8443 --template "token {secret}"');
+    await eventually(
+      () => lastTo(h, 'owner').startsWith("✅ Group 'main' sends secret 'TOKEN'"),
+      2000,
+      'bind',
+    );
+    expect(lastTo(h, 'owner')).toContain(
+      '`Authorization: token {secret}`; api.example.com:8443 is not on its allowlist',
+    );
+    owner(h, '/secrets list');
+    await eventually(
+      () => lastTo(h, 'owner').startsWith('Secrets (values are never shown)'),
+      2000,
+      'the list',
+    );
+    expect(lastTo(h, 'owner')).toContain(
+      '  TOKEN\n    main  api.example.com:8443  Authorization: token {secret}',
+    );
+    owner(h, '/secrets remove TOKEN');
+    await eventually(
+      () => lastTo(h, 'owner').startsWith("❌ secret 'TOKEN' is bound for main"),
+      2000,
+      'refused',
+    );
+    owner(h, '/secrets bind TOKEN main api.example.com --lan');
+    await eventually(() => lastTo(h, 'owner').includes("Unknown option '--lan'"), 2000, 'bad option');
+    owner(h, '/secrets unbind main api.example.com:8443');
+    await eventually(
+      () => lastTo(h, 'owner').startsWith("✅ Group 'main' no longer sends 'TOKEN'"),
+      2000,
+      'unbind',
+    );
+    owner(h, '/secrets show TOKEN');
+    await eventually(() => lastTo(h, 'owner').includes('usage: /secrets list'), 2000, 'the usage');
+    expect(h.warren.store.egress.bindings('main')).toEqual([]);
+    expect(h.channel.textsTo('owner').join('\n')).not.toContain(value);
+    expect(h.warren.store.audit.recent(20)).toContainEqual(
+      expect.objectContaining({
+        action: 'secret-bind',
+        actor: 'fake:me',
+        decision: 'allow',
+        groupFolder: 'main',
+      }),
+    );
   });
 });
 

@@ -1,5 +1,6 @@
 // The admin chat's front end to the owner's operations (owner-ops.ts): /register, /approve, /deny, /pending,
-// /memory, /budget, /net, /stop, /resume. It only parses a command into an operation and queues the answer; the operation authorizes and audits.
+// /memory, /budget, /net, /secrets, /stop, /resume. It only parses a command into an operation and queues the answer;
+// the operation authorizes and audits.
 import { parseArgs } from 'node:util';
 import type { Logger } from '../log.js';
 import { type ChatAddress, type Group, parseChatAddress } from '../store/records.js';
@@ -19,6 +20,9 @@ const USAGE = {
   '/net':
     'usage: /net list FOLDER, /net allow FOLDER HOST[:PORT] [--lan], /net deny FOLDER HOST[:PORT]\n' +
     '   or: /net remove FOLDER HOST[:PORT] (HOST: api.example.com, *.example.com or an IP address; port 443 by default)',
+  '/secrets':
+    'usage: /secrets list, /secrets bind NAME FOLDER HOST[:PORT] [--header NAME] [--template "Bearer {secret}"]\n' +
+    '   or: /secrets unbind FOLDER HOST[:PORT] [--header NAME], /secrets remove NAME [--force]',
   '/stop': 'usage: /stop (every agent stops at once; nothing starts until /resume)',
   '/resume': 'usage: /resume',
 };
@@ -118,7 +122,38 @@ function parseCommand(command: AdminCommand, words: string[]): OwnerOp | string 
       if (verb === 'allow') return { op: 'net-allow', folder, ...where, isLan: values.lan ?? false };
       return { op: `net-${verb}`, folder, ...where };
     }
+    case '/secrets':
+      return parseSecrets(words);
   }
+}
+
+/** /secrets: every operation but set, whose value would stay in the chat's history. */
+function parseSecrets(words: string[]): OwnerOp | string {
+  if (words[0] === 'set') {
+    const typed = words.length > 2 ? ' Treat the value you typed as seen: replace it at its source.' : '';
+    const how = 'On the host: printf %s "$VALUE" | warren secrets set NAME.';
+    return `A secret is never typed into a chat: its history would keep it. ${how}${typed}`;
+  }
+  const options = {
+    header: { type: 'string' },
+    template: { type: 'string' },
+    force: { type: 'boolean' },
+  } as const;
+  const { values, positionals } = parseArgs({ args: words, allowPositionals: true, options });
+  const { header, template, force } = values;
+  const [verb, ...rest] = positionals;
+  const [first = '', second = '', third = ''] = rest;
+  const takes = (count: number, ...allowed: string[]) =>
+    rest.length === count && Object.keys(values).every((option) => allowed.includes(option));
+  if (verb === 'list' && takes(0)) return { op: 'secret-list' };
+  if (verb === 'remove' && takes(1, 'force'))
+    return { op: 'secret-remove', name: first, force: force ?? false };
+  // parseHostPort throws on a bad port: the answer says so.
+  if (verb === 'bind' && takes(3, 'header', 'template'))
+    return { op: 'secret-bind', name: first, folder: second, ...parseHostPort(third), header, template };
+  if (verb === 'unbind' && takes(2, 'header'))
+    return { op: 'secret-unbind', folder: first, ...parseHostPort(second), header };
+  return USAGE['/secrets'];
 }
 
 export function createAdminCommands(deps: {

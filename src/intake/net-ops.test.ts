@@ -1,52 +1,21 @@
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { registerTestGroup, tempDir } from '../../test/harness.js';
-import { silentLogger } from '../log.js';
+import { registerTestGroup } from '../../test/harness.js';
+import { ownerOpsFixture } from '../../test/helpers/owner-ops.js';
 import { decide } from '../sandbox/egress/policy.js';
-import { type AuditEntry, openStore, type Store } from '../store/store.js';
+import type { AuditEntry, Store } from '../store/store.js';
 import { parseHostPort } from './net-ops.js';
-import { createOwnerOps, type OwnerActor, type OwnerOp, type OwnerOps } from './owner-ops.js';
-import { createPairing } from './pairing.js';
+import type { OwnerActor, OwnerOp, OwnerOps } from './owner-ops.js';
 
 let store: Store;
 let dataDir: string;
 let audits: AuditEntry[];
-let changes: number;
+let woken: { count: number };
 let ops: OwnerOps;
 const NOW = 1_750_000_000_000;
 const cli: OwnerActor = { kind: 'cli' };
 
 beforeEach(() => {
-  dataDir = tempDir();
-  store = openStore(path.join(dataDir, 'warren.db'));
-  audits = [];
-  changes = 0;
-  const audit = (entry: AuditEntry) => audits.push(entry);
-  const pairing = createPairing({
-    store,
-    dataDir,
-    assistantName: 'Warren',
-    log: silentLogger(),
-    now: () => NOW,
-    audit,
-    enqueue: () => {},
-    notifier: { notify: () => false },
-  });
-  ops = createOwnerOps({
-    store,
-    dataDir,
-    now: () => NOW,
-    audit,
-    pairing,
-    timezone: 'UTC',
-    defaultDiskQuotaMb: 4096,
-    budgets: { groupDailyBudget: 5, groupMonthlyBudget: 50, currency: 'USD' },
-    mountAllowlistPath: path.join(dataDir, 'mount-allowlist.json'),
-    protectedPaths: [],
-    onChange: () => changes++,
-  });
-  registerTestGroup(store, dataDir, 'main', { isAdmin: true, now: NOW });
-  registerTestGroup(store, dataDir, 'sales', { now: NOW });
+  ({ store, dataDir, audits, ops, woken } = ownerOpsFixture(NOW));
 });
 afterEach(() => store.close());
 
@@ -85,7 +54,7 @@ describe('network rules as owner operations', () => {
       isLan: false,
     });
     expect(decide(store.egress.of('main'), 'api.example.com', 443)).toMatchObject({ isAllowed: false });
-    expect(changes).toBe(0); // read per request by the gateway: nothing to wake
+    expect(woken.count).toBe(0); // read per request by the gateway: nothing to wake
   });
 
   it('audits each change with its group, what was typed and the rule stored; the list is not audited', async () => {

@@ -26,7 +26,8 @@ export function parseHostPort(text: string): { host: string; port?: number } {
   return { host, port: Number(port) };
 }
 
-const shown = (host: string, port: number) => `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
+/** host:port as the owner types it, an IPv6 address in brackets. */
+export const shown = (host: string, port: number) => `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
 
 /** Runs one operation on an existing group's rules. The gateway reads them per request: no restart, no wake-up. */
 export function netOp(store: Store, request: NetOp, now: number): { text: string; detail?: object } {

@@ -1,19 +1,18 @@
-// The owner's operations in one table: registering, pairing, mounts, quotas, network rules, tasks and global
-// memory. Each one is authorized and audited here, once; the front ends (the admin chat's commands, the CLI) only
-// parse and print.
-import path from 'node:path';
+// The owner's operations in one table: registering, pairing, mounts, quotas, network rules, secrets, tasks and
+// global memory. Each one is authorized and audited here, once; the front ends (the admin chat's commands, the CLI)
+// only parse and print.
 import type { Config } from '../config.js';
-import { loadMountAllowlist } from '../mount-allowlist-file.js';
-import { buildMounts } from '../sandbox/mounts.js';
 import { removeGroupFiles } from '../sandbox/run-folders.js';
 import { type ChatAddress, formatChatAddress, type Group } from '../store/records.js';
 import { type AuditEntry, type PairingRequest, type Store, StoreError, type Task } from '../store/store.js';
 import { createTaskOps, describeNextRun } from '../tasks/tasks.js';
 import type { MemoryProposals } from './memory-proposals.js';
+import { type MountOp, mountOp } from './mount-ops.js';
 import { type NetOp, netOp } from './net-ops.js';
 import { memoryList, pendingText } from './owner-lists.js';
 import type { Pairing } from './pairing.js';
 import { registerGroup, shareGroup } from './registration.js';
+import { type SecretOp, secretOp } from './secret-ops.js';
 
 /** Who asks: the CLI (who can open the database), the owner's web page (who holds its token), or a chat member. */
 export type OwnerActor = { kind: 'cli' } | { kind: 'web' } | { kind: 'chat'; id: string; group: Group };
@@ -59,8 +58,7 @@ export type OwnerOp =
   | { op: 'share-chat'; chat: ChatAddress; folder: string; isDirect?: boolean }
   /** purge: its rows (but the audit) and its files on disk go too, for good; without, its folder is kept. */
   | { op: 'remove-group'; folder: string; purge?: boolean }
-  | { op: 'mount'; folder: string; hostPath: string; as?: string; isReadOnly: boolean }
-  | { op: 'unmount'; folder: string; name: string }
+  | MountOp
   | { op: 'set-quota'; folder: string; mb: number | null }
   /** An amount per day or month: null is the configured default, 0 no limit, undefined leaves it as it is. */
   | { op: 'set-budget'; folder: string; daily?: number | null; monthly?: number | null }
@@ -74,7 +72,9 @@ export type OwnerOp =
   | { op: 'stop-turn' | 'new-session'; folder: string }
   | { op: 'global-memory-approve' | 'global-memory-reject'; id: number }
   /** A group's egress rules (net-ops.ts): allow, deny, remove and list where its agent may connect. */
-  | NetOp;
+  | NetOp
+  /** The owner's secrets and which group's requests to which host carry them (secret-ops.ts); set: CLI only. */
+  | SecretOp;
 
 const ONLY_ADMIN = 'owner commands work only in the admin chat';
 
@@ -96,40 +96,6 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
     if (!group) throw new StoreError(`no group '${folder}' (see \`warren groups list\`)`);
     return group;
   };
-
-  function mount(request: Extract<OwnerOp, { op: 'mount' | 'unmount' }>): Done {
-    const group = groupNamed(request.folder);
-    const current = store.groups.extraMounts(group.id);
-    if (request.op === 'unmount') {
-      const { name } = request;
-      const kept = current.filter((entry) => entry.containerName !== name && entry.hostPath !== name);
-      if (kept.length === current.length)
-        throw new StoreError(`group '${group.folder}' has no extra mount '${name}'`);
-      store.groups.setExtraMounts(group.id, kept);
-      return `Group '${group.folder}' no longer asks for ${name} (from its next run).`;
-    }
-    const { as: containerName, isReadOnly } = request;
-    const wanted = { hostPath: path.resolve(request.hostPath), containerName, isReadOnly };
-    // Checked now for a clear answer; the allowlist decides again at every container start (it may change).
-    const allowlist = loadMountAllowlist(deps.mountAllowlistPath);
-    if (!allowlist.ok) throw new StoreError(allowlist.reason);
-    const check = buildMounts({
-      dataDir: deps.dataDir,
-      groupFolder: group.folder,
-      isAdmin: group.isAdmin,
-      extraMounts: [wanted],
-      allowlist: allowlist.allowlist,
-      protectedPaths: deps.protectedPaths,
-    });
-    if (check.denials.length > 0) {
-      const reasons = check.denials.map((denial) => denial.reason).join('; ');
-      throw new StoreError(`the mount allowlist (${deps.mountAllowlistPath}) does not allow it: ${reasons}`);
-    }
-    const others = current.filter((entry) => entry.hostPath !== wanted.hostPath);
-    store.groups.setExtraMounts(group.id, [...others, wanted]);
-    const how = `${isReadOnly ? 'read-only' : 'read-write'} under /workspace/extra/`;
-    return `Group '${group.folder}' will see ${wanted.hostPath} ${how} (from its next run).`;
-  }
 
   function task(action: TaskAction, id: string): Done {
     const found = store.tasks.byId(id);
@@ -169,7 +135,7 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
     return { text, detail };
   }
 
-  async function run(request: OwnerOp, actor: string): Promise<Done> {
+  async function run(request: OwnerOp, actor: string, isCli: boolean): Promise<Done> {
     const now = deps.now();
     switch (request.op) {
       case 'register-chat': {
@@ -196,7 +162,7 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
         return `Removed group '${request.folder}'. Its folder was kept on disk.`;
       case 'mount':
       case 'unmount':
-        return mount(request);
+        return mountOp(deps, groupNamed(request.folder), request);
       case 'set-quota': {
         if (!store.groups.setDiskQuotaMb(request.folder, request.mb)) groupNamed(request.folder);
         const what =
@@ -271,6 +237,17 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
         // The egress gateway reads the rules at every request: a change applies to the next one, nothing to wake.
         groupNamed(request.folder);
         return netOp(store, request, now);
+      case 'secret-set':
+        // Typed into a chat (or a web page), a secret would stay in its history.
+        if (!isCli) throw new StoreError('a secret is set only on the host: warren secrets set NAME');
+        return secretOp(store, deps.dataDir, request, now);
+      case 'secret-bind':
+      case 'secret-unbind':
+        groupNamed(request.folder);
+        return secretOp(store, deps.dataDir, request, now);
+      case 'secret-remove':
+      case 'secret-list':
+        return secretOp(store, deps.dataDir, request, now);
       case 'memory-list':
         return memoryList(memory().pending());
       case 'global-memory-approve':
@@ -301,9 +278,11 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
       const who = actor.kind === 'chat' ? actor.id : actor.kind;
       const audit = (decision: 'allow' | 'deny', group: string | null, detail: Record<string, unknown>) =>
         deps.audit({ groupFolder: group, actor: who, action: request.op, decision, detail });
-      const { op: _op, ...args } = request;
+      // A secret's value is never audited: only its name.
+      const { op: _op, ...args } =
+        request.op === 'secret-set' ? { op: request.op, name: request.name } : request;
       try {
-        const ran = await run(request, who);
+        const ran = await run(request, who, actor.kind === 'cli');
         const done = typeof ran === 'string' ? { text: ran } : ran;
         const group = done.group ?? ('folder' in request ? request.folder : undefined) ?? null;
         // The lists change nothing; every other success is audited with what it did.

@@ -26,6 +26,8 @@ export const CONTAINER_PATHS = {
   apiSocket: '/run/warren/api.sock',
   /** The egress gateway's unix socket, in the same folder: the agent's only way to the network. */
   egressSocket: '/run/warren/egress.sock',
+  /** The egress gateway's CA certificate, which the agent trusts (the gateway adds secrets to some hosts' requests). */
+  egressCa: '/run/warren/ca.pem',
 } as const;
 
 /** Env var names the host sets on the container. None of them is a secret; no secret is ever passed. */

@@ -1,5 +1,6 @@
 // The real AgentRunner: one hardened container per group run, from start to ready, follow-ups, stop and exit.
 // Folders, mounts and disk: run-folders.ts; budget and metering: agent-proxy.ts; how a run ended: run-exit.ts.
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CONTAINER_PATHS, runSettingsToEnv } from '../protocol/ipc.js';
@@ -53,7 +54,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
   if (config.logLevel === 'debug' || config.logLevel === 'trace') agentEnv.WARREN_LOG_LEVEL = 'debug';
   let isClosed = false;
   const proxy = credential ? createAgentProxy({ ...host, credential, runs }) : null;
-  const egress = createAgentEgress({ ...host, runs, resolve: deps.resolveName });
+  const egress = createAgentEgress({ ...host, config, installId, runs, resolve: deps.resolveName });
 
   // Nothing of this install can legitimately be running before its first start: clear what a dead host left.
   const orphansCleared = runtime.removeOrphans(installId).then(
@@ -124,6 +125,10 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
       const { runDir, socketPath, mounts } = await folders.prepare(group);
       await proxy.listen(folder, socketPath);
       await egress.listen(folder, path.join(path.dirname(socketPath), 'egress.sock'));
+      // The egress CA's certificate beside the sockets (a folder only the host writes): the agent trusts it.
+      writeFileSync(path.join(path.dirname(socketPath), 'ca.pem'), await egress.caCertificate(), {
+        mode: 0o644,
+      });
       ipc = createRunIpc({
         ...host,
         runDir,

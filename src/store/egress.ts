@@ -10,8 +10,58 @@ export type EgressRule = {
   createdAt: number;
 };
 
+/** A header the gateway sets on a group's requests to host:port: template with {secret} replaced by the value. */
+export type SecretBinding = {
+  host: string;
+  port: number;
+  header: string;
+  template: string;
+  secretName: string;
+  createdAt: number;
+};
+
+const SELECT_BINDING = `SELECT host, port, header, template, secret_name AS secretName, created_at AS createdAt
+  FROM secret_bindings`;
+
 export function egressQueries(db: Db) {
   return {
+    /** A group's secret bindings (all hosts), read for every connection like the rules. */
+    bindings: (groupFolder: string): SecretBinding[] =>
+      db.all<SecretBinding>(
+        `${SELECT_BINDING} WHERE group_folder = ? ORDER BY host, port, header`,
+        groupFolder,
+      ),
+    /** Every group's bindings of one secret (what removing it would break). */
+    bindingsOf: (secretName: string): Array<SecretBinding & { groupFolder: string }> =>
+      db.all(
+        `SELECT group_folder AS groupFolder, host, port, header, template, secret_name AS secretName,
+           created_at AS createdAt FROM secret_bindings WHERE secret_name = ? ORDER BY group_folder, host`,
+        secretName,
+      ),
+    /** Adds the binding, or replaces the one for the same host, port and header. */
+    bind: (groupFolder: string, binding: Omit<SecretBinding, 'createdAt'>, now: number): void =>
+      void db.run(
+        `INSERT OR REPLACE INTO secret_bindings (group_folder, host, port, header, template, secret_name, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        groupFolder,
+        binding.host,
+        binding.port,
+        binding.header,
+        binding.template,
+        binding.secretName,
+        now,
+      ),
+    /** Removes a group's bindings for host:port (one header, or all of them); how many went. */
+    unbind: (groupFolder: string, host: string, port: number, header?: string): number =>
+      db.run(
+        `DELETE FROM secret_bindings WHERE group_folder = ? AND host = ? AND port = ?
+           AND (? IS NULL OR lower(header) = lower(?))`,
+        groupFolder,
+        host,
+        port,
+        header ?? null,
+        header ?? null,
+      ).changes,
     /** A group's rules; read for every request, so a change applies to the next one. */
     of: (groupFolder: string): EgressRule[] =>
       db

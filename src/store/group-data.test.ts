@@ -50,6 +50,7 @@ describe("one group's data", () => {
       taskRuns: 2,
       usage: 1,
       egressRules: 1,
+      secretBindings: 1,
     });
     expect(rowsMentioning(file, 'acme')).toEqual({ audit: 1 });
     expect(rowsMentioning(file, 'globex')).toEqual(before);

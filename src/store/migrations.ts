@@ -292,4 +292,18 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (group_folder, host, port)
   ) WITHOUT ROWID;
   `,
+  // Secrets the egress gateway adds to a group's requests to one host (the values live in secrets.json, 0600, outside
+  // every mount; only the name is here). header: its name; template: its value, {secret} standing for the secret.
+  `
+  CREATE TABLE secret_bindings (
+    group_folder TEXT NOT NULL,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    header TEXT NOT NULL COLLATE NOCASE,
+    template TEXT NOT NULL,
+    secret_name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (group_folder, host, port, header)
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -255,11 +255,15 @@ describe('store', () => {
     expect(store?.outbox.byKey('r1')).toBeNull();
   });
 
-  it('removing a group deletes the text of its messages', () => {
+  it('removing a group deletes the text of its messages and its secret bindings', () => {
     const { add, chat } = setup();
     add('private', true);
+    const binding = { host: 'api.example.com', port: 443, header: 'Authorization', template: '{secret}' };
+    store?.egress.bind('team', { ...binding, secretName: 'TOKEN' }, 1);
+    expect(store?.egress.bindingsOf('TOKEN')).toHaveLength(1);
     expect(store?.groups.remove('team')).toBe(true);
     expect(store?.messages.ofChat(chat.id)).toEqual([]);
+    expect(store?.egress.bindingsOf('TOKEN')).toEqual([]);
     expect(store?.chats.get('fake', 'c1')?.groupId).toBeNull();
   });
 

@@ -263,6 +263,62 @@ export function killContainer(name: string, kind: RuntimeKind = 'docker'): Promi
   });
 }
 
+/** Runs a command in a running container as its own user (the engine's exec); stdout and stderr together. */
+export async function execInContainer(
+  kind: RuntimeKind,
+  name: string,
+  command: string[],
+  timeoutMs = 60_000,
+): Promise<string> {
+  let output = '';
+  const isTimedOut = await new Promise<boolean>((resolve) => {
+    const child = spawn(engineCommand(kind), ['exec', name, ...command], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString();
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.on('close', (_code, signal) => {
+      clearTimeout(timer);
+      resolve(signal === 'SIGKILL');
+    });
+  });
+  if (isTimedOut) throw new Error(`${command.join(' ')} in ${name} took over ${timeoutMs} ms`);
+  return output;
+}
+
+/**
+ * Searches a running container for a value: every file (but /proc, /sys and /dev), every process's environment and
+ * command line, and the env. The value goes in as two halves joined on /dev/shm (excluded), so the search never finds
+ * itself; control, searched the same way, must be found (the search works). The output's sections: "== files",
+ * "== processes", "== env" (each empty when nothing was found), "== scanned N processes", "== control".
+ */
+export function searchContainer(
+  kind: RuntimeKind,
+  name: string,
+  value: string,
+  control: string,
+): Promise<string> {
+  const half = (text: string) => [text.slice(0, text.length >> 1), text.slice(text.length >> 1)];
+  const script = [
+    'printf "%s%s" "$1" "$2" > /dev/shm/k',
+    'echo "== files"; grep -rlF -f /dev/shm/k --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev / 2>/dev/null',
+    'echo "== processes"; for p in /proc/[0-9]*; do cat $p/environ $p/cmdline 2>/dev/null | tr "\\0" "\\n" | grep -F -f /dev/shm/k >/dev/null && echo "found in $p"; done',
+    'echo "== env"; env | grep -F -f /dev/shm/k',
+    'echo "== scanned $(ls -d /proc/[0-9]* | wc -l) processes"; rm /dev/shm/k',
+    'printf "%s%s" "$3" "$4" > /dev/shm/c; echo "== control"; grep -rlF -f /dev/shm/c --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev / 2>/dev/null; rm /dev/shm/c',
+  ].join('; ');
+  return execInContainer(
+    kind,
+    name,
+    ['/bin/sh', '-c', script, 'sh', ...half(value), ...half(control)],
+    120_000,
+  );
+}
+
 /** The text of every tool_result block in the last user message of a recorded model request. */
 export function toolResults(request: FakeRequest): string[] {
   const body = request.body as { messages?: Array<{ role: string; content: unknown }> } | null;

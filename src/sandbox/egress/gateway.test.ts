@@ -1,13 +1,18 @@
 import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { selfSignedCertificate } from '../../../test/helpers/self-signed.js';
 import { silentLogger } from '../../log.js';
 import type { EgressRule } from '../../store/store.js';
+import { loadOrCreateCa } from './ca.js';
 import { createEgressGateway, type EgressEvent, type EgressGateway } from './gateway.js';
+import type { InterceptedRequest } from './intercept.js';
 
 const rule = (host: string, port: number, overrides: Partial<EgressRule> = {}): EgressRule => ({
   host,
@@ -218,5 +223,125 @@ describe('egress gateway', () => {
     await gateway.closeGroup('sales');
     await closed;
     expect(fs.existsSync(socketPath)).toBe(false);
+  });
+
+  describe('with a secret bound to a host', () => {
+    const SECRET = 's3cr3t-value-0123456789';
+    let secure: https.Server;
+    let securePort: number;
+    let caPem: string;
+    const seen: Array<{ authorization?: string; url?: string }> = [];
+    const intercepted: InterceptedRequest[] = [];
+
+    beforeEach(async () => {
+      const { key, cert } = selfSignedCertificate('api.test');
+      secure = https.createServer({ key, cert }, (req, res) => {
+        seen.push({ authorization: req.headers.authorization, url: req.url });
+        res.end('secure hello');
+      });
+      secure.listen(0, '127.0.0.1');
+      await once(secure, 'listening');
+      securePort = (secure.address() as net.AddressInfo).port;
+      seen.length = 0;
+      intercepted.length = 0;
+      const ca = loadOrCreateCa(path.join(dir, 'egress-ca'), 'test');
+      caPem = (await ca).certPem;
+      names['api.test'] = ['127.0.0.1'];
+      names['other.test'] = ['127.0.0.1'];
+      rules = [
+        rule('api.test', securePort, { isLan: true }),
+        rule('other.test', securePort, { isLan: true }),
+        rule('crm.lan', upstreamPort, { isLan: true }),
+      ];
+      gateway = createEgressGateway({
+        log: silentLogger(),
+        now: Date.now,
+        rulesOf: () => rules,
+        audit: (event) => events.push(event),
+        limits: { requestsPerMinute: 100, megabytesPerDay: 100 },
+        resolve: async (host) => names[host] ?? [],
+        secrets: () => new Map([['CRM_TOKEN', SECRET]]),
+        secretBindingsOf: () => [
+          ...['api.test', 'other.test'].map((host) => ({
+            host,
+            port: securePort,
+            header: 'Authorization',
+            template: 'Bearer {secret}',
+            secretName: 'CRM_TOKEN',
+            createdAt: 0,
+          })),
+        ],
+        intercept: { ca: () => ca, upstreamCa: cert, audit: (request) => intercepted.push(request) },
+      });
+      await gateway.listen('sales', socketPath);
+    });
+
+    afterEach(() => secure.close());
+
+    /** A request over TLS through the tunnel, trusting only the install's CA, as the agent's curl does. */
+    async function secureRequest(
+      pathname: string,
+      headers: Record<string, string> = {},
+      body = '',
+      host = 'api.test',
+    ) {
+      const tunnel = await connect(socketPath, `${host}:${securePort}`);
+      expect(tunnel.status).toBe(200);
+      return new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const request = https.request(
+          {
+            createConnection: () => tls.connect({ socket: tunnel.socket, servername: host, ca: caPem }),
+            method: body ? 'POST' : 'GET',
+            path: pathname,
+            headers: { host, ...headers },
+          },
+          async (res) => {
+            let text = '';
+            for await (const chunk of res) text += chunk;
+            resolve({ status: res.statusCode ?? 0, body: text });
+          },
+        );
+        request.on('error', reject);
+        request.end(body);
+      });
+    }
+
+    it("adds the header from the secret, over the agent's own, on a verified connection upstream", async () => {
+      expect(await secureRequest('/leads', { authorization: 'Bearer forged' })).toEqual({
+        status: 200,
+        body: 'secure hello',
+      });
+      expect(seen).toEqual([{ authorization: `Bearer ${SECRET}`, url: '/leads' }]);
+      expect(intercepted).toEqual([
+        expect.objectContaining({
+          method: 'GET',
+          path: '/leads',
+          status: 200,
+          isRefused: false,
+          injected: ['CRM_TOKEN'],
+        }),
+      ]);
+      expect(events).toEqual([
+        expect.objectContaining({ method: 'CONNECT', decision: 'allowed', secretsAdded: ['CRM_TOKEN'] }),
+      ]);
+      expect(JSON.stringify([...events, ...intercepted])).not.toContain(SECRET);
+      // The gateway checks the upstream's certificate for the name asked: one for api.test does not pass as other.test.
+      const wrong = await secureRequest('/leads', {}, '', 'other.test');
+      expect(wrong.status).toBe(502);
+      expect(wrong.body).toMatch(/cannot reach other.test: ERR_TLS_CERT_ALTNAME_INVALID/);
+      expect(seen).toHaveLength(1);
+    });
+
+    it('refuses a request that carries a stored secret, in any form and to any host', async () => {
+      const base64 = Buffer.from(SECRET).toString('base64');
+      expect((await secureRequest('/x', {}, `token=${SECRET}`)).status).toBe(403);
+      expect((await secureRequest(`/x?t=${base64}`)).body).toMatch(/carries the secret CRM_TOKEN/);
+      expect((await secureRequest('/x', { 'x-note': encodeURIComponent(SECRET) })).status).toBe(403);
+      expect(seen).toEqual([]);
+      expect((await get(socketPath, `http://crm.lan:${upstreamPort}/?k=${SECRET}`)).status).toBe(403);
+      expect((await connect(socketPath, `${SECRET}.crm.lan:${upstreamPort}`)).body).toMatch(
+        /carries the secret/,
+      );
+    });
   });
 });

@@ -3,38 +3,24 @@
 // the request. It speaks the HTTP proxy protocol: CONNECT host:port (TLS, tunnelled as bytes) and absolute-form plain
 // HTTP. A destination must be on the group's list (policy.ts, read per request: a change applies to the next one).
 // The gateway resolves the name itself, checks every address, and connects to the address it checked, so a name that
-// changes its answer between check and connect (DNS rebinding) never reaches a private address. Caps bound how much.
+// changes its answer between check and connect (DNS rebinding) never reaches a private address. Caps bound how much
+// (limits.ts). A host the owner bound a secret to is not tunnelled but read, and the secret added (intercept.ts).
 import dns from 'node:dns/promises';
 import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log.js';
-import type { EgressRule } from '../../store/store.js';
+import type { EgressRule, SecretBinding } from '../../store/store.js';
 import { within } from '../runtimes/container.js';
 import { serveOnSocket } from '../unix-socket.js';
+import { createInterceptor, findSecret, type InterceptorOptions } from './intercept.js';
+import { createLimits, type Refusal } from './limits.js';
+import type { EgressEvent, EgressLimits } from './types.js';
+
+export type { EgressEvent, EgressLimits } from './types.js';
+
+import { forwardPlain } from './plain-http.js';
 import { decide, normalizeHost, refuseAddress } from './policy.js';
-
-/** One connection (CONNECT) or plain HTTP request, as audited. bytesIn came from the destination. */
-export interface EgressEvent {
-  groupFolder: string;
-  method: string;
-  host: string;
-  port: number;
-  path?: string;
-  status?: number;
-  address?: string;
-  bytesIn: number;
-  bytesOut: number;
-  decision: 'allowed' | 'refused' | 'failed';
-  reason?: string;
-}
-
-export interface EgressLimits {
-  /** New connections and plain requests per group per minute. */
-  requestsPerMinute: number;
-  /** Bytes both ways per group per day (UTC), in MiB; a transfer that passes it is cut. */
-  megabytesPerDay: number;
-}
 
 export interface EgressGatewayOptions {
   log: Logger;
@@ -47,21 +33,16 @@ export interface EgressGatewayOptions {
   limits: EgressLimits;
   /** Names to addresses; the system's resolver (getaddrinfo, /etc/hosts included) unless a test says otherwise. */
   resolve?(host: string): Promise<string[]>;
+  /** The owner's stored secrets by name (the leak guard looks for them in what leaves); none when absent. */
+  secrets?(): Map<string, string>;
+  /** A group's secret bindings, and what reads and adds them; without, every CONNECT is a blind tunnel. */
+  secretBindingsOf?(groupFolder: string): SecretBinding[];
+  intercept?: Omit<InterceptorOptions, 'charge' | 'secrets'>;
 }
 
 export type EgressGateway = ReturnType<typeof createEgressGateway>;
 
 const CONNECT_TIMEOUT_MS = 10_000;
-/** Hop-by-hop and proxy headers: meant for the gateway, never passed on. */
-const HOP_HEADERS = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'upgrade',
-];
 const AUTHORITY = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):(\d{1,5})$/;
 
 const systemResolve = async (host: string) =>
@@ -71,40 +52,23 @@ export function createEgressGateway(options: EgressGatewayOptions) {
   const log = options.log.child({ module: 'egress' });
   const resolve = options.resolve ?? systemResolve;
   const groups = new Map<string, { server: http.Server; sockets: Set<Duplex> }>();
-  const usage = new Map<string, { minute: number; requests: number; day: number; bytes: number }>();
-  const byteCap = options.limits.megabytesPerDay * 1024 * 1024;
-
-  function usageOf(folder: string) {
-    const now = options.now();
-    const minute = Math.floor(now / 60_000);
-    const day = Math.floor(now / 86_400_000);
-    const entry = usage.get(folder) ?? { minute, requests: 0, day, bytes: 0 };
-    if (entry.minute !== minute) Object.assign(entry, { minute, requests: 0 });
-    if (entry.day !== day) Object.assign(entry, { day, bytes: 0 });
-    usage.set(folder, entry);
-    return entry;
-  }
-
-  function capped(folder: string, reason: string): { status: number; reason: string } {
-    options.onCapped?.(folder, reason);
-    return { status: 429, reason };
-  }
-
-  /** Counts bytes against the group's day; false once the cap is passed (the caller cuts the transfer). */
-  const charge = (folder: string, bytes: number) => {
-    const entry = usageOf(folder);
-    entry.bytes += bytes;
-    return byteCap <= 0 || entry.bytes <= byteCap;
-  };
+  const limits = createLimits(options);
+  const secrets = options.secrets ?? (() => new Map<string, string>());
+  const interceptor = options.intercept
+    ? createInterceptor({ ...options.intercept, secrets, charge: limits.charge })
+    : null;
 
   /** The address to connect to, or why not (and the HTTP status that says so). */
   async function admit(
     folder: string,
     rawHost: string,
     port: number,
-  ): Promise<{ address: string } | { status: number; reason: string }> {
+  ): Promise<{ host: string; address: string } | Refusal> {
     const host = normalizeHost(rawHost);
     if (host === null || port < 1 || port > 65_535) return { status: 400, reason: 'not a host and port' };
+    // A secret spelled into a name (<secret>.example.com) would leave in the DNS query or the TLS handshake.
+    const leaked = findSecret(secrets(), [host, rawHost]);
+    if (leaked) return { status: 403, reason: `the name carries the secret ${leaked}` };
     const verdict = decide(options.rulesOf(folder), host, port);
     if (!verdict.isAllowed) {
       return {
@@ -112,13 +76,8 @@ export function createEgressGateway(options: EgressGatewayOptions) {
         reason: `${verdict.reason}; the owner can allow it: warren net allow ${folder} ${host}`,
       };
     }
-    const entry = usageOf(folder);
-    if (byteCap > 0 && entry.bytes >= byteCap) {
-      return capped(folder, `the group used its ${options.limits.megabytesPerDay} MiB of network for today`);
-    }
-    if (++entry.requests > options.limits.requestsPerMinute) {
-      return capped(folder, `more than ${options.limits.requestsPerMinute} connections in a minute`);
-    }
+    const capped = limits.take(folder);
+    if (capped) return capped;
     let addresses: string[];
     try {
       addresses = net.isIP(host) ? [host] : await within(CONNECT_TIMEOUT_MS, resolve(host));
@@ -134,7 +93,7 @@ export function createEgressGateway(options: EgressGatewayOptions) {
       const why = refuseAddress(address, verdict.isLan);
       if (why) return { status: 403, reason: `${host} resolves to a refused address: ${why}` };
     }
-    return { address: addresses[0] as string };
+    return { host, address: addresses[0] as string };
   }
 
   /** CONNECT host:port: the destination's bytes both ways, never looked into. */
@@ -162,6 +121,25 @@ export function createEgressGateway(options: EgressGatewayOptions) {
       return;
     }
     event.address = admitted.address;
+    const bindings = (options.secretBindingsOf?.(folder) ?? []).filter(
+      (binding) => binding.host === admitted.host && binding.port === event.port,
+    );
+    if (interceptor && bindings.length > 0) {
+      options.audit({
+        ...event,
+        decision: 'allowed',
+        secretsAdded: bindings.map((binding) => binding.secretName),
+      });
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      const target = {
+        groupFolder: folder,
+        host: admitted.host,
+        port: event.port,
+        address: admitted.address,
+      };
+      await interceptor.serve(client, head, { ...target, bindings });
+      return;
+    }
     // No Nagle: a TLS handshake's small writes would wait for the peer's delayed acknowledgement at each hop.
     const upstream = net.connect({
       host: admitted.address,
@@ -179,10 +157,7 @@ export function createEgressGateway(options: EgressGatewayOptions) {
     };
     const count = (side: 'bytesIn' | 'bytesOut') => (chunk: Buffer) => {
       event[side] += chunk.length;
-      if (!charge(folder, chunk.length)) {
-        cut(`the group used its ${options.limits.megabytesPerDay} MiB of network for today`);
-        options.onCapped?.(folder, event.reason ?? '');
-      }
+      if (!limits.charge(folder, chunk.length)) cut(limits.dayCapText);
     };
     upstream.once('connect', () => {
       isOpen = true;
@@ -216,79 +191,13 @@ export function createEgressGateway(options: EgressGatewayOptions) {
     });
   }
 
-  /** A plain http:// request in absolute form: forwarded to the checked address, the Host header kept. */
-  async function forward(folder: string, req: http.IncomingMessage, res: http.ServerResponse) {
-    let url: URL | null = null;
-    try {
-      url = new URL(req.url ?? '');
-    } catch {}
-    const method = req.method ?? 'GET';
-    const host = url?.hostname ?? '';
-    const port = Number(url?.port || 80);
-    const event: EgressEvent = {
-      groupFolder: folder,
-      method,
-      host: host.slice(0, 255),
-      port,
-      path: url?.pathname.slice(0, 300),
-      bytesIn: 0,
-      bytesOut: 0,
-      decision: 'refused',
-    };
-    const refuse = (status: number, reason: string) => {
-      options.audit({ ...event, status, reason });
-      res.writeHead(status, { 'content-type': 'text/plain', connection: 'close' });
-      res.end(`Warren's egress gateway refused ${host}:${port}: ${reason}\n`);
-    };
-    if (url?.protocol !== 'http:') return refuse(400, 'only http:// here; https:// goes through CONNECT');
-    const admitted = await admit(folder, host, port);
-    if ('reason' in admitted) return refuse(admitted.status, admitted.reason);
-    event.address = admitted.address;
-    const headers = { ...req.headers };
-    for (const name of HOP_HEADERS) delete headers[name];
-    const upstream = http.request({
-      host: admitted.address,
-      port,
-      method,
-      path: `${url.pathname}${url.search}`,
-      headers,
-      setHost: false,
-      agent: false,
-      timeout: CONNECT_TIMEOUT_MS,
-    });
-    const overCap = () => `the group used its ${options.limits.megabytesPerDay} MiB of network for today`;
-    req.on('data', (chunk: Buffer) => {
-      event.bytesOut += chunk.length;
-      if (!charge(folder, chunk.length)) upstream.destroy(new Error(overCap()));
-    });
-    upstream.on('response', (answer) => {
-      event.decision = 'allowed';
-      event.status = answer.statusCode;
-      const answerHeaders = { ...answer.headers };
-      for (const name of HOP_HEADERS) delete answerHeaders[name];
-      res.writeHead(answer.statusCode ?? 502, answerHeaders);
-      answer.on('data', (chunk: Buffer) => {
-        event.bytesIn += chunk.length;
-        if (!charge(folder, chunk.length)) answer.destroy(new Error(overCap()));
-      });
-      answer.on('error', (error) => {
-        event.reason = error.message;
-        res.destroy();
-      });
-      answer.pipe(res);
-      res.on('close', () => options.audit(event));
-    });
-    upstream.on('timeout', () => upstream.destroy(new Error('the destination did not answer in time')));
-    upstream.on('error', (error: NodeJS.ErrnoException) => {
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      event.decision = 'failed';
-      refuse(502, `cannot reach it: ${error.code ?? error.message}`);
-    });
-    req.pipe(upstream);
-  }
+  const plain = {
+    admit,
+    charge: limits.charge,
+    audit: options.audit,
+    secrets,
+    timeoutMs: CONNECT_TIMEOUT_MS,
+  };
 
   async function closeGroup(folder: string): Promise<void> {
     const entry = groups.get(folder);
@@ -308,7 +217,7 @@ export function createEgressGateway(options: EgressGatewayOptions) {
       if (groups.has(folder)) throw new Error(`the egress gateway already serves group ${folder}`);
       const sockets = new Set<Duplex>();
       const server = http.createServer((req, res) => {
-        forward(folder, req, res).catch((error: unknown) => {
+        forwardPlain(plain, folder, req, res).catch((error: unknown) => {
           log.error({ err: error, group: folder }, 'egress request failed');
           res.destroy();
         });
@@ -333,6 +242,7 @@ export function createEgressGateway(options: EgressGatewayOptions) {
     closeGroup,
     async close() {
       await Promise.all([...groups.keys()].map(closeGroup));
+      interceptor?.close();
     },
   };
 }
