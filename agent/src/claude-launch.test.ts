@@ -10,6 +10,7 @@ import {
   expectedSpawn,
   findSdkVersion,
   firstDifference,
+  launchOptions,
 } from './claude-launch.js';
 import { buildClaudeOptions } from './claude-loop.js';
 import type { Log } from './log.js';
@@ -152,6 +153,19 @@ describe('expectedSpawn', () => {
       'env SECRET',
     );
     expect(firstDifference(expected, { ...expected, command: '/other' })).toBe('command');
+  });
+});
+
+describe('launchOptions', () => {
+  it('lets WebFetch through the gateway always, and WebSearch only where the owner turned it on', () => {
+    const off = launchOptions(launchFor(), null);
+    expect(off.disallowedTools).toContain('WebSearch');
+    expect(off.disallowedTools).not.toContain('WebFetch');
+    expect(off.settings.skipWebFetchPreflight).toBe(true);
+    const on = launchOptions(launchFor({ runnerEnv: { PATH: '/usr/bin', WARREN_WEB_SEARCH: '1' } }), null);
+    expect(on.disallowedTools).not.toContain('WebSearch');
+    // The run setting is the host's: it does not pass on into Claude Code's own env.
+    expect((on.env as Record<string, string | undefined>).WARREN_WEB_SEARCH).toBeUndefined();
   });
 });
 

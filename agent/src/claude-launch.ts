@@ -44,18 +44,20 @@ export function launchOptions(launch: ClaudeLaunch, resumeSessionId: string | nu
     // agent-writable. All is set here in code, and CLAUDE.md memory goes in the system prompt (memory.ts).
     settingSources: [],
     // No auto-memory: CLAUDE.md is the one memory the host knows about. No hooks, as a second lock behind the above.
-    settings: { autoMemoryEnabled: false, disableAllHooks: true },
+    // No WebFetch preflight: it asks claude.ai about each domain, which the group's egress rules do not allow; the
+    // gateway is what decides where a fetch may go.
+    settings: { autoMemoryEnabled: false, disableAllHooks: true, skipWebFetchPreflight: true },
     strictMcpConfig: true,
     // The container is the sandbox (no network, read-only root, only the group's mounts) and nobody is there to
     // answer a permission prompt. (Claude Code refuses this as root: we run as uid 1000.)
     permissionMode: 'bypassPermissions',
     allowDangerouslySkipPermissions: true,
-    // WebFetch/WebSearch: the container has no network, and web search runs server-side, which would go around the
-    // host's per-group egress policy. Cron*, ScheduleWakeup: in-session timers die with the container; scheduling
-    // is the host's job. SendMessage: Claude Code's agent-to-agent messaging, easily confused with send_message.
+    // WebFetch goes through the egress gateway like every request, so the group's rules decide where. WebSearch runs
+    // on the model API's side, where no rule of ours reaches: only where the owner turned it on (the credential
+    // proxy refuses it otherwise). Cron*, ScheduleWakeup: in-session timers die with the container; scheduling is
+    // the host's job. SendMessage: Claude Code's agent-to-agent messaging, easily confused with send_message.
     disallowedTools: [
-      'WebFetch',
-      'WebSearch',
+      ...(launch.runnerEnv[RUN_ENV.webSearch] === '1' ? [] : ['WebSearch']),
       'CronCreate',
       'CronDelete',
       'CronList',

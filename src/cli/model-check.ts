@@ -34,6 +34,7 @@ export async function checkModelEndpoint(
     now: Date.now,
     recordUsage: () => {},
     checkBudget: () => ({ decision: 'allow', release: () => {} }),
+    isWebSearchOn: () => false, // the check's call has no tools
     onRefused: () => {},
   });
   const socketPath = path.join(dir, 'proxy.sock');

@@ -41,7 +41,7 @@ describe('warren net', () => {
   it('allow, deny and list: port 443 unless given, --lan only on allow, IPv6 in brackets or bare', async () => {
     expect(await net('list', 'sales')).toEqual({
       code: 0,
-      text: "Group 'sales' may connect nowhere (no rules: the default).",
+      text: "Group 'sales' may connect nowhere (no rules: the default).\nWeb search: off",
     });
     expect(await net('allow', 'sales', 'api.example.com')).toEqual({
       code: 0,
@@ -95,5 +95,31 @@ describe('warren net', () => {
       text: "'99999' is not a port (1 to 65535)\nRun `warren net allow --help` for usage.",
     });
     expect(rules()).toEqual([]);
+  });
+
+  it('websearch turns the switch on and off; a value other than on|off is a usage error (2)', async () => {
+    expect(await net('websearch', 'sales', 'on')).toMatchObject({
+      code: 0,
+      text: /^Group 'sales' may search the web from its agent's next run .*see `warren usage`\.$/,
+    });
+    expect(store.groups.isWebSearchOn('sales')).toBe(true);
+    expect((await net('list', 'sales')).text).toMatch(/\nWeb search: on$/);
+    expect(store.audit.recent(1)[0]).toMatchObject({
+      actor: 'cli',
+      action: 'net-websearch',
+      detail: { isOn: true, was: false },
+    });
+    for (const args of [['yes'], ['ON'], [], ['on', 'extra']]) {
+      const outcome = await net('websearch', 'sales', ...args);
+      expect(outcome.code, args.join(' ')).toBe(2);
+    }
+    expect((await net('websearch', 'sales', 'yes')).text).toMatch(/'yes'.*on, off/);
+    expect(store.groups.isWebSearchOn('sales')).toBe(true);
+    expect(await net('websearch', 'sales', 'off')).toMatchObject({ code: 0, text: /refused from now on/ });
+    expect(store.groups.isWebSearchOn('sales')).toBe(false);
+    expect(await net('websearch', 'nope', 'on')).toEqual({
+      code: 1,
+      text: "no group 'nope' (see `warren groups list`)",
+    });
   });
 });

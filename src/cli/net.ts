@@ -1,6 +1,7 @@
-// `warren net allow|deny|remove|list`: where a group's agent may connect through the egress gateway. Parsing and
-// printing only; each is an owner operation (intake/owner-ops.ts, authorized and audited there).
-import type { Command } from 'commander';
+// `warren net allow|deny|remove|list|websearch`: where a group's agent may connect through the egress gateway, and
+// whether it may search the web. Parsing and printing only; each is an owner operation (intake/owner-ops.ts,
+// authorized and audited there).
+import { Argument, type Command } from 'commander';
 import { parseHostPort } from '../intake/net-ops.js';
 import type { OwnerOp, OwnerOps } from '../intake/owner-ops.js';
 import { performFromCli } from './owner.js';
@@ -31,7 +32,9 @@ export function registerNet(program: Command, cli: Cli, host: NetHost): void {
   const perform = (request: OwnerOp) => host.withOwnerOps(({ ops }) => performFromCli(ops, request));
   const net = program
     .command('net')
-    .description("where a group's agent may connect (nothing is allowed by default; changes apply at once)");
+    .description(
+      "where a group's agent may connect (nothing is allowed by default; rules apply at once, web search from the next run)",
+    );
   const target = (command: Command) =>
     command
       .argument('<folder>', 'the group folder')
@@ -61,7 +64,15 @@ export function registerNet(program: Command, cli: Cli, host: NetHost): void {
     );
   net
     .command('list')
-    .description("the group's rules")
+    .description("the group's rules, and whether it may search the web")
     .argument('<folder>', 'the group folder')
     .action(cli.action((folder: string) => perform({ op: 'net-list', folder })));
+  net
+    .command('websearch')
+    .description("let the group's agent search the web (off by default; each search costs money)")
+    .argument('<folder>', 'the group folder')
+    .addArgument(new Argument('<on|off>', 'whether its agent may search the web').choices(['on', 'off']))
+    .action(
+      cli.action((folder: string, to: string) => perform({ op: 'net-websearch', folder, isOn: to === 'on' })),
+    );
 }

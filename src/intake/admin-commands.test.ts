@@ -136,7 +136,8 @@ describe('network rules command', () => {
     expect(lastTo(h, 'owner')).toBe(
       "Network rules of group 'main' (deny wins; nothing else is allowed):\n" +
         '  deny   ads.example.com:443\n' +
-        '  allow  [fd00::5]:8080  lan',
+        '  allow  [fd00::5]:8080  lan\n' +
+        'Web search: off',
     );
     owner(h, '/net deny main ads.example.com:70000');
     await eventually(
@@ -166,6 +167,24 @@ describe('network rules command', () => {
       }),
     );
     expect(h.runner.sessions).toHaveLength(0);
+  });
+
+  it("/net websearch turns a group's web search on, audited; a value other than on|off gets the usage", async () => {
+    const h = await start();
+    owner(h, '/net websearch main on');
+    await eventually(() => lastTo(h, 'owner').includes('Searches cost money'), 2000, 'on');
+    expect(lastTo(h, 'owner')).toMatch(/^✅ Group 'main' may search the web from its agent's next run/);
+    expect(h.warren.store.groups.isWebSearchOn('main')).toBe(true);
+    expect(h.warren.store.audit.recent(1)[0]).toMatchObject({
+      action: 'net-websearch',
+      actor: 'fake:me',
+      decision: 'allow',
+      groupFolder: 'main',
+      detail: { folder: 'main', isOn: true, was: false },
+    });
+    owner(h, '/net websearch main maybe');
+    await eventually(() => lastTo(h, 'owner').includes('/net websearch FOLDER on|off'), 2000, 'the usage');
+    expect(h.warren.store.groups.isWebSearchOn('main')).toBe(true);
   });
 });
 

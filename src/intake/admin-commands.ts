@@ -19,7 +19,8 @@ const USAGE = {
   '/budget': 'usage: /budget FOLDER [--daily AMOUNT|0|default] [--monthly AMOUNT|0|default]',
   '/net':
     'usage: /net list FOLDER, /net allow FOLDER HOST[:PORT] [--lan], /net deny FOLDER HOST[:PORT]\n' +
-    '   or: /net remove FOLDER HOST[:PORT] (HOST: api.example.com, *.example.com or an IP address; port 443 by default)',
+    '   or: /net remove FOLDER HOST[:PORT], /net websearch FOLDER on|off\n' +
+    'HOST: api.example.com, *.example.com or an IP address; port 443 by default',
   '/secrets':
     'usage: /secrets list, /secrets bind NAME FOLDER HOST[:PORT] [--header NAME] [--template "Bearer {secret}"]\n' +
     '   or: /secrets unbind FOLDER HOST[:PORT] [--header NAME], /secrets remove NAME [--force]',
@@ -116,6 +117,8 @@ function parseCommand(command: AdminCommand, words: string[]): OwnerOp | string 
       const [verb, folder, target, ...rest] = positionals;
       if (!folder || rest.length > 0) return USAGE[command];
       if (verb === 'list') return target || values.lan ? USAGE[command] : { op: 'net-list', folder };
+      if (verb === 'websearch' && (target === 'on' || target === 'off') && !values.lan)
+        return { op: 'net-websearch', folder, isOn: target === 'on' };
       if ((verb !== 'allow' && verb !== 'deny' && verb !== 'remove') || !target) return USAGE[command];
       if (values.lan && verb !== 'allow') return '--lan is only for allow rules';
       const where = parseHostPort(target); // throws on a bad port: the answer says so

@@ -26,7 +26,7 @@ describe('network rules as owner operations', () => {
   it('nothing is allowed by default; allow and deny store normalized rules the list shows, deny winning', async () => {
     expect(await perform({ op: 'net-list', folder: 'sales' })).toEqual({
       ok: true,
-      text: "Group 'sales' may connect nowhere (no rules: the default).",
+      text: "Group 'sales' may connect nowhere (no rules: the default).\nWeb search: off",
     });
     expect(await perform({ op: 'net-allow', folder: 'sales', host: '*.Example.COM.' })).toEqual({
       ok: true,
@@ -45,6 +45,7 @@ describe('network rules as owner operations', () => {
         '  allow  *.example.com:443',
         '  allow  crm.home.arpa:8080  lan',
         '  deny   evil.example.com:443',
+        'Web search: off',
       ].join('\n'),
     );
     // The rules as the gateway reads them: the carve-out holds, the rest of the suffix passes, another group has none.
@@ -198,6 +199,67 @@ describe('network rules as owner operations', () => {
     registerTestGroup(store, dataDir, 'sales', { now: NOW });
     expect(rules()).toEqual([]);
     expect(rules('main')).toHaveLength(1);
+  });
+});
+
+describe('web search as an owner operation', () => {
+  it('is off by default; on warns of the cost, off refuses from now on; each change is audited with was', async () => {
+    expect(store.groups.isWebSearchOn('sales')).toBe(false);
+    expect(await perform({ op: 'net-websearch', folder: 'sales', isOn: true })).toEqual({
+      ok: true,
+      text:
+        "Group 'sales' may search the web from its agent's next run (a running agent keeps the tools it started " +
+        "with). Searches cost money, priced in the group's budget: see `warren usage`.",
+    });
+    expect(store.groups.isWebSearchOn('sales')).toBe(true);
+    expect(store.groups.isWebSearchOn('main')).toBe(false);
+    expect((await perform({ op: 'net-list', folder: 'sales' })).text).toBe(
+      "Group 'sales' may connect nowhere (no rules: the default).\nWeb search: on",
+    );
+    expect(await perform({ op: 'net-websearch', folder: 'sales', isOn: true })).toEqual({
+      ok: true,
+      text: "Web search is already on for group 'sales'.",
+    });
+    expect(await perform({ op: 'net-websearch', folder: 'sales', isOn: false })).toEqual({
+      ok: true,
+      text: "Group 'sales' may not search the web: refused from now on; its agent's next run starts without the tool.",
+    });
+    expect(store.groups.isWebSearchOn('sales')).toBe(false);
+    expect(
+      audits.map(({ groupFolder, actor, action, decision, detail }) => [
+        groupFolder,
+        actor,
+        action,
+        decision,
+        detail,
+      ]),
+    ).toEqual([
+      ['sales', 'cli', 'net-websearch', 'allow', { folder: 'sales', isOn: true, was: false }],
+      ['sales', 'cli', 'net-websearch', 'allow', { folder: 'sales', isOn: true, was: true }],
+      ['sales', 'cli', 'net-websearch', 'allow', { folder: 'sales', isOn: false, was: true }],
+    ]);
+    expect(woken.count).toBe(0); // read per request by the proxy: nothing to wake
+  });
+
+  it('needs an existing group and the owner: refused and audited as a denial, nothing turned on', async () => {
+    expect(await perform({ op: 'net-websearch', folder: 'nope', isOn: true })).toEqual({
+      ok: false,
+      text: "no group 'nope' (see `warren groups list`)",
+    });
+    expect(audits.at(-1)).toMatchObject({
+      action: 'net-websearch',
+      decision: 'deny',
+      detail: { folder: 'nope', isOn: true, reason: "no group 'nope' (see `warren groups list`)" },
+    });
+    const sales = store.groups.byFolder('sales');
+    if (!sales) throw new Error('no sales group');
+    const fromSales = await perform(
+      { op: 'net-websearch', folder: 'sales', isOn: true },
+      { kind: 'chat', id: 'fake:eve', group: sales },
+    );
+    expect(fromSales).toEqual({ ok: false, text: 'owner commands work only in the admin chat' });
+    expect(store.groups.isWebSearchOn('sales')).toBe(false);
+    expect(audits.at(-1)).toMatchObject({ actor: 'fake:eve', action: 'net-websearch', decision: 'deny' });
   });
 });
 

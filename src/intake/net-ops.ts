@@ -1,5 +1,5 @@
-// The owner's operations on a group's egress rules (where its agent may connect through the gateway), for the one
-// table in owner-ops.ts, and the HOST[:PORT] parser the admin chat and the CLI share.
+// The owner's operations on a group's egress rules (where its agent may connect through the gateway) and its web
+// search switch, for the one table in owner-ops.ts, and the HOST[:PORT] parser the admin chat and the CLI share.
 import net from 'node:net';
 import { parseRuleHost, refuseAddress } from '../sandbox/egress/policy.js';
 import { type Store, StoreError } from '../store/store.js';
@@ -8,7 +8,9 @@ import { type Store, StoreError } from '../store/store.js';
 export type NetOp =
   | { op: 'net-allow'; folder: string; host: string; port?: number; isLan?: boolean }
   | { op: 'net-deny' | 'net-remove'; folder: string; host: string; port?: number }
-  | { op: 'net-list'; folder: string };
+  | { op: 'net-list'; folder: string }
+  /** Web search, the model API's server tool (metered, priced like tokens): off unless the owner turns it on. */
+  | { op: 'net-websearch'; folder: string; isOn: boolean };
 
 const DEFAULT_PORT = 443;
 
@@ -32,15 +34,31 @@ export const shown = (host: string, port: number) => `${net.isIPv6(host) ? `[${h
 /** Runs one operation on an existing group's rules. The gateway reads them per request: no restart, no wake-up. */
 export function netOp(store: Store, request: NetOp, now: number): { text: string; detail?: object } {
   const { folder } = request;
+  const was = store.groups.isWebSearchOn(folder);
+  if (request.op === 'net-websearch') {
+    const { isOn } = request;
+    store.groups.setWebSearch(folder, isOn);
+    // The proxy reads the switch per request; an agent's tools are fixed when its run starts.
+    const text = isOn
+      ? `Group '${folder}' may search the web from its agent's next run (a running agent keeps the tools it ` +
+        "started with). Searches cost money, priced in the group's budget: see `warren usage`."
+      : `Group '${folder}' may not search the web: refused from now on; its agent's next run starts without ` +
+        'the tool.';
+    return {
+      text: was === isOn ? `Web search is already ${isOn ? 'on' : 'off'} for group '${folder}'.` : text,
+      detail: { isOn, was },
+    };
+  }
   if (request.op === 'net-list') {
     const rules = store.egress.of(folder);
-    if (rules.length === 0) return { text: `Group '${folder}' may connect nowhere (no rules: the default).` };
     const lines = rules.map(
       (rule) => `  ${rule.action.padEnd(5)}  ${shown(rule.host, rule.port)}${rule.isLan ? '  lan' : ''}`,
     );
-    return {
-      text: [`Network rules of group '${folder}' (deny wins; nothing else is allowed):`, ...lines].join('\n'),
-    };
+    const head =
+      rules.length > 0
+        ? `Network rules of group '${folder}' (deny wins; nothing else is allowed):`
+        : `Group '${folder}' may connect nowhere (no rules: the default).`;
+    return { text: [head, ...lines, `Web search: ${was ? 'on' : 'off'}`].join('\n') };
   }
   const host = parseRuleHost(request.host);
   if (host === null)

@@ -71,7 +71,7 @@ export type OwnerOp =
   /** stop-turn ends what the group's agent is doing; new-session also forgets its conversation. */
   | { op: 'stop-turn' | 'new-session'; folder: string }
   | { op: 'global-memory-approve' | 'global-memory-reject'; id: number }
-  /** A group's egress rules (net-ops.ts): allow, deny, remove and list where its agent may connect. */
+  /** A group's egress rules (net-ops.ts): allow, deny, remove and list where its agent may connect; web search. */
   | NetOp
   /** The owner's secrets and which group's requests to which host carry them (secret-ops.ts); set: CLI only. */
   | SecretOp;
@@ -234,7 +234,8 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
       case 'net-deny':
       case 'net-remove':
       case 'net-list':
-        // The egress gateway reads the rules at every request: a change applies to the next one, nothing to wake.
+      case 'net-websearch':
+        // The egress gateway (the credential proxy, for web search) reads them at every request: nothing to wake.
         groupNamed(request.folder);
         return netOp(store, request, now);
       case 'secret-set':

@@ -115,8 +115,13 @@ describe('parseRunSettings', () => {
         sessionId: null,
         idleTimeoutMs: 300_000,
         assistantName: 'Warren',
+        webSearch: false,
       },
     });
+    expect(parseRunSettings({ ...env, WARREN_WEB_SEARCH: '1' })).toMatchObject({
+      value: { webSearch: true },
+    });
+    expect(parseRunSettings({ ...env, WARREN_WEB_SEARCH: 'yes' })).toMatchObject({ ok: false });
   });
 
   it('names the env var that is wrong', () => {

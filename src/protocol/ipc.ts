@@ -272,6 +272,11 @@ const runSettingsSchema = z.object({
   ),
   assistantName: z.preprocess(emptyToUndefined, z.string().min(1).max(100).default('Warren')),
   model: z.preprocess(emptyToUndefined, z.string().min(1).max(200).optional()),
+  /** The owner turned web search on for the group (the credential proxy refuses it otherwise). */
+  webSearch: z
+    .enum(['0', '1'])
+    .default('0')
+    .transform((value) => value === '1'),
 });
 
 export type RunSettings = z.infer<typeof runSettingsSchema>;
@@ -288,7 +293,11 @@ export function parseRunSettings(env: Record<string, string | undefined>): IpcRe
 
 /** The env the host passes to `docker run -e` for these settings (unset ones left out). */
 export function runSettingsToEnv(settings: RunSettings): Record<string, string> {
-  const values: Record<string, unknown> = { ...settings, isAdmin: settings.isAdmin ? '1' : '0' };
+  const values: Record<string, unknown> = {
+    ...settings,
+    isAdmin: settings.isAdmin ? '1' : '0',
+    webSearch: settings.webSearch ? '1' : '0',
+  };
   const set = Object.entries(RUN_ENV).filter(([key]) => values[key] != null);
   return Object.fromEntries(set.map(([key, name]) => [name, String(values[key])]));
 }

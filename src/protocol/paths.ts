@@ -40,4 +40,5 @@ export const RUN_ENV = {
   idleTimeoutMs: 'WARREN_IDLE_TIMEOUT_MS',
   assistantName: 'WARREN_ASSISTANT_NAME',
   model: 'WARREN_MODEL',
+  webSearch: 'WARREN_WEB_SEARCH',
 } as const;

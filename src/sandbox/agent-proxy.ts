@@ -77,6 +77,7 @@ export function createAgentProxy(deps: AgentProxyDeps): CredentialProxy {
     credential: deps.credential,
     log: deps.log,
     now: deps.now,
+    isWebSearchOn: (groupFolder) => store.groups.isWebSearchOn(groupFolder),
     checkBudget(groupFolder, call) {
       const spent = spentBudget(groupFolder);
       if (spent) return { decision: 'deny', reason: spent.reason };

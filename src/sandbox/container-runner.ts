@@ -159,6 +159,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
         sessionId: request.sessionId,
         idleTimeoutMs: config.agentIdleSeconds * 1000,
         assistantName: config.assistantName,
+        webSearch: host.store.groups.isWebSearchOn(folder),
       };
       container = await runtime.start({
         name: containerName(installId, folder),

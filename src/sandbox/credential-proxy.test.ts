@@ -63,6 +63,7 @@ async function startProxy(
     now: () => NOW,
     recordUsage: (record) => usage.push(record),
     checkBudget: () => budget,
+    isWebSearchOn: () => true,
     onRefused: (refusal) => refusals.push(refusal),
     ...overrides,
   });
@@ -351,6 +352,22 @@ describe('credential proxy', () => {
     // Counting tokens costs nothing: nothing is held for it.
     await request(socketPath, { path: '/v1/messages/count_tokens', body: JSON.stringify(MESSAGE) });
     expect(calls[1]).toEqual({ model: 'claude-test', bytes: 0, maxTokens: 0, maxWebSearches: 0 });
+  });
+
+  it('refuses a call with the web search tool, whoever wrote it, while the group has web search off', async () => {
+    const { socketPath } = await startProxy({ isWebSearchOn: (group) => group !== 'alpha' });
+    const tools = [{ type: 'web_search_20250305', name: 'web_search' }];
+    const refused = await request(socketPath, { body: JSON.stringify({ ...MESSAGE, tools }) });
+    expect(refused.status).toBe(403);
+    expect(refused.text).toContain(
+      'web search is off for this group; the owner can turn it on: warren net websearch alpha on',
+    );
+    expect(fake.requests).toHaveLength(0);
+    expect(refusals).toEqual([
+      expect.objectContaining({ groupFolder: 'alpha', reason: 'web search is off' }),
+    ]);
+    // Without the tool, the same group's calls go through.
+    expect((await request(socketPath, { body: JSON.stringify(MESSAGE) })).status).toBe(200);
   });
 
   it('releases what it held when upstream cannot be reached or the client goes away', async () => {

@@ -30,6 +30,8 @@ export interface CredentialProxyOptions {
   recordUsage(usage: UsageRecord): void;
   /** Asked before each upstream call, with what it may cost at most; 'deny' refuses with an error the agent sees. */
   checkBudget(groupFolder: string, call: CallBound): BudgetDecision;
+  /** Whether the group may use the model API's web search (a server tool: no egress rule of ours reaches it). */
+  isWebSearchOn(groupFolder: string): boolean;
   /** Every refusal (budget, path, malformed, too large), so the host audits it. */
   onRefused(refusal: ProxyRefusal): void;
   maxRequestBytes?: number;
@@ -110,6 +112,11 @@ export function createCredentialProxy(options: CredentialProxyOptions) {
     const { model = null, max_tokens: maxTokens = DEFAULT_MAX_TOKENS, tools = [] } = parsed.data;
     const isMetered = target.pathname === MESSAGES_PATH; // counting tokens costs nothing
     const searches = tools.filter((tool) => tool.type?.startsWith('web_search'));
+    // Checked here, not only by the agent's tool list: an agent can write a request with the tool itself.
+    if (searches.length > 0 && !options.isWebSearchOn(groupFolder)) {
+      const message = `web search is off for this group; the owner can turn it on: warren net websearch ${groupFolder} on`;
+      return refuse(403, 'permission_error', message, 'web search is off');
+    }
     const call: CallBound = isMetered
       ? {
           model,

@@ -92,6 +92,9 @@ export function groupQueries(db: Db) {
     extraMounts: (id: number) => parseColumn(extraMountsSchema, column('extra_mounts', 'id', id)) ?? [],
     setExtraMounts: (id: number, mounts: ExtraMount[]) =>
       void setColumn('extra_mounts', 'id', id, JSON.stringify(extraMountsSchema.parse(mounts))),
+    /** Whether the group's agent may search the web (the model API's server tool); off unless the owner said so. */
+    isWebSearchOn: (folder: string) => column('web_search', 'folder', folder) === 1,
+    setWebSearch: (folder: string, isOn: boolean) => setColumn('web_search', 'folder', folder, isOn ? 1 : 0),
     /** The group's own disk quota in MiB, or null for the configured default. */
     diskQuotaMb: (folder: string) => column('disk_quota_mb', 'folder', folder) as number | null,
     setDiskQuotaMb: (folder: string, megabytes: number | null) =>

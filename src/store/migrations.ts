@@ -306,4 +306,6 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (group_folder, host, port, header)
   ) WITHOUT ROWID;
   `,
+  // Web search (a server tool of the model API) per group: off unless the owner turns it on.
+  `ALTER TABLE groups ADD COLUMN web_search INTEGER NOT NULL DEFAULT 0;`,
 ];

@@ -87,7 +87,10 @@ await describeOnRuntimes('egress gateway', (kind) => {
     api = https.createServer(apiCertificate, (req, res) => {
       apiSeen.push(req.headers.authorization);
       res.writeHead(req.headers.authorization === `Bearer ${SECRET}` ? 200 : 401);
-      res.end(`api says ${req.headers.authorization === `Bearer ${SECRET}` ? 'welcome' : 'who are you?'}\n`);
+      const isKnown = req.headers.authorization === `Bearer ${SECRET}`;
+      res.end(
+        `api says ${isKnown ? 'welcome' : 'who are you?'}${req.url === '/page' ? ' to the page' : ''}\n`,
+      );
     });
     api.listen(0, '127.0.0.1');
     await once(api, 'listening');
@@ -237,4 +240,23 @@ await describeOnRuntimes('egress gateway', (kind) => {
     expect(leak).toMatch(/it carries the secret CRM_TOKEN/);
     expect(hits.map((hit) => hit.url).join()).not.toContain(SECRET);
   }, 300_000);
+
+  it("fetches a page with Claude Code's own WebFetch, through the gateway, where the group may reach it", async () => {
+    const before = host.fake.requests.length;
+    const url = `https://api.test:${apiPort}/page`;
+    host.fake.script(
+      // WebFetch is one of Claude Code's deferred tools: its schema is loaded first.
+      { toolUse: { name: 'ToolSearch', input: { query: 'select:WebFetch' } } },
+      { toolUse: { name: 'WebFetch', input: { url, prompt: 'What does the page say?' } } },
+      // WebFetch hands the page to the model with the prompt: this answers that call.
+      { text: 'The page says welcome.' },
+      { text: 'fetched' },
+    );
+    host.channel.receive({ chatId: 'net', text: 'read the page' });
+    await waitFor(() => host.channel.textsTo('net').includes('fetched'), 'the reply', 120_000);
+    // The page reached the model: fetched by Claude Code, through the gateway, the secret added on the way.
+    const asked = host.fake.requests.slice(before).map((request) => JSON.stringify(request.body));
+    expect(asked.some((body) => body.includes('api says welcome to the page'))).toBe(true);
+    expect(apiSeen.at(-1)).toBe(`Bearer ${SECRET}`);
+  }, 180_000);
 });

@@ -234,7 +234,8 @@ for (const implementation of implementations) {
       const container = await runtime.start(baseSpec({ hardRunTimeoutMs: 1_000 }));
       const exit = await container.exited;
       expect(exit.reason).toBe('timeout');
-      expect(Date.now() - started).toBeLessThan(8_000);
+      // Far below the 60 s the container would sleep: the 1 s ceiling ended it (8.7 s on a machine loaded by a CI run).
+      expect(Date.now() - started).toBeLessThan(20_000);
       expect((await runtime.listOwned(installId)).map((entry) => entry.name)).not.toContain(container.name);
     });
 
