@@ -17,6 +17,7 @@ import type { Logger } from './log.js';
 import { createDelivery } from './queue/delivery.js';
 import { createGroupQueue } from './queue/group-queue.js';
 import { createWork } from './queue/work.js';
+import { createEgressQuestions } from './sandbox/egress/questions.js';
 import { prepareGlobalMemory } from './sandbox/global-memory.js';
 import { containerUserFor } from './sandbox/group-folder.js';
 import { type ChatAddress, isSameChat } from './store/records.js';
@@ -97,7 +98,11 @@ export async function startWarren(options: WarrenOptions) {
     agents: () => queue.snapshot(),
   };
   const notifyOwner = notifyAdmin;
-  const context: HostContext = { store, audit, now, taskTools, memoryProposals, notifyOwner, ownerWindow };
+  const egressQuestions = createEgressQuestions({ now, notifyOwner, waitMs: config.egressAskSeconds * 1000 });
+  const context: HostContext = {
+    ...{ store, audit, now, taskTools, memoryProposals, notifyOwner, ownerWindow },
+    egressQuestions,
+  };
   const channels = new Map(options.createChannels(context).map((channel) => [channel.name, channel]));
   const local = channels.get('local');
   if (local && 'setApi' in local) {
@@ -188,6 +193,7 @@ export async function startWarren(options: WarrenOptions) {
     protectedPaths: options.protectedPaths ?? [],
     onChange: kickAll,
     stopAgent: (groupId) => queue.stopTurn(groupId),
+    egressQuestions,
   });
   const commands = createAdminCommands({ ops: ownerOps, log, enqueue });
   const channelStatus = createChannelStatus({ ...base, notifier });

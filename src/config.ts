@@ -131,6 +131,7 @@ const configSchema = z.object({
   egressRequestsPerMinute: int(1, 100_000),
   egressMbPerDay: int(0, 16 * 1024 * 1024),
   egressCaFile: z.string(),
+  egressAskSeconds: int(0, 3600),
 });
 
 export type Config = Readonly<z.infer<typeof configSchema>>;
@@ -208,6 +209,7 @@ const defaults = (env: Record<string, string | undefined>): Record<SettingName, 
   egressRequestsPerMinute: '120',
   egressMbPerDay: '1024',
   egressCaFile: '',
+  egressAskSeconds: '120',
 });
 
 /** In the data directory: the running host's pid, where it read .env, and that file's fingerprint. */

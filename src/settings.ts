@@ -134,6 +134,10 @@ export const settings = {
     env: 'WARREN_EGRESS_MB_PER_DAY',
     help: "MiB each group's agent may move per day (UTC) through the egress gateway; 0 means no cap",
   },
+  egressAskSeconds: {
+    env: 'WARREN_EGRESS_ASK_SECONDS',
+    help: 'how long a connection to a host not on the list waits while the admin chat is asked; 0 never asks',
+  },
   egressCaFile: {
     env: 'WARREN_EGRESS_CA_FILE',
     help: 'a PEM file of extra CAs the egress gateway trusts when it sends a secret on (a self-hosted service with its own CA)',

@@ -202,6 +202,10 @@ export interface HostContext {
   taskTools?: TaskTools;
   /** Holds the admin agent's update_global_memory proposals for the owner's approval. */
   memoryProposals?: MemoryProposer;
+  /** Asks the owner about a destination not on a group's network list (src/sandbox/egress/questions.ts). */
+  egressQuestions?: {
+    ask(groupFolder: string, host: string, port: number): Promise<'once' | 'always' | 'deny'>;
+  };
   /** Tells the owner in the admin chat, once per key and rate-limited. Must not throw. */
   notifyOwner?(key: string, text: string): void;
   /** The owner's web page's way into the running host (usable once start-up is done). */

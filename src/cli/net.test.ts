@@ -41,7 +41,7 @@ describe('warren net', () => {
   it('allow, deny and list: port 443 unless given, --lan only on allow, IPv6 in brackets or bare', async () => {
     expect(await net('list', 'sales')).toEqual({
       code: 0,
-      text: "Group 'sales' may connect nowhere (no rules: the default).\nWeb search: off",
+      text: "Group 'sales' may connect nowhere (no rules: the default).\nWeb search: off\nAsk about other hosts: on",
     });
     expect(await net('allow', 'sales', 'api.example.com')).toEqual({
       code: 0,
@@ -103,7 +103,7 @@ describe('warren net', () => {
       text: /^Group 'sales' may search the web from its agent's next run .*see `warren usage`\.$/,
     });
     expect(store.groups.isWebSearchOn('sales')).toBe(true);
-    expect((await net('list', 'sales')).text).toMatch(/\nWeb search: on$/);
+    expect((await net('list', 'sales')).text).toMatch(/\nWeb search: on\n/);
     expect(store.audit.recent(1)[0]).toMatchObject({
       actor: 'cli',
       action: 'net-websearch',
@@ -118,6 +118,31 @@ describe('warren net', () => {
     expect(await net('websearch', 'sales', 'off')).toMatchObject({ code: 0, text: /refused from now on/ });
     expect(store.groups.isWebSearchOn('sales')).toBe(false);
     expect(await net('websearch', 'nope', 'on')).toEqual({
+      code: 1,
+      text: "no group 'nope' (see `warren groups list`)",
+    });
+  });
+
+  it("ask turns off (refused at once) and on (the admin chat is asked) a group's questions; else usage (2)", async () => {
+    expect(store.groups.isEgressAskOn('sales')).toBe(true);
+    expect(await net('ask', 'sales', 'off')).toEqual({
+      code: 0,
+      text: "Group 'sales': a host not on its list is refused at once, silently.",
+    });
+    expect(store.groups.isEgressAskOn('sales')).toBe(false);
+    expect((await net('list', 'sales')).text).toMatch(/\nAsk about other hosts: off$/);
+    expect(store.audit.recent(1)[0]).toMatchObject({
+      actor: 'cli',
+      action: 'net-ask',
+      groupFolder: 'sales',
+      detail: { isOn: false, was: true },
+    });
+    for (const args of [['yes'], [], ['on', 'extra']])
+      expect((await net('ask', 'sales', ...args)).code).toBe(2);
+    expect(store.groups.isEgressAskOn('sales')).toBe(false);
+    expect(await net('ask', 'sales', 'on')).toMatchObject({ code: 0, text: /asked in the admin chat/ });
+    expect(store.groups.isEgressAskOn('sales')).toBe(true);
+    expect(await net('ask', 'nope', 'off')).toEqual({
       code: 1,
       text: "no group 'nope' (see `warren groups list`)",
     });

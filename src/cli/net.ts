@@ -1,6 +1,6 @@
-// `warren net allow|deny|remove|list|websearch`: where a group's agent may connect through the egress gateway, and
-// whether it may search the web. Parsing and printing only; each is an owner operation (intake/owner-ops.ts,
-// authorized and audited there).
+// `warren net allow|deny|remove|list|websearch|ask`: where a group's agent may connect through the egress gateway,
+// whether it may search the web, and whether a host not on its list waits for the owner's answer. Parsing and
+// printing only; each is an owner operation (intake/owner-ops.ts, authorized and audited there).
 import { Argument, type Command } from 'commander';
 import { parseHostPort } from '../intake/net-ops.js';
 import type { OwnerOp, OwnerOps } from '../intake/owner-ops.js';
@@ -74,5 +74,16 @@ export function registerNet(program: Command, cli: Cli, host: NetHost): void {
     .addArgument(new Argument('<on|off>', 'whether its agent may search the web').choices(['on', 'off']))
     .action(
       cli.action((folder: string, to: string) => perform({ op: 'net-websearch', folder, isOn: to === 'on' })),
+    );
+  // The answers (/allow, /deny) are the admin chat's: the questions live in the running host.
+  net
+    .command('ask')
+    .description(
+      'whether a connection to a host not on the list waits while the admin chat is asked (on by default) or is refused at once',
+    )
+    .argument('<folder>', 'the group folder')
+    .addArgument(new Argument('<on|off>', 'whether to ask').choices(['on', 'off']))
+    .action(
+      cli.action((folder: string, to: string) => perform({ op: 'net-ask', folder, isOn: to === 'on' })),
     );
 }

@@ -6,6 +6,7 @@ import { startTestWarren, type TestWarren } from '../../test/harness.js';
 import { rowsMentioning } from '../../test/helpers/group-data.js';
 import { databasePath } from '../app.js';
 import { readSecrets, setSecret } from '../sandbox/egress/secrets.js';
+import type { HostContext } from '../types.js';
 import { commandOf, splitWords } from './admin-commands.js';
 
 let harness: TestWarren | null = null;
@@ -15,8 +16,11 @@ afterEach(async () => {
 });
 
 /** A host whose admin group also owns fake:owner, so the owner can type commands through the fake channel. */
-async function start(): Promise<TestWarren> {
-  const h = await startTestWarren({ runner: new FakeAgentRunner({ autoReply: () => 'agent reply' }) });
+async function start(options: Parameters<typeof startTestWarren>[0] = {}): Promise<TestWarren> {
+  const h = await startTestWarren({
+    runner: new FakeAgentRunner({ autoReply: () => 'agent reply' }),
+    ...options,
+  });
   const admin = h.warren.store.groups.admin();
   if (!admin) throw new Error('no admin group');
   h.warren.store.chats.attach({
@@ -137,7 +141,8 @@ describe('network rules command', () => {
       "Network rules of group 'main' (deny wins; nothing else is allowed):\n" +
         '  deny   ads.example.com:443\n' +
         '  allow  [fd00::5]:8080  lan\n' +
-        'Web search: off',
+        'Web search: off\n' +
+        'Ask about other hosts: on',
     );
     owner(h, '/net deny main ads.example.com:70000');
     await eventually(
@@ -185,6 +190,80 @@ describe('network rules command', () => {
     owner(h, '/net websearch main maybe');
     await eventually(() => lastTo(h, 'owner').includes('/net websearch FOLDER on|off'), 2000, 'the usage');
     expect(h.warren.store.groups.isWebSearchOn('main')).toBe(true);
+  });
+
+  it('/net ask turns off and on whether a host not on the list waits for the owner, audited', async () => {
+    const h = await start();
+    owner(h, '/net ask main off');
+    await eventually(() => lastTo(h, 'owner').includes('refused at once, silently'), 2000, 'off');
+    expect(h.warren.store.groups.isEgressAskOn('main')).toBe(false);
+    expect(h.warren.store.audit.recent(1)[0]).toMatchObject({
+      action: 'net-ask',
+      actor: 'fake:me',
+      groupFolder: 'main',
+      detail: { isOn: false, was: true },
+    });
+    owner(h, '/net ask main sometimes');
+    await eventually(() => lastTo(h, 'owner').includes('/net ask FOLDER on|off'), 2000, 'the usage');
+    owner(h, '/net ask main on');
+    await eventually(() => lastTo(h, 'owner').includes('asked in the admin chat'), 2000, 'on');
+    expect(h.warren.store.groups.isEgressAskOn('main')).toBe(true);
+  });
+
+  it("/allow ID, /allow ID always and /deny ID answer the gateway's questions; /deny CODE still denies pairing", async () => {
+    let context: HostContext | undefined;
+    const h = await start({
+      channels: (given) => {
+        context = given;
+        return [];
+      },
+    });
+    const questions = context?.egressQuestions;
+    if (!questions) throw new Error('the running host has no egress questions');
+    /** The gateway asks about host:443 for main, as it does for a connection not on the list. */
+    const ask = async (host: string) => {
+      const answer = questions.ask('main', host, 443);
+      // The answer to the previous command may come after the question: look for it among all texts.
+      const question = () =>
+        h.channel.textsTo('owner').find((text) => text.includes(`connect to ${host}:443`));
+      await eventually(() => question() !== undefined, 2000, 'the question');
+      return { id: /\/allow (\w+) lets/.exec(question() ?? '')?.[1] ?? '', answer };
+    };
+    const rules = () =>
+      h.warren.store.egress.of('main').map((rule) => `${rule.action} ${rule.host}:${rule.port}`);
+    const once = await ask('api.example.com');
+    owner(h, `/allow ${once.id.toUpperCase()}`); // typed in capitals on a phone: the same question
+    expect(await once.answer).toBe('once');
+    await eventually(() => lastTo(h, 'owner').endsWith('api.example.com:443 this once.'), 2000, 'once');
+    expect(rules()).toEqual([]);
+    const always = await ask('docs.example.com');
+    owner(h, `/allow ${always.id} always`);
+    expect(await always.answer).toBe('always');
+    expect(rules()).toEqual(['allow docs.example.com:443']);
+    const denied = await ask('evil.example.com');
+    owner(h, `/deny ${denied.id}`);
+    expect(await denied.answer).toBe('deny');
+    await eventually(
+      () => lastTo(h, 'owner') === "✅ Refused: group 'main' may not connect to evil.example.com:443.",
+      2000,
+      'deny',
+    );
+    owner(h, `/allow ${denied.id} always`);
+    await eventually(() => lastTo(h, 'owner').includes(`no open question '${denied.id}'`), 2000, 'too late');
+    expect(rules()).toEqual(['allow docs.example.com:443']);
+    owner(h, '/deny ZZZZ-ZZZZ');
+    await eventually(() => lastTo(h, 'owner').includes('is not waiting for approval'), 2000, 'pairing');
+    owner(h, `/allow ${once.id} sometimes`);
+    await eventually(() => lastTo(h, 'owner').includes('usage: /allow ID'), 2000, 'the usage');
+    expect(h.warren.store.audit.recent(20)).toContainEqual(
+      expect.objectContaining({
+        action: 'net-answer',
+        actor: 'fake:me',
+        groupFolder: 'main',
+        detail: { id: always.id, answer: 'always', group: 'main', host: 'docs.example.com', port: 443 },
+      }),
+    );
+    expect(h.runner.sessions).toHaveLength(0);
   });
 });
 

@@ -1,6 +1,6 @@
 // The admin chat's front end to the owner's operations (owner-ops.ts): /register, /approve, /deny, /pending,
-// /memory, /budget, /net, /secrets, /stop, /resume. It only parses a command into an operation and queues the answer;
-// the operation authorizes and audits.
+// /memory, /budget, /net, /allow, /secrets, /stop, /resume. It only parses a command into an operation and queues
+// the answer; the operation authorizes and audits.
 import { parseArgs } from 'node:util';
 import type { Logger } from '../log.js';
 import { type ChatAddress, type Group, parseChatAddress } from '../store/records.js';
@@ -13,14 +13,16 @@ const USAGE = {
     'usage: /register CHANNEL:CHAT FOLDER [--name "Name"] [--trigger mention|always] [--trigger-word WORD]\n' +
     '   or: /register CHANNEL:CHAT --share FOLDER',
   '/approve': 'usage: /approve CODE [FOLDER] or /approve CODE --share FOLDER',
-  '/deny': 'usage: /deny CODE',
+  '/deny': 'usage: /deny CODE (a pairing code) or /deny ID (a question about a host)',
   '/pending': 'usage: /pending',
   '/memory': 'usage: /memory, /memory approve N or /memory reject N',
   '/budget': 'usage: /budget FOLDER [--daily AMOUNT|0|default] [--monthly AMOUNT|0|default]',
   '/net':
     'usage: /net list FOLDER, /net allow FOLDER HOST[:PORT] [--lan], /net deny FOLDER HOST[:PORT]\n' +
-    '   or: /net remove FOLDER HOST[:PORT], /net websearch FOLDER on|off\n' +
+    '   or: /net remove FOLDER HOST[:PORT], /net websearch FOLDER on|off, /net ask FOLDER on|off\n' +
     'HOST: api.example.com, *.example.com or an IP address; port 443 by default',
+  '/allow':
+    'usage: /allow ID (this once) or /allow ID always (adds the host to its list); ID: from the question',
   '/secrets':
     'usage: /secrets list, /secrets bind NAME FOLDER HOST[:PORT] [--header NAME] [--template "Bearer {secret}"]\n' +
     '   or: /secrets unbind FOLDER HOST[:PORT] [--header NAME], /secrets remove NAME [--force]',
@@ -28,6 +30,9 @@ const USAGE = {
   '/resume': 'usage: /resume',
 };
 type AdminCommand = keyof typeof USAGE;
+
+/** The gateway's question ids are 6 hex digits (sandbox/egress/questions.ts); a pairing code has 8 characters. */
+const QUESTION_ID = /^[0-9a-f]{6}$/i;
 
 /** A budget as typed in a front end: an amount like 2.50, 0 for no limit, 'default', or not given (undefined). */
 export function parseBudget(text: string | undefined): number | null | undefined {
@@ -82,8 +87,18 @@ function parseCommand(command: AdminCommand, words: string[]): OwnerOp | string 
       if (!positionals[0]) return USAGE[command];
       return { op: 'pairing-approve', code: positionals[0], folder: positionals[1], share: values.share };
     }
-    case '/deny':
-      return words.length === 1 && words[0] ? { op: 'pairing-deny', code: words[0] } : USAGE[command];
+    case '/deny': {
+      const [id = '', ...rest] = words;
+      if (!id || rest.length > 0) return USAGE[command];
+      return QUESTION_ID.test(id)
+        ? { op: 'net-answer', id: id.toLowerCase(), answer: 'deny' }
+        : { op: 'pairing-deny', code: id };
+    }
+    case '/allow': {
+      const [id = '', always, ...rest] = words;
+      if (!id || (always !== undefined && always !== 'always') || rest.length > 0) return USAGE[command];
+      return { op: 'net-answer', id: id.toLowerCase(), answer: always ? 'always' : 'once' };
+    }
     case '/pending':
       return { op: 'pairing-list' };
     case '/stop':
@@ -117,8 +132,8 @@ function parseCommand(command: AdminCommand, words: string[]): OwnerOp | string 
       const [verb, folder, target, ...rest] = positionals;
       if (!folder || rest.length > 0) return USAGE[command];
       if (verb === 'list') return target || values.lan ? USAGE[command] : { op: 'net-list', folder };
-      if (verb === 'websearch' && (target === 'on' || target === 'off') && !values.lan)
-        return { op: 'net-websearch', folder, isOn: target === 'on' };
+      if ((verb === 'websearch' || verb === 'ask') && (target === 'on' || target === 'off') && !values.lan)
+        return { op: `net-${verb}`, folder, isOn: target === 'on' };
       if ((verb !== 'allow' && verb !== 'deny' && verb !== 'remove') || !target) return USAGE[command];
       if (values.lan && verb !== 'allow') return '--lan is only for allow rules';
       const where = parseHostPort(target); // throws on a bad port: the answer says so

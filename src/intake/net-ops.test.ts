@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registerTestGroup } from '../../test/harness.js';
 import { ownerOpsFixture } from '../../test/helpers/owner-ops.js';
 import { decide } from '../sandbox/egress/policy.js';
+import { createEgressQuestions } from '../sandbox/egress/questions.js';
 import type { AuditEntry, Store } from '../store/store.js';
 import { parseHostPort } from './net-ops.js';
 import type { OwnerActor, OwnerOp, OwnerOps } from './owner-ops.js';
@@ -26,7 +27,7 @@ describe('network rules as owner operations', () => {
   it('nothing is allowed by default; allow and deny store normalized rules the list shows, deny winning', async () => {
     expect(await perform({ op: 'net-list', folder: 'sales' })).toEqual({
       ok: true,
-      text: "Group 'sales' may connect nowhere (no rules: the default).\nWeb search: off",
+      text: "Group 'sales' may connect nowhere (no rules: the default).\nWeb search: off\nAsk about other hosts: on",
     });
     expect(await perform({ op: 'net-allow', folder: 'sales', host: '*.Example.COM.' })).toEqual({
       ok: true,
@@ -46,6 +47,7 @@ describe('network rules as owner operations', () => {
         '  allow  crm.home.arpa:8080  lan',
         '  deny   evil.example.com:443',
         'Web search: off',
+        'Ask about other hosts: on',
       ].join('\n'),
     );
     // The rules as the gateway reads them: the carve-out holds, the rest of the suffix passes, another group has none.
@@ -214,7 +216,7 @@ describe('web search as an owner operation', () => {
     expect(store.groups.isWebSearchOn('sales')).toBe(true);
     expect(store.groups.isWebSearchOn('main')).toBe(false);
     expect((await perform({ op: 'net-list', folder: 'sales' })).text).toBe(
-      "Group 'sales' may connect nowhere (no rules: the default).\nWeb search: on",
+      "Group 'sales' may connect nowhere (no rules: the default).\nWeb search: on\nAsk about other hosts: on",
     );
     expect(await perform({ op: 'net-websearch', folder: 'sales', isOn: true })).toEqual({
       ok: true,
@@ -260,6 +262,127 @@ describe('web search as an owner operation', () => {
     expect(fromSales).toEqual({ ok: false, text: 'owner commands work only in the admin chat' });
     expect(store.groups.isWebSearchOn('sales')).toBe(false);
     expect(audits.at(-1)).toMatchObject({ actor: 'fake:eve', action: 'net-websearch', decision: 'deny' });
+  });
+});
+
+describe('asking the owner about a host not on the list', () => {
+  /** Owner operations with the running host's questions; asked() opens one and gives its id and answer. */
+  function withQuestions() {
+    store.close();
+    const told: string[] = [];
+    const questions = createEgressQuestions({
+      now: () => NOW,
+      notifyOwner: (_key, text) => told.push(text),
+      waitMs: 600_000,
+    });
+    ({ store, audits, ops } = ownerOpsFixture(NOW, { egressQuestions: questions }));
+    const asked = (folder: string, host: string, port: number) => {
+      const answer = questions.ask(folder, host, port);
+      const id = /\/allow (\w+) lets/.exec(told.at(-1) ?? '')?.[1] ?? '';
+      return { id, answer };
+    };
+    return { questions, asked };
+  }
+
+  it('/allow once lets that connection through and adds no rule; the audit names the group and destination', async () => {
+    const { questions, asked } = withQuestions();
+    const { id, answer } = asked('sales', 'api.example.com', 8443);
+    expect(id).toMatch(/^[0-9a-f]{6}$/);
+    expect(await perform({ op: 'net-answer', id, answer: 'once' })).toEqual({
+      ok: true,
+      text: "Group 'sales' may connect to api.example.com:8443 this once.",
+    });
+    expect(await answer).toBe('once');
+    expect(rules()).toEqual([]);
+    expect(questions.list()).toEqual([]);
+    expect(audits).toEqual([
+      expect.objectContaining({
+        groupFolder: 'sales',
+        action: 'net-answer',
+        decision: 'allow',
+        detail: { id, answer: 'once', group: 'sales', host: 'api.example.com', port: 8443 },
+      }),
+    ]);
+  });
+
+  it('/allow always adds the allow rule (the gateway then lets it through unasked) and answers', async () => {
+    const { asked } = withQuestions();
+    const { id, answer } = asked('sales', 'api.example.com', 443);
+    expect(decide(store.egress.of('sales'), 'api.example.com', 443)).toMatchObject({ isAllowed: false });
+    expect(await perform({ op: 'net-answer', id, answer: 'always' })).toEqual({
+      ok: true,
+      text: "Group 'sales' may connect to api.example.com:443 now and from now on (added to its list).",
+    });
+    expect(await answer).toBe('always');
+    expect(rules()).toEqual([{ host: 'api.example.com', port: 443, action: 'allow', isLan: false }]);
+    expect(decide(store.egress.of('sales'), 'api.example.com', 443)).toEqual({
+      isAllowed: true,
+      isLan: false,
+    });
+    expect(decide(store.egress.of('main'), 'api.example.com', 443)).toMatchObject({ isAllowed: false });
+  });
+
+  it('/deny refuses that connection and adds nothing; an answered or unknown id is refused, audited', async () => {
+    const { asked } = withQuestions();
+    const { id, answer } = asked('sales', 'evil.example.com', 443);
+    expect(await perform({ op: 'net-answer', id, answer: 'deny' })).toEqual({
+      ok: true,
+      text: "Refused: group 'sales' may not connect to evil.example.com:443.",
+    });
+    expect(await answer).toBe('deny');
+    expect(rules()).toEqual([]);
+    const again = await perform({ op: 'net-answer', id, answer: 'always' });
+    expect(again).toEqual({
+      ok: false,
+      text: `no open question '${id}' (answered already, or too late: it was refused)`,
+    });
+    expect(rules()).toEqual([]);
+    expect(audits.at(-1)).toMatchObject({ action: 'net-answer', decision: 'deny', detail: { id } });
+  });
+
+  it('without a running host (the CLI) there are no questions to answer', async () => {
+    expect(await perform({ op: 'net-answer', id: 'abc123', answer: 'once' })).toEqual({
+      ok: false,
+      text: 'only the running host has questions to answer',
+    });
+  });
+
+  it("is on by default; net-ask turns a group's switch off and on, audited with was, and the list shows it", async () => {
+    expect(store.groups.isEgressAskOn('sales')).toBe(true);
+    expect(await perform({ op: 'net-ask', folder: 'sales', isOn: false })).toEqual({
+      ok: true,
+      text: "Group 'sales': a host not on its list is refused at once, silently.",
+    });
+    expect(store.groups.isEgressAskOn('sales')).toBe(false);
+    expect(store.groups.isEgressAskOn('main')).toBe(true);
+    expect((await perform({ op: 'net-list', folder: 'sales' })).text).toMatch(
+      /\nAsk about other hosts: off$/,
+    );
+    expect(await perform({ op: 'net-ask', folder: 'sales', isOn: false })).toEqual({
+      ok: true,
+      text: "Asking about hosts not on its list is already off for group 'sales'.",
+    });
+    expect(await perform({ op: 'net-ask', folder: 'sales', isOn: true })).toEqual({
+      ok: true,
+      text:
+        "Group 'sales': a host not on its list waits while you are asked in the admin chat " +
+        '(WARREN_EGRESS_ASK_SECONDS; no answer refuses).',
+    });
+    expect(store.groups.isEgressAskOn('sales')).toBe(true);
+    expect(await perform({ op: 'net-ask', folder: 'nope', isOn: false })).toMatchObject({ ok: false });
+    expect(
+      audits.map(({ groupFolder, action, decision, detail }) => [groupFolder, action, decision, detail]),
+    ).toEqual([
+      ['sales', 'net-ask', 'allow', { folder: 'sales', isOn: false, was: true }],
+      ['sales', 'net-ask', 'allow', { folder: 'sales', isOn: false, was: false }],
+      ['sales', 'net-ask', 'allow', { folder: 'sales', isOn: true, was: false }],
+      [
+        null,
+        'net-ask',
+        'deny',
+        { folder: 'nope', isOn: false, reason: "no group 'nope' (see `warren groups list`)" },
+      ],
+    ]);
   });
 });
 

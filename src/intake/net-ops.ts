@@ -1,7 +1,9 @@
-// The owner's operations on a group's egress rules (where its agent may connect through the gateway) and its web
-// search switch, for the one table in owner-ops.ts, and the HOST[:PORT] parser the admin chat and the CLI share.
+// The owner's operations on a group's egress rules (where its agent may connect through the gateway), its web
+// search switch and the gateway's questions about other hosts, for the one table in owner-ops.ts, and the
+// HOST[:PORT] parser the admin chat and the CLI share.
 import net from 'node:net';
 import { parseRuleHost, refuseAddress } from '../sandbox/egress/policy.js';
+import type { EgressAnswer, EgressQuestions } from '../sandbox/egress/questions.js';
 import { type Store, StoreError } from '../store/store.js';
 
 /** port: 1..65535, 443 when not given. isLan: an allowed name may resolve to a private or loopback address. */
@@ -10,7 +12,11 @@ export type NetOp =
   | { op: 'net-deny' | 'net-remove'; folder: string; host: string; port?: number }
   | { op: 'net-list'; folder: string }
   /** Web search, the model API's server tool (metered, priced like tokens): off unless the owner turns it on. */
-  | { op: 'net-websearch'; folder: string; isOn: boolean };
+  | { op: 'net-websearch'; folder: string; isOn: boolean }
+  /** Whether a connection to a host not on the list waits while the owner is asked (the default), or is refused. */
+  | { op: 'net-ask'; folder: string; isOn: boolean }
+  /** The owner's answer to such a question (admin chat only: the questions live in the running host). */
+  | { op: 'net-answer'; id: string; answer: EgressAnswer };
 
 const DEFAULT_PORT = 443;
 
@@ -31,10 +37,56 @@ export function parseHostPort(text: string): { host: string; port?: number } {
 /** host:port as the owner types it, an IPv6 address in brackets. */
 export const shown = (host: string, port: number) => `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
 
+type Questions = Pick<EgressQuestions, 'answer' | 'list'>;
+
+/** Answers an open question; 'always' adds the allow rule first, so the connection let through finds it too. */
+function answerQuestion(
+  store: Store,
+  request: NetOp & { op: 'net-answer' },
+  now: number,
+  questions?: Questions,
+) {
+  if (!questions) throw new StoreError('only the running host has questions to answer');
+  const { id, answer } = request;
+  const question = questions.list().find((open) => open.id === id);
+  if (!question)
+    throw new StoreError(`no open question '${id}' (answered already, or too late: it was refused)`);
+  const { groupFolder: group, host, port } = question;
+  if (answer === 'always') {
+    // A rule left for a removed group would carry over to a new group made under its name.
+    if (!store.groups.byFolder(group)) throw new StoreError(`no group '${group}' any more`);
+    netOp(store, { op: 'net-allow', folder: group, host, port }, now);
+  }
+  questions.answer(id, answer);
+  const where = shown(host, port);
+  const text =
+    answer === 'deny'
+      ? `Refused: group '${group}' may not connect to ${where}.`
+      : `Group '${group}' may connect to ${where} ${answer === 'once' ? 'this once' : 'now and from now on (added to its list)'}.`;
+  return { text, group, detail: { id, answer, group, host, port } };
+}
+
 /** Runs one operation on an existing group's rules. The gateway reads them per request: no restart, no wake-up. */
-export function netOp(store: Store, request: NetOp, now: number): { text: string; detail?: object } {
+export function netOp(
+  store: Store,
+  request: NetOp,
+  now: number,
+  questions?: Questions,
+): { text: string; group?: string; detail?: object } {
+  if (request.op === 'net-answer') return answerQuestion(store, request, now, questions);
   const { folder } = request;
   const was = store.groups.isWebSearchOn(folder);
+  const asks = store.groups.isEgressAskOn(folder);
+  if (request.op === 'net-ask') {
+    const { isOn } = request;
+    store.groups.setEgressAsk(folder, isOn);
+    const text = isOn
+      ? `Group '${folder}': a host not on its list waits while you are asked in the admin chat ` +
+        '(WARREN_EGRESS_ASK_SECONDS; no answer refuses).'
+      : `Group '${folder}': a host not on its list is refused at once, silently.`;
+    const same = `Asking about hosts not on its list is already ${isOn ? 'on' : 'off'} for group '${folder}'.`;
+    return { text: asks === isOn ? same : text, detail: { isOn, was: asks } };
+  }
   if (request.op === 'net-websearch') {
     const { isOn } = request;
     store.groups.setWebSearch(folder, isOn);
@@ -58,7 +110,8 @@ export function netOp(store: Store, request: NetOp, now: number): { text: string
       rules.length > 0
         ? `Network rules of group '${folder}' (deny wins; nothing else is allowed):`
         : `Group '${folder}' may connect nowhere (no rules: the default).`;
-    return { text: [head, ...lines, `Web search: ${was ? 'on' : 'off'}`].join('\n') };
+    const switches = [`Web search: ${was ? 'on' : 'off'}`, `Ask about other hosts: ${asks ? 'on' : 'off'}`];
+    return { text: [head, ...lines, ...switches].join('\n') };
   }
   const host = parseRuleHost(request.host);
   if (host === null)

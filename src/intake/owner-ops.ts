@@ -2,6 +2,7 @@
 // global memory. Each one is authorized and audited here, once; the front ends (the admin chat's commands, the CLI)
 // only parse and print.
 import type { Config } from '../config.js';
+import type { EgressQuestions } from '../sandbox/egress/questions.js';
 import { removeGroupFiles } from '../sandbox/run-folders.js';
 import { type ChatAddress, formatChatAddress, type Group } from '../store/records.js';
 import { type AuditEntry, type PairingRequest, type Store, StoreError, type Task } from '../store/store.js';
@@ -40,6 +41,8 @@ export interface OwnerOpsDeps {
   onChange(): void;
   /** Stops a group's running agent, ending its turn unanswered; false when none runs. Only a running host has it. */
   stopAgent?(groupId: number): boolean;
+  /** The gateway's open questions to the owner (destinations not on a list). Only a running host has them. */
+  egressQuestions?: Pick<EgressQuestions, 'answer' | 'list'>;
 }
 
 type TaskAction = 'pause' | 'resume' | 'cancel' | 'run-now';
@@ -71,7 +74,7 @@ export type OwnerOp =
   /** stop-turn ends what the group's agent is doing; new-session also forgets its conversation. */
   | { op: 'stop-turn' | 'new-session'; folder: string }
   | { op: 'global-memory-approve' | 'global-memory-reject'; id: number }
-  /** A group's egress rules (net-ops.ts): allow, deny, remove and list where its agent may connect; web search. */
+  /** A group's egress rules (net-ops.ts): allow, deny, remove, list; web search; asking about other hosts. */
   | NetOp
   /** The owner's secrets and which group's requests to which host carry them (secret-ops.ts); set: CLI only. */
   | SecretOp;
@@ -235,9 +238,11 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
       case 'net-remove':
       case 'net-list':
       case 'net-websearch':
+      case 'net-ask':
+      case 'net-answer':
         // The egress gateway (the credential proxy, for web search) reads them at every request: nothing to wake.
-        groupNamed(request.folder);
-        return netOp(store, request, now);
+        if (request.op !== 'net-answer') groupNamed(request.folder);
+        return netOp(store, request, now, deps.egressQuestions);
       case 'secret-set':
         // Typed into a chat (or a web page), a secret would stay in its history.
         if (!isCli) throw new StoreError('a secret is set only on the host: warren secrets set NAME');

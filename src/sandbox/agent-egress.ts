@@ -10,7 +10,7 @@ import { type EgressCa, loadOrCreateCa } from './egress/ca.js';
 import { createEgressGateway } from './egress/gateway.js';
 import { secretsReader } from './egress/secrets.js';
 
-interface AgentEgressDeps extends Pick<HostContext, 'store' | 'audit' | 'now'> {
+interface AgentEgressDeps extends Pick<HostContext, 'store' | 'audit' | 'now' | 'egressQuestions'> {
   config: Pick<Config, 'egressRequestsPerMinute' | 'egressMbPerDay' | 'egressCaFile' | 'dataDir'>;
   log: Logger;
   runs: ReadonlyMap<string, RunState>;
@@ -39,6 +39,11 @@ export function createAgentEgress(deps: AgentEgressDeps) {
     resolve: deps.resolve,
     limits: { requestsPerMinute: config.egressRequestsPerMinute, megabytesPerDay: config.egressMbPerDay },
     rulesOf: (folder) => store.egress.of(folder),
+    // Asked only where the group has it on, and only by a running host (it has the admin chat).
+    ask: (folder, host, port) =>
+      deps.egressQuestions && store.groups.isEgressAskOn(folder)
+        ? deps.egressQuestions.ask(folder, host, port)
+        : Promise.resolve('deny'),
     secrets: secretsReader(config.dataDir),
     secretBindingsOf: (folder) => store.egress.bindings(folder),
     intercept: {

@@ -95,6 +95,9 @@ export function groupQueries(db: Db) {
     /** Whether the group's agent may search the web (the model API's server tool); off unless the owner said so. */
     isWebSearchOn: (folder: string) => column('web_search', 'folder', folder) === 1,
     setWebSearch: (folder: string, isOn: boolean) => setColumn('web_search', 'folder', folder, isOn ? 1 : 0),
+    /** Whether a connection to a host not on the group's list waits while the owner is asked (on by default). */
+    isEgressAskOn: (folder: string) => column('egress_ask', 'folder', folder) === 1,
+    setEgressAsk: (folder: string, isOn: boolean) => setColumn('egress_ask', 'folder', folder, isOn ? 1 : 0),
     /** The group's own disk quota in MiB, or null for the configured default. */
     diskQuotaMb: (folder: string) => column('disk_quota_mb', 'folder', folder) as number | null,
     setDiskQuotaMb: (folder: string, megabytes: number | null) =>

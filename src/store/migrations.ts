@@ -306,6 +306,8 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (group_folder, host, port, header)
   ) WITHOUT ROWID;
   `,
-  // Web search (a server tool of the model API) per group: off unless the owner turns it on.
-  `ALTER TABLE groups ADD COLUMN web_search INTEGER NOT NULL DEFAULT 0;`,
+  // Web search (a server tool of the model API) per group, off by default; egress_ask: a connection to a host not on
+  // the group's list waits while the owner is asked (on), or is refused at once.
+  `ALTER TABLE groups ADD COLUMN web_search INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE groups ADD COLUMN egress_ask INTEGER NOT NULL DEFAULT 1;`,
 ];

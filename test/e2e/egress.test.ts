@@ -9,6 +9,7 @@ import https from 'node:https';
 import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { OwnerOp } from '../../src/intake/owner-ops.js';
 import { selfSignedCertificate } from '../helpers/self-signed.js';
@@ -102,6 +103,8 @@ await describeOnRuntimes('egress gateway', (kind) => {
     const names: Record<string, string[]> = {
       'crm.test': ['127.0.0.1'],
       'api.test': ['127.0.0.1'],
+      'elsewhere.test': ['127.0.0.1'],
+      'refused.test': ['127.0.0.1'],
       'rebind.test': ['93.184.216.34', '127.0.0.1'],
     };
     host = await startE2eWarren({
@@ -110,6 +113,8 @@ await describeOnRuntimes('egress gateway', (kind) => {
       resolveName: async (name) => names[name] ?? [],
     });
     host.addGroup('net');
+    // This group's refusals are silent: the tests below expect them at once, not after asking the owner.
+    await owner({ op: 'net-ask', folder: 'net', isOn: false });
     // The owner's own operations, as `warren net allow` runs them: a LAN service by name, and a public name.
     await owner({ op: 'net-allow', folder: 'net', host: 'crm.test', port, isLan: true });
     await owner({ op: 'net-allow', folder: 'net', host: 'rebind.test', port });
@@ -185,6 +190,7 @@ await describeOnRuntimes('egress gateway', (kind) => {
       expect.objectContaining({ method: 'GET', host: 'crm.test', path: '/plain', status: 200 }),
     ]);
     const refusals = audit.filter((row) => row.decision === 'deny');
+    // Exactly the four the commands made, and the three allowed above: Claude Code itself reached for nothing.
     expect(refusals.reduce((sum, row) => sum + row.count, 0)).toBe(4);
     expect(JSON.stringify(refusals)).toMatch(/not on this group's allowlist/);
   }, 300_000);
@@ -259,4 +265,52 @@ await describeOnRuntimes('egress gateway', (kind) => {
     expect(asked.some((body) => body.includes('api says welcome to the page'))).toBe(true);
     expect(apiSeen.at(-1)).toBe(`Bearer ${SECRET}`);
   }, 180_000);
+
+  it('asks the owner about a host not on the list, and the connection waits for the answer', async () => {
+    host.addGroup('asker'); // asking is on by default
+    const questionAbout = (name: string) => {
+      const db = new Database(path.join(host.dataDir, 'warren.db'), { readonly: true });
+      try {
+        const row = db
+          .prepare("SELECT text FROM outbox WHERE idempotency_key LIKE 'egress-ask:%' AND text LIKE ?")
+          .get(`%asker wants to connect to ${name}:%`) as { text: string } | undefined;
+        return row ? (/\/allow (\w+) /.exec(row.text)?.[1] ?? null) : null;
+      } finally {
+        db.close();
+      }
+    };
+    const before = host.fake.requests.length;
+    host.fake.script(
+      {
+        toolUse: {
+          name: 'Bash',
+          input: {
+            command: [
+              `curl -sS --max-time 60 http://elsewhere.test:${port}/ 2>&1`,
+              `curl -sS --max-time 60 http://refused.test:${port}/ 2>&1`,
+            ].join('; echo; '),
+            description: 'net',
+            timeout: 120_000,
+          },
+        },
+      },
+      { text: 'asked done' },
+    );
+    host.channel.receive({ chatId: 'asker', text: 'go (asked done)' });
+    // The first connection waits: the admin chat has the question.
+    const first = await waitFor(() => questionAbout('elsewhere.test'), 'the first question', 60_000);
+    await owner({ op: 'net-answer', id: first, answer: 'always' });
+    const second = await waitFor(() => questionAbout('refused.test'), 'the second question', 60_000);
+    await owner({ op: 'net-answer', id: second, answer: 'deny' });
+    const output = latestToolResult(await host.fake.waitForRequest(before + 2, 120_000));
+    // Allowed on the list (and kept there), then held to the address rules: loopback needs --lan.
+    expect(output).toMatch(/elsewhere.test resolves to a refused address: 127.0.0.1 is a loopback address/);
+    expect(host.warren.store.egress.of('asker')).toEqual([
+      expect.objectContaining({ host: 'elsewhere.test', port, action: 'allow', isLan: false }),
+    ]);
+    expect(output).toMatch(
+      /refused.test:\d+ is not on this group's allowlist \(the owner was asked, and did not allow it\)/,
+    );
+    await waitFor(() => host.channel.textsTo('asker').includes('asked done'), 'the reply', 60_000);
+  }, 240_000);
 });

@@ -1,13 +1,17 @@
 // The owner's operations over a real store in a temporary data directory, with an admin group (main) and one more
 // (sales), every audit entry and wake-up recorded: what the tests of the operations' own modules start from.
 import path from 'node:path';
-import { createOwnerOps } from '../../src/intake/owner-ops.js';
+import { createOwnerOps, type OwnerOpsDeps } from '../../src/intake/owner-ops.js';
 import { createPairing } from '../../src/intake/pairing.js';
 import { silentLogger } from '../../src/log.js';
 import { type AuditEntry, openStore } from '../../src/store/store.js';
 import { registerTestGroup, tempDir } from '../harness.js';
 
-export function ownerOpsFixture(now: number) {
+/** extra: what only a running host has (stopAgent, egressQuestions). */
+export function ownerOpsFixture(
+  now: number,
+  extra: Pick<OwnerOpsDeps, 'stopAgent' | 'egressQuestions'> = {},
+) {
   const dataDir = tempDir();
   const store = openStore(path.join(dataDir, 'warren.db'));
   const audits: AuditEntry[] = [];
@@ -37,6 +41,7 @@ export function ownerOpsFixture(now: number) {
     onChange: () => {
       woken.count++;
     },
+    ...extra,
   });
   registerTestGroup(store, dataDir, 'main', { isAdmin: true, now });
   registerTestGroup(store, dataDir, 'sales', { now });

@@ -11,7 +11,12 @@ import { selfSignedCertificate } from '../../../test/helpers/self-signed.js';
 import { silentLogger } from '../../log.js';
 import type { EgressRule } from '../../store/store.js';
 import { loadOrCreateCa } from './ca.js';
-import { createEgressGateway, type EgressEvent, type EgressGateway } from './gateway.js';
+import {
+  createEgressGateway,
+  type EgressEvent,
+  type EgressGateway,
+  type EgressGatewayOptions,
+} from './gateway.js';
 import type { InterceptedRequest } from './intercept.js';
 
 const rule = (host: string, port: number, overrides: Partial<EgressRule> = {}): EgressRule => ({
@@ -78,7 +83,10 @@ describe('egress gateway', () => {
   const capped: string[] = [];
   let socketPath: string;
 
-  function start(limits = { requestsPerMinute: 100, megabytesPerDay: 100 }) {
+  function start(
+    limits = { requestsPerMinute: 100, megabytesPerDay: 100 },
+    extra: Partial<EgressGatewayOptions> = {},
+  ) {
     gateway = createEgressGateway({
       log: silentLogger(),
       now: Date.now,
@@ -87,6 +95,7 @@ describe('egress gateway', () => {
       onCapped: (_folder, reason) => capped.push(reason),
       limits,
       resolve: async (host) => names[host] ?? [],
+      ...extra,
     });
     return gateway.listen('sales', socketPath);
   }
@@ -193,6 +202,33 @@ describe('egress gateway', () => {
     expect((await connect(socketPath, `crm.lan:${upstreamPort}`)).status).toBe(429);
   });
 
+  it('holds a destination not on the list while the owner is asked, never one a rule denies', async () => {
+    const asked: string[] = [];
+    let answer: 'once' | 'deny' = 'once';
+    await start(undefined, {
+      ask: async (_folder, host, port) => {
+        asked.push(`${host}:${port}`);
+        return answer;
+      },
+    });
+    names['crm.lan'] = ['93.184.216.34', '10.0.0.1'];
+    // Allowed this once: still checked as any allowed name is (here, a private address behind it).
+    expect((await connect(socketPath, `crm.lan:${upstreamPort}`)).body).toMatch(/refused address: 10.0.0.1/);
+    answer = 'deny';
+    expect((await connect(socketPath, `crm.lan:${upstreamPort}`)).body).toMatch(
+      /the owner was asked, and did not allow it/,
+    );
+    rules = [rule('crm.lan', upstreamPort, { action: 'deny' })];
+    expect((await connect(socketPath, `crm.lan:${upstreamPort}`)).status).toBe(403);
+    expect(asked).toEqual([`crm.lan:${upstreamPort}`, `crm.lan:${upstreamPort}`]);
+    names['crm.lan'] = ['127.0.0.1'];
+    rules = [];
+    answer = 'once';
+    expect((await get(socketPath, `http://crm.lan:${upstreamPort}/asked`)).body).toMatch(
+      /refused address: 127.0.0.1/,
+    );
+  });
+
   it('delivers every byte of a large download before it closes the tunnel', async () => {
     const size = 16 * 1024 * 1024;
     const bulk = net.createServer((socket) => socket.end(Buffer.alloc(size, 7)));
@@ -253,13 +289,7 @@ describe('egress gateway', () => {
         rule('other.test', securePort, { isLan: true }),
         rule('crm.lan', upstreamPort, { isLan: true }),
       ];
-      gateway = createEgressGateway({
-        log: silentLogger(),
-        now: Date.now,
-        rulesOf: () => rules,
-        audit: (event) => events.push(event),
-        limits: { requestsPerMinute: 100, megabytesPerDay: 100 },
-        resolve: async (host) => names[host] ?? [],
+      await start(undefined, {
         secrets: () => new Map([['CRM_TOKEN', SECRET]]),
         secretBindingsOf: () => [
           ...['api.test', 'other.test'].map((host) => ({
@@ -273,7 +303,6 @@ describe('egress gateway', () => {
         ],
         intercept: { ca: () => ca, upstreamCa: cert, audit: (request) => intercepted.push(request) },
       });
-      await gateway.listen('sales', socketPath);
     });
 
     afterEach(() => secure.close());

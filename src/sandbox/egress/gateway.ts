@@ -33,6 +33,8 @@ export interface EgressGatewayOptions {
   limits: EgressLimits;
   /** Names to addresses; the system's resolver (getaddrinfo, /etc/hosts included) unless a test says otherwise. */
   resolve?(host: string): Promise<string[]>;
+  /** Asks the owner about a host not on the group's list (the connection waits); absent: refused at once. */
+  ask?(groupFolder: string, host: string, port: number): Promise<'once' | 'always' | 'deny'>;
   /** The owner's stored secrets by name (the leak guard looks for them in what leaves); none when absent. */
   secrets?(): Map<string, string>;
   /** A group's secret bindings, and what reads and adds them; without, every CONNECT is a blind tunnel. */
@@ -63,17 +65,24 @@ export function createEgressGateway(options: EgressGatewayOptions) {
     folder: string,
     rawHost: string,
     port: number,
-  ): Promise<{ host: string; address: string } | Refusal> {
+  ): Promise<{ host: string; address: string; ownerAnswer?: string } | Refusal> {
     const host = normalizeHost(rawHost);
     if (host === null || port < 1 || port > 65_535) return { status: 400, reason: 'not a host and port' };
     // A secret spelled into a name (<secret>.example.com) would leave in the DNS query or the TLS handshake.
     const leaked = findSecret(secrets(), [host, rawHost]);
     if (leaked) return { status: 403, reason: `the name carries the secret ${leaked}` };
-    const verdict = decide(options.rulesOf(folder), host, port);
+    let verdict = decide(options.rulesOf(folder), host, port);
+    let ownerAnswer: string | undefined;
+    // Not listed (a deny rule is never asked about): the connection waits while the owner is asked.
+    if (!verdict.isAllowed && !verdict.isDenied && options.ask) {
+      ownerAnswer = await options.ask(folder, host, port);
+      if (ownerAnswer !== 'deny') verdict = { isAllowed: true, isLan: false };
+    }
     if (!verdict.isAllowed) {
+      const asked = ownerAnswer ? ' (the owner was asked, and did not allow it)' : '';
       return {
         status: 403,
-        reason: `${verdict.reason}; the owner can allow it: warren net allow ${folder} ${host}`,
+        reason: `${verdict.reason}${asked}; the owner can allow it: warren net allow ${folder} ${host}`,
       };
     }
     const capped = limits.take(folder);
@@ -93,7 +102,7 @@ export function createEgressGateway(options: EgressGatewayOptions) {
       const why = refuseAddress(address, verdict.isLan);
       if (why) return { status: 403, reason: `${host} resolves to a refused address: ${why}` };
     }
-    return { host, address: addresses[0] as string };
+    return { host, address: addresses[0] as string, ...(ownerAnswer ? { ownerAnswer } : {}) };
   }
 
   /** CONNECT host:port: the destination's bytes both ways, never looked into. */
@@ -121,6 +130,7 @@ export function createEgressGateway(options: EgressGatewayOptions) {
       return;
     }
     event.address = admitted.address;
+    if (admitted.ownerAnswer) event.ownerAnswer = admitted.ownerAnswer;
     const bindings = (options.secretBindingsOf?.(folder) ?? []).filter(
       (binding) => binding.host === admitted.host && binding.port === event.port,
     );

@@ -6,7 +6,11 @@ import type { Refusal } from './limits.js';
 import type { EgressEvent } from './types.js';
 
 export interface PlainHttpContext {
-  admit(folder: string, host: string, port: number): Promise<{ address: string } | Refusal>;
+  admit(
+    folder: string,
+    host: string,
+    port: number,
+  ): Promise<{ address: string; ownerAnswer?: string } | Refusal>;
   charge(folder: string, bytes: number): boolean;
   audit(event: EgressEvent): void;
   secrets(): Map<string, string>;
@@ -45,6 +49,7 @@ export async function forwardPlain(
   const admitted = await context.admit(folder, host, port);
   if ('reason' in admitted) return refuse(admitted.status, admitted.reason);
   event.address = admitted.address;
+  if (admitted.ownerAnswer) event.ownerAnswer = admitted.ownerAnswer;
   const body = await readBody(req);
   if (body === null) return refuse(413, 'the request body is too large to be checked');
   event.bytesOut = body.length;

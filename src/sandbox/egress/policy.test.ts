@@ -100,11 +100,13 @@ describe('egress policy', () => {
     expect(decide(rules, 'secret.corp.example', 443)).toEqual({
       isAllowed: false,
       reason: 'secret.corp.example:443 is denied for this group',
+      isDenied: true,
     });
     expect(decide(rules, 'crm.lan', 8080)).toEqual({ isAllowed: true, isLan: true });
     expect(decide([], 'api.example.com', 443)).toEqual({
       isAllowed: false,
       reason: "api.example.com:443 is not on this group's allowlist",
+      isDenied: false,
     });
   });
 });

@@ -34,16 +34,21 @@ export function parseRuleHost(text: string): string | null {
 const matches = (pattern: string, host: string) =>
   pattern.startsWith('*.') ? host.endsWith(pattern.slice(1)) : pattern === host;
 
-export type Verdict = { isAllowed: true; isLan: boolean } | { isAllowed: false; reason: string };
+/** isDenied: a rule refuses it (not only: no rule allows it), so the owner is not asked about it either. */
+export type Verdict =
+  | { isAllowed: true; isLan: boolean }
+  | { isAllowed: false; reason: string; isDenied: boolean };
 
 /** A deny rule wins over every allow rule; of the allow rules, an exact one says whether the name may be private. */
 export function decide(rules: readonly EgressRule[], host: string, port: number): Verdict {
   const matching = rules.filter((rule) => rule.port === port && matches(rule.host, host));
   const deny = matching.find((rule) => rule.action === 'deny');
-  if (deny) return { isAllowed: false, reason: `${deny.host}:${port} is denied for this group` };
+  if (deny)
+    return { isAllowed: false, reason: `${deny.host}:${port} is denied for this group`, isDenied: true };
   const allows = matching.filter((rule) => rule.action === 'allow');
-  if (allows.length === 0)
-    return { isAllowed: false, reason: `${host}:${port} is not on this group's allowlist` };
+  if (allows.length === 0) {
+    return { isAllowed: false, reason: `${host}:${port} is not on this group's allowlist`, isDenied: false };
+  }
   const exact = allows.find((rule) => rule.host === host);
   return { isAllowed: true, isLan: (exact ?? allows[0]).isLan };
 }

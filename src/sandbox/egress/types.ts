@@ -12,6 +12,8 @@ export interface EgressEvent {
   bytesOut: number;
   decision: 'allowed' | 'refused' | 'failed';
   reason?: string;
+  /** Not on the group's list: what the owner answered when asked (once, always; a refusal is the reason). */
+  ownerAnswer?: string;
   /** Read and sent on by the gateway, with these secrets added (each request audited by itself too). */
   secretsAdded?: string[];
 }
