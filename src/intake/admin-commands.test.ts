@@ -244,7 +244,7 @@ describe('network rules command', () => {
     owner(h, `/deny ${denied.id}`);
     expect(await denied.answer).toBe('deny');
     await eventually(
-      () => lastTo(h, 'owner') === "✅ Refused: group 'main' may not connect to evil.example.com:443.",
+      () => lastTo(h, 'owner') === "🚫 Refused: group 'main' may not connect to evil.example.com:443.",
       2000,
       'deny',
     );
@@ -288,6 +288,20 @@ describe('secrets command', () => {
     expect(rowsMentioning(databasePath(h.dataDir), value)).toEqual({}); // no message, no audit entry holds it
     // Control: the same search finds the answer, queued in the outbox.
     expect(rowsMentioning(databasePath(h.dataDir), 'never typed into a chat')).toEqual({ outbox: 1 });
+    expect(h.runner.sessions).toHaveLength(0);
+  });
+
+  it('/secrets set typed into any other chat is answered too, and never stored or handed to its agent', async () => {
+    const h = await start();
+    owner(h, '/register fake:sales sales --trigger always');
+    await eventually(() => lastTo(h, 'owner').startsWith('✅ Registered fake:sales'), 2000, 'registered');
+    h.channel.receive({ chatId: 'sales', text: `/secrets set TOKEN ${value}` });
+    await eventually(
+      () => lastTo(h, 'sales').startsWith('❌ A secret is never typed into a chat'),
+      2000,
+      'refusal',
+    );
+    expect(rowsMentioning(databasePath(h.dataDir), value)).toEqual({});
     expect(h.runner.sessions).toHaveLength(0);
   });
 

@@ -207,8 +207,10 @@ export function createAdminCommands(deps: {
       const command = commandOf(message.text);
       if (!command) return false;
       const actor = { kind: 'chat' as const, id: `${message.channel}:${message.senderId}`, group };
+      // A secret typed into any chat is answered and never stored: no history keeps it, no agent reads it.
+      const isSecret = command === '/secrets' && /^\/secrets\s+set\b/i.test(message.text.trim());
       // Elsewhere than the admin chat a command is ordinary text for the agent; the refusal is audited.
-      if (!deps.ops.authorize(actor, command.slice(1))) return false;
+      if (!isSecret && !deps.ops.authorize(actor, command.slice(1))) return false;
       const key = `command:${message.channel}:${message.chatId}:${message.externalId}`;
       // An operation that waits for the disk (/memory approve) answers when it is done.
       answer(command, message.text, actor)

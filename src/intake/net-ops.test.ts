@@ -327,7 +327,7 @@ describe('asking the owner about a host not on the list', () => {
     const { id, answer } = asked('sales', 'evil.example.com', 443);
     expect(await perform({ op: 'net-answer', id, answer: 'deny' })).toEqual({
       ok: true,
-      text: "Refused: group 'sales' may not connect to evil.example.com:443.",
+      text: "🚫 Refused: group 'sales' may not connect to evil.example.com:443.",
     });
     expect(await answer).toBe('deny');
     expect(rules()).toEqual([]);

@@ -61,7 +61,7 @@ function answerQuestion(
   const where = shown(host, port);
   const text =
     answer === 'deny'
-      ? `Refused: group '${group}' may not connect to ${where}.`
+      ? `🚫 Refused: group '${group}' may not connect to ${where}.`
       : `Group '${group}' may connect to ${where} ${answer === 'once' ? 'this once' : 'now and from now on (added to its list)'}.`;
   return { text, group, detail: { id, answer, group, host, port } };
 }
