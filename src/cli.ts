@@ -9,6 +9,7 @@ import { LOCAL_TOKEN_FILE, loadOrCreateToken } from './channels/local.js';
 import { registerAudit } from './cli/audit.js';
 import { runChatClient } from './cli/chat-client.js';
 import { registerGroups } from './cli/groups.js';
+import { registerMcp } from './cli/mcp.js';
 import { checkModelEndpoint } from './cli/model-check.js';
 import { registerNet } from './cli/net.js';
 import { createCliOwnerOps, performFromCli } from './cli/owner.js';
@@ -139,6 +140,7 @@ export function buildProgram(cli: Cli, host: CliHost): Command {
   registerGroups(program, cli, host);
   registerNet(program, cli, host);
   registerSecrets(program, cli, host);
+  registerMcp(program, cli, host);
   registerPairing(program, cli, host);
   registerTasks(program, cli, host);
   registerAudit(program, cli, host);

@@ -47,7 +47,11 @@ function launchFor(overrides: Partial<ClaudeLaunch> = {}): ClaudeLaunch {
 }
 
 /** The spawn request the real SDK makes for Warren's options, captured instead of run. */
-async function sdkSpawnRequest(launch: ClaudeLaunch, resumeSessionId: string | null): Promise<SpawnOptions> {
+async function sdkSpawnRequest(
+  launch: ClaudeLaunch,
+  resumeSessionId: string | null,
+  remoteMcp: Array<{ name: string; url: string }> = [],
+): Promise<SpawnOptions> {
   let captured: SpawnOptions | null = null;
   const spawner = {
     spawn(request: SpawnOptions): never {
@@ -60,6 +64,7 @@ async function sdkSpawnRequest(launch: ClaudeLaunch, resumeSessionId: string | n
     {
       launch,
       spawner,
+      remoteMcp,
       tools: createWarrenTools({
         requests: {
           send: async () => ({ ok: true }),
@@ -153,6 +158,19 @@ describe('expectedSpawn', () => {
       'env SECRET',
     );
     expect(firstDifference(expected, { ...expected, command: '/other' })).toBe('command');
+  });
+});
+
+describe('remote MCP servers', () => {
+  it('go to Claude Code on its command line, and then nothing starts early (the SDK writes that line itself)', async () => {
+    const servers = [{ name: 'crm', url: 'https://mcp.example.com/mcp' }];
+    const request = await sdkSpawnRequest(launchFor(), null, servers);
+    const config = request.args[request.args.indexOf('--mcp-config') + 1] ?? '';
+    expect(JSON.parse(config)).toMatchObject({ mcpServers: { crm: { type: 'http', url: servers[0]?.url } } });
+    // The in-process warren server is the SDK's own, never on the command line.
+    expect(config).not.toContain('"warren"');
+    const runnerEnv = { PATH: '/usr/bin', WARREN_MCP_SERVERS: JSON.stringify(servers) };
+    expect(expectedSpawn(launchFor({ runnerEnv }), null)).toBeNull();
   });
 });
 

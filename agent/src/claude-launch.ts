@@ -137,8 +137,9 @@ type SpawnRequest = Omit<SpawnOptions, 'signal'>;
  */
 export function expectedSpawn(launch: ClaudeLaunch, resumeSessionId: string | null): SpawnRequest | null {
   if (launch.executable === null || launch.sdkVersion === null) return null;
-  // The SDK's debug mode changes the env in ways not mirrored here: no early start then.
-  if (launch.runnerEnv.DEBUG_CLAUDE_AGENT_SDK) return null;
+  // The SDK's debug mode changes the env in ways not mirrored here: no early start then. Nor with remote MCP
+  // servers: the SDK puts them on the command line in a form of its own.
+  if (launch.runnerEnv.DEBUG_CLAUDE_AGENT_SDK || launch.runnerEnv[RUN_ENV.mcpServers]) return null;
   const options = launchOptions(launch, resumeSessionId);
   // What the SDK adds to and removes from the env it is given, as it does it.
   const env: Record<string, string | undefined> = options.env;

@@ -18,6 +18,8 @@ export interface ClaudeLoopOptions {
   launch: ClaudeLaunch;
   spawner: ClaudeSpawner;
   tools: McpSdkServerConfigWithInstance;
+  /** The group's remote MCP servers (streamable HTTP), reached through the egress gateway like every request. */
+  remoteMcp: Array<{ name: string; url: string }>;
   systemPromptAppend: string;
   log: Log;
 }
@@ -27,9 +29,12 @@ export function buildClaudeOptions(options: ClaudeLoopOptions, resumeSessionId: 
   return {
     ...launchOptions(options.launch, resumeSessionId),
     spawnClaudeCodeProcess: (request) => options.spawner.spawn(request),
-    // Only the in-process server below, which never goes on the command line; set so the SDK does not warn.
+    // The in-process server never goes on the command line; the group's remote ones do (argv, as the SDK would).
     mcpServersDelivery: 'argv',
-    mcpServers: { [options.tools.name]: options.tools },
+    mcpServers: {
+      ...Object.fromEntries(options.remoteMcp.map(({ name, url }) => [name, { type: 'http' as const, url }])),
+      [options.tools.name]: options.tools,
+    },
     systemPrompt: { type: 'preset', preset: 'claude_code', append: options.systemPromptAppend },
   };
 }

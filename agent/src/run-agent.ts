@@ -37,7 +37,8 @@ export async function runAgent(start: {
     globalDirectory: CONTAINER_PATHS.global,
     extraDirectories,
   });
-  const loop = createClaudeLoop({ launch, spawner, tools, systemPromptAppend, log });
+  const remoteMcp = settings.value.mcpServers;
+  const loop = createClaudeLoop({ launch, spawner, tools, remoteMcp, systemPromptAppend, log });
   const runner = startRunner({
     settings: settings.value,
     loop,

@@ -82,6 +82,7 @@ describe('every warren command', () => {
         'net allow',
         'secrets set',
         'secrets bind',
+        'mcp add',
         'image build',
         'service install',
         'backup',

@@ -1,40 +1,18 @@
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { registerTestGroup, tempDir } from '../../test/harness.js';
-import { openStore, type Store } from '../store/store.js';
+import { cliOpsFixture } from '../../test/helpers/cli-ops.js';
+import type { Store } from '../store/store.js';
 import { runNetCommand } from './net.js';
-import { createCliOwnerOps } from './owner.js';
 
 let store: Store;
-let dataDir: string;
+let ops: ReturnType<typeof cliOpsFixture>['ops'];
 const now = () => 5_000_000;
 
 beforeEach(() => {
-  dataDir = tempDir();
-  store = openStore(join(dataDir, 'warren.db'));
-  registerTestGroup(store, dataDir, 'sales', { now: now() });
+  ({ store, ops } = cliOpsFixture(now));
 });
 afterEach(() => store.close());
 
-const net = (...args: string[]) =>
-  runNetCommand(
-    args,
-    createCliOwnerOps({
-      store,
-      config: {
-        dataDir,
-        assistantName: 'Warren',
-        timezone: 'UTC',
-        diskQuotaMb: 4096,
-        mountAllowlistPath: join(dataDir, 'no-allowlist.json'),
-        groupDailyBudget: 5,
-        groupMonthlyBudget: 50,
-        currency: 'USD',
-      },
-      protectedPaths: [],
-      now,
-    }),
-  );
+const net = (...args: string[]) => runNetCommand(args, ops());
 const rules = () => store.egress.of('sales').map(({ createdAt: _, ...rule }) => rule);
 
 describe('warren net', () => {

@@ -1,23 +1,21 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { registerTestGroup, tempDir } from '../../test/harness.js';
+import { cliOpsFixture } from '../../test/helpers/cli-ops.js';
 import { databasePath } from '../app.js';
 import { readSecrets } from '../sandbox/egress/secrets.js';
 import { openStore, type Store } from '../store/store.js';
-import { createCliOwnerOps } from './owner.js';
 import { runSecretsCommand, type SecretInput } from './secrets.js';
 
 let store: Store;
 let dataDir: string;
+let ops: ReturnType<typeof cliOpsFixture>['ops'];
 const now = () => 5_000_000;
 // Split so that no line of this file holds the value a check searches for.
 const VALUE = ['sk', 'live', 'Q7x9Zt'].join('_');
 
 beforeEach(() => {
-  dataDir = tempDir();
-  store = openStore(databasePath(dataDir));
-  registerTestGroup(store, dataDir, 'sales', { now: now() });
+  ({ store, dataDir, ops } = cliOpsFixture(now));
 });
 afterEach(() => store.close());
 
@@ -28,26 +26,7 @@ const unread: SecretInput = {
     throw new Error('nothing may be read');
   },
 };
-const secrets = (args: string[], input: SecretInput = unread) =>
-  runSecretsCommand(
-    args,
-    createCliOwnerOps({
-      store,
-      config: {
-        dataDir,
-        assistantName: 'Warren',
-        timezone: 'UTC',
-        diskQuotaMb: 4096,
-        mountAllowlistPath: join(dataDir, 'no-allowlist.json'),
-        groupDailyBudget: 5,
-        groupMonthlyBudget: 50,
-        currency: 'USD',
-      },
-      protectedPaths: [],
-      now,
-    }),
-    input,
-  );
+const secrets = (args: string[], input: SecretInput = unread) => runSecretsCommand(args, ops(), input);
 
 describe('warren secrets', () => {
   it('set reads the whole value from stdin, less one trailing newline, and prints only the name', async () => {

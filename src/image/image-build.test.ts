@@ -108,7 +108,7 @@ describe.each(engines)('building on the %s engine', (engine) => {
         .catch(() => {});
       fs.rmSync(context, { recursive: true, force: true });
     }
-  });
+  }, 90_000); // 1.5 s alone; a busy engine (a CI run starting dozens of containers, a docker save) made it wait past 20 s
 });
 
 describe('a builder whose engine socket is missing', () => {

@@ -355,6 +355,40 @@ describe('secrets command', () => {
   });
 });
 
+describe('mcp command', () => {
+  it('/mcp add, list and remove work from the admin chat; a malformed one gets the usage', async () => {
+    const h = await start();
+    owner(h, '/mcp add main crm https://crm.example.com/mcp');
+    await eventually(
+      () => lastTo(h, 'owner').startsWith("✅ Group 'main' has MCP server 'crm'"),
+      2000,
+      'add',
+    );
+    expect(lastTo(h, 'owner')).toContain('crm.example.com:443 is not on its allowlist yet');
+    owner(h, '/mcp list main');
+    await eventually(() => lastTo(h, 'owner').startsWith('MCP servers of group'), 2000, 'the list');
+    expect(lastTo(h, 'owner')).toBe("MCP servers of group 'main':\n  crm  https://crm.example.com/mcp");
+    owner(h, '/mcp remove main crm extra');
+    await eventually(() => lastTo(h, 'owner').includes('usage: /mcp list FOLDER'), 2000, 'the usage');
+    expect(h.warren.store.egress.mcpServers('main')).toHaveLength(1);
+    owner(h, '/mcp remove main crm');
+    await eventually(
+      () => lastTo(h, 'owner').startsWith("✅ Group 'main' has no MCP server 'crm'"),
+      2000,
+      'remove',
+    );
+    expect(h.warren.store.egress.mcpServers('main')).toEqual([]);
+    expect(h.warren.store.audit.recent(20)).toContainEqual(
+      expect.objectContaining({
+        action: 'mcp-add',
+        actor: 'fake:me',
+        decision: 'allow',
+        groupFolder: 'main',
+      }),
+    );
+  });
+});
+
 describe('emergency stop commands', () => {
   it('/stop from the admin chat stops everything and says what; /resume lifts it', async () => {
     const h = await start();

@@ -1,6 +1,6 @@
 // The admin chat's front end to the owner's operations (owner-ops.ts): /register, /approve, /deny, /pending,
-// /memory, /budget, /net, /allow, /secrets, /stop, /resume. It only parses a command into an operation and queues
-// the answer; the operation authorizes and audits.
+// /memory, /budget, /net, /allow, /secrets, /mcp, /stop, /resume. It only parses a command into an operation and
+// queues the answer; the operation authorizes and audits.
 import { parseArgs } from 'node:util';
 import type { Logger } from '../log.js';
 import { type ChatAddress, type Group, parseChatAddress } from '../store/records.js';
@@ -26,6 +26,7 @@ const USAGE = {
   '/secrets':
     'usage: /secrets list, /secrets bind NAME FOLDER HOST[:PORT] [--header NAME] [--template "Bearer {secret}"]\n' +
     '   or: /secrets unbind FOLDER HOST[:PORT] [--header NAME], /secrets remove NAME [--force]',
+  '/mcp': 'usage: /mcp list FOLDER, /mcp add FOLDER NAME URL or /mcp remove FOLDER NAME',
   '/stop': 'usage: /stop (every agent stops at once; nothing starts until /resume)',
   '/resume': 'usage: /resume',
 };
@@ -142,6 +143,13 @@ function parseCommand(command: AdminCommand, words: string[]): OwnerOp | string 
     }
     case '/secrets':
       return parseSecrets(words);
+    case '/mcp': {
+      const [verb, folder = '', name = '', url, ...rest] = words;
+      if (verb === 'list' && folder && !name) return { op: 'mcp-list', folder };
+      if (verb === 'remove' && name && url === undefined) return { op: 'mcp-remove', folder, name };
+      if (verb === 'add' && url && rest.length === 0) return { op: 'mcp-add', folder, name, url };
+      return USAGE[command];
+    }
   }
 }
 

@@ -1,12 +1,13 @@
-// The owner's operations in one table: registering, pairing, mounts, quotas, network rules, secrets, tasks and
-// global memory. Each one is authorized and audited here, once; the front ends (the admin chat's commands, the CLI)
-// only parse and print.
+// The owner's operations in one table: registering, pairing, mounts, quotas, network rules, secrets, MCP servers,
+// tasks and global memory. Each one is authorized and audited here, once; the front ends (the admin chat's
+// commands, the CLI) only parse and print.
 import type { Config } from '../config.js';
 import type { EgressQuestions } from '../sandbox/egress/questions.js';
 import { removeGroupFiles } from '../sandbox/run-folders.js';
 import { type ChatAddress, formatChatAddress, type Group } from '../store/records.js';
 import { type AuditEntry, type PairingRequest, type Store, StoreError, type Task } from '../store/store.js';
 import { createTaskOps, describeNextRun } from '../tasks/tasks.js';
+import { type McpOp, mcpOp } from './mcp-ops.js';
 import type { MemoryProposals } from './memory-proposals.js';
 import { type MountOp, mountOp } from './mount-ops.js';
 import { type NetOp, netOp } from './net-ops.js';
@@ -77,7 +78,8 @@ export type OwnerOp =
   /** A group's egress rules (net-ops.ts): allow, deny, remove, list; web search; asking about other hosts. */
   | NetOp
   /** The owner's secrets and which group's requests to which host carry them (secret-ops.ts); set: CLI only. */
-  | SecretOp;
+  | SecretOp
+  | McpOp;
 
 const ONLY_ADMIN = 'owner commands work only in the admin chat';
 
@@ -265,6 +267,8 @@ export function createOwnerOps(deps: OwnerOpsDeps) {
         const { proposal, message: text, detail } = result;
         return { group: proposal.groupFolder, text, detail, isDenied: result.status === 'stale' };
       }
+      default: // all that is left (the type says so): mcp-add, mcp-remove, mcp-list (mcp-ops.ts)
+        return mcpOp(store, groupNamed(request.folder), request, now);
     }
   }
 

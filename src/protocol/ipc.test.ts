@@ -116,12 +116,23 @@ describe('parseRunSettings', () => {
         idleTimeoutMs: 300_000,
         assistantName: 'Warren',
         webSearch: false,
+        mcpServers: [],
       },
     });
     expect(parseRunSettings({ ...env, WARREN_WEB_SEARCH: '1' })).toMatchObject({
       value: { webSearch: true },
     });
     expect(parseRunSettings({ ...env, WARREN_WEB_SEARCH: 'yes' })).toMatchObject({ ok: false });
+    const servers = [{ name: 'crm', url: 'https://mcp.example.com/mcp' }];
+    const withMcp = { ...env, WARREN_MCP_SERVERS: JSON.stringify(servers) };
+    expect(parseRunSettings(withMcp)).toMatchObject({ value: { mcpServers: servers } });
+    for (const bad of [
+      'not json',
+      '[{"name":"Bad Name","url":"https://x"}]',
+      '[{"name":"a","url":"ftp://x"}]',
+    ]) {
+      expect(parseRunSettings({ ...env, WARREN_MCP_SERVERS: bad })).toMatchObject({ ok: false });
+    }
   });
 
   it('names the env var that is wrong', () => {

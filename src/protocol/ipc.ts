@@ -272,6 +272,15 @@ const runSettingsSchema = z.object({
   ),
   assistantName: z.preprocess(emptyToUndefined, z.string().min(1).max(100).default('Warren')),
   model: z.preprocess(emptyToUndefined, z.string().min(1).max(200).optional()),
+  /** The group's remote MCP servers (JSON: [{name, url}]), reached through the egress gateway. */
+  mcpServers: z.preprocess(
+    (value) => (value === undefined || value === '' ? [] : parseJson(String(value))),
+    z
+      .array(
+        z.object({ name: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/), url: z.url({ protocol: /^https?$/ }) }),
+      )
+      .max(10),
+  ),
   /** The owner turned web search on for the group (the credential proxy refuses it otherwise). */
   webSearch: z
     .enum(['0', '1'])
@@ -297,6 +306,7 @@ export function runSettingsToEnv(settings: RunSettings): Record<string, string> 
     ...settings,
     isAdmin: settings.isAdmin ? '1' : '0',
     webSearch: settings.webSearch ? '1' : '0',
+    mcpServers: settings.mcpServers.length > 0 ? JSON.stringify(settings.mcpServers) : null,
   };
   const set = Object.entries(RUN_ENV).filter(([key]) => values[key] != null);
   return Object.fromEntries(set.map(([key, name]) => [name, String(values[key])]));

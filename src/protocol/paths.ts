@@ -41,4 +41,5 @@ export const RUN_ENV = {
   assistantName: 'WARREN_ASSISTANT_NAME',
   model: 'WARREN_MODEL',
   webSearch: 'WARREN_WEB_SEARCH',
+  mcpServers: 'WARREN_MCP_SERVERS',
 } as const;

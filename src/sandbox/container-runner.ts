@@ -160,6 +160,7 @@ export function createContainerRunner(deps: ContainerRunnerDeps): ContainerRunne
         idleTimeoutMs: config.agentIdleSeconds * 1000,
         assistantName: config.assistantName,
         webSearch: host.store.groups.isWebSearchOn(folder),
+        mcpServers: host.store.egress.mcpServers(folder).map(({ name, url }) => ({ name, url })),
       };
       container = await runtime.start({
         name: containerName(installId, folder),

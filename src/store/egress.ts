@@ -23,8 +23,21 @@ export type SecretBinding = {
 const SELECT_BINDING = `SELECT host, port, header, template, secret_name AS secretName, created_at AS createdAt
   FROM secret_bindings`;
 
+/** A remote MCP server (streamable HTTP) a group's agent is given; reached through the egress gateway. */
+export type McpServer = { name: string; url: string; createdAt: number };
+
 export function egressQueries(db: Db) {
   return {
+    mcpServers: (groupFolder: string): McpServer[] =>
+      db.all<McpServer>(
+        'SELECT name, url, created_at AS createdAt FROM mcp_servers WHERE group_folder = ? ORDER BY name',
+        groupFolder,
+      ),
+    /** Adds the server, or replaces the one of the same name. */
+    setMcpServer: (groupFolder: string, name: string, url: string, now: number): void =>
+      void db.run('INSERT OR REPLACE INTO mcp_servers VALUES (?, ?, ?, ?)', groupFolder, name, url, now),
+    removeMcpServer: (groupFolder: string, name: string): boolean =>
+      db.run('DELETE FROM mcp_servers WHERE group_folder = ? AND name = ?', groupFolder, name).changes > 0,
     /** A group's secret bindings (all hosts), read for every connection like the rules. */
     bindings: (groupFolder: string): SecretBinding[] =>
       db.all<SecretBinding>(

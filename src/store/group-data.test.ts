@@ -51,6 +51,7 @@ describe("one group's data", () => {
       usage: 1,
       egressRules: 1,
       secretBindings: 1,
+      mcpServers: 1,
     });
     expect(rowsMentioning(file, 'acme')).toEqual({ audit: 1 });
     expect(rowsMentioning(file, 'globex')).toEqual(before);

@@ -95,7 +95,7 @@ export function groupDataQueries(db: Db) {
      *   chats; the chats go too (their names are the client's), and a chat that writes again is a stranger.
      * - tasks and task_runs: here, to be counted (the cascade from groups would take them too).
      * - sessions, agent_runs: by cascade from groups.
-     * - usage, usage_days, memory_proposals, egress_rules, secret_bindings: by folder (no foreign key; a group made
+     * - usage, usage_days, memory_proposals, egress_rules, secret_bindings, mcp_servers: by folder (no foreign key; a group made
      *   again under the name starts afresh). The secrets themselves are the owner's (secrets.json): they stay.
      * - audit: kept. It is the owner's record of what happened, this purge included; it prunes by age.
      * - channel_state, channel_cursors: kept, per channel, not per chat.
@@ -127,6 +127,7 @@ export function groupDataQueries(db: Db) {
         memoryProposals: count('DELETE FROM memory_proposals WHERE group_folder = @folder'),
         egressRules: count('DELETE FROM egress_rules WHERE group_folder = @folder'),
         secretBindings: count('DELETE FROM secret_bindings WHERE group_folder = @folder'),
+        mcpServers: count('DELETE FROM mcp_servers WHERE group_folder = @folder'),
         chats: count(`DELETE FROM chats WHERE group_id = @id`),
         groups: count('DELETE FROM groups WHERE id = @id'),
       };

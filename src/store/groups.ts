@@ -118,8 +118,8 @@ export function groupQueries(db: Db) {
     setDiskUse: (folder: string, use: z.infer<typeof diskUseSchema> | null) =>
       void setColumn('disk_use', 'folder', folder, use && JSON.stringify(use)),
     /**
-     * Removes the group and the stored text of its messages; its folder on disk is left alone. Its egress rules and
-     * secret bindings go too, as its mounts do with its row: a group made again under the name must not inherit its
+     * Removes the group and the stored text of its messages; its folder on disk is left alone. Its egress rules,
+     * secret bindings and MCP servers go too, as its mounts do with its row: a group made again under the name must not inherit its
      * network access or the owner's secrets.
      */
     remove: db.transaction((folder: string): boolean => {
@@ -127,6 +127,7 @@ export function groupQueries(db: Db) {
       db.run(`DELETE FROM messages WHERE chat_ref IN (${chatsOf})`, folder);
       db.run('DELETE FROM egress_rules WHERE group_folder = ?', folder);
       db.run('DELETE FROM secret_bindings WHERE group_folder = ?', folder);
+      db.run('DELETE FROM mcp_servers WHERE group_folder = ?', folder);
       return db.run('DELETE FROM groups WHERE folder = ?', folder).changes > 0;
     }),
     /** The group's agent session (Claude Code's), resumed by its next run. */

@@ -306,8 +306,8 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (group_folder, host, port, header)
   ) WITHOUT ROWID;
   `,
-  // Web search (a server tool of the model API) per group, off by default; egress_ask: a connection to a host not on
-  // the group's list waits while the owner is asked (on), or is refused at once.
+  // Per group: web search (off by default), asking the owner about hosts not on its list (on), remote MCP servers.
   `ALTER TABLE groups ADD COLUMN web_search INTEGER NOT NULL DEFAULT 0;
-  ALTER TABLE groups ADD COLUMN egress_ask INTEGER NOT NULL DEFAULT 1;`,
+  ALTER TABLE groups ADD COLUMN egress_ask INTEGER NOT NULL DEFAULT 1;
+  CREATE TABLE mcp_servers (group_folder TEXT NOT NULL, name TEXT NOT NULL, url TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (group_folder, name)) WITHOUT ROWID;`,
 ];

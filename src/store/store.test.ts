@@ -255,15 +255,18 @@ describe('store', () => {
     expect(store?.outbox.byKey('r1')).toBeNull();
   });
 
-  it('removing a group deletes the text of its messages and its secret bindings', () => {
+  it('removing a group deletes the text of its messages, its secret bindings and its MCP servers', () => {
     const { add, chat } = setup();
     add('private', true);
     const binding = { host: 'api.example.com', port: 443, header: 'Authorization', template: '{secret}' };
     store?.egress.bind('team', { ...binding, secretName: 'TOKEN' }, 1);
+    store?.egress.setMcpServer('team', 'crm', 'https://crm.example.com/mcp', 1);
     expect(store?.egress.bindingsOf('TOKEN')).toHaveLength(1);
+    expect(store?.egress.mcpServers('team')).toHaveLength(1);
     expect(store?.groups.remove('team')).toBe(true);
     expect(store?.messages.ofChat(chat.id)).toEqual([]);
     expect(store?.egress.bindingsOf('TOKEN')).toEqual([]);
+    expect(store?.egress.mcpServers('team')).toEqual([]);
     expect(store?.chats.get('fake', 'c1')?.groupId).toBeNull();
   });
 

@@ -15,7 +15,7 @@ import { taskQueries } from './tasks.js';
 export type { AuditEntry } from './audit.js';
 export type { HistoryItem } from './chat-history.js';
 export { StoreError } from './db.js';
-export type { EgressRule, SecretBinding } from './egress.js';
+export type { EgressRule, McpServer, SecretBinding } from './egress.js';
 export type { GroupDataRecord } from './group-data.js';
 export { checkGroupFolder } from './groups.js';
 export type { MemoryProposal } from './memory.js';

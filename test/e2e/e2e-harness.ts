@@ -294,22 +294,26 @@ export async function execInContainer(
  * Searches a running container for a value: every file (but /proc, /sys and /dev), every process's environment and
  * command line, and the env. The value goes in as two halves joined on /dev/shm (excluded), so the search never finds
  * itself; control, searched the same way, must be found (the search works). The output's sections: "== files",
- * "== processes", "== env" (each empty when nothing was found), "== scanned N processes", "== control".
+ * "== processes", "== env" (each empty when nothing was found), "== scanned N processes", "== control". roots: where
+ * files are searched (the whole root by default).
  */
 export function searchContainer(
   kind: RuntimeKind,
   name: string,
   value: string,
   control: string,
+  roots = ['/'],
 ): Promise<string> {
+  const files = `grep -rlF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev`;
   const half = (text: string) => [text.slice(0, text.length >> 1), text.slice(text.length >> 1)];
   const script = [
     'printf "%s%s" "$1" "$2" > /dev/shm/k',
-    'echo "== files"; grep -rlF -f /dev/shm/k --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev / 2>/dev/null',
+    `echo "== files"; ${files} -f /dev/shm/k ${roots.join(' ')} 2>/dev/null`,
     'echo "== processes"; for p in /proc/[0-9]*; do cat $p/environ $p/cmdline 2>/dev/null | tr "\\0" "\\n" | grep -F -f /dev/shm/k >/dev/null && echo "found in $p"; done',
     'echo "== env"; env | grep -F -f /dev/shm/k',
     'echo "== scanned $(ls -d /proc/[0-9]* | wc -l) processes"; rm /dev/shm/k',
-    'printf "%s%s" "$3" "$4" > /dev/shm/c; echo "== control"; grep -rlF -f /dev/shm/c --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev / 2>/dev/null; rm /dev/shm/c',
+    `printf "%s%s" "$3" "$4" > /dev/shm/c; echo "== control"; ${files} -f /dev/shm/c ${roots.join(' ')} 2>/dev/null`,
+    'rm /dev/shm/c',
   ].join('; ');
   return execInContainer(
     kind,

@@ -12,6 +12,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { OwnerOp } from '../../src/intake/owner-ops.js';
+import { startFakeMcpServer } from '../fake-mcp-server.js';
 import { selfSignedCertificate } from '../helpers/self-signed.js';
 import {
   describeOnRuntimes,
@@ -31,6 +32,7 @@ let secure: https.Server;
 let api: https.Server;
 let apiPort = 0;
 let apiSeen: Array<string | undefined> = [];
+let apiCertificate: { key: string; cert: string };
 const SECRET = `crm-${randomBytes(16).toString('hex')}`;
 let hits: Array<{ host: string | undefined; url: string | undefined }> = [];
 
@@ -84,7 +86,8 @@ await describeOnRuntimes('egress gateway', (kind) => {
     await once(secure, 'listening');
     securePort = (secure.address() as net.AddressInfo).port;
     apiSeen = [];
-    const apiCertificate = selfSignedCertificate('api.test');
+    // One certificate for both services the gateway sends a secret to (its CA file then names one).
+    apiCertificate = selfSignedCertificate('api.test', 'mcp.test');
     api = https.createServer(apiCertificate, (req, res) => {
       apiSeen.push(req.headers.authorization);
       res.writeHead(req.headers.authorization === `Bearer ${SECRET}` ? 200 : 401);
@@ -104,6 +107,7 @@ await describeOnRuntimes('egress gateway', (kind) => {
       'crm.test': ['127.0.0.1'],
       'api.test': ['127.0.0.1'],
       'elsewhere.test': ['127.0.0.1'],
+      'mcp.test': ['127.0.0.1'],
       'refused.test': ['127.0.0.1'],
       'rebind.test': ['93.184.216.34', '127.0.0.1'],
     };
@@ -219,7 +223,10 @@ await describeOnRuntimes('egress gateway', (kind) => {
     expect(apiSeen).toEqual([`Bearer ${SECRET}`]);
     const name = await host.containerOf('net');
     // The control: the service's answer is in the session's transcript, where a secret the agent saw would be too.
-    const search = await searchContainer(host.kind, name, SECRET, 'api says welcome');
+    // Files: where anything written at run time can be (the root is read-only, made before the secret existed): a
+    // whole-root search took over 2 minutes on a loaded CI machine.
+    const roots = ['/workspace', '/home', '/tmp', '/run'];
+    const search = await searchContainer(host.kind, name, SECRET, 'api says welcome', roots);
     expect(search).toMatch(/== scanned [1-9]\d* processes/);
     expect(search).toMatch(/== control[\s\S]*\.jsonl/);
     expect(search).not.toContain('found in');
@@ -313,4 +320,38 @@ await describeOnRuntimes('egress gateway', (kind) => {
     );
     await waitFor(() => host.channel.textsTo('asker').includes('asked done'), 'the reply', 60_000);
   }, 240_000);
+
+  it('gives the agent a remote MCP server, reached through the gateway with its credential added', async () => {
+    const answer = `lead: ACME Corp ${randomBytes(4).toString('hex')}`;
+    const mcp = await startFakeMcpServer({ ...apiCertificate, token: SECRET, answer });
+    try {
+      host.addGroup('tools');
+      await owner({ op: 'net-allow', folder: 'tools', host: 'mcp.test', port: mcp.port, isLan: true });
+      await owner({
+        op: 'secret-bind',
+        folder: 'tools',
+        name: 'CRM_TOKEN',
+        host: 'mcp.test',
+        port: mcp.port,
+      });
+      await owner({ op: 'mcp-add', folder: 'tools', name: 'crm', url: `https://mcp.test:${mcp.port}/mcp` });
+      const before = host.fake.requests.length;
+      host.fake.script(
+        // Claude Code defers MCP tools: the schema is loaded first, then the tool is called.
+        { toolUse: { name: 'ToolSearch', input: { query: 'select:mcp__crm__lookup' } } },
+        { toolUse: { name: 'mcp__crm__lookup', input: {} } },
+        { text: 'crm done' },
+      );
+      host.channel.receive({ chatId: 'tools', text: 'who is the newest lead?' });
+      await waitFor(() => host.channel.textsTo('tools').includes('crm done'), 'the reply', 120_000);
+      const asked = host.fake.requests.slice(before).map((request) => JSON.stringify(request.body));
+      expect(asked.some((body) => body.includes(answer))).toBe(true);
+      expect(mcp.lookups).toBe(1);
+      // Every request to the server carried the secret, added by the gateway: the container never had it.
+      expect(mcp.authorizations.length).toBeGreaterThan(1);
+      expect(new Set(mcp.authorizations)).toEqual(new Set([`Bearer ${SECRET}`]));
+    } finally {
+      mcp.close();
+    }
+  }, 180_000);
 });

@@ -48,6 +48,8 @@ export function seedGroupData(databaseFile: string, folder: string, stagedFile: 
          VALUES (@folder, @folder || '.example.com', 443, 'allow', 0, @now)`,
       `INSERT INTO secret_bindings (group_folder, host, port, header, template, secret_name, created_at)
          VALUES (@folder, @folder || '.example.com', 443, 'Authorization', 'Bearer {secret}', 'TOKEN', @now)`,
+      `INSERT INTO mcp_servers (group_folder, name, url, created_at)
+         VALUES (@folder, 'crm', 'https://' || @folder || '.example.com/mcp', @now)`,
       `INSERT INTO pairing_requests (code, channel, chat_id, sender_id, sender_name, status, created_at, expires_at)
          VALUES (@folder || '-code', 'fake', @folder, 'u1', 'Ann', 'approved', @now, @now)`,
     ]) {

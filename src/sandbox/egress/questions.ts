@@ -55,7 +55,13 @@ export function createEgressQuestions(deps: {
       const timer = setTimeout(() => settle(id, 'deny'), deps.waitMs);
       timer.unref();
       const question = { id, groupFolder, host, port, askedAt: deps.now(), answer };
-      open.set(id, { ...question, settle: (given) => (clearTimeout(timer), resolve(given)) });
+      open.set(id, {
+        ...question,
+        settle: (given) => {
+          clearTimeout(timer);
+          resolve(given);
+        },
+      });
       const seconds = Math.round(deps.waitMs / 1000);
       deps.notifyOwner(
         `egress-ask:${id}`,
