@@ -120,6 +120,7 @@ describe('warren audit', () => {
   it('filters by group, action, refusals, time and count, and they combine', async () => {
     expect(actionsIn(await audit('--group', 'family'))).toEqual(['family cli set-quota']);
     expect(actionsIn(await audit('--action', 'mount'))).toEqual(['team cli mount', 'team agent:team mount']);
+    expect(actionsIn(await audit('--kind', 'mount'))).toEqual(['team cli mount', 'team agent:team mount']);
     expect(actionsIn(await audit('--denied'))).toEqual([
       'team agent:team mount',
       'team agent:team ipc-flood',

@@ -14,6 +14,7 @@ const MAX_LIMIT = 100_000;
 interface AuditOptions {
   group?: string;
   action?: string;
+  kind?: string;
   denied?: boolean;
   since?: string;
   limit: number;
@@ -90,7 +91,8 @@ export function registerAudit(program: Command, cli: Cli, host: CliHost): void {
     .command('audit')
     .description('the audit log: privileged actions and refusals, newest last')
     .option('--group <folder>', 'only entries of this group')
-    .option('--action <name>', 'only this action, e.g. register-chat, mount, task-pause')
+    .option('--action <name>', 'only this action, e.g. register-chat, mount, task-pause, egress')
+    .option('--kind <name>', 'the same as --action (e.g. --kind egress: every network connection)')
     .option('--denied', 'only refusals')
     .option('--since <when>', 'only entries since a duration ago (30m, 2h, 7d) or a time (2025-06-01T09:00)')
     .addOption(new Option('--limit <n>', 'at most the newest n entries').argParser(parseLimit).default(50))
@@ -104,7 +106,9 @@ export function registerAudit(program: Command, cli: Cli, host: CliHost): void {
             .find(
               {
                 ...(options.group === undefined ? {} : { groupFolder: options.group }),
-                ...(options.action === undefined ? {} : { action: options.action }),
+                ...((options.action ?? options.kind) === undefined
+                  ? {}
+                  : { action: options.action ?? options.kind }),
                 ...(options.denied ? { decision: 'deny' as const } : {}),
                 ...(since === undefined ? {} : { since }),
               },

@@ -65,7 +65,15 @@ describe('warren groups export', () => {
     const outcome = await exportGroupCommand(store, 'acme', sink);
     expect(outcome.code).toBe(0);
     const records = lines();
-    expect(records[0]).toMatchObject({ type: 'group', folder: 'acme', chats: [{ chatId: 'acme' }] });
+    expect(records[0]).toMatchObject({
+      type: 'group',
+      folder: 'acme',
+      chats: [{ chatId: 'acme' }],
+      // Its network settings with it: the rules, the bindings (by secret name), the MCP servers.
+      egressRules: [{ type: 'egress-rule', host: 'acme.example.com', port: 443, action: 'allow' }],
+      secretBindings: [{ type: 'secret-binding', host: 'acme.example.com', secretName: 'TOKEN' }],
+      mcpServers: [{ type: 'mcp-server', name: 'crm', url: 'https://acme.example.com/mcp' }],
+    });
     const types = records.map((record: { type: string }) => record.type);
     expect(types).toEqual([
       'group',

@@ -20,6 +20,17 @@ interface AgentEgressDeps extends Pick<HostContext, 'store' | 'audit' | 'now' | 
   resolve?(host: string): Promise<string[]>;
 }
 
+/** The owner's extra CAs for upstream TLS; a file that cannot be read stops the start with words, not a stack. */
+function readUpstreamCa(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(
+      `cannot read WARREN_EGRESS_CA_FILE ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    );
+  }
+}
+
 export function createAgentEgress(deps: AgentEgressDeps) {
   const { config, store } = deps;
   const told = new Set<string>();
@@ -48,7 +59,7 @@ export function createAgentEgress(deps: AgentEgressDeps) {
     secretBindingsOf: (folder) => store.egress.bindings(folder),
     intercept: {
       ca: caOnce,
-      ...(config.egressCaFile ? { upstreamCa: readFileSync(config.egressCaFile, 'utf8') } : {}),
+      ...(config.egressCaFile ? { upstreamCa: readUpstreamCa(config.egressCaFile) } : {}),
       audit({ target, isRefused, injected, ...detail }) {
         deps.audit({
           groupFolder: target.groupFolder,

@@ -74,7 +74,17 @@ export function groupDataQueries(db: Db) {
           'SELECT * FROM chats WHERE group_id = ? ORDER BY id',
           group.id,
         );
-        yield { ...toRecord('group', group), chats: chats.map((chat) => toRecord('chat', chat)) };
+        // The group's network settings are few rows each (the owner's): read whole. Secrets' values are the owner's,
+        // not the group's, and never exported; a binding names its secret only.
+        const settingsOf = (table: string) =>
+          db.all<Record<string, unknown>>(`SELECT * FROM ${table} WHERE group_folder = ?`, folder);
+        yield {
+          ...toRecord('group', group),
+          chats: chats.map((chat) => toRecord('chat', chat)),
+          egressRules: settingsOf('egress_rules').map((row) => toRecord('egress-rule', row)),
+          secretBindings: settingsOf('secret_bindings').map((row) => toRecord('secret-binding', row)),
+          mcpServers: settingsOf('mcp_servers').map((row) => toRecord('mcp-server', row)),
+        };
         for (const [type, sql] of EXPORTED) {
           const page = `SELECT * FROM (${sql}) WHERE cursor > @after ORDER BY cursor LIMIT ${PAGE_ROWS}`;
           for (let after = 0; ; ) {

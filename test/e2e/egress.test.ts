@@ -157,6 +157,7 @@ await describeOnRuntimes('egress gateway', (kind) => {
           `curl -sS --noproxy '*' --max-time 5 http://crm.test:${port}/ 2>&1`,
           'curl -sS --noproxy "*" --max-time 5 http://93.184.216.34/ 2>&1',
           'getent hosts example.com || echo no-dns',
+          '(echo x > /dev/udp/1.1.1.1/53) 2>&1 || echo no-udp',
           `(echo > /dev/tcp/172.17.0.1/${port}) 2>&1 || echo no-tcp`,
         ].join('; echo; '),
       ],
@@ -177,6 +178,7 @@ await describeOnRuntimes('egress gateway', (kind) => {
     expect(direct).toMatch(/Could not resolve host: crm.test/);
     expect(direct).toMatch(/no-dns/);
     expect(direct).toMatch(/no-tcp/);
+    expect(direct).toMatch(/no-udp/);
     expect(direct).not.toContain('upstream says hello');
     expect(hits).toHaveLength(3);
 
