@@ -287,6 +287,12 @@ export async function execInContainer(
     });
   });
   if (isTimedOut) throw new Error(`${command.join(' ')} in ${name} took over ${timeoutMs} ms`);
+  // The host freezes a running agent while its disk use is measured (disk-quota.ts), and the engine refuses to exec
+  // into a frozen container: asked again once it is thawed (a measurement takes seconds at most).
+  if (/is paused|container state improper/i.test(output) && timeoutMs > 1_000) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    return execInContainer(kind, name, command, timeoutMs - 500);
+  }
   return output;
 }
 
