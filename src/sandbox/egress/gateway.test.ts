@@ -229,6 +229,28 @@ describe('egress gateway', () => {
     );
   });
 
+  it('tells the agent when an allowed destination cannot be reached, and survives an agent that hangs up', async () => {
+    const closed = net.createServer();
+    closed.listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const closedPort = (closed.address() as net.AddressInfo).port;
+    closed.close();
+    // The owner takes a while to answer: long enough for the agent below to hang up first.
+    await start(undefined, { ask: () => new Promise((resolve) => setTimeout(() => resolve('deny'), 150)) });
+    rules = [rule('crm.lan', closedPort, { isLan: true })];
+    const refused = await connect(socketPath, `crm.lan:${closedPort}`);
+    expect(refused.status).toBe(502);
+    expect(refused.body).toMatch(/cannot reach crm.lan:\d+: ECONNREFUSED/);
+    // An agent that hangs up before its refusal is written costs the host nothing (no uncaught EPIPE).
+    const gone = http.request({ socketPath, method: 'CONNECT', path: 'elsewhere.test:443' });
+    gone.on('error', () => {});
+    gone.end();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    gone.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(events.at(-1)).toMatchObject({ host: 'elsewhere.test', decision: 'refused' });
+  });
+
   it('delivers every byte of a large download before it closes the tunnel', async () => {
     const size = 16 * 1024 * 1024;
     const bulk = net.createServer((socket) => socket.end(Buffer.alloc(size, 7)));

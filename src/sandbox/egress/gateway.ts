@@ -131,6 +131,11 @@ export function createEgressGateway(options: EgressGatewayOptions) {
     }
     event.address = admitted.address;
     if (admitted.ownerAnswer) event.ownerAnswer = admitted.ownerAnswer;
+    // The agent may have gone while the owner was asked (or its run ended): nothing is opened for nobody.
+    if (client.destroyed) {
+      options.audit({ ...event, decision: 'refused', reason: 'the agent closed the connection first' });
+      return;
+    }
     const bindings = (options.secretBindingsOf?.(folder) ?? []).filter(
       (binding) => binding.host === admitted.host && binding.port === event.port,
     );
@@ -182,14 +187,12 @@ export function createEgressGateway(options: EgressGatewayOptions) {
     });
     upstream.on('timeout', () => cut('the destination did not answer in time'));
     upstream.on('error', (error: NodeJS.ErrnoException) => {
-      if (!isOpen) {
-        event.decision = 'failed';
-        const text = `Warren's egress gateway cannot reach ${event.host}:${event.port}: ${error.code ?? 'failed'}\n`;
-        client.end(
-          `HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${text}`,
-        );
-      }
-      cut(error.code ?? error.message);
+      if (isOpen) return cut(error.code ?? error.message);
+      // Not connected: the agent is told why (ended, not destroyed, so the answer reaches it).
+      Object.assign(event, { decision: 'failed', reason: error.code ?? error.message });
+      const text = `Warren's egress gateway cannot reach ${event.host}:${event.port}: ${error.code ?? 'failed'}\n`;
+      client.end(`HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${text}`);
+      upstream.destroy();
     });
     client.on('error', () => cut(''));
     client.on('close', () => upstream.destroy());
@@ -235,6 +238,8 @@ export function createEgressGateway(options: EgressGatewayOptions) {
       server.on('connect', (req: http.IncomingMessage, client: Duplex, head: Buffer) => {
         sockets.add(client);
         client.once('close', () => sockets.delete(client));
+        // An agent that hangs up (EPIPE, ECONNRESET) is not an error of the host's: never an uncaught one.
+        client.on('error', () => client.destroy());
         tunnel(folder, req, client, head).catch((error: unknown) => {
           log.error({ err: error, group: folder }, 'egress tunnel failed');
           client.destroy();
