@@ -2,10 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/harness.js';
+import { cliOwnerOps } from '../../test/helpers/cli-ops.js';
 import { databasePath, ensureAdminGroup } from '../app.js';
 import { registerGroup } from '../intake/registration.js';
 import { openStore, type Store } from '../store/store.js';
-import { createCliOwnerOps } from './owner.js';
 import { runPairingCommand } from './pairing.js';
 
 let store: Store;
@@ -22,25 +22,7 @@ beforeEach(() => {
 });
 afterEach(() => store.close());
 
-const run = (...args: string[]) =>
-  runPairingCommand(
-    args,
-    createCliOwnerOps({
-      store,
-      config: {
-        dataDir,
-        assistantName: 'Warren',
-        timezone: 'UTC',
-        diskQuotaMb: 4096,
-        mountAllowlistPath: join(dataDir, 'no-allowlist.json'),
-        groupDailyBudget: 5,
-        groupMonthlyBudget: 50,
-        currency: 'USD',
-      },
-      protectedPaths: [],
-      now,
-    }),
-  );
+const run = (...args: string[]) => runPairingCommand(args, cliOwnerOps(store, dataDir, now));
 
 describe('warren pairing', () => {
   it('lists the people waiting, with their codes', async () => {
